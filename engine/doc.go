@@ -1,0 +1,29 @@
+// Package engine runs WebSocket connections on gnet v2's epoll reactor with no
+// goroutine per connection.
+//
+// gnet accepts connections and reads their bytes on a fixed set of event loops
+// (one per core by default). For every readable connection the engine parses
+// the HTTP/1.1 upgrade request from the bytes gnet has buffered, then feeds the
+// following bytes to an incremental codec.Decoder: a partial request or frame
+// stays in gnet's buffer until more bytes arrive, so a loop never blocks.
+//
+// Usage:
+//
+//	srv := engine.New(engine.Config{Addr: ":8080"})
+//	srv.Handle("/echo", echoHandler)     // WebSocket route: OnOpen, OnMessage, OnClose
+//	srv.HandleHTTP("/healthz", health)   // plain GET route, answered and closed
+//	go srv.Run()                         // blocks until Shutdown or a fatal error
+//	...
+//	srv.Shutdown(ctx)
+//
+// Threading rules. Handler callbacks, Task.Run and every Conn method documented
+// "loop only" run on the connection's own event loop and must not block. From
+// any other goroutine, reach a connection by posting a Task to its Loop
+// (Conn.Loop().Post). Each loop batches the frames written during one event
+// (a read, a batch of tasks, a timer sweep) and hands each connection's frames
+// to the kernel in a single writev at the end of it.
+//
+// Timers. Pings, idle timeouts, handshake timeouts and close-handshake timeouts
+// use no time.Timer and no goroutine per connection: gnet's ticker posts a
+// sweep to every loop, and each loop walks its own connections.
+package engine

@@ -1,0 +1,380 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgews/codec"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
+)
+
+// Server is a WebSocket node on gnet. Register routes with Handle and
+// HandleHTTP before Run.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	cfg    Config
+	routes map[string]Handler
+	protos map[string][]string
+	http   map[string]HTTPHandler
+
+	eng      gnet.Engine
+	addr     net.Addr
+	ready    chan struct{}
+	shutdown atomic.Bool
+
+	loopsMu sync.Mutex
+	loops   atomic.Pointer[[]*Loop] // copy-on-write, in discovery order
+	byEL    map[gnet.EventLoop]*Loop
+
+	nextID    atomic.Uint64
+	openConns atomic.Int64
+	stats     stats
+}
+
+// stats are the engine's counters, kept with atomics so counting costs no
+// allocation and no lock on the message path.
+type stats struct {
+	slowConsumers atomic.Int64
+}
+
+// New returns a Server for cfg (zero fields take their documented defaults).
+func New(cfg Config) *Server {
+	return &Server{
+		cfg:    cfg.withDefaults(),
+		routes: make(map[string]Handler),
+		protos: make(map[string][]string),
+		http:   make(map[string]HTTPHandler),
+		ready:  make(chan struct{}),
+		byEL:   make(map[gnet.EventLoop]*Loop),
+	}
+}
+
+// Config returns the server's configuration with defaults applied.
+func (s *Server) Config() Config { return s.cfg }
+
+// Handle registers a WebSocket route. Not safe once Run has started.
+func (s *Server) Handle(path string, h Handler) {
+	s.routes[path] = h
+	if sp, ok := h.(Subprotocoler); ok {
+		s.protos[path] = sp.Subprotocols()
+	}
+}
+
+// HandleHTTP registers a plain HTTP GET route. Not safe once Run has started.
+func (s *Server) HandleHTTP(path string, h HTTPHandler) { s.http[path] = h }
+
+// Ready is closed once the server listens; Addr is valid from then on.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the address the server listens on (with the real port when the
+// configured port was 0). Valid after Ready is closed.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// OpenConns is the number of open WebSocket connections.
+func (s *Server) OpenConns() int64 { return s.openConns.Load() }
+
+// Loops returns the event loops that have served a connection so far.
+func (s *Server) Loops() []*Loop {
+	if p := s.loops.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Run listens and serves until Shutdown or a fatal error. It always returns
+// a non-nil error: ErrServerClosed after Shutdown.
+func (s *Server) Run() error {
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithReusePort(s.cfg.ReusePort),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.cfg.Logf}),
+	}
+	if s.cfg.SocketRecvBuffer > 0 {
+		opts = append(opts, gnet.WithSocketRecvBuffer(s.cfg.SocketRecvBuffer))
+	}
+	if s.cfg.SocketSendBuffer > 0 {
+		opts = append(opts, gnet.WithSocketSendBuffer(s.cfg.SocketSendBuffer))
+	}
+	err := gnet.Run(s, "tcp://"+s.cfg.Addr, opts...)
+	if s.shutdown.Load() {
+		return ErrServerClosed
+	}
+	if err == nil {
+		err = errors.New("engine: reactor stopped")
+	}
+	return fmt.Errorf("engine: %w", err)
+}
+
+// Shutdown stops the reactor and closes every connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.ready:
+	default:
+		return ErrNotRunning
+	}
+	if s.shutdown.Swap(true) {
+		return nil
+	}
+	return s.eng.Stop(ctx)
+}
+
+// OnBoot records the engine and the bound address.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			s.addr = sockaddrToTCP(sa)
+		}
+		_ = unix.Close(fd)
+	}
+	close(s.ready)
+	return gnet.None
+}
+
+func sockaddrToTCP(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	return nil
+}
+
+// loopOf returns the engine Loop of a gnet event loop, creating it on first sight.
+func (s *Server) loopOf(el gnet.EventLoop) *Loop {
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	if l := s.byEL[el]; l != nil {
+		return l
+	}
+	old := s.Loops()
+	l := &Loop{srv: s, el: el, index: len(old)}
+	l.sweep.l = l
+	s.byEL[el] = l
+	next := append(append(make([]*Loop, 0, len(old)+1), old...), l)
+	s.loops.Store(&next)
+	return l
+}
+
+// OnOpen starts the handshake state of an accepted connection.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	l := s.loopOf(gc.EventLoop())
+	l.begin()
+	defer l.end()
+	c := &Conn{
+		gc:      gc,
+		loop:    l,
+		srv:     s,
+		id:      s.nextID.Add(1),
+		created: l.now,
+		idx:     -1,
+	}
+	c.req.RemoteAddr = gc.RemoteAddr()
+	c.dec.Role = codec.RoleServer
+	c.dec.MaxFrameSize = s.cfg.MaxFrameSize
+	c.dec.MaxMessageSize = s.cfg.MaxMessageSize
+	c.pingPeriod = s.cfg.PingPeriod
+	c.timeout = s.cfg.Timeout
+	gc.SetContext(c)
+	l.addConn(c)
+	return nil, gnet.None
+}
+
+// OnClose reports the end of a connection to its handler, after the loop's
+// current event if gnet closed it in the middle of one.
+func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok {
+		return gnet.None
+	}
+	c.state = stateClosed
+	c.loop.removeConn(c)
+	if c.opened {
+		c.loop.closed = append(c.loop.closed, c)
+		if c.loop.busy == 0 {
+			c.loop.begin()
+			c.loop.end()
+		}
+	}
+	return gnet.None
+}
+
+// OnTraffic parses what gnet has buffered: the upgrade request, then frames.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*Conn)
+	l := c.loop
+	l.begin()
+	c.lastRead = l.now
+	action := c.onTraffic()
+	l.flush() // before end(): deferred OnClose handlers must see this read's writes
+	l.end()
+	return action
+}
+
+func (c *Conn) onTraffic() gnet.Action {
+	gc := c.gc
+	if c.state == stateHandshake {
+		if act, done := c.handshake(); !done {
+			return act
+		}
+	}
+	if c.state == stateClosed {
+		_, _ = gc.Discard(-1)
+		return gnet.None
+	}
+	buf, _ := gc.Peek(-1)
+	off := 0
+	for !c.closeTCP && (c.state == stateOpen || c.state == stateClosing) {
+		ev, n, err := c.dec.Next(buf[off:])
+		off += n
+		if err != nil {
+			c.srv.cfg.Logf("engine: conn %d %s: %v", c.id, c.req.RemoteAddr, err)
+			c.startClose(codec.CloseCode(err), err.Error())
+			continue
+		}
+		if ev.Kind == codec.KindNone {
+			if n == 0 {
+				break
+			}
+			continue
+		}
+		c.dispatch(ev)
+	}
+	_, _ = gc.Discard(off)
+	if c.closeTCP {
+		return gnet.Close // after OnTraffic's flush; gnet sends what is buffered, then closes
+	}
+	return gnet.None
+}
+
+func (c *Conn) dispatch(ev codec.Event) {
+	switch ev.Kind {
+	case codec.KindMessage:
+		if c.state == stateOpen {
+			c.h.OnMessage(c, ev.Op, ev.Payload)
+		}
+	case codec.KindPing:
+		if c.state == stateOpen {
+			c.sendFrame(codec.OpPong, ev.Payload) // a pong echoes the ping's payload
+		}
+	case codec.KindPong:
+	case codec.KindClose:
+		if c.state == stateOpen {
+			// Answer with the same code (the decoder has validated it).
+			c.code, c.reason = ev.Code, string(ev.Reason)
+			var buf [2]byte
+			if ev.Code == codec.StatusNoStatusRcvd {
+				c.writeControl(codec.AppendClose(buf[:0], 0, "", nil))
+			} else {
+				c.writeControl(codec.AppendClose(buf[:0], ev.Code, "", nil))
+			}
+		}
+		c.state = stateClosing
+		c.closeTCP = true
+	}
+}
+
+// handshake answers the upgrade request once its head is buffered. done
+// reports that the connection is now open and bytes after the request (if
+// any) are to be parsed as frames.
+func (c *Conn) handshake() (gnet.Action, bool) {
+	s := c.srv
+	buf, _ := c.gc.Peek(-1)
+	end := headerEnd(buf)
+	if end < 0 {
+		if len(buf) > s.cfg.MaxHeaderBytes {
+			return c.refuse(errHeaderTooLarge), false
+		}
+		return gnet.None, false
+	}
+	if end > s.cfg.MaxHeaderBytes {
+		return c.refuse(errHeaderTooLarge), false
+	}
+	remote := c.req.RemoteAddr
+	req, err := parseRequest(buf[:end])
+	req.RemoteAddr = remote
+	c.req = req
+	if err != nil {
+		return c.refuse(err), false
+	}
+	if hh, ok := s.http[req.Path]; ok {
+		if req.Method != "GET" && req.Method != "HEAD" {
+			return c.refuse(errBadMethod), false
+		}
+		resp := hh(&c.req)
+		out := appendResponse(nil, resp)
+		if req.Method == "HEAD" {
+			out = out[:len(out)-len(resp.Body)]
+		}
+		_, _ = c.gc.Discard(-1)
+		_, _ = c.gc.Write(out)
+		c.state = stateClosed
+		return gnet.Close, false
+	}
+	h, ok := s.routes[req.Path]
+	if !ok {
+		return c.refuse(errNotFound), false
+	}
+	u, err := checkUpgrade(&c.req)
+	if err != nil {
+		return c.refuse(err), false
+	}
+	c.proto = selectProtocol(u.protocols, s.protos[req.Path])
+	_, _ = c.gc.Discard(end)
+	var out [256]byte
+	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.proto))
+	if c.state == stateClosed { // the write failed and gnet closed the connection
+		return gnet.None, false
+	}
+	c.h = h
+	c.state = stateOpen
+	c.opened = true
+	c.lastPing = c.loop.now
+	s.openConns.Add(1)
+	h.OnOpen(c)
+	return gnet.None, true
+}
+
+// refuse answers a bad request with a plain HTTP error and closes.
+func (c *Conn) refuse(err error) gnet.Action {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = &httpError{status: 400, msg: err.Error()}
+	}
+	c.srv.cfg.Logf("engine: conn %d %s: refused: %v", c.id, c.req.RemoteAddr, he)
+	_, _ = c.gc.Discard(-1)
+	_, _ = c.gc.Write(appendResponse(nil, errorResponse(he)))
+	c.state = stateClosed
+	return gnet.Close
+}
+
+// OnTick posts a sweep to every loop and says when to tick next.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	for _, l := range s.Loops() {
+		l.postSweep()
+	}
+	return s.cfg.tickPeriod(), gnet.None
+}
+
+// gnetLogger routes gnet's own logs to Logf.
+type gnetLogger struct{ logf func(string, ...any) }
+
+func (g gnetLogger) Debugf(string, ...any)     {}
+func (g gnetLogger) Infof(f string, a ...any)  { g.logf("gnet: "+f, a...) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.logf("gnet: "+f, a...) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.logf("gnet: "+f, a...) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.logf("gnet: "+f, a...) }
+
+var _ logging.Logger = gnetLogger{}

@@ -1,0 +1,15 @@
+package engine
+
+import "errors"
+
+// Sentinel errors returned by the engine.
+var (
+	// ErrServerClosed is returned by Run after Shutdown.
+	ErrServerClosed = errors.New("engine: server closed")
+	// ErrNotRunning is returned by Shutdown when Run has not started the reactor.
+	ErrNotRunning = errors.New("engine: server not running")
+	// ErrConnClosed is returned by writes to a connection that is closing or closed.
+	ErrConnClosed = errors.New("engine: connection closed")
+	// ErrSlowConsumer is reported when a connection's pending output exceeds MaxOutboundBytes.
+	ErrSlowConsumer = errors.New("engine: slow consumer")
+)

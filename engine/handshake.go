@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Request is the HTTP request that opened a connection: the upgrade request
+// of a WebSocket, or a plain GET. Its fields are immutable after the
+// handshake, so it may be read from any goroutine.
+type Request struct {
+	Method     string
+	Path       string
+	RawQuery   string
+	RemoteAddr net.Addr
+	header     string // the header lines, "Name: value\r\n" each, as received
+}
+
+// Header returns the first value of the named header (case-insensitive), or "".
+func (r *Request) Header(name string) string {
+	h := r.header
+	for len(h) > 0 {
+		line := h
+		if i := strings.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i], h[i+1:]
+		} else {
+			h = ""
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Query returns the first value of the named query parameter, or "".
+func (r *Request) Query(name string) string {
+	q, _ := url.ParseQuery(r.RawQuery)
+	return q.Get(name)
+}
+
+// httpError is a refused request: the status and a short explanation that
+// becomes the plain-text body.
+type httpError struct {
+	status int
+	msg    string
+	header string // extra header lines, CRLF-terminated
+}
+
+func (e *httpError) Error() string { return "engine: http " + strconv.Itoa(e.status) + ": " + e.msg }
+
+var (
+	errHeaderTooLarge = &httpError{status: 431, msg: "request header too large"}
+	errBadRequestLine = &httpError{status: 400, msg: "malformed request line"}
+	errBadHeaderLine  = &httpError{status: 400, msg: "malformed header line"}
+	errBadVersion     = &httpError{status: 505, msg: "HTTP/1.1 or later required"}
+	errNoHost         = &httpError{status: 400, msg: "missing Host header"}
+	errNotFound       = &httpError{status: 404, msg: "no such route"}
+	errBadMethod      = &httpError{status: 405, msg: "method not allowed", header: "Allow: GET\r\n"}
+	errBadUpgrade     = &httpError{status: 400, msg: "missing or invalid Upgrade: websocket header"}
+	errBadConnection  = &httpError{status: 400, msg: "missing or invalid Connection: Upgrade header"}
+	errBadKey         = &httpError{status: 400, msg: "missing or invalid Sec-WebSocket-Key header"}
+	errBadWSVersion   = &httpError{status: 426, msg: "unsupported Sec-WebSocket-Version", header: "Sec-WebSocket-Version: 13\r\n"}
+)
+
+// headerEnd returns the length of the request head including the blank line
+// that ends it, or -1 when the head is not complete yet.
+func headerEnd(b []byte) int {
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return -1
+}
+
+// upgradeInfo is what a valid WebSocket upgrade request carries.
+type upgradeInfo struct {
+	key       string // Sec-WebSocket-Key
+	protocols string // Sec-WebSocket-Protocol, comma-separated offers
+}
+
+// parseRequest parses a complete request head (as delimited by headerEnd).
+// It checks the request line and header syntax only.
+func parseRequest(head []byte) (Request, error) {
+	var r Request
+	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
+	if !ok {
+		return r, errBadRequestLine
+	}
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	uri, proto, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || len(method) == 0 || len(uri) == 0 || uri[0] != '/' {
+		return r, errBadRequestLine
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+	case "HTTP/1.0", "HTTP/0.9":
+		return r, errBadVersion
+	default:
+		if !bytes.HasPrefix(proto, []byte("HTTP/")) {
+			return r, errBadRequestLine
+		}
+	}
+	for _, l := range bytes.Split(rest, []byte("\r\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		if i := bytes.IndexByte(l, ':'); i <= 0 || bytes.ContainsAny(l[:i], " \t") {
+			return r, errBadHeaderLine
+		}
+	}
+	path, query, _ := bytes.Cut(uri, []byte("?"))
+	r.Method = string(method)
+	r.Path = string(path)
+	r.RawQuery = string(query)
+	r.header = string(bytes.TrimRight(rest, "\r\n")) + "\r\n"
+	if r.Header("Host") == "" {
+		return r, errNoHost
+	}
+	return r, nil
+}
+
+// checkUpgrade applies RFC 6455 section 4.2.1 to a parsed GET request.
+func checkUpgrade(r *Request) (upgradeInfo, error) {
+	var u upgradeInfo
+	if r.Method != "GET" {
+		return u, errBadMethod
+	}
+	if !hasToken(r.Header("Upgrade"), "websocket") {
+		return u, errBadUpgrade
+	}
+	if !hasToken(r.Header("Connection"), "upgrade") {
+		return u, errBadConnection
+	}
+	u.key = r.Header("Sec-WebSocket-Key")
+	var nonce [18]byte
+	if n, err := base64.StdEncoding.Decode(nonce[:], []byte(u.key)); err != nil || n != 16 || len(u.key) != 24 {
+		return u, errBadKey
+	}
+	if r.Header("Sec-WebSocket-Version") != "13" {
+		return u, errBadWSVersion
+	}
+	u.protocols = r.Header("Sec-WebSocket-Protocol")
+	return u, nil
+}
+
+// hasToken reports whether the comma-separated header value v lists tok
+// (case-insensitive), as Connection: keep-alive, Upgrade does.
+func hasToken(v, tok string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// selectProtocol returns the first offered protocol the route supports.
+func selectProtocol(offered string, supported []string) string {
+	for offered != "" {
+		var p string
+		p, offered, _ = strings.Cut(offered, ",")
+		p = strings.TrimSpace(p)
+		for _, s := range supported {
+			if p == s {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// appendAccept appends Sec-WebSocket-Accept for key: base64(SHA-1(key+GUID)).
+func appendAccept(dst []byte, key string) []byte {
+	var buf [24 + len(acceptGUID)]byte
+	n := copy(buf[:], key)
+	n += copy(buf[n:], acceptGUID)
+	sum := sha1.Sum(buf[:n])
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
+}
+
+// appendSwitching appends the 101 response.
+func appendSwitching(dst []byte, u upgradeInfo, protocol string) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = appendAccept(dst, u.key)
+	dst = append(dst, "\r\n"...)
+	if protocol != "" {
+		dst = append(dst, "Sec-WebSocket-Protocol: "...)
+		dst = append(dst, protocol...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// appendResponse appends a complete plain HTTP response that closes the connection.
+func appendResponse(dst []byte, resp Response) []byte {
+	status := resp.Status
+	if status == 0 {
+		status = 200
+	}
+	ct := resp.ContentType
+	if ct == "" {
+		ct = "text/plain; charset=utf-8"
+	}
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, statusText(status)...)
+	dst = append(dst, "\r\nContent-Type: "...)
+	dst = append(dst, ct...)
+	dst = append(dst, "\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
+	dst = append(dst, "\r\nConnection: close\r\nCache-Control: no-store\r\n"...)
+	for _, h := range resp.Header {
+		dst = append(dst, h...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+	return append(dst, resp.Body...)
+}
+
+// errorResponse is the plain-text answer to a refused request.
+func errorResponse(e *httpError) Response {
+	r := Response{Status: e.status, Body: []byte(e.msg + "\n")}
+	if e.header != "" {
+		r.Header = []string{strings.TrimSuffix(e.header, "\r\n")}
+	}
+	return r
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "Status " + strconv.Itoa(code)
+}

@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// arenaSize is the per-loop buffer that frames sent with Conn.Send are copied
+// into until the end of the current event, when every connection's frames go
+// out in one writev. Frames larger than it are written at once instead.
+const arenaSize = 256 << 10
+
+// maxIov caps the iovecs of one writev (the kernel refuses more than
+// IOV_MAX=1024; gnet does not split them on its direct path).
+const maxIov = 512
+
+// Loop is the engine's state for one gnet event loop. Its connections, and
+// everything marked "loop only", are touched only from that loop's goroutine.
+type Loop struct {
+	srv   *Server
+	el    gnet.EventLoop
+	index int
+
+	mu        sync.Mutex
+	queue     []Task // guarded by mu
+	scheduled bool   // guarded by mu: an Execute of this loop is pending
+
+	// Local holds a handler's per-loop state (for example, the hub's member
+	// lists for this loop). Loop only.
+	Local any
+
+	// Loop-only state below.
+	running []Task
+	conns   []*Conn
+	now     int64 // nanoseconds, refreshed at the start of every event
+	busy    int   // nesting depth of engine event processing
+	inTask  bool  // inside Task.Run: WriteShared need not copy
+
+	pend   []pendEntry // pending output, chained per connection
+	dirty  []*Conn     // connections with pending output
+	arena  []byte      // frames copied by Send, valid until flush
+	iov    [][]byte    // writev scratch
+	closed []*Conn     // connections whose OnClose waits for the end of the event
+
+	sweeping bool // guarded by mu: a sweep task is queued
+	sweep    sweepTask
+}
+
+type pendEntry struct {
+	b    []byte
+	next int32 // 1-based index of the next entry of the same connection; 0 ends
+}
+
+// Index is the loop's number, 0..Loops-1, in the order loops were first seen.
+func (l *Loop) Index() int { return l.index }
+
+// Post queues t to run on the loop. It is safe from any goroutine and never
+// blocks. Tasks posted before the loop next runs are run as one batch, and the
+// frames they write go out together (one writev per connection). If the
+// engine is shutting down, t.Done is called at once and the error returned.
+func (l *Loop) Post(t Task) error {
+	l.mu.Lock()
+	l.queue = append(l.queue, t)
+	schedule := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if !schedule {
+		return nil
+	}
+	// One Execute per batch, not per task: gnet's task queue allocates per
+	// trigger, so coalescing keeps broadcast fan-out allocation-free.
+	if err := l.el.Execute(context.Background(), l); err != nil {
+		l.mu.Lock()
+		q := l.queue
+		l.queue = nil
+		l.scheduled = false
+		l.mu.Unlock()
+		for _, t := range q {
+			t.Done()
+		}
+		return err
+	}
+	return nil
+}
+
+// Run implements gnet.Runnable: it runs the queued tasks on the loop.
+func (l *Loop) Run(context.Context) error {
+	l.mu.Lock()
+	l.running, l.queue = l.queue, l.running[:0]
+	l.scheduled = false
+	l.mu.Unlock()
+
+	l.begin()
+	l.inTask = true
+	for _, t := range l.running {
+		t.Run(l)
+	}
+	l.inTask = false
+	l.flush()
+	for i, t := range l.running {
+		t.Done()
+		l.running[i] = nil
+	}
+	l.running = l.running[:0]
+	l.end()
+	return nil
+}
+
+// begin and end bracket every event the engine processes on the loop, so
+// that OnClose callbacks raised by gnet in the middle of it (a failed write
+// closes the connection synchronously) run after it, not re-entrantly.
+func (l *Loop) begin() {
+	if l.busy == 0 {
+		l.now = time.Now().UnixNano()
+	}
+	l.busy++
+}
+
+func (l *Loop) end() {
+	l.busy--
+	if l.busy > 0 {
+		return
+	}
+	for len(l.closed) > 0 || len(l.dirty) > 0 {
+		l.busy++
+		for len(l.closed) > 0 {
+			c := l.closed[len(l.closed)-1]
+			l.closed[len(l.closed)-1] = nil
+			l.closed = l.closed[:len(l.closed)-1]
+			c.fireClose()
+		}
+		l.flush()
+		l.busy--
+	}
+}
+
+// reserve returns n bytes of arena space, flushing first when the arena is
+// full; nil if n exceeds the arena.
+func (l *Loop) reserve(n int) []byte {
+	if n > arenaSize {
+		return nil
+	}
+	if l.arena == nil {
+		l.arena = make([]byte, 0, arenaSize)
+	}
+	if len(l.arena)+n > cap(l.arena) {
+		l.flush()
+		if len(l.arena) != 0 {
+			// A flush nested in a flush (a handler writing from OnClose)
+			// cannot reuse the arena: start a new one, the old one stays
+			// alive for as long as the entries that point into it.
+			l.arena = make([]byte, 0, arenaSize)
+		}
+	}
+	start := len(l.arena)
+	l.arena = l.arena[:start+n]
+	return l.arena[start : start+n : start+n]
+}
+
+// enqueue appends b to c's pending output; b must stay valid until flush.
+func (l *Loop) enqueue(c *Conn, b []byte) {
+	l.pend = append(l.pend, pendEntry{b: b})
+	idx := int32(len(l.pend))
+	if c.pendHead == 0 {
+		c.pendHead = idx
+		l.dirty = append(l.dirty, c)
+	} else {
+		l.pend[c.pendTail-1].next = idx
+	}
+	c.pendTail = idx
+	c.pendBytes += len(b)
+}
+
+// flush hands every dirty connection's pending frames to gnet, one writev
+// per connection (gnet writes what the socket takes and copies the rest into
+// the connection's outbound buffer), then checks the slow-consumer bound.
+func (l *Loop) flush() {
+	for i := 0; i < len(l.dirty); i++ { // not range: OnClose may append
+		c := l.dirty[i]
+		iov := l.iov[:0]
+		for e := c.pendHead; e != 0; e = l.pend[e-1].next {
+			iov = append(iov, l.pend[e-1].b)
+			if len(iov) == maxIov {
+				c.writev(iov)
+				iov = iov[:0]
+			}
+		}
+		if len(iov) > 0 {
+			c.writev(iov)
+		}
+		clear(iov)
+		l.iov = iov[:0]
+		c.pendHead, c.pendTail, c.pendBytes = 0, 0, 0
+	}
+	clear(l.dirty)
+	l.dirty = l.dirty[:0]
+	clear(l.pend) // drop references to shared frames
+	l.pend = l.pend[:0]
+	l.arena = l.arena[:0]
+}
+
+func (l *Loop) addConn(c *Conn) {
+	c.idx = int32(len(l.conns))
+	l.conns = append(l.conns, c)
+}
+
+func (l *Loop) removeConn(c *Conn) {
+	if c.idx < 0 {
+		return
+	}
+	last := len(l.conns) - 1
+	moved := l.conns[last]
+	l.conns[c.idx] = moved
+	moved.idx = c.idx
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+	c.idx = -1
+}
+
+// Conns returns the number of connections (in handshake or open) on the loop. Loop only.
+func (l *Loop) Conns() int { return len(l.conns) }
+
+// ForEach calls fn for every open WebSocket connection of the loop. Loop only.
+func (l *Loop) ForEach(fn func(c *Conn)) {
+	for _, c := range l.conns {
+		if c.state == stateOpen {
+			fn(c)
+		}
+	}
+}

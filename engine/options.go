@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"runtime"
+	"time"
+
+	"edgews/codec"
+)
+
+// Defaults used for the zero fields of Config.
+const (
+	DefaultAddr             = ":8080"
+	DefaultTimeout          = 75 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultCloseTimeout     = 3 * time.Second
+	DefaultMaxHeaderBytes   = 8 << 10
+	DefaultMaxOutboundBytes = 4 << 20
+)
+
+// Config configures a Server. The zero value works: every field documents
+// what zero means.
+type Config struct {
+	// Addr is the TCP address to listen on. If empty, DefaultAddr.
+	Addr string
+	// Loops is the number of event loops. If zero, one per CPU core.
+	Loops int
+	// PingPeriod is how often the server pings each connection. Zero disables
+	// server pings (the Ktor default). Connections may override it.
+	PingPeriod time.Duration
+	// Timeout closes a connection from which no frame (of any kind, pongs
+	// included) arrived for this long: a close 1001 is sent, and TCP is closed
+	// if the close handshake does not finish within CloseTimeout.
+	// If zero, DefaultTimeout; negative disables it.
+	Timeout time.Duration
+	// HandshakeTimeout closes a connection that has not completed its HTTP
+	// upgrade this long after it was accepted. If zero, DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds the wait for the peer's close frame after the server
+	// sent one. If zero, DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// MaxFrameSize and MaxMessageSize bound a frame's payload and a (fragmented)
+	// message; larger ones are closed with 1009 as soon as the header arrives.
+	// If zero, codec.DefaultMaxFrameSize and codec.DefaultMaxMessageSize.
+	MaxFrameSize   int64
+	MaxMessageSize int64
+	// MaxHeaderBytes bounds the upgrade request's request line and headers;
+	// larger requests get 431. If zero, DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxOutboundBytes bounds the bytes queued for one connection that the
+	// kernel has not accepted yet; a connection over it is a slow consumer and
+	// is closed with 1008. If zero, DefaultMaxOutboundBytes.
+	MaxOutboundBytes int
+	// ReusePort sets SO_REUSEPORT so several node processes can share Addr.
+	ReusePort bool
+	// SocketRecvBuffer and SocketSendBuffer set SO_RCVBUF/SO_SNDBUF on every
+	// connection. If zero, the kernel's defaults (autotuned).
+	SocketRecvBuffer int
+	SocketSendBuffer int
+	// Logf logs engine events that are not per message. If nil, nothing is logged.
+	Logf func(format string, args ...any)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Loops <= 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.MaxFrameSize <= 0 {
+		c.MaxFrameSize = codec.DefaultMaxFrameSize
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = codec.DefaultMaxMessageSize
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxOutboundBytes <= 0 {
+		c.MaxOutboundBytes = DefaultMaxOutboundBytes
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return c
+}
+
+// tickPeriod is how often each loop sweeps its connections: a quarter of the
+// shortest timer in use, so a deadline is acted on at most 25% late, bounded
+// to [10ms, 1s] so that a million idle connections cost a bounded sweep rate.
+func (c Config) tickPeriod() time.Duration {
+	d := c.HandshakeTimeout
+	for _, v := range []time.Duration{c.PingPeriod, c.Timeout, c.CloseTimeout} {
+		if v > 0 && v < d {
+			d = v
+		}
+	}
+	d /= 4
+	return min(max(d, 10*time.Millisecond), time.Second)
+}

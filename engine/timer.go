@@ -1,0 +1,58 @@
+package engine
+
+import "edgews/codec"
+
+// sweepTask walks a loop's connections once per tick: handshake deadlines,
+// idle timeouts, pings and close-handshake deadlines. It replaces a timer
+// per connection: one pass over a slice of pointers is far cheaper than a
+// million runtime timers, and needs no goroutine.
+type sweepTask struct{ l *Loop }
+
+// pingFrame is an empty ping, encoded once and shared by every connection.
+var pingFrame = codec.AppendFrame(nil, true, codec.OpPing, nil, nil)
+
+func (l *Loop) postSweep() {
+	l.mu.Lock()
+	busy := l.sweeping
+	l.sweeping = true
+	l.mu.Unlock()
+	if !busy {
+		_ = l.Post(&l.sweep)
+	}
+}
+
+func (t *sweepTask) Run(l *Loop) {
+	l.mu.Lock()
+	l.sweeping = false
+	l.mu.Unlock()
+	cfg := &l.srv.cfg
+	now := l.now
+	// Index loop: closing a connection may reorder l.conns (swap-remove) only
+	// when gnet reports the close, which happens after this event.
+	for i := 0; i < len(l.conns); i++ {
+		c := l.conns[i]
+		switch c.state {
+		case stateHandshake:
+			if now-c.created > int64(cfg.HandshakeTimeout) {
+				cfg.Logf("engine: conn %d %s: handshake timeout", c.id, c.req.RemoteAddr)
+				c.closeNow()
+			}
+		case stateOpen:
+			if c.timeout > 0 && now-c.lastRead > int64(c.timeout) && now-c.created > int64(c.timeout) {
+				cfg.Logf("engine: conn %d %s: idle timeout", c.id, c.req.RemoteAddr)
+				c.startClose(codec.StatusGoingAway, "timeout")
+				continue
+			}
+			if c.pingPeriod > 0 && now-c.lastPing >= int64(c.pingPeriod) {
+				c.lastPing = now
+				c.WriteShared(pingFrame)
+			}
+		case stateClosing:
+			if now > c.deadline {
+				c.closeNow()
+			}
+		}
+	}
+}
+
+func (t *sweepTask) Done() {}

@@ -32,7 +32,7 @@ func (r *Request) Header(name string) string {
 		} else {
 			h = ""
 		}
-		k, v, ok := strings.Cut(line, ":")
+		k, v, ok := strings.Cut(strings.TrimSuffix(line, "\r"), ":")
 		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
 			return strings.TrimSpace(v)
 		}
@@ -107,7 +107,10 @@ func parseRequest(head []byte) (Request, error) {
 			return r, errBadRequestLine
 		}
 	}
-	for _, l := range bytes.Split(rest, []byte("\r\n")) {
+	// Lines end in CRLF; a bare LF is accepted as well (RFC 9112 section 2.2),
+	// as Request.Header does.
+	for _, l := range bytes.Split(rest, []byte("\n")) {
+		l = bytes.TrimSuffix(l, []byte("\r"))
 		if len(l) == 0 {
 			continue
 		}
@@ -139,8 +142,12 @@ func checkUpgrade(r *Request) (upgradeInfo, error) {
 		return u, errBadConnection
 	}
 	u.key = r.Header("Sec-WebSocket-Key")
+	// Length first: Decode writes up to len(key)*3/4 bytes into nonce.
 	var nonce [18]byte
-	if n, err := base64.StdEncoding.Decode(nonce[:], []byte(u.key)); err != nil || n != 16 || len(u.key) != 24 {
+	if len(u.key) != 24 {
+		return u, errBadKey
+	}
+	if n, err := base64.StdEncoding.Decode(nonce[:], []byte(u.key)); err != nil || n != 16 {
 		return u, errBadKey
 	}
 	if r.Header("Sec-WebSocket-Version") != "13" {

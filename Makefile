@@ -1,0 +1,33 @@
+# edgews: an edge WebSocket node on gnet v2 + gobwas/ws.
+GO       ?= go
+FUZZTIME ?= 20s
+ADDR     ?= :8080
+
+.PHONY: help build run test fuzz bench lint
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
+
+build: ## build wsnode (and the other binaries) into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+run: ## start the node on $(ADDR): /echo, /chat
+	$(GO) run ./cmd/wsnode --addr $(ADDR)
+
+test: ## vet, race tests, allocation tests, bounded fuzzing (under 10 minutes on 2 cores)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Alloc' ./...
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
+	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
+
+fuzz: FUZZTIME = 10m
+fuzz: ## longer fuzzing of the decoder and the handshake (FUZZTIME each, default 10m)
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
+	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
+
+bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
+	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt
+
+lint: ## go vet
+	$(GO) vet ./...

@@ -1,0 +1,34 @@
+//go:build !race
+
+package engine
+
+import (
+	"testing"
+
+	"edgews/codec"
+)
+
+// A frame read, echoed and written costs no allocation: decode in place,
+// copy into the loop's arena, one writev at the end of the event.
+func TestEchoPathAllocs(t *testing.T) {
+	p := NewInProc(Config{}, 1)
+	p.Server().Handle("/echo", fuzzEcho{})
+	c, err := p.Open("/echo", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := c.gc.(*pipeConn)
+	m := [4]byte{1, 2, 3, 4}
+	wire := codec.AppendFrame(nil, true, codec.OpText, []byte("hello, allocation-free world"), &m)
+	in := make([]byte, 0, 4*len(wire))
+	allocs := testing.AllocsPerRun(1000, func() {
+		pc.in = append(in[:0], wire...)
+		p.srv.OnTraffic(pc)
+	})
+	if allocs != 0 {
+		t.Fatalf("read+echo+write: %v allocs per frame, want 0", allocs)
+	}
+	if pc.written == 0 {
+		t.Fatal("nothing written")
+	}
+}

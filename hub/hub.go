@@ -41,6 +41,15 @@ type Hub struct {
 
 	users    atomic.Int64  // connected chat users, all loops
 	nextName atomic.Uint64 // user0, user1, ...
+	stats    Stats
+}
+
+// Stats are the hub's counters. They are atomics updated once per loop
+// task, not per delivery, so counting costs nothing on the message path;
+// metrics exporters read them.
+type Stats struct {
+	Broadcasts atomic.Int64 // messages fanned out (room or whole chat)
+	Deliveries atomic.Int64 // frames queued to recipients
 }
 
 // shard is one part of the name registry.
@@ -71,6 +80,9 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	srv.Handle("/chat", &chat{h: h})
 	return h
 }
+
+// Stats returns the hub's live counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
 
 // Users is the number of connected chat users.
 func (h *Hub) Users() int64 { return h.users.Load() }
@@ -112,10 +124,11 @@ func (h *Hub) lookup(name string) *Member {
 // It takes over the caller's reference to f.
 func (h *Hub) broadcast(room string, f *Frame, skip *Member) {
 	loops := h.srv.Loops()
+	h.stats.Broadcasts.Add(1)
 	f.refs.Store(int32(len(loops)))
 	for _, l := range loops {
 		t := roomTaskPool.Get().(*roomTask)
-		t.f, t.room, t.skip = f, room, skip
+		t.f, t.room, t.skip, t.stats = f, room, skip, &h.stats
 		_ = l.Post(t) // on error Post has already called t.Done
 	}
 }
@@ -125,6 +138,6 @@ func (h *Hub) broadcast(room string, f *Frame, skip *Member) {
 func (h *Hub) sendTo(m *Member, f *Frame) {
 	f.refs.Store(1)
 	t := directTaskPool.Get().(*directTask)
-	t.f, t.m = f, m
+	t.f, t.m, t.stats = f, m, &h.stats
 	_ = m.c.Loop().Post(t)
 }

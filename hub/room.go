@@ -57,9 +57,10 @@ func (lr *loopRooms) leave(m *Member) {
 
 // roomTask delivers one shared frame to the members of a room on one loop.
 type roomTask struct {
-	f    *Frame
-	room string
-	skip *Member // not delivered to (nil: everyone)
+	f     *Frame
+	room  string
+	skip  *Member // not delivered to (nil: everyone)
+	stats *Stats
 }
 
 var roomTaskPool = sync.Pool{New: func() any { return new(roomTask) }}
@@ -74,11 +75,13 @@ func (t *roomTask) Run(l *engine.Loop) {
 		return
 	}
 	b := t.f.Bytes()
+	n := 0
 	for _, m := range r.members {
-		if m != t.skip {
-			_ = m.c.WriteShared(b)
+		if m != t.skip && m.c.WriteShared(b) == nil {
+			n++
 		}
 	}
+	t.stats.Deliveries.Add(int64(n))
 	// A room with thousands of members on one loop is written here, once
 	// per member, from one shared buffer; the loop's flush then issues one
 	// writev per member for everything queued to it in this batch.
@@ -92,13 +95,18 @@ func (t *roomTask) Done() {
 
 // directTask delivers one shared frame to one member, on its loop.
 type directTask struct {
-	f *Frame
-	m *Member
+	f     *Frame
+	m     *Member
+	stats *Stats
 }
 
 var directTaskPool = sync.Pool{New: func() any { return new(directTask) }}
 
-func (t *directTask) Run(*engine.Loop) { _ = t.m.c.WriteShared(t.f.Bytes()) }
+func (t *directTask) Run(*engine.Loop) {
+	if t.m.c.WriteShared(t.f.Bytes()) == nil {
+		t.stats.Deliveries.Add(1)
+	}
+}
 
 func (t *directTask) Done() {
 	t.f.release()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"net"
 	"time"
 
@@ -38,7 +39,8 @@ type Conn struct {
 	dec codec.Decoder
 
 	state     connState
-	opened    bool // OnOpen was called, so OnClose is owed
+	opened    bool // upgraded: OnClose is owed and admit's slots are held
+	ipHeld    bool // holds a MaxConnsPerIP slot
 	closeTCP  bool // close the TCP connection at the end of the current read
 	code      codec.StatusCode
 	reason    string
@@ -118,6 +120,8 @@ func (c *Conn) WriteShared(frame []byte) error {
 			frame = b
 		} else {
 			l.flush()
+			l.counters.nFramesOut++
+			l.counters.nBytesOut += int64(len(frame))
 			c.writev([][]byte{frame})
 			return nil
 		}
@@ -147,7 +151,10 @@ func (c *Conn) sendFrame(op codec.OpCode, payload []byte) {
 	// let gnet copy whatever the socket does not take at once.
 	l.flush()
 	var hdr [14]byte
-	c.writev([][]byte{codec.AppendHeader(hdr[:0], true, op, len(payload), nil), payload})
+	h := codec.AppendHeader(hdr[:0], true, op, len(payload), nil)
+	l.counters.nFramesOut++
+	l.counters.nBytesOut += int64(len(h) + len(payload))
+	c.writev([][]byte{h, payload})
 }
 
 // enqueue adds a frame to the pending output, unless the connection is a
@@ -177,7 +184,7 @@ func (c *Conn) slowConsumer() {
 		return
 	}
 	c.srv.stats.slowConsumers.Add(1)
-	c.srv.cfg.Logf("engine: conn %d %s: slow consumer (%d bytes queued), closing", c.id, c.req.RemoteAddr, c.gc.OutboundBuffered())
+	c.srv.log.connWarn("slow consumer closed", c, slog.Int("queued", c.gc.OutboundBuffered()+c.pendBytes))
 	if c.code == 0 {
 		c.code, c.reason = codec.StatusPolicyViolation, "slow consumer"
 	}
@@ -224,6 +231,8 @@ func (c *Conn) fireClose() {
 	if code == 0 {
 		code = statusAbnormalClosure
 	}
-	c.srv.openConns.Add(-1)
+	c.releaseSlots()
+	c.srv.stats.closes[closeBucket(uint16(code))].Add(1)
+	c.srv.log.connDebug("close", c, slog.Int("code", int(code)), slog.String("reason", c.reason))
 	c.h.OnClose(c, code, c.reason)
 }

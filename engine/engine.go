@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,7 +12,6 @@ import (
 
 	"edgews/codec"
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,19 +36,18 @@ type Server struct {
 
 	nextID    atomic.Uint64
 	openConns atomic.Int64
-	stats     stats
-}
-
-// stats are the engine's counters, kept with atomics so counting costs no
-// allocation and no lock on the message path.
-type stats struct {
-	slowConsumers atomic.Int64
+	draining  atomic.Bool
+	perIP     perIP
+	stats     counters
+	log       logger
 }
 
 // New returns a Server for cfg (zero fields take their documented defaults).
 func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
 	return &Server{
-		cfg:    cfg.withDefaults(),
+		cfg:    cfg,
+		log:    newLogger(cfg.Logger),
 		routes: make(map[string]Handler),
 		protos: make(map[string][]string),
 		http:   make(map[string]HTTPHandler),
@@ -96,9 +95,12 @@ func (s *Server) Run() error {
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.cfg.Loops),
 		gnet.WithReusePort(s.cfg.ReusePort),
+		// As net.Listen does: a restarted node must bind while connections
+		// of the previous one sit in TIME_WAIT.
+		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(gnetLogger{s.cfg.Logf}),
+		gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 	}
 	if s.cfg.SocketRecvBuffer > 0 {
 		opts = append(opts, gnet.WithSocketRecvBuffer(s.cfg.SocketRecvBuffer))
@@ -116,18 +118,65 @@ func (s *Server) Run() error {
 	return fmt.Errorf("engine: %w", err)
 }
 
-// Shutdown stops the reactor and closes every connection.
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Shutdown drains the server, then stops it. New upgrades are refused with
+// 503 (HTTP routes are still answered, so a health check can report the
+// drain), every open connection is sent close 1001 "going away", and
+// Shutdown waits until they have all closed or ctx is done; then the reactor
+// stops and closes whatever is left. It returns ctx.Err() if the drain was
+// cut short, and Run returns ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-s.ready:
 	default:
 		return ErrNotRunning
 	}
-	if s.shutdown.Swap(true) {
+	if s.draining.Swap(true) {
 		return nil
 	}
-	return s.eng.Stop(ctx)
+	s.cfg.Logger.Info("draining", "open", s.openConns.Load())
+	for _, l := range s.Loops() {
+		_ = l.Post(drainTask{})
+	}
+	var err error
+	tick := time.NewTicker(10 * time.Millisecond)
+	for s.openConns.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-tick.C:
+		}
+	}
+	tick.Stop()
+	s.cfg.Logger.Info("drained", "left", s.openConns.Load(), "err", err)
+	s.shutdown.Store(true)
+	// gnet polls for its loops' exit every 500ms; give it a few rounds.
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if stopErr := s.eng.Stop(stopCtx); err == nil {
+		err = stopErr
+	}
+	return err
 }
+
+// drainTask sends close 1001 to every open connection of a loop and drops
+// connections still in their handshake.
+type drainTask struct{}
+
+func (drainTask) Run(l *Loop) {
+	for i := 0; i < len(l.conns); i++ {
+		switch c := l.conns[i]; c.state {
+		case stateOpen:
+			c.startClose(codec.StatusGoingAway, "going away")
+		case stateHandshake:
+			c.closeNow()
+		}
+	}
+}
+
+func (drainTask) Done() {}
 
 // OnBoot records the engine and the bound address.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
@@ -185,6 +234,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.dec.Role = codec.RoleServer
 	c.dec.MaxFrameSize = s.cfg.MaxFrameSize
 	c.dec.MaxMessageSize = s.cfg.MaxMessageSize
+	s.stats.accepted.Add(1)
 	c.pingPeriod = s.cfg.PingPeriod
 	c.timeout = s.cfg.Timeout
 	gc.SetContext(c)
@@ -235,12 +285,15 @@ func (c *Conn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	buf, _ := gc.Peek(-1)
-	off := 0
+	off, frames := 0, int64(0)
 	for !c.closeTCP && (c.state == stateOpen || c.state == stateClosing) {
 		ev, n, err := c.dec.Next(buf[off:])
 		off += n
+		if n > 0 {
+			frames++
+		}
 		if err != nil {
-			c.srv.cfg.Logf("engine: conn %d %s: %v", c.id, c.req.RemoteAddr, err)
+			c.srv.log.connDebug("protocol error", c, slog.String("err", err.Error()))
 			c.startClose(codec.CloseCode(err), err.Error())
 			continue
 		}
@@ -252,7 +305,14 @@ func (c *Conn) onTraffic() gnet.Action {
 		}
 		c.dispatch(ev)
 	}
-	_, _ = gc.Discard(off)
+	// Never Discard(0): gnet reads n <= 0 as "discard everything", which
+	// would drop the start of a frame that has not fully arrived.
+	if off > 0 {
+		_, _ = gc.Discard(off)
+	}
+	lc := &c.loop.counters
+	lc.nFramesIn += frames
+	lc.nBytesIn += int64(off)
 	if c.closeTCP {
 		return gnet.Close // after OnTraffic's flush; gnet sends what is buffered, then closes
 	}
@@ -332,17 +392,23 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 		return c.refuse(err), false
 	}
 	c.proto = selectProtocol(u.protocols, s.protos[req.Path])
+	if he := c.admit(); he != nil {
+		return c.refuse(he), false
+	}
 	_, _ = c.gc.Discard(end)
+	c.loop.counters.nBytesIn += int64(end)
 	var out [256]byte
 	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.proto))
 	if c.state == stateClosed { // the write failed and gnet closed the connection
+		c.releaseSlots()
 		return gnet.None, false
 	}
 	c.h = h
+	c.opened = true // from here on fireClose releases the slots admit took
 	c.state = stateOpen
-	c.opened = true
 	c.lastPing = c.loop.now
-	s.openConns.Add(1)
+	s.stats.upgrades.Add(1)
+	s.log.connDebug("open", c, slog.String("path", c.req.Path))
 	h.OnOpen(c)
 	return gnet.None, true
 }
@@ -351,9 +417,10 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 func (c *Conn) refuse(err error) gnet.Action {
 	var he *httpError
 	if !errors.As(err, &he) {
-		he = &httpError{status: 400, msg: err.Error()}
+		he = &httpError{status: 400, reason: ReasonBadRequest, msg: err.Error()}
 	}
-	c.srv.cfg.Logf("engine: conn %d %s: refused: %v", c.id, c.req.RemoteAddr, he)
+	c.srv.stats.refused[he.reason].Add(1)
+	c.srv.log.connDebug("refused", c, slog.Int("status", he.status), slog.String("reason", he.reason.String()), slog.String("detail", he.msg))
 	_, _ = c.gc.Discard(-1)
 	_, _ = c.gc.Write(appendResponse(nil, errorResponse(he)))
 	c.state = stateClosed
@@ -367,14 +434,3 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	}
 	return s.cfg.tickPeriod(), gnet.None
 }
-
-// gnetLogger routes gnet's own logs to Logf.
-type gnetLogger struct{ logf func(string, ...any) }
-
-func (g gnetLogger) Debugf(string, ...any)     {}
-func (g gnetLogger) Infof(f string, a ...any)  { g.logf("gnet: "+f, a...) }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.logf("gnet: "+f, a...) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.logf("gnet: "+f, a...) }
-func (g gnetLogger) Fatalf(f string, a ...any) { g.logf("gnet: "+f, a...) }
-
-var _ logging.Logger = gnetLogger{}

@@ -50,6 +50,7 @@ func (r *Request) Query(name string) string {
 // becomes the plain-text body.
 type httpError struct {
 	status int
+	reason Reason
 	msg    string
 	header string // extra header lines, CRLF-terminated
 }
@@ -57,17 +58,17 @@ type httpError struct {
 func (e *httpError) Error() string { return "engine: http " + strconv.Itoa(e.status) + ": " + e.msg }
 
 var (
-	errHeaderTooLarge = &httpError{status: 431, msg: "request header too large"}
-	errBadRequestLine = &httpError{status: 400, msg: "malformed request line"}
-	errBadHeaderLine  = &httpError{status: 400, msg: "malformed header line"}
-	errBadVersion     = &httpError{status: 505, msg: "HTTP/1.1 or later required"}
-	errNoHost         = &httpError{status: 400, msg: "missing Host header"}
-	errNotFound       = &httpError{status: 404, msg: "no such route"}
-	errBadMethod      = &httpError{status: 405, msg: "method not allowed", header: "Allow: GET\r\n"}
-	errBadUpgrade     = &httpError{status: 400, msg: "missing or invalid Upgrade: websocket header"}
-	errBadConnection  = &httpError{status: 400, msg: "missing or invalid Connection: Upgrade header"}
-	errBadKey         = &httpError{status: 400, msg: "missing or invalid Sec-WebSocket-Key header"}
-	errBadWSVersion   = &httpError{status: 426, msg: "unsupported Sec-WebSocket-Version", header: "Sec-WebSocket-Version: 13\r\n"}
+	errHeaderTooLarge = &httpError{status: 431, reason: ReasonHeaderTooLarge, msg: "request header too large"}
+	errBadRequestLine = &httpError{status: 400, reason: ReasonBadRequest, msg: "malformed request line"}
+	errBadHeaderLine  = &httpError{status: 400, reason: ReasonBadRequest, msg: "malformed header line"}
+	errBadVersion     = &httpError{status: 505, reason: ReasonHTTPVersion, msg: "HTTP/1.1 or later required"}
+	errNoHost         = &httpError{status: 400, reason: ReasonBadRequest, msg: "missing Host header"}
+	errNotFound       = &httpError{status: 404, reason: ReasonNotFound, msg: "no such route"}
+	errBadMethod      = &httpError{status: 405, reason: ReasonMethod, msg: "method not allowed", header: "Allow: GET\r\n"}
+	errBadUpgrade     = &httpError{status: 400, reason: ReasonUpgradeHeaders, msg: "missing or invalid Upgrade: websocket header"}
+	errBadConnection  = &httpError{status: 400, reason: ReasonUpgradeHeaders, msg: "missing or invalid Connection: Upgrade header"}
+	errBadKey         = &httpError{status: 400, reason: ReasonKey, msg: "missing or invalid Sec-WebSocket-Key header"}
+	errBadWSVersion   = &httpError{status: 426, reason: ReasonWSVersion, msg: "unsupported Sec-WebSocket-Version", header: "Sec-WebSocket-Version: 13\r\n"}
 )
 
 // headerEnd returns the length of the request head including the blank line

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -22,8 +23,8 @@ func startServer(t testing.TB, cfg engine.Config, setup func(*engine.Server)) *e
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = t.Logf
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
 	}
 	srv := engine.New(cfg)
 	setup(srv)
@@ -250,3 +251,15 @@ func (rc *rawClient) expectEOF(timeout time.Duration) {
 }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// testLogger sends debug logs to t.Log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -47,6 +47,8 @@ type Loop struct {
 
 	sweeping bool // guarded by mu: a sweep task is queued
 	sweep    sweepTask
+
+	counters loopCounters
 }
 
 type pendEntry struct {
@@ -135,6 +137,7 @@ func (l *Loop) end() {
 		l.flush()
 		l.busy--
 	}
+	l.counters.publish()
 }
 
 // reserve returns n bytes of arena space, flushing first when the arena is
@@ -183,6 +186,8 @@ func (l *Loop) flush() {
 		iov := l.iov[:0]
 		for e := c.pendHead; e != 0; e = l.pend[e-1].next {
 			iov = append(iov, l.pend[e-1].b)
+			l.counters.nFramesOut++
+			l.counters.nBytesOut += int64(len(l.pend[e-1].b))
 			if len(iov) == maxIov {
 				c.writev(iov)
 				iov = iov[:0]

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -56,8 +57,23 @@ type Config struct {
 	// connection. If zero, the kernel's defaults (autotuned).
 	SocketRecvBuffer int
 	SocketSendBuffer int
-	// Logf logs engine events that are not per message. If nil, nothing is logged.
-	Logf func(format string, args ...any)
+	// MaxConns caps the open WebSocket connections; upgrades beyond it are
+	// refused with 503. Zero means no cap.
+	MaxConns int
+	// MaxConnsPerIP caps the open WebSocket connections from one IP address;
+	// upgrades beyond it are refused with 429. Zero means no cap.
+	MaxConnsPerIP int
+	// AllowedOrigins, if not empty, lists the Origin header values a browser
+	// may upgrade from; others are refused with 403. An entry is an exact
+	// origin ("https://chat.example.com"), or a pattern with one "*" in the
+	// host ("https://*.example.com"). Requests without Origin (programs, not
+	// browsers) are allowed: Origin protects browsers' users from cross-site
+	// WebSocket hijacking, it cannot authenticate a program.
+	AllowedOrigins []string
+	// Logger receives the engine's logs: connection lifecycle and every
+	// refused connection's reason at debug, slow consumers at warn
+	// (rate-limited), nothing per message. If nil, logs are discarded.
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -88,8 +104,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxOutboundBytes <= 0 {
 		c.MaxOutboundBytes = DefaultMaxOutboundBytes
 	}
-	if c.Logf == nil {
-		c.Logf = func(string, ...any) {}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }

@@ -1,6 +1,11 @@
 package engine
 
-import "edgews/codec"
+import (
+	"log/slog"
+	"time"
+
+	"edgews/codec"
+)
 
 // sweepTask walks a loop's connections once per tick: handshake deadlines,
 // idle timeouts, pings and close-handshake deadlines. It replaces a timer
@@ -17,6 +22,7 @@ func (l *Loop) postSweep() {
 	l.sweeping = true
 	l.mu.Unlock()
 	if !busy {
+		l.counters.posted.Store(time.Now().UnixNano())
 		_ = l.Post(&l.sweep)
 	}
 }
@@ -27,6 +33,9 @@ func (t *sweepTask) Run(l *Loop) {
 	l.mu.Unlock()
 	cfg := &l.srv.cfg
 	now := l.now
+	if lag := now - l.counters.posted.Load(); lag > l.counters.lagMax.Load() {
+		l.counters.lagMax.Store(lag)
+	}
 	// Index loop: closing a connection may reorder l.conns (swap-remove) only
 	// when gnet reports the close, which happens after this event.
 	for i := 0; i < len(l.conns); i++ {
@@ -34,12 +43,13 @@ func (t *sweepTask) Run(l *Loop) {
 		switch c.state {
 		case stateHandshake:
 			if now-c.created > int64(cfg.HandshakeTimeout) {
-				cfg.Logf("engine: conn %d %s: handshake timeout", c.id, c.req.RemoteAddr)
+				l.srv.stats.refused[ReasonTimeout].Add(1)
+				l.srv.log.connDebug("refused", c, slog.String("reason", ReasonTimeout.String()))
 				c.closeNow()
 			}
 		case stateOpen:
 			if c.timeout > 0 && now-c.lastRead > int64(c.timeout) && now-c.created > int64(c.timeout) {
-				cfg.Logf("engine: conn %d %s: idle timeout", c.id, c.req.RemoteAddr)
+				l.srv.log.connDebug("idle timeout", c)
 				c.startClose(codec.StatusGoingAway, "timeout")
 				continue
 			}

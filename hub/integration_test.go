@@ -26,7 +26,6 @@ func startNode(t *testing.T, cfg engine.Config) (*engine.Server, *hub.Hub) {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2
-	cfg.Logf = t.Logf
 	srv := engine.New(cfg)
 	h := hub.New(srv, hub.Config{Shards: 4})
 	errc := make(chan error, 1)

@@ -434,3 +434,13 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	}
 	return s.cfg.tickPeriod(), gnet.None
 }
+
+// ProcessGoroutines lists the top functions of the goroutines gnet starts
+// once per process, at package init (its ants worker pool's housekeeping),
+// and never stops. Leak checks in tests ignore exactly these.
+func ProcessGoroutines() []string {
+	return []string{
+		"github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers",
+		"github.com/panjf2000/ants/v2.(*poolCommon).ticktock",
+	}
+}

@@ -17,15 +17,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-// gnet starts one process-wide ants worker pool at package init (its
-// DefaultWorkerPool); its two housekeeping goroutines live as long as the
-// process, whatever the servers do. Anything else left running is a leak.
-var gnetGlobals = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, ignoreGnet()...) }
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, gnetGlobals...) }
+// ignoreGnet skips the goroutines gnet keeps for the life of the process.
+func ignoreGnet() []goleak.Option {
+	var opts []goleak.Option
+	for _, f := range engine.ProcessGoroutines() {
+		opts = append(opts, goleak.IgnoreTopFunction(f))
+	}
+	return opts
+}
 
 func echoServer(t testing.TB, cfg engine.Config) (*engine.Server, *recorder) {
 	rec := &recorder{}

@@ -15,10 +15,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// gnet's process-wide ants pool (started at package init) lives as long as the process.
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"))
+	var opts []goleak.Option
+	for _, f := range engine.ProcessGoroutines() {
+		opts = append(opts, goleak.IgnoreTopFunction(f))
+	}
+	goleak.VerifyTestMain(m, opts...)
 }
 
 // startNode runs the node (engine + hub) on 127.0.0.1:0 until the test ends.

@@ -1,4 +1,5 @@
-// Command wsnode runs the edge WebSocket node: /echo and /chat on one port.
+// Command wsnode runs the edge WebSocket node: /echo and /chat on one port,
+// /healthz, and Prometheus metrics on --metrics-addr. See --help.
 package main
 
 import (
@@ -6,9 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,52 +22,131 @@ import (
 	"edgews/hub"
 )
 
-func main() {
-	var cfg engine.Config
-	var hcfg hub.Config
-	fs := flag.NewFlagSet("wsnode", flag.ExitOnError)
-	fs.StringVar(&cfg.Addr, "addr", ":8080", "TCP address to listen on")
-	fs.IntVar(&cfg.Loops, "loops", 0, "event loops (0 = one per CPU core)")
-	fs.DurationVar(&cfg.PingPeriod, "ping-period", 0, "server ping period (0 = off)")
-	fs.DurationVar(&cfg.Timeout, "timeout", engine.DefaultTimeout, "close a connection silent this long (negative = off)")
-	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "close a connection that has not upgraded within this")
-	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", engine.DefaultCloseTimeout, "wait this long for the peer's close frame")
-	fs.Int64Var(&cfg.MaxFrameSize, "max-frame-size", 1<<20, "largest frame payload in bytes (larger: close 1009)")
-	fs.Int64Var(&cfg.MaxMessageSize, "max-message-size", 4<<20, "largest message in bytes (larger: close 1009)")
-	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", engine.DefaultMaxHeaderBytes, "largest upgrade request head (larger: 431)")
-	fs.IntVar(&cfg.MaxOutboundBytes, "max-outbound-bytes", engine.DefaultMaxOutboundBytes, "bytes queued for one connection before it is closed as a slow consumer")
-	fs.BoolVar(&cfg.ReusePort, "reuseport", false, "set SO_REUSEPORT so several nodes share --addr")
-	fs.IntVar(&cfg.SocketRecvBuffer, "sock-rcvbuf", 0, "SO_RCVBUF per connection in bytes (0 = kernel default)")
-	fs.IntVar(&cfg.SocketSendBuffer, "sock-sndbuf", 0, "SO_SNDBUF per connection in bytes (0 = kernel default)")
-	fs.IntVar(&hcfg.Shards, "shards", hub.DefaultShards, "hub registry shards")
-	_ = fs.Parse(os.Args[1:])
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
 
-	raiseFileLimit()
-	srv := engine.New(cfg)
-	hub.New(srv, hcfg)
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		<-sig
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	go func() {
-		<-srv.Ready()
-		fmt.Printf("wsnode listening on %s pid %d\n", srv.Addr(), os.Getpid())
-	}()
-	if err := srv.Run(); !errors.Is(err, engine.ErrServerClosed) {
-		log.Fatal(err)
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var o options
+	fs, _ := newFlagSet(&o, stderr)
+	if err := parse(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "wsnode: %v\n", err)
+		return 2
 	}
+	if o.version {
+		fmt.Fprintf(stdout, "wsnode %s\n", buildVersion())
+		return 0
+	}
+	logger, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsnode: %v\n", err)
+		return 2
+	}
+	if o.allowedOrigins != "" {
+		for _, s := range strings.Split(o.allowedOrigins, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				o.engine.AllowedOrigins = append(o.engine.AllowedOrigins, s)
+			}
+		}
+	}
+	o.engine.Logger = logger
+	raiseFileLimit(logger)
+
+	srv := engine.New(o.engine)
+	h := hub.New(srv, o.hub)
+	srv.HandleHTTP("/healthz", func(*engine.Request) engine.Response { return health(srv) })
+
+	var metrics *http.Server
+	if o.metricsAddr != "" {
+		ln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			logger.Error("metrics listener", "err", err)
+			return 1
+		}
+		metrics = &http.Server{Handler: metricsHandler(srv, h), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = metrics.Serve(ln) }()
+		logger.Info("metrics listening", "addr", ln.Addr().String())
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run() }()
+	select {
+	case <-srv.Ready():
+		logger.Info("listening", "addr", srv.Addr().String(), "pid", os.Getpid(), "version", buildVersion())
+	case err := <-errc:
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String(), "drain_timeout", o.drainTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+		if err := srv.Shutdown(ctx); err != nil {
+			logger.Warn("drain cut short", "err", err, "left", srv.OpenConns())
+		}
+		cancel()
+		<-errc
+	case err := <-errc:
+		logger.Error("reactor stopped", "err", err)
+		return 1
+	}
+	if metrics != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = metrics.Shutdown(ctx)
+		cancel()
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
 }
 
 // raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: every
 // connection is a descriptor.
-func raiseFileLimit() {
+func raiseFileLimit(logger *slog.Logger) {
 	var r syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
-		r.Cur = r.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return
 	}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+			logger.Warn("cannot raise the file descriptor limit", "err", err)
+			return
+		}
+	}
+	logger.Debug("file descriptor limit", "nofile", r.Cur)
 }

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"edgews/engine"
+	"edgews/hub"
+)
+
+// envPrefix names the environment variable of every flag: --max-conns is
+// WSNODE_MAX_CONNS. A flag given on the command line wins over the
+// environment, which wins over the default.
+const envPrefix = "WSNODE_"
+
+// options is everything the command line sets.
+type options struct {
+	engine         engine.Config
+	hub            hub.Config
+	allowedOrigins string
+	metricsAddr    string
+	drainTimeout   time.Duration
+	logLevel       string
+	logFormat      string
+	version        bool
+}
+
+// group is a heading of --help and the flags listed under it.
+type group struct {
+	title string
+	flags []string
+}
+
+func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
+	fs := flag.NewFlagSet("wsnode", flag.ContinueOnError)
+	fs.SetOutput(out)
+	e := &o.engine
+	var groups []group
+	add := func(title string, names ...string) { groups = append(groups, group{title, names}) }
+
+	fs.StringVar(&e.Addr, "addr", ":8080", "TCP address to listen on")
+	fs.IntVar(&e.Loops, "loops", 0, "event loops (0 = one per CPU core)")
+	fs.BoolVar(&e.ReusePort, "reuseport", false, "set SO_REUSEPORT so several node processes share --addr")
+	fs.IntVar(&e.SocketRecvBuffer, "sock-rcvbuf", 0, "SO_RCVBUF per connection in bytes (0 = kernel default)")
+	fs.IntVar(&e.SocketSendBuffer, "sock-sndbuf", 0, "SO_SNDBUF per connection in bytes (0 = kernel default)")
+	add("Network", "addr", "loops", "reuseport", "sock-rcvbuf", "sock-sndbuf")
+
+	fs.DurationVar(&e.PingPeriod, "ping-period", 0, "how often the node pings each connection (0 = off)")
+	fs.DurationVar(&e.Timeout, "timeout", engine.DefaultTimeout, "close a connection silent this long with 1001 (negative = off)")
+	fs.DurationVar(&e.CloseTimeout, "close-timeout", engine.DefaultCloseTimeout, "wait this long for the peer's close frame before closing TCP")
+	fs.Int64Var(&e.MaxFrameSize, "max-frame-size", 1<<20, "largest frame payload in bytes; larger closes with 1009")
+	fs.Int64Var(&e.MaxMessageSize, "max-message-size", 4<<20, "largest (fragmented) message in bytes; larger closes with 1009")
+	add("WebSocket", "ping-period", "timeout", "close-timeout", "max-frame-size", "max-message-size")
+
+	fs.IntVar(&e.MaxConns, "max-conns", 0, "open connections cap; beyond it upgrades get 503 (0 = none)")
+	fs.IntVar(&e.MaxConnsPerIP, "max-conns-per-ip", 0, "open connections cap per client IP; beyond it 429 (0 = none)")
+	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed to connect, e.g. https://*.example.com (empty = any); others get 403")
+	fs.DurationVar(&e.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "close a connection that has not upgraded within this")
+	fs.IntVar(&e.MaxHeaderBytes, "max-header-bytes", engine.DefaultMaxHeaderBytes, "largest upgrade request head in bytes; larger gets 431")
+	fs.IntVar(&e.MaxOutboundBytes, "max-outbound-bytes", engine.DefaultMaxOutboundBytes, "bytes queued for one connection before it is closed as a slow consumer (1008)")
+	add("Limits", "max-conns", "max-conns-per-ip", "allowed-origins", "handshake-timeout", "max-header-bytes", "max-outbound-bytes")
+
+	fs.IntVar(&o.hub.Shards, "shards", hub.DefaultShards, "hub name-registry shards")
+	add("Chat", "shards")
+
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM/SIGINT, wait this long for connections to close after sending 1001")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug logs every connection's lifecycle)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	add("Operations", "metrics-addr", "drain-timeout", "log-level", "log-format", "version")
+
+	fs.Usage = func() { usage(fs, groups) }
+	return fs, groups
+}
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse reads the command line, then the environment for the flags the
+// command line did not set.
+func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+func usage(fs *flag.FlagSet, groups []group) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: wsnode [flags]\n\nThe edge WebSocket node: /echo, /chat and the chat page on one port.\n"+
+		"Every flag can also be set from the environment: --max-conns is %s (the command line wins).\n", envName("max-conns"))
+	for _, g := range groups {
+		fmt.Fprintf(w, "\n%s:\n", g.title)
+		for _, name := range g.flags {
+			f := fs.Lookup(name)
+			typ, help := flag.UnquoteUsage(f)
+			line := "  --" + f.Name
+			if typ != "" {
+				line += " " + typ
+			}
+			fmt.Fprintf(w, "%-32s %s", line, help)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+				fmt.Fprintf(w, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(w, " [$%s]\n", envName(f.Name))
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+
+	"edgews/engine"
+	"edgews/hub"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// collector exports the engine's and the hub's counters. It reads their
+// atomics when Prometheus scrapes, so the message path never touches a
+// Prometheus metric: counting costs an atomic add per event, not a lookup
+// or an allocation per frame.
+type collector struct {
+	srv *engine.Server
+	hub *hub.Hub
+
+	open, accepted, upgrades, slow, draining *prometheus.Desc
+	refused, closes, lag                     *prometheus.Desc
+	framesIn, framesOut, bytesIn, bytesOut   *prometheus.Desc
+	users, broadcasts, deliveries            *prometheus.Desc
+}
+
+func newCollector(srv *engine.Server, h *hub.Hub) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("wsnode_"+name, help, labels, nil)
+	}
+	return &collector{
+		srv: srv, hub: h,
+		open:       d("connections_open", "Open WebSocket connections."),
+		accepted:   d("connections_accepted_total", "TCP connections accepted."),
+		upgrades:   d("connections_total", "WebSocket connections opened."),
+		slow:       d("slow_consumer_closes_total", "Connections closed for exceeding --max-outbound-bytes."),
+		draining:   d("draining", "1 while the node drains for shutdown."),
+		refused:    d("handshake_failures_total", "Connections refused before they opened, by reason.", "reason"),
+		closes:     d("closes_total", "Closed WebSocket connections by close code (1006: TCP ended without a close frame).", "code"),
+		lag:        d("event_loop_lag_seconds", "Longest wait of a timer sweep for its busy event loop since the last scrape.", "loop"),
+		framesIn:   d("frames_in_total", "WebSocket frames received."),
+		framesOut:  d("frames_out_total", "WebSocket frames sent."),
+		bytesIn:    d("bytes_in_total", "Bytes received (handshakes and frames)."),
+		bytesOut:   d("bytes_out_total", "Frame bytes sent."),
+		users:      d("chat_users", "Connected chat users."),
+		broadcasts: d("broadcasts_total", "Chat messages fanned out."),
+		deliveries: d("broadcast_deliveries_total", "Chat frames delivered to recipients."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.srv.Stats()
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v int64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge(c.open, float64(st.OpenConns))
+	counter(c.accepted, st.Accepted)
+	counter(c.upgrades, st.Upgrades)
+	counter(c.slow, st.SlowConsumers)
+	draining := 0.0
+	if st.Draining {
+		draining = 1
+	}
+	gauge(c.draining, draining)
+	for r, n := range st.Refused {
+		counter(c.refused, n, engine.Reason(r).String())
+	}
+	for i, n := range st.Closes {
+		counter(c.closes, n, engine.CloseBucketLabel(i))
+	}
+	for i, d := range st.LoopLag {
+		gauge(c.lag, d.Seconds(), strconv.Itoa(i))
+	}
+	counter(c.framesIn, st.FramesIn)
+	counter(c.framesOut, st.FramesOut)
+	counter(c.bytesIn, st.BytesIn)
+	counter(c.bytesOut, st.BytesOut)
+	hs := c.hub.Stats()
+	gauge(c.users, float64(c.hub.Users()))
+	counter(c.broadcasts, hs.Broadcasts.Load())
+	counter(c.deliveries, hs.Deliveries.Load())
+}
+
+// metricsHandler serves /metrics (the node's collector plus the Go runtime
+// and process collectors) and /healthz.
+func metricsHandler(srv *engine.Server, h *hub.Hub) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(srv, h), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		r := health(srv)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(r.Status)
+		_, _ = w.Write(r.Body)
+	})
+	return mux
+}
+
+// health is 200 while serving and 503 while draining, on both ports.
+func health(srv *engine.Server) engine.Response {
+	if srv.Draining() {
+		return engine.Response{Status: http.StatusServiceUnavailable, Body: []byte("draining\n")}
+	}
+	return engine.Response{Status: http.StatusOK, Body: []byte("ok\n")}
+}

@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Scenario names a load shape.
+type Scenario string
+
+// Scenarios.
+const (
+	// Connect opens Conns connections at RampRate and holds them for
+	// Duration: connect times, failures, server memory per connection.
+	Connect Scenario = "connect"
+	// Echo keeps InFlight messages of Payload bytes in flight on each of Conns
+	// connections to /echo for Duration: messages/s and round-trip times.
+	Echo Scenario = "echo"
+	// Broadcast has Senders of the Conns /chat users send Rate messages/s in
+	// total for Duration; every user receives every message: deliveries/s,
+	// loss and delivery latency.
+	Broadcast Scenario = "broadcast"
+	// Chat is a realistic room: most of the Conns users idle, TalkFrac of
+	// them talking at TalkRate, and WhisperFrac of what they say whispered.
+	Chat Scenario = "chat"
+)
+
+// Scenarios lists every scenario, in the order --help shows them.
+var Scenarios = []Scenario{Connect, Echo, Broadcast, Chat}
+
+// Defaults used for the zero fields of Config.
+const (
+	DefaultRampRate         = 2000 // connections per second, all processes together
+	DefaultDuration         = 10 * time.Second
+	DefaultPayload          = 64 // bytes
+	DefaultSenders          = 10
+	DefaultRate             = 100 // broadcast messages per second, all senders together
+	DefaultTalkFrac         = 0.05
+	DefaultTalkRate         = 0.2 // messages per second per talker
+	DefaultDrain            = 2 * time.Second
+	DefaultDialTimeout      = 5 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultPingPeriod       = 30 * time.Second
+	DefaultDialers          = 32
+)
+
+// DefaultConns is the connection count for each scenario when Config.Conns is zero.
+var DefaultConns = map[Scenario]int{Connect: 1000, Echo: 100, Broadcast: 1000, Chat: 1000}
+
+// DefaultPath is the route for each scenario when the URL has no path.
+var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast: "/chat", Chat: "/chat"}
+
+// Config describes one run. The zero value of every field but Scenario and
+// URL works: each field says what zero means. Config is what the workers
+// receive (as JSON), so every field that matters to them is exported.
+type Config struct {
+	Scenario Scenario `json:"scenario"`
+	// URL is the server, ws://host:port, with an optional path. If the path is
+	// empty or "/", DefaultPath[Scenario] is used.
+	URL string `json:"url"`
+
+	// Conns is the number of connections (users), over all processes.
+	// If zero, DefaultConns[Scenario].
+	Conns int `json:"conns"`
+	// RampRate is how many connections are opened per second, over all
+	// processes. If zero, DefaultRampRate.
+	RampRate float64 `json:"ramp_rate"`
+	// Duration is the load phase: how long connect holds its connections,
+	// how long echo, broadcast and chat send. If zero, DefaultDuration.
+	Duration time.Duration `json:"duration"`
+	// Payload is the message size in bytes. Echo needs at least 8 (the send
+	// time), broadcast and chat at least MinChatPayload (send time, sender,
+	// sequence number as text). Smaller values are raised to the minimum.
+	// If zero, DefaultPayload.
+	Payload int `json:"payload"`
+	// InFlight is echo's messages in flight per connection. If zero, 1.
+	InFlight int `json:"in_flight"`
+	// Senders is how many broadcast users send. If zero, DefaultSenders;
+	// capped at Conns.
+	Senders int `json:"senders"`
+	// Rate is broadcast's total send rate in messages per second, split evenly
+	// over the senders. If zero, DefaultRate.
+	Rate float64 `json:"rate"`
+	// TalkFrac is the fraction of chat users who talk. If zero, DefaultTalkFrac.
+	TalkFrac float64 `json:"talk_frac"`
+	// TalkRate is each chat talker's mean rate in messages per second (Poisson
+	// arrivals). If zero, DefaultTalkRate.
+	TalkRate float64 `json:"talk_rate"`
+	// WhisperFrac is the fraction of chat messages sent as "/whisper NAME
+	// text" to another user whose name the bench has learned from the chat.
+	// Zero disables whispers (the node does not support them yet).
+	WhisperFrac float64 `json:"whisper_frac"`
+	// Drain is how long broadcast and chat keep receiving after the senders
+	// stop, and the longest echo waits for its last replies. If zero, DefaultDrain.
+	Drain time.Duration `json:"drain"`
+
+	// Procs is the number of worker processes sharing the connections. With
+	// 1 the work runs in this process. If zero, 1.
+	Procs int `json:"procs"`
+	// Loops is the number of gnet event loops per process. If zero, NumCPU.
+	Loops int `json:"loops"`
+	// Dialers is the number of goroutines per process that dial (a dial
+	// blocks until connected); connections themselves have no goroutine.
+	// If zero, DefaultDialers.
+	Dialers int `json:"dialers"`
+	// DialTimeout bounds the TCP connect. If zero, DefaultDialTimeout.
+	DialTimeout time.Duration `json:"dial_timeout"`
+	// HandshakeTimeout bounds the wait for the 101 response after the TCP
+	// connect. If zero, DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration `json:"handshake_timeout"`
+	// PingPeriod is how often the bench pings every connection, so servers
+	// with an idle timeout keep idle users. If zero, DefaultPingPeriod;
+	// negative disables pings.
+	PingPeriod time.Duration `json:"ping_period"`
+	// PerSource is how many connections one source address may hold. Past it
+	// the bench dials from 127.0.0.2, 127.0.0.3, ... (loopback servers only).
+	// If zero, 90% of the kernel's ephemeral port range.
+	PerSource int `json:"per_source"`
+	// MaxFailures is how many connections may fail before the run stops.
+	// Zero means none in echo, broadcast and chat (every user must be there
+	// for the counts to be exact) and 1% of Conns in connect; negative means
+	// no limit. Running out of file descriptors or ephemeral ports always
+	// stops the run.
+	MaxFailures int `json:"max_failures"`
+
+	// ServerPIDs are the server's processes, measured from /proc (RSS, CPU
+	// seconds). Empty: no server measurements.
+	ServerPIDs []int `json:"server_pids,omitempty"`
+
+	// Progress receives a live status line every second ("\r..."). Nil: none.
+	Progress io.Writer `json:"-"`
+	// Logf logs run events (not per message). Nil: discard.
+	Logf func(format string, args ...any) `json:"-"`
+	// WorkerCommand is the argv that starts a worker process, which must call
+	// WorkerMain (see IsWorker). If nil, this executable with "__worker".
+	WorkerCommand []string `json:"-"`
+}
+
+// MinChatPayload is the smallest broadcast and chat payload: the text
+// header written by appendChatPayload.
+const MinChatPayload = chatHeaderLen
+
+// withDefaults returns c with every zero field set and the URL resolved.
+func (c Config) withDefaults() (Config, error) {
+	if _, ok := DefaultConns[c.Scenario]; !ok {
+		return c, fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, scenarioList())
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return c, fmt.Errorf("bench: bad URL %q: %w", c.URL, err)
+	}
+	if u.Scheme != "ws" {
+		return c, fmt.Errorf("bench: URL %q: scheme must be ws (no TLS)", c.URL)
+	}
+	if u.Host == "" {
+		return c, fmt.Errorf("bench: URL %q has no host", c.URL)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		u.Host = net.JoinHostPort(u.Host, "80")
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = DefaultPath[c.Scenario]
+	}
+	c.URL = u.String()
+	if c.Conns <= 0 {
+		c.Conns = DefaultConns[c.Scenario]
+	}
+	if c.RampRate <= 0 {
+		c.RampRate = DefaultRampRate
+	}
+	if c.Duration <= 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Payload <= 0 {
+		c.Payload = DefaultPayload
+	}
+	switch c.Scenario {
+	case Echo:
+		c.Payload = max(c.Payload, echoHeaderLen)
+	case Broadcast, Chat:
+		c.Payload = max(c.Payload, chatHeaderLen)
+	}
+	if c.InFlight <= 0 {
+		c.InFlight = 1
+	}
+	if c.Senders <= 0 {
+		c.Senders = DefaultSenders
+	}
+	c.Senders = min(c.Senders, c.Conns)
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.TalkFrac <= 0 {
+		c.TalkFrac = DefaultTalkFrac
+	}
+	c.TalkFrac = min(c.TalkFrac, 1)
+	if c.TalkRate <= 0 {
+		c.TalkRate = DefaultTalkRate
+	}
+	c.WhisperFrac = min(max(c.WhisperFrac, 0), 1)
+	if c.Drain <= 0 {
+		c.Drain = DefaultDrain
+	}
+	if c.Procs <= 0 {
+		c.Procs = 1
+	}
+	c.Procs = min(c.Procs, c.Conns)
+	if c.Loops <= 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.Dialers <= 0 {
+		c.Dialers = DefaultDialers
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.PingPeriod == 0 {
+		c.PingPeriod = DefaultPingPeriod
+	}
+	if c.MaxFailures == 0 && c.Scenario == Connect {
+		c.MaxFailures = c.Conns/100 + 1
+	}
+	return c, nil
+}
+
+// maxFailures is how many failures are tolerated (-1: no limit).
+func (c *Config) maxFailures() int {
+	if c.MaxFailures < 0 {
+		return -1
+	}
+	return c.MaxFailures
+}
+
+// connectBudget bounds the connect phase of one worker: its share of the
+// ramp plus the per-connection timeouts, with slack.
+func (c *Config) connectBudget() time.Duration {
+	ramp := time.Duration(float64(c.Conns) / c.RampRate * float64(time.Second))
+	return ramp + c.DialTimeout + c.HandshakeTimeout + 10*time.Second
+}
+
+func scenarioList() string {
+	s := make([]string, len(Scenarios))
+	for i, sc := range Scenarios {
+		s[i] = string(sc)
+	}
+	return strings.Join(s, ", ")
+}
+
+// senderIndex reports whether user i of n is one of k evenly spread
+// senders, and which (0..k-1). Evenly spread means every worker process and
+// every event loop gets its share.
+func senderIndex(i, n, k int) (int, bool) {
+	lo, hi := i*k/n, (i+1)*k/n
+	return hi - 1, hi > lo
+}

@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"edgews/codec"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// connState is where a connection is in its life.
+type connState uint8
+
+const (
+	stateDialing   connState = iota // dialed, not yet on a loop
+	stateHandshake                  // request written, waiting for the 101
+	stateOpen                       // upgraded: frames flow
+	stateFailed                     // the upgrade failed; counted as a failure
+	stateClosed                     // gone
+)
+
+// conn is one bench connection (one user). It has no goroutine: its loop
+// calls it. Fields set before Enroll (id, dialed, key, sender) are read-only
+// afterwards; the rest belong to the loop and are touched under l.mu.
+type conn struct {
+	gc     gnet.Conn
+	l      *loop
+	id     int   // global user index, 0..Conns-1
+	sender int32 // ordinal among the senders (broadcast) or talkers (chat); -1: never sends
+	state  connState
+	idx    int // position in l.conns, -1 when not there
+	hidx   int // position in l.heap, -1 when not scheduled
+
+	dialed   int64 // Unix ns when the dial began
+	deadline int64 // Unix ns by which the 101 must have arrived
+	next     int64 // Unix ns of the next scheduled send
+	seq      uint32
+	inflight int32 // echo messages sent and not yet echoed
+
+	dec codec.Decoder
+	key [keyLen]byte
+}
+
+// consume decodes the frames at the start of buf and handles them; it
+// returns how many bytes to discard and whether the connection must close.
+// Replies (echo's next message, pongs, the close answer) are appended to
+// l.out for the caller to write in one call. Payloads are read in place:
+// nothing is copied and nothing allocated per frame.
+func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
+	for {
+		ev, k, err := c.dec.Next(buf[n:])
+		n += k
+		if err != nil {
+			// A broken server stream: answer with the close code the codec
+			// chose and drop the connection (the server is what is measured,
+			// so there is no point draining it politely).
+			mask := codec.NewMask()
+			l.out = codec.AppendClose(l.out, codec.CloseCode(err), "", &mask)
+			l.protocolErr = err
+			return n, true
+		}
+		switch ev.Kind {
+		case codec.KindNone:
+			if k == 0 {
+				return n, false // the rest of the frame has not arrived
+			}
+		case codec.KindMessage:
+			l.onMessage(c, ev.Op, ev.Payload, now)
+		case codec.KindPing:
+			mask := codec.NewMask()
+			l.out = codec.AppendFrame(l.out, true, codec.OpPong, ev.Payload, &mask)
+		case codec.KindPong:
+			l.st.pongs++
+		case codec.KindClose:
+			mask := codec.NewMask()
+			code := ev.Code
+			if code == codec.StatusNoStatusRcvd {
+				code = 0
+			}
+			l.out = codec.AppendClose(l.out, code, "", &mask)
+			return n, true
+		}
+	}
+}
+
+// onMessage handles one received message.
+func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
+	switch l.w.cfg.Scenario {
+	case Echo:
+		sent, ok := echoSent(p)
+		if op != codec.OpBinary || !ok {
+			l.st.other++
+			return
+		}
+		recordNanos(l.lat, now-sent)
+		recordNanos(l.ivl, now-sent)
+		l.st.recv++
+		l.st.bytes += int64(len(p))
+		c.inflight--
+		l.st.inflight--
+		if l.sending(now) {
+			l.appendEcho(c, now)
+		}
+	case Broadcast, Chat:
+		m, ok := parseChat(p)
+		if op != codec.OpText || !ok {
+			l.st.other++
+			return
+		}
+		recordNanos(l.lat, now-m.sent)
+		recordNanos(l.ivl, now-m.sent)
+		l.st.recv++
+		l.st.bytes += int64(len(p))
+		if b := l.bucket(m.sent); b >= 0 {
+			if m.kind == kindWhisper {
+				l.recvW[b]++
+			} else {
+				l.recvB[b]++
+			}
+		}
+		if l.w.names != nil && m.kind == kindBroadcast {
+			l.w.learnName(int(m.sender), p, m.at)
+		}
+	default:
+		l.st.other++
+	}
+}
+
+// appendEcho appends one echo request stamped now to l.out.
+func (l *loop) appendEcho(c *conn, now int64) {
+	stampEcho(l.pay, now)
+	mask := codec.NewMask()
+	l.out = codec.AppendFrame(l.out, true, codec.OpBinary, l.pay, &mask)
+	c.inflight++
+	l.st.inflight++
+	l.st.sent++
+}
+
+// bucket is the accounting second of a message sent at sent, or -1.
+func (l *loop) bucket(sent int64) int {
+	start := l.w.startAt.Load()
+	if start == 0 || sent < start {
+		return -1
+	}
+	b := int((sent - start) / 1e9)
+	if b >= len(l.sentB) {
+		return -1
+	}
+	return b
+}

@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"fmt"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histograms record microseconds from 1 µs to 60 s with 3 significant
+// digits (0.1% error), the HdrHistogram default for latency. Every histogram
+// in a run has the same range, so workers' histograms merge exactly.
+const (
+	histMinUs = 1
+	histMaxUs = 60_000_000
+	histSig   = 3
+)
+
+func newHist() *hdr.Histogram { return hdr.New(histMinUs, histMaxUs, histSig) }
+
+// recordNanos records a duration given in nanoseconds, clamped to the
+// histogram's range (a negative value comes from clock steps between
+// processes). RecordValue does not allocate.
+func recordNanos(h *hdr.Histogram, d int64) {
+	us := d / 1000
+	if us < histMinUs {
+		us = histMinUs
+	} else if us > histMaxUs {
+		us = histMaxUs
+	}
+	_ = h.RecordValue(us)
+}
+
+// encodeHist returns h in the HdrHistogram V2 compressed format, base64:
+// the form workers send and the report carries, readable by every
+// HdrHistogram implementation.
+func encodeHist(h *hdr.Histogram) string {
+	if h == nil || h.TotalCount() == 0 {
+		return ""
+	}
+	b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// decodeHist reverses encodeHist; "" is an empty histogram.
+func decodeHist(s string) (*hdr.Histogram, error) {
+	if s == "" {
+		return newHist(), nil
+	}
+	h, err := hdr.Decode([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("bench: decode histogram: %w", err)
+	}
+	return h, nil
+}
+
+// mergeHists merges encoded histograms into one. Merging adds the counts
+// bucket by bucket, so the percentiles of the result are the percentiles of
+// all the samples: unlike averaging the workers' percentiles.
+func mergeHists(encoded ...string) (*hdr.Histogram, error) {
+	out := newHist()
+	for _, s := range encoded {
+		h, err := decodeHist(s)
+		if err != nil {
+			return nil, err
+		}
+		out.Merge(h)
+	}
+	return out, nil
+}
+
+// plotPercentiles are the points of the latency percentile plot.
+var plotPercentiles = []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100}
+
+// latencyOf summarizes h (in µs). Nil for an empty histogram.
+func latencyOf(h *hdr.Histogram) *Latency {
+	if h == nil || h.TotalCount() == 0 {
+		return nil
+	}
+	l := &Latency{
+		Count:  h.TotalCount(),
+		MinUs:  float64(h.Min()),
+		MeanUs: h.Mean(),
+		P50Us:  float64(h.ValueAtQuantile(50)),
+		P90Us:  float64(h.ValueAtQuantile(90)),
+		P99Us:  float64(h.ValueAtQuantile(99)),
+		P999Us: float64(h.ValueAtQuantile(99.9)),
+		MaxUs:  float64(h.Max()),
+		HDR:    encodeHist(h),
+	}
+	for _, p := range plotPercentiles {
+		l.Percentiles = append(l.Percentiles, Percentile{P: p, Us: float64(h.ValueAtQuantile(p))})
+	}
+	return l
+}

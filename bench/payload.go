@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// Message layouts. Every message the bench sends carries its send time, so
+// the receiver measures latency without a table of sent messages; chat
+// messages also carry sender and sequence number, so loss is counted
+// without one either.
+//
+// echo (binary frame, Payload bytes):
+//
+//	0       8                 Payload
+//	+-------+-----------------+
+//	| sent  | filler 'e'...   |   sent: int64 little-endian, Unix nanoseconds
+//	+-------+-----------------+
+//
+// broadcast and chat (text frame, because the chat only relays text; the
+// server prefixes it with "[userK]: "; a whisper is sent as
+// "/whisper userK " + this):
+//
+//	0    4    5         13        21                37            Payload
+//	+----+----+---------+---------+-----------------+-------------+
+//	|#wsb|kind| sender  | seq     | sent            | filler '.'  |
+//	+----+----+---------+---------+-----------------+-------------+
+//	kind: 'B' broadcast, 'W' whisper; sender: global user index, 8 hex
+//	digits; seq: per-sender sequence number, 8 hex digits; sent: Unix
+//	nanoseconds, 16 hex digits.
+const (
+	echoHeaderLen = 8
+	chatHeaderLen = 37
+
+	kindBroadcast = 'B'
+	kindWhisper   = 'W'
+)
+
+// chatMarker starts the bench's part of a chat message.
+var chatMarker = []byte("#wsb")
+
+const hexDigits = "0123456789abcdef"
+
+// newEchoPayload returns an echo payload template of size bytes.
+func newEchoPayload(size int) []byte {
+	p := bytes.Repeat([]byte{'e'}, size)
+	return p
+}
+
+// stampEcho writes the send time into an echo payload.
+func stampEcho(p []byte, sent int64) { binary.LittleEndian.PutUint64(p, uint64(sent)) }
+
+// echoSent reads the send time of an echo payload; ok is false for a
+// payload too short to be the bench's.
+func echoSent(p []byte) (sent int64, ok bool) {
+	if len(p) < echoHeaderLen {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint64(p)), true
+}
+
+// newChatPayload returns a chat payload template of size bytes.
+func newChatPayload(size int) []byte {
+	p := bytes.Repeat([]byte{'.'}, size)
+	copy(p, chatMarker)
+	return p
+}
+
+// stampChat writes kind, sender, seq and send time into a chat payload.
+func stampChat(p []byte, kind byte, sender, seq uint32, sent int64) {
+	_ = p[chatHeaderLen-1]
+	p[4] = kind
+	putHex(p[5:13], uint64(sender))
+	putHex(p[13:21], uint64(seq))
+	putHex(p[21:37], uint64(sent))
+}
+
+// chatMsg is the bench's part of a received chat message.
+type chatMsg struct {
+	kind   byte
+	sender uint32
+	seq    uint32
+	sent   int64
+	at     int // offset of the marker in the received payload
+}
+
+// parseChat finds the bench's header in a received chat message ("[userK]:
+// " or a whisper prefix before it). ok is false for other messages (the
+// greeting, other clients' chatter).
+func parseChat(p []byte) (m chatMsg, ok bool) {
+	i := bytes.Index(p, chatMarker)
+	if i < 0 || len(p)-i < chatHeaderLen {
+		return m, false
+	}
+	h := p[i : i+chatHeaderLen]
+	sender, ok1 := getHex(h[5:13])
+	seq, ok2 := getHex(h[13:21])
+	sent, ok3 := getHex(h[21:37])
+	if !ok1 || !ok2 || !ok3 || (h[4] != kindBroadcast && h[4] != kindWhisper) {
+		return m, false
+	}
+	return chatMsg{kind: h[4], sender: uint32(sender), seq: uint32(seq), sent: int64(sent), at: i}, true
+}
+
+// senderName returns "userK" from a broadcast "[userK]: ..." whose bench
+// header starts at offset at, or nil.
+func senderName(p []byte, at int) []byte {
+	if len(p) == 0 || p[0] != '[' {
+		return nil
+	}
+	end := bytes.Index(p[:at], []byte("]: "))
+	if end < 1 {
+		return nil
+	}
+	return p[1:end]
+}
+
+// putHex writes v as len(dst) lowercase hex digits, most significant first.
+func putHex(dst []byte, v uint64) {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+}
+
+// getHex parses lowercase hex digits.
+func getHex(src []byte) (v uint64, ok bool) {
+	for _, c := range src {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}

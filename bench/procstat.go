@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// Server measurements from /proc, taken by the coordinator: the server is
+// measured from outside, like any other process.
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux ABI.
+const clockTicks = 100
+
+// procSample is one reading of a process.
+type procSample struct {
+	rss int64   // bytes
+	cpu float64 // user + system seconds
+	err error
+}
+
+// sampleProc reads VmRSS from /proc/PID/status and utime+stime from
+// /proc/PID/stat.
+func sampleProc(pid int) procSample {
+	var s procSample
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
+	}
+	if s.rss, err = statusKB(st, "VmRSS:"); err != nil {
+		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
+	}
+	if s.cpu, err = statCPU(stat); err != nil {
+		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
+	}
+	return s
+}
+
+// statusKB reads a "Name:   123 kB" line of /proc/PID/status, in bytes.
+func statusKB(status []byte, name string) (int64, error) {
+	i := bytes.Index(status, []byte(name))
+	if i < 0 {
+		return 0, fmt.Errorf("no %s in status", name)
+	}
+	f := bytes.Fields(status[i+len(name):])
+	if len(f) < 2 {
+		return 0, fmt.Errorf("short %s line", name)
+	}
+	kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return kb << 10, nil
+}
+
+// statCPU returns utime+stime (fields 14 and 15) of /proc/PID/stat in
+// seconds. Fields are counted after the command name, which is in
+// parentheses and may hold spaces.
+func statCPU(stat []byte) (float64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed stat")
+	}
+	f := bytes.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short stat")
+	}
+	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed stat times")
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// sockstatTCPMem reads the pages of memory the kernel holds for TCP
+// sockets ("TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1" in /proc/net/sockstat).
+func sockstatTCPMem() (int64, error) {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("TCP:")) {
+			continue
+		}
+		f := bytes.Fields(line)
+		for i := 1; i+1 < len(f); i += 2 {
+			if string(f[i]) == "mem" {
+				return strconv.ParseInt(string(f[i+1]), 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("bench: no TCP mem in /proc/net/sockstat")
+}
+
+// serverSnap is every measured process at one moment.
+type serverSnap struct {
+	procs  map[int]procSample
+	tcpMem int64
+	tcpErr error
+}
+
+func snapServers(pids []int) serverSnap {
+	s := serverSnap{procs: make(map[int]procSample, len(pids))}
+	for _, pid := range pids {
+		s.procs[pid] = sampleProc(pid)
+	}
+	s.tcpMem, s.tcpErr = sockstatTCPMem()
+	return s
+}

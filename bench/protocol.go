@@ -1,0 +1,341 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+)
+
+// The worker protocol: JSON lines on the worker's stdin (from the
+// coordinator) and stdout (to it). In-process workers (Procs == 1) speak it
+// over pipes too, so one code path serves both.
+//
+//	coordinator                                  worker
+//	  | -- {"op":"spec","spec":{...}}         --> |  dial users lo..hi-1
+//	  | <-- {"op":"progress","progress":{...}} -- |  once a second, all along
+//	  | <-- {"op":"connected",...}            --- |  every user opened or failed
+//	  | -- {"op":"start","at":T}              --> |  load phase from T to T+Duration
+//	  | <-- {"op":"done","result":{...}}      --- |  after the drain; users still open
+//	  | -- {"op":"close"}                     --> |  close frames, disconnect
+//	  | <-- {"op":"closed"}                   --- |  then exit
+//
+// Any time: the worker sends {"op":"error","err":{...}} and stops when it
+// cannot go on (fatal failure, too many failures); the coordinator sends
+// close to stop a worker early; EOF on stdin stops a worker whose
+// coordinator died.
+
+// Ops.
+const (
+	opSpec      = "spec"
+	opStart     = "start"
+	opClose     = "close"
+	opProgress  = "progress"
+	opConnected = "connected"
+	opDone      = "done"
+	opError     = "error"
+	opClosed    = "closed"
+)
+
+// ctlMsg is a coordinator-to-worker line.
+type ctlMsg struct {
+	Op   string      `json:"op"`
+	Spec *workerSpec `json:"spec,omitempty"`
+	At   int64       `json:"at,omitempty"` // start: Unix ns
+}
+
+// workerMsg is a worker-to-coordinator line.
+type workerMsg struct {
+	Op       string        `json:"op"`
+	Worker   int           `json:"worker"`
+	Progress *progressMsg  `json:"progress,omitempty"`
+	Result   *workerResult `json:"result,omitempty"`
+	Err      *FailError    `json:"err,omitempty"`
+}
+
+// progressMsg is a worker's state at the end of a second.
+type progressMsg struct {
+	Second
+	Connected int `json:"connected"`
+	Failed    int `json:"failed"`
+}
+
+// workerEnv marks a process started as a worker.
+const workerEnv = "WSBENCH_WORKER"
+
+// IsWorker reports whether this process was started as a bench worker; its
+// main must then call WorkerMain and exit with its result, before parsing
+// flags. Test binaries that run --procs > 1 do the same in TestMain.
+func IsWorker() bool { return os.Getenv(workerEnv) == "1" }
+
+// WorkerMain serves the worker protocol on stdin and stdout and returns the
+// process exit code.
+func WorkerMain() int {
+	if err := serveWorker(os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// serveWorker runs one worker on the protocol streams.
+func serveWorker(in io.Reader, out io.Writer) error {
+	dec := json.NewDecoder(bufio.NewReader(in))
+	var first ctlMsg
+	if err := dec.Decode(&first); err != nil || first.Op != opSpec || first.Spec == nil {
+		return fmt.Errorf("bench: worker: expected a spec line: %v", err)
+	}
+	ctl := make(chan ctlMsg, 4)
+	go func() {
+		defer close(ctl) // EOF: the coordinator is gone
+		for {
+			var m ctlMsg
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			ctl <- m
+		}
+	}()
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	send := func(m workerMsg) {
+		m.Worker = first.Spec.Index
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(m)
+	}
+	runWorker(*first.Spec, ctl, send)
+	return nil
+}
+
+// runWorker is a worker's life; see the protocol above.
+func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
+	raiseFileLimit()
+	if limit := fileLimit(); spec.Hi-spec.Lo+fdSlack > limit {
+		send(workerMsg{Op: opError, Err: fileLimitError(spec.Hi - spec.Lo)})
+		waitClose(ctl)
+		return
+	}
+	w, err := newWorker(spec)
+	if err == nil {
+		err = w.start()
+	}
+	if err != nil {
+		fe, ok := err.(*FailError)
+		if !ok {
+			fe = &FailError{Reason: ReasonOther, Msg: err.Error()}
+		}
+		send(workerMsg{Op: opError, Err: fe})
+		waitClose(ctl)
+		return
+	}
+	defer func() {
+		w.closeAll()
+		send(workerMsg{Op: opClosed})
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.pace(ctx)
+	go w.sampler(ctx, send)
+
+	// Connect phase, bounded: the ramp, then the per-connection timeouts.
+	go w.dialAll()
+	budget := time.NewTimer(spec.Config.connectBudget())
+	defer budget.Stop()
+	select {
+	case <-w.done:
+	case <-budget.C:
+		w.stop(&FailError{Reason: ReasonHandshakeTimeout, Msg: fmt.Sprintf(
+			"bench: %d of %d connections neither opened nor failed within %v", int64(w.share())-w.settledN.Load(), w.share(), spec.Config.connectBudget())})
+	case m, ok := <-ctl:
+		if !ok || m.Op == opClose {
+			w.stop(&FailError{Reason: ReasonOther, Msg: "bench: stopped by the coordinator"})
+			return
+		}
+	}
+	w.failMu.Lock()
+	abortErr := w.abortErr
+	w.failMu.Unlock()
+	if abortErr != nil {
+		send(workerMsg{Op: opError, Err: abortErr})
+		waitClose(ctl)
+		return
+	}
+	send(workerMsg{Op: opConnected, Result: &workerResult{Connected: int(w.connected.Load())}})
+
+	// Load phase.
+	var m ctlMsg
+	var ok bool
+	for {
+		if m, ok = <-ctl; !ok || m.Op == opClose || m.Op == opStart {
+			break
+		}
+	}
+	if !ok || m.Op == opClose {
+		return
+	}
+	w.stopAt.Store(m.At + int64(spec.Config.Duration))
+	w.startAt.Store(m.At)
+	w.waitLoad(ctl)
+	send(workerMsg{Op: opDone, Result: w.result()})
+	waitClose(ctl)
+}
+
+// waitLoad returns when the load phase and its drain are over: echo's
+// replies are all in (or Drain has passed), broadcast and chat have
+// received for Drain after the last send.
+func (w *worker) waitLoad(ctl <-chan ctlMsg) {
+	stop := time.Unix(0, w.stopAt.Load())
+	end := stop.Add(w.cfg.Drain)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case m, ok := <-ctl:
+			if !ok || m.Op == opClose {
+				return
+			}
+		case now := <-t.C:
+			if now.Before(stop) {
+				continue
+			}
+			if now.After(end) || (w.cfg.Scenario == Echo && w.inflight() == 0) || w.cfg.Scenario == Connect {
+				return
+			}
+		}
+	}
+}
+
+// sampler sends a progress line once a second, on seconds counted from T0.
+func (w *worker) sampler(ctx context.Context, send func(workerMsg)) {
+	t0 := time.Unix(0, w.spec.T0)
+	for k := 1; ; k++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(t0.Add(time.Duration(k) * time.Second))):
+		}
+		s := w.sample(k - 1)
+		w.failMu.Lock()
+		failed := w.nfailed
+		w.failMu.Unlock()
+		send(workerMsg{Op: opProgress, Progress: &progressMsg{Second: s, Connected: int(w.connected.Load()), Failed: failed}})
+	}
+}
+
+// waitClose waits for the coordinator's close (or EOF).
+func waitClose(ctl <-chan ctlMsg) {
+	for m := range ctl {
+		if m.Op == opClose {
+			return
+		}
+	}
+}
+
+// workerConn is the coordinator's end of one worker.
+type workerConn struct {
+	index int
+	enc   *json.Encoder
+	stdin io.WriteCloser
+	cmd   *exec.Cmd     // nil in-process
+	exit  chan struct{} // closed when the worker has ended
+}
+
+func (wc *workerConn) send(m ctlMsg) { _ = wc.enc.Encode(m) }
+
+// startWorker starts worker spec.Index, in-process or as a process, and
+// feeds its messages to msgs.
+// The reader stops when quit is closed.
+func startWorker(spec workerSpec, cfg *Config, msgs chan<- workerMsg, quit <-chan struct{}) (*workerConn, error) {
+	wc := &workerConn{index: spec.Index, exit: make(chan struct{})}
+	var stdout io.Reader
+	if cfg.Procs == 1 {
+		inR, inW := io.Pipe()
+		outR, outW := io.Pipe()
+		wc.stdin, stdout = inW, outR
+		go func() {
+			defer close(wc.exit)
+			err := serveWorker(inR, outW)
+			_ = inR.Close()
+			_ = outW.CloseWithError(errors.Join(err, io.EOF))
+		}()
+	} else {
+		argv := cfg.WorkerCommand
+		if len(argv) == 0 {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("bench: find own executable for --procs: %w", err)
+			}
+			argv = []string{exe, "__worker"}
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), workerEnv+"=1")
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("bench: start worker %d: %w", spec.Index, err)
+		}
+		wc.cmd, wc.stdin, stdout = cmd, in, out
+		go func() {
+			_ = cmd.Wait()
+			close(wc.exit)
+		}()
+	}
+	wc.enc = json.NewEncoder(wc.stdin)
+	go func() {
+		dec := json.NewDecoder(bufio.NewReader(stdout))
+		for {
+			var m workerMsg
+			err := dec.Decode(&m)
+			if err != nil {
+				m = workerMsg{Op: opClosed, Err: eofErr(spec.Index, err)}
+			}
+			m.Worker = spec.Index
+			select {
+			case msgs <- m:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	wc.send(ctlMsg{Op: opSpec, Spec: &spec})
+	return wc, nil
+}
+
+// eofErr describes the end of a worker's output: nil for a clean EOF.
+func eofErr(i int, err error) *FailError {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return &FailError{Reason: ReasonOther, Msg: fmt.Sprintf("bench: worker %d: %v", i, err)}
+}
+
+// stop closes the worker's stdin and waits for it to end, killing a worker
+// process that does not end within d.
+func (wc *workerConn) stop(d time.Duration) {
+	_ = wc.stdin.Close()
+	select {
+	case <-wc.exit:
+	case <-time.After(d):
+		if wc.cmd != nil && wc.cmd.Process != nil {
+			_ = wc.cmd.Process.Kill()
+			<-wc.exit
+		}
+	}
+}

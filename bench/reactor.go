@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"syscall"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+)
+
+// reactor is the gnet client's event handler: the bench's side of every
+// connection, driven by gnet's event loops. There is no goroutine per
+// connection: a connection is a *conn in its loop's list.
+type reactor struct {
+	gnet.BuiltinEventEngine
+	w *worker
+}
+
+// OnOpen runs on the loop when a dialed connection is enrolled: it writes
+// the upgrade request (gnet writes the returned bytes).
+func (r *reactor) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	c := gc.Context().(*conn)
+	l := r.w.loopOf(gc.EventLoop())
+	defer l.unlock(l.lock())
+	c.gc, c.l = gc, l
+	c.state = stateHandshake
+	c.deadline = nowNanos() + int64(r.w.cfg.HandshakeTimeout)
+	l.add(c)
+	l.pending = append(l.pending, c)
+	return appendUpgradeRequest(nil, r.w.host, r.w.path, c.key[:]), gnet.None
+}
+
+// OnTraffic parses what gnet has buffered: the 101 response, then frames,
+// in place, discarding only whole frames; a partial frame waits in gnet's
+// buffer for the next read.
+func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	l := c.l
+	took := l.lock()
+	defer l.unlock(took)
+	// One clock read per read event: every message in it was received at
+	// the same time as far as the bench can tell.
+	now := nowNanos()
+	buf, _ := gc.Peek(-1)
+	off := 0
+	switch c.state {
+	case stateHandshake:
+		n, fe := parseUpgradeResponse(buf, c.key[:], r.w.addr)
+		if fe != nil {
+			l.failConn(c, fe)
+			return gnet.Close
+		}
+		if n == 0 {
+			return gnet.None
+		}
+		off = n
+		c.state = stateOpen
+		recordNanos(l.connect, now-c.dialed)
+		r.w.opened()
+	case stateOpen:
+	default:
+		_, _ = gc.Discard(-1)
+		return gnet.None
+	}
+	l.out = l.out[:0]
+	n, closeConn := l.consume(c, buf[off:], now)
+	_, _ = gc.Discard(off + n)
+	if len(l.out) > 0 {
+		// One write for everything this read produced: echo's next
+		// messages, pongs, a close answer.
+		if _, err := gc.Write(l.out); err != nil {
+			return gnet.None // gnet has closed it already
+		}
+	}
+	if closeConn {
+		if l.protocolErr != nil {
+			r.w.lost(l, c, &FailError{Reason: ReasonProtocol, Msg: "bench: bad frame from " + r.w.addr + ": " + l.protocolErr.Error()})
+			l.protocolErr = nil
+		}
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// OnClose accounts for a closed connection: a failure during the upgrade,
+// a disconnect during the run, nothing during the final close.
+func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, _ := gc.Context().(*conn)
+	if c == nil || c.l == nil {
+		return gnet.None
+	}
+	l := c.l
+	took := l.lock()
+	defer l.unlock(took)
+	switch c.state {
+	case stateHandshake:
+		msg := "bench: " + r.w.addr + " closed the connection during the upgrade"
+		if err != nil && !errors.Is(err, io.EOF) {
+			msg += ": " + err.Error()
+		}
+		reason := ReasonClosed
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			l.failConn(c, fileLimitError(0))
+			break
+		}
+		l.failConn(c, &FailError{Reason: reason, Msg: msg})
+	case stateOpen:
+		r.w.closedOpen()
+		if !r.w.closing.Load() {
+			msg := "bench: " + r.w.addr + " closed an open connection"
+			if err != nil && !errors.Is(err, io.EOF) {
+				msg += ": " + err.Error()
+			}
+			r.w.lost(l, c, &FailError{Reason: ReasonClosed, Msg: msg})
+		}
+	}
+	c.state = stateClosed
+	// Removal from l.conns waits for unlock when the loop already held mu:
+	// a caller may be iterating l.conns.
+	l.dead = append(l.dead, c)
+	return gnet.None
+}
+
+// gnetLogger routes gnet's warnings and errors to Logf.
+type gnetLogger struct{ logf func(string, ...any) }
+
+func (g gnetLogger) Debugf(string, ...any)     {}
+func (g gnetLogger) Infof(string, ...any)      {}
+func (g gnetLogger) Warnf(f string, a ...any)  { g.logf("gnet: "+f, a...) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.logf("gnet: "+f, a...) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.logf("gnet: "+f, a...) }
+
+var _ logging.Logger = gnetLogger{}

@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/go-echarts/go-echarts/v2/charts"
+	"github.com/go-echarts/go-echarts/v2/components"
+	"github.com/go-echarts/go-echarts/v2/opts"
+)
+
+// echartsJS is Apache ECharts, inlined into every HTML report so that it
+// opens offline (go-echarts references a CDN copy by default). See
+// assets/README.md.
+//
+//go:embed assets/echarts.min.js
+var echartsJS string
+
+// inlineHost is the asset host the charts are rendered with; the script tag
+// it produces is then replaced by the inlined library.
+const inlineHost = "wsbench-inline/"
+
+// WriteHTML writes a self-contained HTML report: the text report, the
+// latency percentile plot, throughput and connections per second.
+func (r *Report) WriteHTML(w io.Writer) error {
+	page := components.NewPage()
+	page.SetPageTitle("wsbench " + string(r.Scenario) + " " + r.URL)
+	page.SetAssetsHost(inlineHost)
+	page.SetLayout(components.PageFlexLayout)
+	if r.Latency != nil {
+		name := "Delivery latency"
+		if r.Scenario == Echo {
+			name = "Round-trip latency"
+		}
+		page.AddCharts(percentileChart(name, r.Latency))
+	}
+	if r.Conns.ConnectTime != nil {
+		page.AddCharts(percentileChart("Connect time (dial + upgrade)", r.Conns.ConnectTime))
+	}
+	if r.Scenario != Connect {
+		page.AddCharts(throughputChart(r))
+	}
+	page.AddCharts(connsChart(r))
+
+	var buf bytes.Buffer
+	if err := page.Render(&buf); err != nil {
+		return fmt.Errorf("bench: render HTML: %w", err)
+	}
+	out := buf.String()
+	tag := `<script src="` + inlineHost + `echarts.min.js"></script>`
+	if !strings.Contains(out, tag) {
+		return fmt.Errorf("bench: render HTML: echarts script tag not found")
+	}
+	out = strings.Replace(out, tag, "<script>"+echartsJS+"</script>", 1)
+	var text bytes.Buffer
+	_ = r.WriteText(&text)
+	summary := `<pre style="font: 13px monospace; margin: 16px">` + html.EscapeString(text.String()) + "</pre>"
+	out = strings.Replace(out, "<body>", "<body>\n"+summary, 1)
+	_, err := io.WriteString(w, out)
+	return err
+}
+
+func chartInit(id string) charts.GlobalOpts {
+	return charts.WithInitializationOpts(opts.Initialization{Width: "900px", Height: "420px", ChartID: id, AssetsHost: inlineHost})
+}
+
+// percentileChart plots latency against percentile, log scale, the usual
+// HdrHistogram view: the tail is where servers differ.
+func percentileChart(title string, l *Latency) *charts.Line {
+	c := charts.NewLine()
+	id := "c" + strconv.Itoa(len(title)) + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return -1
+	}, title)
+	c.SetGlobalOptions(
+		chartInit(id),
+		charts.WithTitleOpts(opts.Title{Title: title, Subtitle: "n = " + count(l.Count)}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+		charts.WithXAxisOpts(opts.XAxis{Name: "percentile"}),
+		charts.WithYAxisOpts(opts.YAxis{Name: "ms", Type: "log"}),
+	)
+	var x []string
+	var y []opts.LineData
+	for _, p := range l.Percentiles {
+		x = append(x, trimFloat(p.P)+"%")
+		y = append(y, opts.LineData{Value: max(p.Us, 1) / 1e3})
+	}
+	c.SetXAxis(x).AddSeries("latency (ms)", y)
+	return c
+}
+
+// throughputChart plots messages per second, sent and received.
+func throughputChart(r *Report) *charts.Line {
+	c := charts.NewLine()
+	noun := "deliveries/s"
+	if r.Scenario == Echo {
+		noun = "replies/s"
+	}
+	c.SetGlobalOptions(
+		chartInit("throughput"),
+		charts.WithTitleOpts(opts.Title{Title: "Throughput per second"}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Right: "10%"}),
+		charts.WithXAxisOpts(opts.XAxis{Name: "s"}),
+		charts.WithYAxisOpts(opts.YAxis{Name: "msg/s"}),
+	)
+	var x []string
+	var sent, recv []opts.LineData
+	for _, s := range r.Series {
+		x = append(x, strconv.Itoa(s.T))
+		sent = append(sent, opts.LineData{Value: s.Sent})
+		recv = append(recv, opts.LineData{Value: s.Received})
+	}
+	c.SetXAxis(x).AddSeries("sent/s", sent).AddSeries(noun, recv)
+	return c
+}
+
+// connsChart plots open connections and the per-second p99.
+func connsChart(r *Report) *charts.Line {
+	c := charts.NewLine()
+	c.SetGlobalOptions(
+		chartInit("conns"),
+		charts.WithTitleOpts(opts.Title{Title: "Open connections and p99 per second"}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Right: "10%"}),
+		charts.WithXAxisOpts(opts.XAxis{Name: "s"}),
+		charts.WithYAxisOpts(opts.YAxis{Name: "conns"}),
+	)
+	c.ExtendYAxis(opts.YAxis{Name: "p99 ms"})
+	var x []string
+	var conns, p99 []opts.LineData
+	for _, s := range r.Series {
+		x = append(x, strconv.Itoa(s.T))
+		conns = append(conns, opts.LineData{Value: s.Conns})
+		p99 = append(p99, opts.LineData{Value: s.P99Us / 1e3, YAxisIndex: 1})
+	}
+	c.SetXAxis(x).AddSeries("open connections", conns)
+	if r.Scenario != Connect {
+		c.AddSeries("p99 ms", p99, charts.WithLineChartOpts(opts.LineChart{YAxisIndex: 1}))
+	}
+	return c
+}

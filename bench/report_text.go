@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText writes the human-readable report: one line per aspect.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, a...)) }
+	p := r.Params
+	procs := "process"
+	if r.Procs > 1 {
+		procs = "processes"
+	}
+	line("wsbench "+string(r.Scenario), "%s  (%d %s x %d loops)", r.URL, r.Procs, procs, r.Loops)
+	params := fmt.Sprintf("%d conns, ramp %s/s, %s s", p.Conns, count(int64(p.RampRate)), trimFloat(p.DurationSec))
+	switch r.Scenario {
+	case Connect:
+		params = fmt.Sprintf("%d conns, ramp %s/s, hold %s s", p.Conns, count(int64(p.RampRate)), trimFloat(p.DurationSec))
+	case Echo:
+		params += fmt.Sprintf(", payload %d B, %d in flight per conn", p.Payload, p.InFlight)
+	case Broadcast:
+		params += fmt.Sprintf(", %d senders at %s msg/s in total, payload %d B", p.Senders, trimFloat(p.Rate), p.Payload)
+	case Chat:
+		params += fmt.Sprintf(", %s%% talking at %s msg/s each, %s%% whispers, payload %d B",
+			trimFloat(100*p.TalkFrac), trimFloat(p.TalkRate), trimFloat(100*p.WhisperFrac), p.Payload)
+	}
+	line("params", "%s", params)
+	c := r.Conns
+	line("connections", "%d/%d connected, %d open at start, %d failed, %d disconnects", c.Connected, c.Target, c.OpenAtStart, c.Failed, c.Disconnects)
+	if c.ConnectTime != nil {
+		line("connect time", "%s", percentiles(c.ConnectTime))
+	}
+	for _, k := range sortedKeys(c.Failures) {
+		line("  failed: "+k, "%d  %s", c.Failures[k], c.FailureExamples[k])
+	}
+	if ex, ok := c.FailureExamples["disconnect"]; ok && c.Disconnects > 0 {
+		line("  disconnect", "%s", ex)
+	}
+	if m := r.Messages; m != nil {
+		noun := "deliveries"
+		if r.Scenario == Echo {
+			noun = "replies"
+		}
+		line("messages", "sent %s  received %s  expected %s  lost %s (%.3f%%)  extra %s",
+			count(m.Sent), count(m.Received), count(m.Expected), count(m.Lost), m.LossPct, count(m.Extra))
+		if m.WindowSec < m.DurationSec {
+			line("  window", "counted over the first %s s only: a connection was lost then", trimFloat(m.WindowSec))
+		}
+		if w := m.Whispers; w != nil {
+			line("  whispers", "sent %s  expected %s  received %s", count(w.Sent), count(w.Expected), count(w.Received))
+		}
+		line("throughput", "%s %s/s  %.2f MB/s  (sent %s msg/s)", count(int64(m.PerSec)), noun, m.MBPerSec, count(int64(m.SentPerSec)))
+		if m.LateSends > 0 {
+			line("  late sends", "%s (the client could not keep the requested rate)", count(m.LateSends))
+		}
+	}
+	if l := r.Latency; l != nil {
+		name := "delivery latency"
+		if r.Scenario == Echo {
+			name = "round trip"
+		}
+		line(name, "%s", percentiles(l))
+	}
+	for _, s := range r.Servers {
+		name := "server pid " + strconv.Itoa(s.PID)
+		if s.PID == 0 {
+			name = "servers (sum)"
+		}
+		if s.Error != "" {
+			line(name, "%s", s.Error)
+			continue
+		}
+		v := fmt.Sprintf("RSS %s -> %s (%s/conn)  CPU %.2f s", size(s.RSSBeforeBytes), size(s.RSSAfterBytes), size(int64(s.RSSBytesPerConn)), s.CPUSeconds)
+		if s.CPUSecPerMillion > 0 {
+			v += fmt.Sprintf(" (%.3f s per million msgs)", s.CPUSecPerMillion)
+		}
+		line(name, "%s", v)
+	}
+	if s := r.Sockstat; s != nil {
+		line("kernel TCP mem", "%d -> %d pages (%s/conn, client side included)", s.TCPMemPagesBefore, s.TCPMemPagesAfter, size(int64(s.BytesPerConn)))
+	}
+	if r.Error != "" {
+		line("error", "%s", r.Error)
+	}
+	return tw.Flush()
+}
+
+// percentiles formats a latency summary.
+func percentiles(l *Latency) string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%s)",
+		usec(l.P50Us), usec(l.P90Us), usec(l.P99Us), usec(l.P999Us), usec(l.MaxUs), count(l.Count))
+}
+
+// usec formats microseconds with a unit that keeps 3 digits.
+func usec(us float64) string {
+	switch {
+	case us >= 1e6:
+		return strconv.FormatFloat(us/1e6, 'f', 2, 64) + "s"
+	case us >= 1e3:
+		return strconv.FormatFloat(us/1e3, 'f', 2, 64) + "ms"
+	}
+	return strconv.FormatFloat(us, 'f', 0, 64) + "µs"
+}
+
+// count formats an integer with thousands separators.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// size formats bytes in binary units.
+func size(n int64) string {
+	f, unit := float64(n), "B"
+	for _, u := range []string{"KiB", "MiB", "GiB"} {
+		if f < 1024 && f > -1024 {
+			break
+		}
+		f /= 1024
+		unit = u
+	}
+	if unit == "B" {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64) + " " + unit
+}
+
+func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func sortedKeys(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

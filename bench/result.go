@@ -1,0 +1,290 @@
+package bench
+
+import (
+	"sort"
+	"time"
+)
+
+// SchemaVersion names the layout of Report; it changes when a field changes
+// meaning or goes away (new fields do not change it).
+const SchemaVersion = "wsbench/1"
+
+// Report is the merged result of a run: what the text table, the HTML page
+// and --json show. It is the contract with the comparison driver, which
+// reads the JSON form; every duration is in seconds or microseconds as its
+// name says, every size in bytes.
+type Report struct {
+	Schema   string    `json:"schema"` // SchemaVersion
+	Scenario Scenario  `json:"scenario"`
+	URL      string    `json:"url"` // with the path used
+	Started  time.Time `json:"started"`
+	Procs    int       `json:"procs"` // worker processes
+	Loops    int       `json:"loops"` // event loops per process
+	Params   Params    `json:"params"`
+
+	Conns ConnReport `json:"conns"`
+	// Messages is nil for connect.
+	Messages *MessageReport `json:"messages,omitempty"`
+	// Latency is echo's round trip (send to echo received), or broadcast's and
+	// chat's delivery latency (send to each receiver's receipt). Nil for
+	// connect and when nothing was received.
+	Latency *Latency `json:"latency,omitempty"`
+	// Servers has one entry per --server-pid, plus a last entry with PID 0
+	// summing them when there are several.
+	Servers []ServerReport `json:"servers,omitempty"`
+	// Sockstat is the kernel's TCP socket memory (/proc/net/sockstat).
+	Sockstat *SockstatReport `json:"sockstat,omitempty"`
+	// Series has one entry per second since dialing began.
+	Series []Second `json:"series"`
+	// Error is why the run stopped early; empty when it completed.
+	Error string `json:"error,omitempty"`
+}
+
+// Params is the load's shape, after defaults.
+type Params struct {
+	Conns       int     `json:"conns"`
+	RampRate    float64 `json:"ramp_rate"`    // connections per second
+	DurationSec float64 `json:"duration_sec"` // hold (connect) or send phase
+	Payload     int     `json:"payload,omitempty"`
+	InFlight    int     `json:"in_flight,omitempty"`    // echo
+	Senders     int     `json:"senders,omitempty"`      // broadcast
+	Rate        float64 `json:"rate,omitempty"`         // broadcast, messages per second in total
+	TalkFrac    float64 `json:"talk_frac,omitempty"`    // chat
+	TalkRate    float64 `json:"talk_rate,omitempty"`    // chat, per talker
+	WhisperFrac float64 `json:"whisper_frac,omitempty"` // chat
+	DrainSec    float64 `json:"drain_sec,omitempty"`
+}
+
+// ConnReport counts connections.
+type ConnReport struct {
+	Target    int `json:"target"`
+	Connected int `json:"connected"` // upgrades completed
+	Failed    int `json:"failed"`
+	// Failures counts failed connections by reason: the FailReason values,
+	// with "http_NNN" for an upgrade answered with status NNN.
+	Failures map[string]int `json:"failures,omitempty"`
+	// FailureExamples holds the first message for each key of Failures.
+	FailureExamples map[string]string `json:"failure_examples,omitempty"`
+	// OpenAtStart is the number open when the load phase began: the
+	// receivers of every broadcast.
+	OpenAtStart int `json:"open_at_start"`
+	// Disconnects counts connections the server closed during the load phase.
+	Disconnects int `json:"disconnects"`
+	// ConnectTime is TCP connect plus upgrade, per connection.
+	ConnectTime *Latency `json:"connect_time,omitempty"`
+}
+
+// MessageReport counts messages. For echo, Sent are requests and Received
+// replies; for broadcast and chat, Sent are messages the senders wrote and
+// Received deliveries (one message reaches every user).
+type MessageReport struct {
+	Sent     int64 `json:"sent"`
+	Received int64 `json:"received"`
+	// Expected is what a lossless server delivers: echo, Sent; broadcast and
+	// chat, for the messages sent inside the accounting window, broadcasts ×
+	// OpenAtStart plus whispers × 1.
+	Expected int64 `json:"expected"`
+	// Lost is Expected minus what arrived of them (never negative), Extra what
+	// arrived beyond (duplicates, or whispers a server broadcast).
+	Lost    int64   `json:"lost"`
+	Extra   int64   `json:"extra"`
+	LossPct float64 `json:"loss_pct"`
+	// WindowSec is the accounting window from the start of sending: the whole
+	// send phase, or up to the second of the first disconnect.
+	WindowSec float64 `json:"window_sec"`
+	// Whispers is the whisper part of chat's counts (nil when off).
+	Whispers *WhisperReport `json:"whispers,omitempty"`
+	// Other counts messages that were not the bench's (greetings).
+	Other int64 `json:"other"`
+	// DurationSec is the send phase; the rates below divide by it.
+	DurationSec float64 `json:"duration_sec"`
+	SentPerSec  float64 `json:"sent_per_sec"`
+	// PerSec is received messages (echo replies, deliveries) per second.
+	PerSec float64 `json:"per_sec"`
+	// MBPerSec is received payload in 10^6 bytes per second.
+	MBPerSec float64 `json:"mb_per_sec"`
+	// LateSends counts sends the pacer made late or skipped because the
+	// client could not keep up with the requested rate.
+	LateSends int64 `json:"late_sends,omitempty"`
+}
+
+// WhisperReport counts chat's whispers.
+type WhisperReport struct {
+	Sent     int64 `json:"sent"`
+	Expected int64 `json:"expected"`
+	Received int64 `json:"received"`
+}
+
+// Latency summarizes a histogram of microseconds.
+type Latency struct {
+	Count  int64   `json:"count"`
+	MinUs  float64 `json:"min_us"`
+	MeanUs float64 `json:"mean_us"`
+	P50Us  float64 `json:"p50_us"`
+	P90Us  float64 `json:"p90_us"`
+	P99Us  float64 `json:"p99_us"`
+	P999Us float64 `json:"p999_us"`
+	MaxUs  float64 `json:"max_us"`
+	// Percentiles is the percentile curve, for plots.
+	Percentiles []Percentile `json:"percentiles"`
+	// HDR is the whole histogram in the HdrHistogram V2 compressed format,
+	// base64 (values in µs, 1 µs to 60 s, 3 significant digits): merge it
+	// with other runs or feed it to HdrHistogram tools.
+	HDR string `json:"hdr"`
+}
+
+// Percentile is one point of a percentile curve.
+type Percentile struct {
+	P  float64 `json:"p"` // 0..100
+	Us float64 `json:"us"`
+}
+
+// ServerReport is one server process measured from /proc. "Before" is
+// before the first dial; "after" is at the end of the load phase, with the
+// connections still open.
+type ServerReport struct {
+	PID             int     `json:"pid"` // 0: the sum over all PIDs
+	RSSBeforeBytes  int64   `json:"rss_before_bytes"`
+	RSSAfterBytes   int64   `json:"rss_after_bytes"`
+	RSSBytesPerConn float64 `json:"rss_bytes_per_conn"` // (after - before) / OpenAtStart
+	// CPUSeconds is user+system time: over the whole run for connect, over
+	// the send phase (plus drain) for the others.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// CPUSecPerMillion is CPUSeconds per million messages received (echo
+	// replies, deliveries); 0 for connect.
+	CPUSecPerMillion float64 `json:"cpu_sec_per_million_msgs,omitempty"`
+	Error            string  `json:"error,omitempty"`
+}
+
+// SockstatReport is the kernel's TCP memory (all sockets on the machine,
+// client side included) from /proc/net/sockstat.
+type SockstatReport struct {
+	TCPMemPagesBefore int64   `json:"tcp_mem_pages_before"`
+	TCPMemPagesAfter  int64   `json:"tcp_mem_pages_after"`
+	PageSize          int     `json:"page_size"`
+	BytesPerConn      float64 `json:"bytes_per_conn"` // (after - before) × page size / OpenAtStart
+}
+
+// Second is one second of the run, summed over processes.
+type Second struct {
+	T        int   `json:"t"`     // seconds since dialing began
+	Conns    int   `json:"conns"` // open at the end of the second
+	Sent     int64 `json:"sent"`
+	Received int64 `json:"received"`
+	Bytes    int64 `json:"bytes"` // payload bytes received
+	// P99Us is the latency p99 of the second: the largest of the processes'
+	// p99s (an upper bound, for the live view; the report's Latency is exact).
+	P99Us float64 `json:"p99_us"`
+}
+
+// workerResult is what one worker sends when its load phase is over.
+type workerResult struct {
+	Worker          int                   `json:"worker"`
+	Connected       int                   `json:"connected"`
+	Failed          int                   `json:"failed"`
+	Failures        map[string]int        `json:"failures,omitempty"`
+	FailureExamples map[string]*FailError `json:"failure_examples,omitempty"`
+	OpenAtStart     int                   `json:"open_at_start"`
+	Disconnects     int                   `json:"disconnects"`
+	FirstDisconnect int64                 `json:"first_disconnect,omitempty"` // Unix ns, 0: none
+	ConnectHDR      string                `json:"connect_hdr,omitempty"`
+	LatencyHDR      string                `json:"latency_hdr,omitempty"`
+	Sent            int64                 `json:"sent"`
+	Received        int64                 `json:"received"`
+	Bytes           int64                 `json:"bytes"`
+	Other           int64                 `json:"other"`
+	LateSends       int64                 `json:"late_sends,omitempty"`
+	// Accounting by send second (broadcast, chat): index (sent - start) / 1 s.
+	SentB  []int64  `json:"sent_b,omitempty"`
+	RecvB  []int64  `json:"recv_b,omitempty"`
+	SentW  []int64  `json:"sent_w,omitempty"`
+	RecvW  []int64  `json:"recv_w,omitempty"`
+	Series []Second `json:"series,omitempty"`
+}
+
+// mergeResults adds up workers' results: counts and arrays are summed,
+// histograms merged (encoded again in the result), series aligned by second.
+func mergeResults(rs []*workerResult) (*workerResult, error) {
+	out := &workerResult{Failures: map[string]int{}, FailureExamples: map[string]*FailError{}}
+	var conn, lat []string
+	series := map[int]*Second{}
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		out.Connected += r.Connected
+		out.Failed += r.Failed
+		for k, v := range r.Failures {
+			out.Failures[k] += v
+		}
+		for k, v := range r.FailureExamples {
+			if out.FailureExamples[k] == nil {
+				out.FailureExamples[k] = v
+			}
+		}
+		out.OpenAtStart += r.OpenAtStart
+		out.Disconnects += r.Disconnects
+		if r.FirstDisconnect != 0 && (out.FirstDisconnect == 0 || r.FirstDisconnect < out.FirstDisconnect) {
+			out.FirstDisconnect = r.FirstDisconnect
+		}
+		conn = append(conn, r.ConnectHDR)
+		lat = append(lat, r.LatencyHDR)
+		out.Sent += r.Sent
+		out.Received += r.Received
+		out.Bytes += r.Bytes
+		out.Other += r.Other
+		out.LateSends += r.LateSends
+		out.SentB = addInto(out.SentB, r.SentB)
+		out.RecvB = addInto(out.RecvB, r.RecvB)
+		out.SentW = addInto(out.SentW, r.SentW)
+		out.RecvW = addInto(out.RecvW, r.RecvW)
+		for _, s := range r.Series {
+			m := series[s.T]
+			if m == nil {
+				m = &Second{T: s.T}
+				series[s.T] = m
+			}
+			m.Conns += s.Conns
+			m.Sent += s.Sent
+			m.Received += s.Received
+			m.Bytes += s.Bytes
+			m.P99Us = max(m.P99Us, s.P99Us)
+		}
+	}
+	ch, err := mergeHists(conn...)
+	if err != nil {
+		return nil, err
+	}
+	lh, err := mergeHists(lat...)
+	if err != nil {
+		return nil, err
+	}
+	out.ConnectHDR, out.LatencyHDR = encodeHist(ch), encodeHist(lh)
+	for _, s := range series {
+		out.Series = append(out.Series, *s)
+	}
+	sort.Slice(out.Series, func(i, j int) bool { return out.Series[i].T < out.Series[j].T })
+	return out, nil
+}
+
+// addInto adds b to a element by element, growing a as needed.
+func addInto(a, b []int64) []int64 {
+	for len(a) < len(b) {
+		a = append(a, 0)
+	}
+	for i, v := range b {
+		a[i] += v
+	}
+	return a
+}
+
+// sumTo sums a[:n] (all of a when n exceeds it).
+func sumTo(a []int64, n int) (s int64) {
+	for i, v := range a {
+		if i >= n {
+			break
+		}
+		s += v
+	}
+	return s
+}

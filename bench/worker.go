@@ -1,0 +1,374 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// workerSpec is a worker's share of a run.
+type workerSpec struct {
+	Config Config `json:"config"` // with defaults applied
+	Index  int    `json:"index"`
+	Lo     int    `json:"lo"` // users lo..hi-1 are this worker's
+	Hi     int    `json:"hi"`
+	T0     int64  `json:"t0"` // Unix ns when the run began: second 0 of the series
+}
+
+// worker runs one share of the users on its own gnet client. It is the
+// same code in-process (Procs == 1) and in a worker process.
+type worker struct {
+	cfg     Config
+	spec    workerSpec
+	addr    string // host:port
+	host    string // Host header
+	path    string
+	sources sourcePlan
+	talkers int // chat
+
+	cli *gnet.Client
+
+	loopsMu sync.Mutex
+	loops   []*loop
+	byEL    map[gnet.EventLoop]*loop
+
+	// Phase times, Unix ns; zero until the coordinator's start arrives.
+	startAt, stopAt atomic.Int64
+	closing         atomic.Bool
+
+	// Connect-phase accounting. settled counts connections that opened or
+	// failed; done is closed when all have, or on abort.
+	connected, open, settledN atomic.Int64
+	done                      chan struct{}
+	doneOnce                  sync.Once
+	abort                     chan struct{}
+	abortOnce                 sync.Once
+	abortErr                  *FailError
+
+	failMu   sync.Mutex
+	fails    map[string]int
+	examples map[string]*FailError
+	nfailed  int
+
+	// names maps user index to the name the chat gave it, learned from
+	// broadcasts, for whispers; nil unless whispers are on.
+	names   []atomic.Pointer[[]byte]
+	namesMu sync.Mutex
+	named   []int // indexes with a name, for picking
+
+	series  []Second
+	lastCum loopStats
+}
+
+func newWorker(spec workerSpec) (*worker, error) {
+	cfg := spec.Config
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bench: bad URL %q: %w", cfg.URL, err)
+	}
+	w := &worker{cfg: cfg, spec: spec, addr: u.Host, host: u.Host, path: u.RequestURI(),
+		byEL: make(map[gnet.EventLoop]*loop), done: make(chan struct{}), abort: make(chan struct{}),
+		fails: map[string]int{}, examples: map[string]*FailError{}}
+	host, _, _ := net.SplitHostPort(u.Host)
+	if w.sources, err = planSources(&cfg, host); err != nil {
+		return nil, err
+	}
+	w.talkers = max(1, int(math.Round(float64(cfg.Conns)*cfg.TalkFrac)))
+	if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
+		w.names = make([]atomic.Pointer[[]byte], cfg.Conns)
+	}
+	return w, nil
+}
+
+// start runs the gnet client with the configured number of loops.
+func (w *worker) start() error {
+	logf := w.cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	cli, err := gnet.NewClient(&reactor{w: w},
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(w.cfg.Loops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{logf}))
+	if err != nil {
+		return fmt.Errorf("bench: gnet client: %w", err)
+	}
+	if err := cli.Start(); err != nil {
+		return fmt.Errorf("bench: gnet client: %w", err)
+	}
+	w.cli = cli
+	return nil
+}
+
+// loopOf returns the bench loop of a gnet event loop, creating it on first
+// sight (gnet's client does not list its loops; every connection names one).
+func (w *worker) loopOf(el gnet.EventLoop) *loop {
+	w.loopsMu.Lock()
+	defer w.loopsMu.Unlock()
+	if l := w.byEL[el]; l != nil {
+		return l
+	}
+	l := newLoop(w, el, uint64(w.spec.Index)<<16|uint64(len(w.loops)))
+	w.byEL[el] = l
+	w.loops = append(w.loops, l)
+	return l
+}
+
+func (w *worker) loopList() []*loop {
+	w.loopsMu.Lock()
+	defer w.loopsMu.Unlock()
+	return append([]*loop(nil), w.loops...)
+}
+
+func (w *worker) share() int { return w.spec.Hi - w.spec.Lo }
+
+// opened counts a completed upgrade.
+func (w *worker) opened() {
+	w.connected.Add(1)
+	w.open.Add(1)
+	w.settle()
+}
+
+// closedOpen counts an open connection going away.
+func (w *worker) closedOpen() { w.open.Add(-1) }
+
+func (w *worker) settle() {
+	if w.settledN.Add(1) >= int64(w.share()) {
+		w.doneOnce.Do(func() { close(w.done) })
+	}
+}
+
+// failed counts a connection that could not be opened, and aborts the
+// run when the failure is fatal or too many have failed.
+func (w *worker) failed(fe *FailError) {
+	w.failMu.Lock()
+	k := fe.key()
+	w.fails[k]++
+	w.nfailed++
+	if w.examples[k] == nil {
+		w.examples[k] = fe
+	}
+	n, max := w.nfailed, w.cfg.maxFailures()
+	var abort *FailError
+	if fe.fatal() || (max >= 0 && n > max) {
+		abort = &FailError{Reason: fe.Reason, Status: fe.Status, Msg: fe.Msg, Count: w.fails[k]}
+	}
+	w.failMu.Unlock()
+	w.settle()
+	if abort != nil {
+		w.stop(abort)
+	}
+}
+
+// stop aborts the connect phase with err.
+func (w *worker) stop(err *FailError) {
+	w.abortOnce.Do(func() {
+		w.failMu.Lock()
+		w.abortErr = err
+		w.failMu.Unlock()
+		close(w.abort)
+		w.doneOnce.Do(func() { close(w.done) })
+	})
+}
+
+// lost counts an open connection the server closed (or broke).
+func (w *worker) lost(l *loop, c *conn, fe *FailError) {
+	if l.started {
+		l.st.disconnects++
+		if l.st.firstDisconnect == 0 {
+			l.st.firstDisconnect = nowNanos()
+		}
+	}
+	w.failMu.Lock()
+	if w.examples["disconnect"] == nil {
+		w.examples["disconnect"] = fe
+	}
+	w.failMu.Unlock()
+}
+
+// learnName records user id's chat name from a broadcast p whose bench
+// header is at offset at. The common case (already known) is one atomic load.
+func (w *worker) learnName(id int, p []byte, at int) {
+	if id < 0 || id >= len(w.names) || w.names[id].Load() != nil {
+		return
+	}
+	name := senderName(p, at)
+	if name == nil {
+		return
+	}
+	cp := append([]byte(nil), name...)
+	if w.names[id].CompareAndSwap(nil, &cp) {
+		w.namesMu.Lock()
+		w.named = append(w.named, id)
+		w.namesMu.Unlock()
+	}
+}
+
+// pickName returns the name of a random other user with a known name, or nil.
+func (w *worker) pickName(rng *rand.Rand, self int) []byte {
+	w.namesMu.Lock()
+	defer w.namesMu.Unlock()
+	if len(w.named) == 0 {
+		return nil
+	}
+	for range 4 {
+		id := w.named[rng.IntN(len(w.named))]
+		if id != self {
+			return *w.names[id].Load()
+		}
+	}
+	return nil
+}
+
+// pace posts a tick to every loop: every millisecond while broadcast or
+// chat are sending (their schedules have millisecond resolution), every
+// 20 ms otherwise (handshake timeouts, pings, the start of the load phase,
+// to which it wakes up exactly). It returns when ctx is done.
+func (w *worker) pace(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, l := range w.loopList() {
+			if !l.queued.Swap(true) {
+				if err := l.el.Execute(ctx, l); err != nil {
+					l.queued.Store(false)
+				}
+			}
+		}
+		now := nowNanos()
+		next := now + int64(20*time.Millisecond)
+		start, stop := w.startAt.Load(), w.stopAt.Load()
+		switch {
+		case start != 0 && now >= start && now < stop && (w.cfg.Scenario == Broadcast || w.cfg.Scenario == Chat):
+			next = now + int64(time.Millisecond)
+		case start != 0 && now < start:
+			next = min(next, start)
+		}
+		t.Reset(time.Duration(next - now))
+	}
+}
+
+// sample sums the loops' counters into one Second of the series. Called once
+// a second by the sampler.
+func (w *worker) sample(t int) Second {
+	var cum loopStats
+	var p99 float64
+	for _, l := range w.loopList() {
+		l.mu.Lock()
+		cum.sent += l.st.sent
+		cum.recv += l.st.recv
+		cum.bytes += l.st.bytes
+		if l.ivl.TotalCount() > 0 {
+			p99 = max(p99, float64(l.ivl.ValueAtQuantile(99)))
+			l.ivl.Reset()
+		}
+		l.mu.Unlock()
+	}
+	s := Second{T: t, Conns: int(w.open.Load()),
+		Sent: cum.sent - w.lastCum.sent, Received: cum.recv - w.lastCum.recv, Bytes: cum.bytes - w.lastCum.bytes, P99Us: p99}
+	w.lastCum = cum
+	w.series = append(w.series, s)
+	return s
+}
+
+// inflight is echo's messages still awaiting their echo, over all loops.
+func (w *worker) inflight() int64 {
+	var n int64
+	for _, l := range w.loopList() {
+		l.mu.Lock()
+		n += l.st.inflight
+		l.mu.Unlock()
+	}
+	return n
+}
+
+// result collects the worker's result. The loops keep running: the
+// sampler's lock is what makes reading their state safe.
+func (w *worker) result() *workerResult {
+	r := &workerResult{Worker: w.spec.Index, Connected: int(w.connected.Load())}
+	w.failMu.Lock()
+	r.Failed = w.nfailed
+	r.Failures = make(map[string]int, len(w.fails))
+	for k, v := range w.fails {
+		r.Failures[k] = v
+	}
+	r.FailureExamples = make(map[string]*FailError, len(w.examples))
+	for k, v := range w.examples {
+		r.FailureExamples[k] = v
+	}
+	w.failMu.Unlock()
+	conn, lat := newHist(), newHist()
+	for _, l := range w.loopList() {
+		l.mu.Lock()
+		conn.Merge(l.connect)
+		lat.Merge(l.lat)
+		r.OpenAtStart += l.st.openAtStart
+		r.Disconnects += l.st.disconnects
+		if fd := l.st.firstDisconnect; fd != 0 && (r.FirstDisconnect == 0 || fd < r.FirstDisconnect) {
+			r.FirstDisconnect = fd
+		}
+		r.Sent += l.st.sent
+		r.Received += l.st.recv
+		r.Bytes += l.st.bytes
+		r.Other += l.st.other
+		r.LateSends += l.st.late
+		r.SentB = addInto(r.SentB, l.sentB)
+		r.RecvB = addInto(r.RecvB, l.recvB)
+		r.SentW = addInto(r.SentW, l.sentW)
+		r.RecvW = addInto(r.RecvW, l.recvW)
+		l.mu.Unlock()
+	}
+	r.ConnectHDR, r.LatencyHDR = encodeHist(conn), encodeHist(lat)
+	r.Series = append([]Second(nil), w.series...)
+	return r
+}
+
+// closeAll closes every connection (after a close frame) and stops the
+// gnet client.
+func (w *worker) closeAll() {
+	w.closing.Store(true)
+	if w.cli == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, l := range w.loopList() {
+		wg.Add(1)
+		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			l.closeAll()
+			return nil
+		}))
+		if err != nil {
+			wg.Done()
+		}
+	}
+	waitTimeout(&wg, 5*time.Second)
+	_ = w.cli.Stop()
+	w.cli = nil
+}
+
+// waitTimeout waits for wg at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

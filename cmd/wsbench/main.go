@@ -1,0 +1,185 @@
+// Command wsbench is the bundled WebSocket load client: connect, echo,
+// broadcast and chat scenarios against any server with /echo and /chat.
+//
+//	wsbench echo --url ws://127.0.0.1:8080 -c 200 --duration 5s --server-pid 1234
+//
+// It is wiring only: flags become a bench.Config, bench.Run does the work.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"edgews/bench"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if bench.IsWorker() {
+		os.Exit(bench.WorkerMain())
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
+	var cfg bench.Config
+	var pids pidList
+	var jsonOut, quiet bool
+	var htmlFile string
+	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080", "server `URL` (path optional: /echo for connect and echo, /chat for broadcast and chat)")
+	fs.IntVar(&cfg.Conns, "c", 0, "connections (users); 0 = per scenario: connect 1000, echo 100, broadcast 1000, chat 1000")
+	fs.Float64Var(&cfg.RampRate, "ramp", bench.DefaultRampRate, "connections opened per second")
+	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "send phase (echo, broadcast, chat); hold time (connect)")
+	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, "message size in bytes (echo >= 8, broadcast/chat >= 37)")
+	fs.IntVar(&cfg.InFlight, "inflight", 1, "echo: messages in flight per connection")
+	fs.IntVar(&cfg.Senders, "senders", bench.DefaultSenders, "broadcast: users that send")
+	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "broadcast: messages per second, all senders together")
+	fs.Float64Var(&cfg.TalkFrac, "talk-frac", bench.DefaultTalkFrac, "chat: fraction of users that talk")
+	fs.Float64Var(&cfg.TalkRate, "talk-rate", bench.DefaultTalkRate, "chat: messages per second per talker (Poisson)")
+	fs.Float64Var(&cfg.WhisperFrac, "whisper-frac", 0, "chat: fraction of messages sent as /whisper to another user (0 = off)")
+	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "keep receiving this long after sending stops")
+	fs.IntVar(&cfg.Procs, "procs", 1, "worker processes (each may hold about `N` = RLIMIT_NOFILE connections)")
+	fs.IntVar(&cfg.Loops, "loops", 0, "event loops per process (0 = NumCPU)")
+	fs.IntVar(&cfg.Dialers, "dialers", bench.DefaultDialers, "dialing goroutines per process")
+	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", bench.DefaultDialTimeout, "TCP connect timeout")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", bench.DefaultHandshakeTimeout, "upgrade response timeout")
+	fs.DurationVar(&cfg.PingPeriod, "ping-period", bench.DefaultPingPeriod, "client ping period (negative = off)")
+	fs.IntVar(&cfg.PerSource, "per-source", 0, "connections per source address before spreading over 127.0.0.2, ... (0 = 90% of the ephemeral port range)")
+	fs.IntVar(&cfg.MaxFailures, "max-failures", 0, "stop after this many failed connections (0 = none for echo/broadcast/chat, 1% for connect; -1 = no limit)")
+	fs.Var(&pids, "server-pid", "server `PID` to measure (RSS, CPU); repeat or comma-separate for several")
+	fs.BoolVar(&jsonOut, "json", false, "print the merged report as JSON (schema: bench.Report) instead of the table")
+	fs.StringVar(&htmlFile, "html", "", "also write a self-contained HTML report with charts to `FILE`")
+	fs.BoolVar(&quiet, "q", false, "no live progress line")
+	fs.Usage = func() { usage(fs) }
+
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			usage(fs)
+			return 0
+		}
+		usage(fs)
+		return 2
+	}
+	if args[0] == "help" {
+		usage(fs)
+		return 0
+	}
+	cfg.Scenario = bench.Scenario(args[0])
+	if err := fs.Parse(args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "wsbench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg.ServerPIDs = pids
+	if !quiet && isTerminal(os.Stderr) {
+		cfg.Progress = os.Stderr
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil {
+		if jsonOut {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(rep)
+		} else {
+			_ = rep.WriteText(os.Stdout)
+		}
+		if htmlFile != "" {
+			if herr := writeHTML(rep, htmlFile); herr != nil {
+				fmt.Fprintln(os.Stderr, "wsbench:", herr)
+				return 1
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		return 1
+	}
+	return 0
+}
+
+func writeHTML(rep *bench.Report, name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func usage(fs *flag.FlagSet) {
+	out := fs.Output()
+	fmt.Fprint(out, `usage: wsbench SCENARIO [flags]
+
+Scenarios (each stops by itself):
+  connect    open -c connections at --ramp per second, hold them --duration:
+             connect-time percentiles, failures by reason, server RSS per
+             connection and CPU (--server-pid), kernel TCP memory
+  echo       -c connections on /echo, --inflight messages of --payload bytes
+             in flight on each, for --duration: messages/s, MB/s, round trip
+  broadcast  -c users on /chat, --senders of them send --rate messages/s in
+             total for --duration: deliveries/s, expected vs received
+             (loss), delivery latency
+  chat       -c users on /chat, --talk-frac talking at --talk-rate each,
+             --whisper-frac of messages whispered: deliveries/s, latency
+
+The final report is a table on stdout, or JSON with --json; --html FILE adds
+a self-contained page with charts. A live line is shown on stderr when it is
+a terminal. One process may hold only RLIMIT_NOFILE connections (ulimit -Hn):
+use --procs to split larger runs over worker processes.
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
+
+// pidList is a repeatable, comma-separated --server-pid.
+type pidList []int
+
+func (p *pidList) String() string {
+	s := make([]string, len(*p))
+	for i, v := range *p {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *pidList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad pid %q", f)
+		}
+		*p = append(*p, n)
+	}
+	return nil
+}
+
+// isTerminal reports whether f is a terminal (the live line would only
+// clutter a file or a pipe).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"strconv"
+	"time"
 
 	"edgews/codec"
 	"edgews/engine"
@@ -10,41 +12,76 @@ import (
 // Lobby is the room every user starts in.
 const Lobby = "lobby"
 
-// chat is the /chat route: the chat of Ktor's WebSockets tutorial.
-//
-// Protocol flow (text frames):
-//
-//	server -> newcomer: "You are connected! There are N users here."  (N includes the newcomer)
-//	userK -> server:    T
-//	server -> all:      "[userK]: T"                                  (sender included)
+// chat is the /chat route (see the package doc for the protocol).
 type chat struct{ h *Hub }
+
+// Subprotocols makes the engine negotiate ProtocolJSON with clients that
+// offer it; the others speak plain text.
+func (ch *chat) Subprotocols() []string { return []string{ProtocolJSON} }
 
 func (ch *chat) OnOpen(c *engine.Conn) {
 	h := ch.h
 	n := h.users.Add(1)
-	m := &Member{c: c, room: Lobby, idx: -1}
-	// Names come from one counter, so they are unique across loops; the
-	// registry still checks, for names chosen by users.
-	for {
-		m.name = "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
-		if h.register(m) {
-			break
+	m := &Member{c: c, idx: -1, json: c.Protocol() == ProtocolJSON}
+	var refused *event // why the name asked for with ?name= was not given
+	if want := c.Request().Query("name"); want != "" {
+		switch {
+		case !validName(want):
+			refused = &event{typ: evError, code: string(errInvalidName), text: []byte("invalid name " + quoteShort(want) + ": use 1-32 letters, digits, _ or -")}
+		case !h.claim(m, want):
+			refused = &event{typ: evError, code: string(errNameTaken), text: []byte("name " + quoteShort(want) + " is taken")}
+		default:
+			m.name = want
+		}
+	}
+	// Generated names come from one counter, so they are unique across
+	// loops; the registry still checks, for names chosen by users.
+	for m.name == "" {
+		name := "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
+		if h.claim(m, name) {
+			m.name = name
 		}
 	}
 	c.SetValue(m)
-	roomsOf(c.Loop()).join(m)
+	h.enter(m, Lobby)
+
 	var buf [64]byte
 	greeting := strconv.AppendInt(append(buf[:0], "You are connected! There are "...), n, 10)
-	_ = c.Send(codec.OpText, append(greeting, " users here."...))
+	greeting = append(greeting, " users here."...)
+	if !m.json {
+		_ = c.Send(codec.OpText, greeting)
+		if refused != nil {
+			refused.text = append(refused.text, "; you are "+m.name...)
+			_ = c.Send(codec.OpText, refused.appendText(nil))
+		}
+		return
+	}
+	members, seq := h.roster(m.ri, 0)
+	welcome := event{typ: evWelcome, name: m.name, room: Lobby, text: greeting, members: members, users: n, seq: seq}
+	_ = c.Send(codec.OpText, welcome.appendJSON(nil))
+	if refused != nil {
+		_ = c.Send(codec.OpText, refused.appendJSON(nil))
+	}
+	// Connects are announced to JSON clients only, which keep a member
+	// list; text clients keep the tutorial's quiet lobby (/users lists it).
+	h.presenceJSON(m, actJoined, m.ri)
 }
 
 func (ch *chat) OnMessage(c *engine.Conn, op codec.OpCode, p []byte) {
-	if op != codec.OpText {
+	m := c.Value().(*Member)
+	if m.kicked || !ch.h.admit(m) {
 		return
 	}
-	m := c.Value().(*Member)
-	f := beginFrame().appendString("[").appendString(m.name).appendString("]: ").appendBytes(p).finish(codec.OpText)
-	ch.h.broadcast(m.room, f, nil)
+	if op != codec.OpText {
+		return // the tutorial's chat handles text frames only
+	}
+	if m.json {
+		if q := bytes.TrimLeft(p, " \t\r\n"); len(q) > 0 && q[0] == '{' {
+			ch.h.jsonCommand(m, p)
+			return
+		}
+	}
+	ch.h.textLine(m, p)
 }
 
 func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
@@ -52,7 +89,20 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 	if m == nil {
 		return
 	}
-	roomsOf(c.Loop()).leave(m)
-	ch.h.unregister(m)
-	ch.h.users.Add(-1)
+	h := ch.h
+	h.exit(m)
+	h.presenceJSON(m, actLeft, m.ri)
+	h.release(m, m.name)
+	h.users.Add(-1)
+}
+
+// presenceJSON tells the JSON members of ri that m connected (joined) or
+// disconnected (left); text members are not told (see OnOpen).
+func (h *Hub) presenceJSON(m *Member, action string, ri *roomInfo) {
+	if ri.json.Load() == 0 {
+		return
+	}
+	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, ts: time.Now().UnixMilli()}
+	ev.members, ev.seq = h.roster(ri, maxEventRoster)
+	h.broadcast(ri.name, nil, ev.frame(true), m)
 }

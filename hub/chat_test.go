@@ -13,8 +13,14 @@ import (
 // newChat returns an in-process node with the hub on n loops.
 func newChat(t testing.TB, loops int) (*engine.InProc, *hub.Hub) {
 	t.Helper()
+	return newChatConfig(t, loops, hub.Config{Shards: 4})
+}
+
+// newChatConfig is newChat with a hub configuration.
+func newChatConfig(t testing.TB, loops int, cfg hub.Config) (*engine.InProc, *hub.Hub) {
+	t.Helper()
 	p := engine.NewInProc(engine.Config{}, loops)
-	return p, hub.New(p.Server(), hub.Config{Shards: 4})
+	return p, hub.New(p.Server(), cfg)
 }
 
 func open(t testing.TB, p *engine.InProc, loop int) *engine.Conn {

@@ -1,143 +1,146 @@
-// Package hub holds the chat node's rooms, members and names, and delivers
-// broadcasts encoded once into pooled buffers shared by all recipients.
-//
-// Sharding. Delivery lists are sharded by event loop: each loop keeps the
-// members it owns, per room, and only that loop touches them, so delivering
-// a message takes no lock. A broadcast encodes the frame once, posts one task
-// per loop, and each loop writes the shared bytes to its members. The name
-// registry (uniqueness, lookups for private messages, user counts) is split
-// into Config.Shards shards by name hash, each with its own lock, touched on
-// joins, renames and lookups, never on the message path.
-//
-// Usage:
-//
-//	srv := engine.New(engine.Config{})
-//	h := hub.New(srv, hub.Config{Shards: 16}) // registers /echo and /chat
-//	err := srv.Run()
 package hub
 
 import (
 	"hash/maphash"
-	"sync"
+	"log/slog"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"edgews/engine"
 )
 
-// DefaultShards is the registry shard count when Config.Shards is zero.
-const DefaultShards = 16
+// Defaults used for the zero fields of Config.
+const (
+	DefaultShards     = 16   // registry shards
+	DefaultMaxLine    = 4096 // bytes of chat text in one message, /me or whisper
+	DefaultBurst      = 10   // messages accepted at once when Rate is set
+	DefaultMaxStrikes = 10   // consecutive refused messages before close 1008
+)
 
-// Config configures a Hub.
+// Config configures a Hub. The zero value works: every field documents what
+// zero means.
 type Config struct {
-	// Shards is the number of name-registry shards. If zero, DefaultShards.
+	// Shards is the number of shards of the name and room registries.
+	// If zero, DefaultShards.
 	Shards int
+	// MaxLine bounds the text of one chat message, /me action or whisper, in
+	// bytes; a longer one is not sent and its sender gets an error line.
+	// If zero, DefaultMaxLine.
+	MaxLine int
+	// Rate is how many messages per second (commands included) one
+	// connection may send, sustained; messages over it are dropped with an
+	// error line. If zero, there is no limit (the tutorial's behaviour);
+	// cmd/wsnode sets one.
+	Rate float64
+	// Burst is how many messages may arrive at once on an idle connection
+	// before Rate applies. If zero, DefaultBurst. Unused when Rate is zero.
+	Burst int
+	// MaxStrikes is how many consecutive messages over the rate limit close
+	// the connection with 1008 (policy violation). If zero, DefaultMaxStrikes.
+	MaxStrikes int
+	// Logger receives the hub's logs: a connection closed for flooding, at
+	// debug (Stats.RateKicks counts them), nothing per message. If nil,
+	// logs are discarded.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Shards <= 0 {
+		c.Shards = DefaultShards
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	if c.Burst <= 0 {
+		c.Burst = DefaultBurst
+	}
+	if c.MaxStrikes <= 0 {
+		c.MaxStrikes = DefaultMaxStrikes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 // Hub is the chat node's shared state.
 type Hub struct {
-	srv    *engine.Server
-	shards []*shard
-	seed   maphash.Seed
+	srv   *engine.Server
+	cfg   Config
+	chat  *chat
+	names []*shard     // name registry, by folded-name hash
+	rooms []*roomShard // room registry, by room-name hash
+	seed  maphash.Seed
+
+	// Rate limit in GCRA form (see limiter): nanoseconds per message and
+	// how far ahead of the clock a connection may run. interval 0: no limit.
+	interval, tolerance int64
+	rateText            string // "5/s, burst 10", for the error line
+	start               time.Time
+	clock               func() time.Duration // since start; tests replace it
 
 	users    atomic.Int64  // connected chat users, all loops
 	nextName atomic.Uint64 // user0, user1, ...
+	seq      atomic.Uint64 // roster versions, increasing node-wide
 	stats    Stats
 }
 
 // Stats are the hub's counters. They are atomics updated once per loop
-// task, not per delivery, so counting costs nothing on the message path;
-// metrics exporters read them.
+// task or per refused message, not per delivery, so counting costs nothing
+// on the message path; metrics exporters read them.
 type Stats struct {
-	Broadcasts atomic.Int64 // messages fanned out (room or whole chat)
-	Deliveries atomic.Int64 // frames queued to recipients
+	Broadcasts  atomic.Int64 // messages and notices fanned out to a room
+	Deliveries  atomic.Int64 // frames queued to recipients
+	Whispers    atomic.Int64 // private messages delivered to their target's loop
+	RateLimited atomic.Int64 // messages dropped by the rate limit
+	RateKicks   atomic.Int64 // connections closed with 1008 for flooding
+	TooLong     atomic.Int64 // chat lines refused for exceeding MaxLine
 }
 
-// shard is one part of the name registry.
-type shard struct {
-	mu     sync.RWMutex
-	byName map[string]*Member
-}
-
-// Member is a chat user. Its fields are owned by its connection's loop.
+// Member is a chat user. Its fields are owned by its connection's loop,
+// except json, which is set before the member is registered and never
+// changes, so other loops may read it.
 type Member struct {
 	c    *engine.Conn
 	name string
-	room string
-	idx  int // position in the loop-local room list, -1 when not in one
+	ri   *roomInfo // the room the member is in (never nil once open)
+	idx  int       // position in the loop-local room list, -1 when not in one
+	json bool      // speaks ProtocolJSON
+
+	lim     limiter
+	strikes int    // consecutive messages refused by the rate limit
+	kicked  bool   // closing for flooding: ignore what still arrives
+	scratch []byte // unescaped JSON strings, reused across messages
 }
 
 // New creates a Hub and registers its routes (/echo and /chat) on srv.
 func New(srv *engine.Server, cfg Config) *Hub {
-	if cfg.Shards <= 0 {
-		cfg.Shards = DefaultShards
+	cfg = cfg.withDefaults()
+	h := &Hub{srv: srv, cfg: cfg, seed: maphash.MakeSeed(), start: time.Now()}
+	h.clock = func() time.Duration { return time.Since(h.start) }
+	if cfg.Rate > 0 {
+		h.interval = int64(float64(time.Second) / cfg.Rate)
+		h.tolerance = int64(cfg.Burst-1) * h.interval
+		h.rateText = strconv.FormatFloat(cfg.Rate, 'g', -1, 64) + "/s, burst " + strconv.Itoa(cfg.Burst)
 	}
-	h := &Hub{srv: srv, seed: maphash.MakeSeed()}
-	h.shards = make([]*shard, cfg.Shards)
-	for i := range h.shards {
-		h.shards[i] = &shard{byName: make(map[string]*Member)}
+	h.names = make([]*shard, cfg.Shards)
+	h.rooms = make([]*roomShard, cfg.Shards)
+	for i := range h.names {
+		h.names[i] = &shard{byName: make(map[string]nameEntry)}
+		h.rooms[i] = &roomShard{rooms: make(map[string]*roomInfo)}
 	}
+	h.chat = &chat{h: h}
 	srv.Handle("/echo", Echo{})
-	srv.Handle("/chat", &chat{h: h})
+	srv.Handle("/chat", h.chat)
 	return h
 }
+
+// Chat returns the /chat handler, to mount the same chat on more routes.
+func (h *Hub) Chat() engine.Handler { return h.chat }
 
 // Stats returns the hub's live counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
 
 // Users is the number of connected chat users.
 func (h *Hub) Users() int64 { return h.users.Load() }
-
-func (h *Hub) shardOf(name string) *shard {
-	return h.shards[maphash.String(h.seed, name)%uint64(len(h.shards))]
-}
-
-// register claims m's name; false if it is taken.
-func (h *Hub) register(m *Member) bool {
-	s := h.shardOf(m.name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, taken := s.byName[m.name]; taken {
-		return false
-	}
-	s.byName[m.name] = m
-	return true
-}
-
-func (h *Hub) unregister(m *Member) {
-	s := h.shardOf(m.name)
-	s.mu.Lock()
-	if s.byName[m.name] == m {
-		delete(s.byName, m.name)
-	}
-	s.mu.Unlock()
-}
-
-// lookup returns the member named name, or nil.
-func (h *Hub) lookup(name string) *Member {
-	s := h.shardOf(name)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.byName[name]
-}
-
-// broadcast delivers f to every member of room, on every loop, except skip.
-// It takes over the caller's reference to f.
-func (h *Hub) broadcast(room string, f *Frame, skip *Member) {
-	loops := h.srv.Loops()
-	h.stats.Broadcasts.Add(1)
-	f.refs.Store(int32(len(loops)))
-	for _, l := range loops {
-		t := roomTaskPool.Get().(*roomTask)
-		t.f, t.room, t.skip, t.stats = f, room, skip, &h.stats
-		_ = l.Post(t) // on error Post has already called t.Done
-	}
-}
-
-// sendTo delivers f to one member, on its loop. It takes over the caller's
-// reference to f.
-func (h *Hub) sendTo(m *Member, f *Frame) {
-	f.refs.Store(1)
-	t := directTaskPool.Get().(*directTask)
-	t.f, t.m, t.stats = f, m, &h.stats
-	_ = m.c.Loop().Post(t)
-}

@@ -25,10 +25,16 @@ func TestMain(m *testing.M) {
 // startNode runs the node (engine + hub) on 127.0.0.1:0 until the test ends.
 func startNode(t *testing.T, cfg engine.Config) (*engine.Server, *hub.Hub) {
 	t.Helper()
+	return startNodeConfig(t, cfg, hub.Config{Shards: 4})
+}
+
+// startNodeConfig is startNode with a hub configuration.
+func startNodeConfig(t *testing.T, cfg engine.Config, hcfg hub.Config) (*engine.Server, *hub.Hub) {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2
 	srv := engine.New(cfg)
-	h := hub.New(srv, hub.Config{Shards: 4})
+	h := hub.New(srv, hcfg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run() }()
 	select {
@@ -52,11 +58,19 @@ type client struct {
 	c    *websocket.Conn
 	in   chan string
 	done chan struct{}
+	err  error // why reading ended; valid once done is closed
 }
 
 func dialChat(t *testing.T, srv *engine.Server) *client {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr().String()+"/chat", nil)
+	return dialChatTarget(t, srv, "/chat")
+}
+
+// dialChatTarget dials target ("/chat?name=x") offering protocols.
+func dialChatTarget(t *testing.T, srv *engine.Server, target string, protocols ...string) *client {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: protocols}
+	c, _, err := d.Dial("ws://"+srv.Addr().String()+target, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +80,7 @@ func dialChat(t *testing.T, srv *engine.Server) *client {
 		for {
 			_, p, err := c.ReadMessage()
 			if err != nil {
+				cl.err = err
 				return
 			}
 			cl.in <- string(p)

@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 
+	"edgews/codec"
 	"edgews/engine"
 )
 
@@ -14,8 +15,12 @@ type loopRooms struct {
 	rooms map[string]*localRoom
 }
 
+// localRoom keeps text and JSON members apart, so that a broadcast carries
+// one shared frame per format and each list is written from its own frame
+// without a per-member branch.
 type localRoom struct {
-	members []*Member
+	text []*Member
+	json []*Member
 }
 
 func roomsOf(l *engine.Loop) *loopRooms {
@@ -27,40 +32,88 @@ func roomsOf(l *engine.Loop) *loopRooms {
 	return lr
 }
 
+// list is the member list of m's format in r.
+func (r *localRoom) list(m *Member) *[]*Member {
+	if m.json {
+		return &r.json
+	}
+	return &r.text
+}
+
 // join adds m to its room's member list on m's loop. Loop only.
 func (lr *loopRooms) join(m *Member) {
-	r := lr.rooms[m.room]
+	r := lr.rooms[m.ri.name]
 	if r == nil {
 		r = &localRoom{}
-		lr.rooms[m.room] = r
+		lr.rooms[m.ri.name] = r
 	}
-	m.idx = len(r.members)
-	r.members = append(r.members, m)
+	l := r.list(m)
+	m.idx = len(*l)
+	*l = append(*l, m)
 }
 
 // leave removes m from its room's member list (swap-remove). Loop only.
 func (lr *loopRooms) leave(m *Member) {
-	r := lr.rooms[m.room]
-	if r == nil || m.idx < 0 || m.idx >= len(r.members) || r.members[m.idx] != m {
+	r := lr.rooms[m.ri.name]
+	if r == nil {
 		return
 	}
-	last := len(r.members) - 1
-	r.members[m.idx] = r.members[last]
-	r.members[m.idx].idx = m.idx
-	r.members[last] = nil
-	r.members = r.members[:last]
+	l := r.list(m)
+	ms := *l
+	if m.idx < 0 || m.idx >= len(ms) || ms[m.idx] != m {
+		return
+	}
+	last := len(ms) - 1
+	ms[m.idx] = ms[last]
+	ms[m.idx].idx = m.idx
+	ms[last] = nil
+	*l = ms[:last]
 	m.idx = -1
-	if len(r.members) == 0 {
-		delete(lr.rooms, m.room)
+	if len(r.text) == 0 && len(r.json) == 0 {
+		delete(lr.rooms, m.ri.name)
 	}
 }
 
-// roomTask delivers one shared frame to the members of a room on one loop.
+// broadcast delivers tf to the text members and jf to the JSON members of
+// room, on every loop, except skip. A nil frame means no member of that
+// format is sent anything. It takes over the caller's references.
+func (h *Hub) broadcast(room string, tf, jf *Frame, skip *Member) {
+	if tf == nil && jf == nil {
+		return
+	}
+	loops := h.srv.Loops()
+	h.stats.Broadcasts.Add(1)
+	if tf != nil {
+		tf.refs.Store(int32(len(loops)))
+	}
+	if jf != nil {
+		jf.refs.Store(int32(len(loops)))
+	}
+	for _, l := range loops {
+		t := roomTaskPool.Get().(*roomTask)
+		t.tf, t.jf, t.room, t.skip, t.stats = tf, jf, room, skip, &h.stats
+		_ = l.Post(t) // on error Post has already called t.Done
+	}
+}
+
+// sendTo delivers f to one member, on its loop, after what was posted to
+// it before. Replies go this way too, not through Conn.Send, so that a
+// sender's broadcasts and replies arrive in the order it caused them. It
+// takes over the caller's reference to f.
+func (h *Hub) sendTo(m *Member, f *Frame) {
+	f.refs.Store(1)
+	t := directTaskPool.Get().(*directTask)
+	t.f, t.m, t.stats = f, m, &h.stats
+	_ = m.c.Loop().Post(t)
+}
+
+// roomTask delivers a broadcast's shared frames to the members of a room
+// on one loop.
 type roomTask struct {
-	f     *Frame
-	room  string
-	skip  *Member // not delivered to (nil: everyone)
-	stats *Stats
+	tf, jf *Frame // text and JSON encodings; nil: not sent
+	room   string
+	skip   *Member // not delivered to (nil: everyone)
+	stats  *Stats
 }
 
 var roomTaskPool = sync.Pool{New: func() any { return new(roomTask) }}
@@ -74,21 +127,35 @@ func (t *roomTask) Run(l *engine.Loop) {
 	if r == nil {
 		return
 	}
-	b := t.f.Bytes()
-	n := 0
-	for _, m := range r.members {
-		if m != t.skip && m.c.WriteShared(b) == nil {
-			n++
-		}
-	}
+	n := deliver(r.text, t.tf, t.skip) + deliver(r.json, t.jf, t.skip)
 	t.stats.Deliveries.Add(int64(n))
 	// A room with thousands of members on one loop is written here, once
 	// per member, from one shared buffer; the loop's flush then issues one
 	// writev per member for everything queued to it in this batch.
 }
 
+// deliver writes f to members (but skip) and counts the writes.
+func deliver(members []*Member, f *Frame, skip *Member) int {
+	if f == nil {
+		return 0
+	}
+	b := f.Bytes()
+	n := 0
+	for _, m := range members {
+		if m != skip && m.c.WriteShared(b) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (t *roomTask) Done() {
-	t.f.release()
+	if t.tf != nil {
+		t.tf.release()
+	}
+	if t.jf != nil {
+		t.jf.release()
+	}
 	*t = roomTask{}
 	roomTaskPool.Put(t)
 }
@@ -113,3 +180,14 @@ func (t *directTask) Done() {
 	*t = directTask{}
 	directTaskPool.Put(t)
 }
+
+// closeTask closes a connection on its loop, after the tasks posted to it
+// before (the error lines that explain the close).
+type closeTask struct {
+	c      *engine.Conn
+	code   codec.StatusCode
+	reason string
+}
+
+func (t *closeTask) Run(*engine.Loop) { t.c.Close(t.code, t.reason) }
+func (t *closeTask) Done()            {}

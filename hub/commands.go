@@ -1,0 +1,225 @@
+package hub
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// helpText answers /help.
+const helpText = `commands:
+  TEXT               say TEXT to your room
+  /nick NAME         change your name (1-32 letters, digits, _ or -)
+  /whisper NAME TEXT (or /w) say TEXT to NAME only
+  /me ACTION         "* yourname ACTION" to your room
+  /join ROOM         move to ROOM (created if new; names as for /nick)
+  /leave             go back to the lobby
+  /users             who is in your room
+  /help              this text
+  //TEXT             say "/TEXT"`
+
+// textLine handles a plain-text message: a chat line, or a command when it
+// starts with '/'. Loop only (m's).
+func (h *Hub) textLine(m *Member, p []byte) {
+	if len(p) == 0 || p[0] != '/' {
+		h.say(m, evMessage, p)
+		return
+	}
+	if len(p) > 1 && p[1] == '/' {
+		h.say(m, evMessage, p[1:])
+		return
+	}
+	name, arg, _ := bytes.Cut(p[1:], []byte(" "))
+	arg = bytes.TrimSpace(arg)
+	switch strings.ToLower(string(name)) {
+	case "nick":
+		h.rename(m, string(arg))
+	case "whisper", "w":
+		to, text, _ := bytes.Cut(arg, []byte(" "))
+		h.whisper(m, string(to), bytes.TrimSpace(text))
+	case "me":
+		h.say(m, evMe, arg)
+	case "join":
+		h.join(m, string(arg))
+	case "leave":
+		h.leave(m)
+	case "users":
+		h.listUsers(m)
+	case "help":
+		h.help(m)
+	default:
+		h.replyError(m, errUnknownCmd, "unknown command "+quoteShort("/"+string(name))+"; /help lists the commands")
+	}
+}
+
+// jsonCommand handles a JSON command from a ProtocolJSON client. Its
+// "message" text is said as is: a JSON client sends commands as commands
+// (or as plain-text lines), never inside a message. Loop only (m's).
+func (h *Hub) jsonCommand(m *Member, p []byte) {
+	cmd, ok := parseCommand(p, &m.scratch)
+	if !ok {
+		h.replyError(m, errBadJSON, "not a JSON object; send {\"type\":\"message\",\"text\":\"...\"} or a plain-text line")
+		return
+	}
+	switch string(cmd.typ) {
+	case "message":
+		if cmd.text == nil {
+			cmd.text = []byte{}
+		}
+		h.say(m, evMessage, cmd.text)
+	case "me":
+		h.say(m, evMe, cmd.text)
+	case "nick":
+		h.rename(m, string(cmd.name))
+	case "whisper":
+		h.whisper(m, string(cmd.to), cmd.text)
+	case "join":
+		h.join(m, string(cmd.room))
+	case "leave":
+		h.leave(m)
+	case "users":
+		h.listUsers(m)
+	case "help":
+		h.help(m)
+	default:
+		h.replyError(m, errUnknownCmd, "unknown command type "+quoteShort(string(cmd.typ)))
+	}
+	// A long message's unescaped copy is not kept for the connection's life.
+	if cap(m.scratch) > h.cfg.MaxLine {
+		m.scratch = nil
+	}
+}
+
+// say broadcasts a chat line (evMessage) or a /me action (evMe) to m's
+// room, sender included. This is the message path: no lock, no
+// allocation, one frame per format. Loop only (m's).
+func (h *Hub) say(m *Member, typ string, text []byte) {
+	if typ == evMe && len(text) == 0 {
+		h.replyError(m, errUsage, "usage: /me ACTION")
+		return
+	}
+	if !h.fits(m, text) {
+		return
+	}
+	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli()}
+	tf, jf := ev.frames(m.ri)
+	h.broadcast(m.ri.name, tf, jf, nil)
+}
+
+// fits checks text against MaxLine, with an error line when it is over.
+func (h *Hub) fits(m *Member, text []byte) bool {
+	if len(text) <= h.cfg.MaxLine {
+		return true
+	}
+	h.stats.TooLong.Add(1)
+	h.replyError(m, errTooLong, "message too long ("+strconv.Itoa(len(text))+" bytes, limit "+strconv.Itoa(h.cfg.MaxLine)+"); not sent")
+	return false
+}
+
+// rename gives m the name, if valid and free, and tells the room.
+func (h *Hub) rename(m *Member, name string) {
+	switch {
+	case name == "":
+		h.replyError(m, errUsage, "usage: /nick NAME")
+		return
+	case !validName(name):
+		h.replyError(m, errInvalidName, "invalid name "+quoteShort(name)+": use 1-32 letters, digits, _ or -")
+		return
+	case name == m.name:
+		h.replyError(m, errNameTaken, "you are already "+name)
+		return
+	case !h.claim(m, name):
+		h.replyError(m, errNameTaken, "name "+quoteShort(name)+" is taken")
+		return
+	}
+	old := m.name
+	if foldName(old) != foldName(name) { // else claim has respelled m's entry
+		h.release(m, old)
+	}
+	m.name = name
+	h.renameIn(m, name)
+	h.presence(m, actRenamed, old, false)
+}
+
+// whisper sends text to the user named to only, and echoes it to m.
+// Whispering to oneself is an error: it is almost always a typo'd name.
+func (h *Hub) whisper(m *Member, to string, text []byte) {
+	if to == "" || len(text) == 0 {
+		h.replyError(m, errUsage, "usage: /whisper NAME TEXT")
+		return
+	}
+	if !h.fits(m, text) {
+		return
+	}
+	t, toName := h.lookup(to)
+	switch {
+	case t == nil:
+		h.replyError(m, errUnknownUser, "no user named "+quoteShort(to))
+		return
+	case t == m:
+		h.replyError(m, errSelfWhisper, "you cannot whisper to yourself")
+		return
+	}
+	ev := event{typ: evWhisper, from: m.name, to: toName, text: text, ts: time.Now().UnixMilli()}
+	h.sendTo(t, ev.frame(t.json))
+	h.sendTo(m, ev.frame(m.json))
+	h.stats.Whispers.Add(1)
+}
+
+// join moves m to room (names are case-insensitive: stored lower-case).
+func (h *Hub) join(m *Member, room string) {
+	switch {
+	case room == "":
+		h.replyError(m, errUsage, "usage: /join ROOM")
+	case !validName(room):
+		h.replyError(m, errInvalidName, "invalid room name "+quoteShort(room)+": use 1-32 letters, digits, _ or -")
+	case strings.ToLower(room) == m.ri.name:
+		h.replyError(m, errSameRoom, "you are already in "+m.ri.name)
+	default:
+		h.move(m, strings.ToLower(room))
+	}
+}
+
+// leave moves m back to the lobby.
+func (h *Hub) leave(m *Member) {
+	if m.ri.name == Lobby {
+		h.replyError(m, errSameRoom, "you are already in "+Lobby)
+		return
+	}
+	h.move(m, Lobby)
+}
+
+// move takes m out of its room (telling it) and into room (telling it,
+// and whether the join created it).
+func (h *Hub) move(m *Member, room string) {
+	h.exit(m)
+	h.presence(m, actLeft, "", false)
+	created := h.enter(m, room)
+	h.presence(m, actJoined, "", created)
+}
+
+// presence tells m.ri (m included, if still in it) that m joined, left or
+// was renamed from old.
+func (h *Hub) presence(m *Member, action, old string, created bool) {
+	ri := m.ri
+	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, old: old, created: created, ts: time.Now().UnixMilli()}
+	if ri.json.Load() > 0 {
+		ev.members, ev.seq = h.roster(ri, maxEventRoster)
+	}
+	tf, jf := ev.frames(ri)
+	h.broadcast(ri.name, tf, jf, nil)
+}
+
+// listUsers answers /users with the members of m's room.
+func (h *Hub) listUsers(m *Member) {
+	ev := event{typ: evUsers, room: m.ri.name}
+	ev.members, ev.seq = h.roster(m.ri, 0)
+	h.sendTo(m, ev.frame(m.json))
+}
+
+// help answers /help.
+func (h *Hub) help(m *Member) {
+	ev := event{typ: evHelp, text: []byte(helpText)}
+	h.sendTo(m, ev.frame(m.json))
+}

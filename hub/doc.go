@@ -1,0 +1,86 @@
+// Package hub is the chat node: rooms, members and names, with broadcasts
+// encoded once into pooled buffers shared by all recipients.
+//
+// Usage:
+//
+//	srv := engine.New(engine.Config{})
+//	h := hub.New(srv, hub.Config{Rate: 5, Burst: 10}) // registers /echo and /chat
+//	for _, p := range web.Paths() {                   // the browser page (hub/web)
+//		srv.HandleHTTP(p, web.Handler())
+//	}
+//	err := srv.Run()
+//
+// # Protocol
+//
+// /chat speaks plain text by default: the chat of Ktor's WebSockets
+// tutorial, plus commands. Every message is one text frame; server lines
+// are told apart by their start, which no user can forge ("[name]" and
+// "* name" carry the sender's real name, names are [A-Za-z0-9_-]):
+//
+//	server -> newcomer: You are connected! There are N users here.   (N: users on the node, newcomer included)
+//	client -> server:   TEXT                  say TEXT to your room (everyone starts in "lobby")
+//	server -> room:     [alice]: TEXT         sender included
+//	client -> server:   /me waves             server -> room: * alice waves
+//	client -> server:   /nick bob             server -> room: *** alice is now known as bob
+//	client -> server:   /w carol hi           server -> carol and sender: [bob -> carol]: hi
+//	client -> server:   /join games           server -> lobby: *** bob left lobby
+//	                                          server -> games: *** bob joined games (new room)
+//	client -> server:   /leave                back to the lobby, with the same notices
+//	client -> server:   /users                server -> sender: *** 2 in games: bob, dave
+//	client -> server:   /help                 server -> sender: the command list
+//	client -> server:   //TEXT                say "/TEXT"
+//	server -> sender:   error: name "bob" is taken
+//
+// Connecting to /chat?name=alice asks for a name; an invalid or taken one
+// is refused with an error line ("...; you are user7") and a generated
+// name is used. Names are unique on the node regardless of case; room
+// names are case-insensitive (kept lower-case). Connects and disconnects
+// are not announced to text clients, as in the tutorial.
+//
+// A client offering the subprotocol "chat.v1+json" (ProtocolJSON) gets
+// JSON events instead of lines, one object per frame:
+//
+//	{"type":"welcome","room":"lobby","name":"alice","text":"You are connected! There are 2 users here.","members":["alice","bob"],"users":2,"seq":7}
+//	{"type":"message","room":"lobby","from":"bob","text":"<b>hi</b>","ts":1718000000000}
+//	{"type":"me","room":"lobby","from":"bob","text":"waves","ts":1718000000000}
+//	{"type":"whisper","from":"bob","to":"alice","text":"psst","ts":1718000000000}
+//	{"type":"presence","event":"joined","room":"games","name":"bob","members":["bob"],"seq":9,"created":true,"ts":1718000000000}
+//	{"type":"presence","event":"renamed","room":"lobby","name":"bobby","old":"bob","members":["alice","bobby"],"seq":10,"ts":1718000000000}
+//	{"type":"users","room":"lobby","members":["alice","bobby"],"seq":10}
+//	{"type":"error","code":"name_taken","text":"name \"bob\" is taken"}
+//	{"type":"help","text":"commands: ..."}
+//
+// JSON clients are also told of connects and disconnects (presence
+// "joined"/"left" without a move). "members" and "seq" ride along with
+// presence events of rooms up to 256 members: apply a member list only
+// if its seq is above the last one applied, since events sent from
+// different event loops may arrive out of order. JSON clients send
+//
+//	{"type":"message","text":"hi"}        (the text is said verbatim, even if it starts with '/')
+//	{"type":"me","text":"waves"}
+//	{"type":"nick","name":"bob"}
+//	{"type":"whisper","to":"alice","text":"psst"}
+//	{"type":"join","room":"games"}
+//	{"type":"leave"}  {"type":"users"}  {"type":"help"}
+//
+// or plain-text lines (anything not starting with '{'), commands included.
+//
+// Limits: chat text over Config.MaxLine is refused with an error
+// ("too_long"); messages over Config.Rate get "rate_limited" errors, and
+// Config.MaxStrikes of them in a row close the connection with 1008.
+// The engine closes messages over its MaxMessageSize with 1009 and
+// invalid UTF-8 with 1007. Text is passed verbatim: HTML is not escaped
+// (it is text; the web page renders it as text).
+//
+// # Sharding
+//
+// Delivery lists are sharded by event loop: each loop keeps the members it
+// owns, per room and per format (text or JSON), and only that loop touches
+// them, so delivering a message takes no lock. A broadcast encodes its
+// frame once per format that the room's members read (two atomic
+// counters per room tell which), posts one task per loop, and each loop
+// writes the shared bytes to its members. The name and room registries
+// (uniqueness, whisper lookups, member lists) are split into
+// Config.Shards shards by name hash, each with its own lock, touched on
+// connects, commands and disconnects, never on the message path.
+package hub

@@ -1,0 +1,25 @@
+package hub
+
+// errCode is the machine-readable reason of an error event ("code"); text
+// clients get the same error as a line starting with "error: ".
+type errCode string
+
+// Error codes sent to clients.
+const (
+	errInvalidName errCode = "invalid_name"    // a user or room name that is not 1-32 of [A-Za-z0-9_-]
+	errNameTaken   errCode = "name_taken"      // another user has the name (in any case)
+	errUnknownUser errCode = "unknown_user"    // whisper to nobody
+	errSelfWhisper errCode = "self_whisper"    // whisper to oneself
+	errSameRoom    errCode = "same_room"       // join the room one is in, leave the lobby
+	errUsage       errCode = "usage"           // a command without its arguments
+	errUnknownCmd  errCode = "unknown_command" // "/foo", or a JSON command of unknown type
+	errBadJSON     errCode = "bad_json"        // a JSON client sent "{..." that is not a JSON object
+	errTooLong     errCode = "too_long"        // chat text over Config.MaxLine
+	errRateLimited errCode = "rate_limited"    // a message over Config.Rate, dropped
+)
+
+// replyError sends an error to m, after what was posted to it before.
+func (h *Hub) replyError(m *Member, code errCode, text string) {
+	ev := event{typ: evError, code: string(code), text: []byte(text)}
+	h.sendTo(m, ev.frame(m.json))
+}

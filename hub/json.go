@@ -1,0 +1,217 @@
+package hub
+
+import (
+	"encoding/json"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ProtocolJSON is the subprotocol (Sec-WebSocket-Protocol) of the JSON
+// chat: typed events from the server, JSON commands from the client.
+const ProtocolJSON = "chat.v1+json"
+
+// appendJSONString appends s as a JSON string. Text frames are valid
+// UTF-8 (the codec closes with 1007 otherwise), so bytes from 0x80 up
+// pass through; only quotes, backslashes and control characters are
+// escaped. Unlike strconv.AppendQuote, whose \x escapes are not JSON.
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	return append(append(b, s[start:]...), '"')
+}
+
+// command is a client's JSON command, e.g. {"type":"message","text":"hi"}.
+// Its fields point into the message payload or into Member.scratch: valid
+// during OnMessage only. Missing fields are nil.
+type command struct {
+	typ, text, name, to, room []byte
+}
+
+// parseCommand reads a JSON command object. ok is false if p is not valid
+// JSON or not an object. Unknown fields are ignored, a repeated field's
+// last value wins, and fields of other types than string are skipped.
+// Why not encoding/json's Unmarshal: it allocates a string per field, and
+// {"type":"message"} is the message path of JSON clients. json.Valid
+// checks the syntax without allocating (its scanner is pooled), so the
+// walk below may assume well-formed input.
+func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
+	if !json.Valid(p) {
+		return cmd, false
+	}
+	i := skipSpace(p, 0)
+	if p[i] != '{' {
+		return cmd, false
+	}
+	*scratch = (*scratch)[:0]
+	i++
+	for {
+		i = skipSpace(p, i)
+		if p[i] == '}' {
+			return cmd, true
+		}
+		if p[i] == ',' {
+			i = skipSpace(p, i+1)
+		}
+		kEnd, _ := stringEnd(p, i)
+		key := p[i+1 : kEnd-1]
+		i = skipSpace(p, kEnd)
+		i = skipSpace(p, i+1) // ':'
+		var val []byte
+		if p[i] == '"' {
+			end, escaped := stringEnd(p, i)
+			val = p[i+1 : end-1]
+			if escaped {
+				n := len(*scratch)
+				*scratch = appendUnescaped(*scratch, val)
+				val = (*scratch)[n:]
+			}
+			i = end
+		} else {
+			i = valueEnd(p, i)
+		}
+		switch string(key) {
+		case "type":
+			cmd.typ = val
+		case "text":
+			cmd.text = val
+		case "name":
+			cmd.name = val
+		case "to":
+			cmd.to = val
+		case "room":
+			cmd.room = val
+		}
+	}
+}
+
+func skipSpace(p []byte, i int) int {
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string starting at p[i] (a quote)
+// and whether it holds escapes.
+func stringEnd(p []byte, i int) (end int, escaped bool) {
+	for i++; p[i] != '"'; i++ {
+		if p[i] == '\\' {
+			escaped = true
+			i++
+		}
+	}
+	return i + 1, escaped
+}
+
+// valueEnd returns the index after the non-string value starting at p[i]:
+// a number, a literal, or an object or array (with nested strings).
+func valueEnd(p []byte, i int) int {
+	depth := 0
+	for ; i < len(p); i++ {
+		switch p[i] {
+		case '"':
+			end, _ := stringEnd(p, i)
+			i = end - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+// appendUnescaped appends the JSON string content s (between the quotes,
+// valid JSON) with its escapes decoded. Unpaired surrogates become U+FFFD,
+// as encoding/json decodes them.
+func appendUnescaped(b, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r := hex4(s[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					r2 = hex4(s[i+2:])
+				}
+				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+					r = d
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			b = utf8.AppendRune(b, r)
+			continue
+		default: // '"', '\\', '/'
+			b = append(b, s[i+1])
+		}
+		i += 2
+	}
+	return b
+}
+
+// hex4 decodes the four hex digits at the start of s (valid JSON).
+func hex4(s []byte) rune {
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}

@@ -1,0 +1,127 @@
+package hub
+
+import (
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// maxEventRoster is the largest room whose member list rides along with
+// every presence event. Why: a list in each join notice costs
+// O(members) per join, so O(members²) when a big room fills up; above
+// this, presence events carry only the name, and clients keep their list
+// from the events (or ask with /users).
+const maxEventRoster = 256
+
+// roomInfo is one room's node-wide membership: who is in it, on every
+// loop, for /users and presence events, and how many members read each
+// format. members and seq are guarded by the room shard's mu; text and
+// json are atomics, read without a lock by every broadcast so that it
+// encodes only the formats somebody in the room reads.
+type roomInfo struct {
+	name    string
+	members map[*Member]string // member -> name, as the registry spells it
+	seq     uint64             // roster version (Hub.seq) of the last change
+	text    atomic.Int32       // members reading text lines
+	json    atomic.Int32       // members reading ProtocolJSON events
+}
+
+// roomShard is one part of the room registry, by room-name hash. It is
+// touched on connects, joins, leaves, renames and /users, never on the
+// message path.
+type roomShard struct {
+	mu    sync.Mutex
+	rooms map[string]*roomInfo // only rooms with members
+}
+
+func (h *Hub) roomShard(room string) *roomShard {
+	return h.rooms[maphash.String(h.seed, room)%uint64(len(h.rooms))]
+}
+
+// enter puts m into room: the node-wide membership, then its loop's
+// delivery list. created reports that the room had no members (it is new;
+// the lobby is never new). Loop only (m's).
+func (h *Hub) enter(m *Member, room string) (created bool) {
+	s := h.roomShard(room)
+	s.mu.Lock()
+	ri := s.rooms[room]
+	if ri == nil {
+		ri = &roomInfo{name: room, members: make(map[*Member]string)}
+		s.rooms[room] = ri
+		created = room != Lobby
+	}
+	ri.members[m] = m.name
+	ri.seq = h.seq.Add(1)
+	ri.count(m).Add(1)
+	s.mu.Unlock()
+	m.ri = ri
+	roomsOf(m.c.Loop()).join(m)
+	return created
+}
+
+// exit takes m out of its room's delivery list and membership; the room
+// is dropped once empty. m.ri still names the room left. Loop only (m's).
+func (h *Hub) exit(m *Member) {
+	ri := m.ri
+	roomsOf(m.c.Loop()).leave(m)
+	s := h.roomShard(ri.name)
+	s.mu.Lock()
+	if _, ok := ri.members[m]; ok {
+		delete(ri.members, m)
+		ri.seq = h.seq.Add(1)
+		ri.count(m).Add(-1)
+		if len(ri.members) == 0 && s.rooms[ri.name] == ri {
+			delete(s.rooms, ri.name)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// renameIn records m's new name in its room's membership. Loop only (m's).
+func (h *Hub) renameIn(m *Member, name string) {
+	s := h.roomShard(m.ri.name)
+	s.mu.Lock()
+	m.ri.members[m] = name
+	m.ri.seq = h.seq.Add(1)
+	s.mu.Unlock()
+}
+
+// roster returns the sorted names in ri and the version they are at.
+// Clients apply a roster only if its version is newer than the last one
+// they applied: events from different loops may arrive out of order.
+// With limit > 0 and more members than limit, names is nil. Safe from any
+// goroutine.
+func (h *Hub) roster(ri *roomInfo, limit int) (names []string, seq uint64) {
+	s := h.roomShard(ri.name)
+	s.mu.Lock()
+	seq = ri.seq
+	if limit <= 0 || len(ri.members) <= limit {
+		names = make([]string, 0, len(ri.members))
+		for _, name := range ri.members {
+			names = append(names, name)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(names) // outside the lock
+	return names, seq
+}
+
+// Rooms is the number of rooms with members, node-wide.
+func (h *Hub) Rooms() int {
+	n := 0
+	for _, s := range h.rooms {
+		s.mu.Lock()
+		n += len(s.rooms)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// count is the counter of m's format in ri.
+func (ri *roomInfo) count(m *Member) *atomic.Int32 {
+	if m.json {
+		return &ri.json
+	}
+	return &ri.text
+}

@@ -91,7 +91,11 @@ func latencyOf(h *hdr.Histogram) *Latency {
 		HDR:    encodeHist(h),
 	}
 	for _, p := range plotPercentiles {
-		l.Percentiles = append(l.Percentiles, Percentile{P: p, Us: float64(h.ValueAtQuantile(p))})
+		v := float64(h.ValueAtQuantile(p))
+		if p == 0 {
+			v = l.MinUs // ValueAtQuantile(0) is 0, not the smallest sample
+		}
+		l.Percentiles = append(l.Percentiles, Percentile{P: p, Us: v})
 	}
 	return l
 }

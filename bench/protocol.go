@@ -163,7 +163,7 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 	abortErr := w.abortErr
 	w.failMu.Unlock()
 	if abortErr != nil {
-		send(workerMsg{Op: opError, Err: abortErr})
+		send(workerMsg{Op: opError, Err: abortErr, Result: w.result()})
 		waitClose(ctl)
 		return
 	}

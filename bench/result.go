@@ -36,6 +36,9 @@ type Report struct {
 	Sockstat *SockstatReport `json:"sockstat,omitempty"`
 	// Series has one entry per second since dialing began.
 	Series []Second `json:"series"`
+	// Workers is each process's share of the counts above (which are their
+	// sums), in worker order.
+	Workers []WorkerCounts `json:"workers"`
 	// Error is why the run stopped early; empty when it completed.
 	Error string `json:"error,omitempty"`
 }
@@ -175,6 +178,16 @@ type Second struct {
 	// P99Us is the latency p99 of the second: the largest of the processes'
 	// p99s (an upper bound, for the live view; the report's Latency is exact).
 	P99Us float64 `json:"p99_us"`
+}
+
+// WorkerCounts is one worker process's part of a run.
+type WorkerCounts struct {
+	Worker    int   `json:"worker"`
+	Users     int   `json:"users"` // its share of Params.Conns
+	Connected int   `json:"connected"`
+	Failed    int   `json:"failed"`
+	Sent      int64 `json:"sent"`
+	Received  int64 `json:"received"`
 }
 
 // workerResult is what one worker sends when its load phase is over.

@@ -24,8 +24,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := newReport(&cfg)
+	var co *coordinator
 	fail := func(err error) (*Report, error) {
 		rep.Error = err.Error()
+		if co != nil {
+			co.partial()
+		}
 		return rep, err
 	}
 	raiseFileLimit()
@@ -42,7 +46,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	before := snapServers(cfg.ServerPIDs)
 	t0 := time.Now()
 	rep.Started = t0
-	co := &coordinator{cfg: &cfg, rep: rep, msgs: make(chan workerMsg, 16*cfg.Procs), quit: make(chan struct{}),
+	co = &coordinator{cfg: &cfg, rep: rep, msgs: make(chan workerMsg, 16*cfg.Procs), quit: make(chan struct{}),
 		latest: make([]*progressMsg, cfg.Procs), results: make([]*workerResult, cfg.Procs)}
 	defer co.shutdown()
 	for i := range cfg.Procs {
@@ -80,7 +84,41 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		loadStart = before
 	}
 	fillReport(rep, &cfg, merged, before, loadStart, after, at.UnixNano())
+	for i, r := range co.results {
+		wc := WorkerCounts{Worker: i, Users: (i+1)*cfg.Conns/cfg.Procs - i*cfg.Conns/cfg.Procs}
+		if r != nil {
+			wc.Connected, wc.Failed, wc.Sent, wc.Received = r.Connected, r.Failed, r.Sent, r.Received
+		}
+		rep.Workers = append(rep.Workers, wc)
+	}
 	return rep, nil
+}
+
+// partial fills the connection counts of a run that stopped early, from
+// the results that workers sent with their errors or else their last
+// progress lines.
+func (co *coordinator) partial() {
+	c := &co.rep.Conns
+	c.Connected, c.Failed = 0, 0
+	for i, p := range co.latest {
+		if r := co.results[i]; r != nil {
+			c.Connected += r.Connected
+			c.Failed += r.Failed
+			for k, v := range r.Failures {
+				if c.Failures == nil {
+					c.Failures = map[string]int{}
+					c.FailureExamples = map[string]string{}
+				}
+				c.Failures[k] += v
+				if e := r.FailureExamples[k]; e != nil {
+					c.FailureExamples[k] = e.Msg
+				}
+			}
+		} else if p != nil {
+			c.Connected += p.Connected
+			c.Failed += p.Failed
+		}
+	}
 }
 
 // coordinator follows the workers through the protocol.
@@ -114,6 +152,9 @@ func (co *coordinator) waitAll(ctx context.Context, op string, timeout time.Dura
 			case opProgress:
 				co.progress(m)
 			case opError:
+				if m.Result != nil {
+					co.results[m.Worker] = m.Result
+				}
 				if m.Err == nil {
 					m.Err = &FailError{Reason: ReasonOther, Msg: "bench: worker failed"}
 				}

@@ -64,8 +64,9 @@ type worker struct {
 	namesMu sync.Mutex
 	named   []int // indexes with a name, for picking
 
-	series  []Second
-	lastCum loopStats
+	seriesMu sync.Mutex // series is appended by the sampler, read by result
+	series   []Second
+	lastCum  loopStats // the sampler's only
 }
 
 func newWorker(spec workerSpec) (*worker, error) {
@@ -281,7 +282,9 @@ func (w *worker) sample(t int) Second {
 	s := Second{T: t, Conns: int(w.open.Load()),
 		Sent: cum.sent - w.lastCum.sent, Received: cum.recv - w.lastCum.recv, Bytes: cum.bytes - w.lastCum.bytes, P99Us: p99}
 	w.lastCum = cum
+	w.seriesMu.Lock()
 	w.series = append(w.series, s)
+	w.seriesMu.Unlock()
 	return s
 }
 
@@ -333,7 +336,9 @@ func (w *worker) result() *workerResult {
 		l.mu.Unlock()
 	}
 	r.ConnectHDR, r.LatencyHDR = encodeHist(conn), encodeHist(lat)
+	w.seriesMu.Lock()
 	r.Series = append([]Second(nil), w.series...)
+	w.seriesMu.Unlock()
 	return r
 }
 

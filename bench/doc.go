@@ -1,0 +1,48 @@
+// Package bench is the bundled WebSocket load client: it opens many
+// connections on gnet's client side (no goroutine per connection), runs a
+// scenario against any server with the /echo and /chat routes, and reports
+// connect times, throughput, loss and latency percentiles.
+//
+// It measures from outside: it speaks RFC 6455 through package codec and
+// never reaches into engine or hub, so the same run compares the node with
+// other servers given only their URL (and, optionally, their PIDs for
+// memory and CPU).
+//
+// # Usage
+//
+//	rep, err := bench.Run(ctx, bench.Config{
+//		Scenario: bench.Echo,
+//		URL:      "ws://127.0.0.1:8080", // path defaults to /echo
+//		Conns:    200,
+//		Duration: 5 * time.Second,
+//	})
+//	if err != nil { // e.g. errors.Is(err, bench.ErrRefused)
+//		log.Fatal(err)
+//	}
+//	rep.WriteText(os.Stdout) // or json.Marshal(rep), rep.WriteHTML(f)
+//
+// A binary that runs with Procs > 1 re-executes itself as workers, so its
+// main must begin with
+//
+//	if bench.IsWorker() {
+//		os.Exit(bench.WorkerMain())
+//	}
+//
+// # Structure
+//
+//	Run (coordinator) --spec/start/close--> worker 0..Procs-1 (in-process or processes)
+//	                  <--progress/done----  each: dialers -> gnet client -> loops -> conns
+//
+// A worker dials its share of the users (users Lo..Hi-1, from source
+// addresses 127.0.0.x past one address's ephemeral ports) with a few
+// dialer goroutines and enrolls each socket into its gnet client. The event
+// loops do the rest: the upgrade (request in OnOpen, response parsed from
+// the bytes gnet buffered), frame decoding in place, echo replies, pongs,
+// and, on a tick posted every millisecond, the send schedule of broadcast
+// and chat senders. Every loop keeps its own counters and HdrHistograms;
+// the worker sums them, the coordinator merges the workers' (histograms
+// bucket by bucket, so percentiles are exact over all processes).
+//
+// See protocol.go for the worker protocol, payload.go for the message
+// layouts and result.go for the report schema (Report).
+package bench

@@ -1,0 +1,98 @@
+package bench_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gorilla/websocket"
+)
+
+// dropChat is a /chat server with the node's semantics (greeting, names
+// user0, user1, ..., every text broadcast to everyone as "[userK]: T") that
+// loses exactly one delivery: broadcast number dropAt (1-based) is not
+// delivered to user0. One goroutine per connection is fine in a test.
+type dropChat struct {
+	url     string
+	dropAt  int64
+	dropped atomic.Int64
+
+	mu      sync.Mutex
+	clients map[int]chan []byte
+	next    int
+	sent    int64 // broadcasts so far
+}
+
+func newDropChat(t *testing.T, dropAt int64) *dropChat {
+	d := &dropChat{dropAt: dropAt, clients: map[int]chan []byte{}}
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/chat" {
+			http.NotFound(w, r)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		d.serve(ws)
+	}))
+	t.Cleanup(hs.Close)
+	d.url = "ws://" + hs.Listener.Addr().String()
+	return d
+}
+
+func (d *dropChat) serve(ws *websocket.Conn) {
+	out := make(chan []byte, 4096)
+	d.mu.Lock()
+	id := d.next
+	d.next++
+	d.clients[id] = out
+	n := len(d.clients)
+	d.mu.Unlock()
+	name := "user" + strconv.Itoa(id)
+	out <- []byte("You are connected! There are " + strconv.Itoa(n) + " users here.")
+	done := make(chan struct{})
+	go func() { // the one writer
+		defer close(done)
+		for m := range out {
+			if ws.WriteMessage(websocket.TextMessage, m) != nil {
+				return
+			}
+		}
+	}()
+	for {
+		typ, p, err := ws.ReadMessage()
+		if err != nil {
+			break
+		}
+		if typ == websocket.TextMessage {
+			d.broadcast(id, []byte("["+name+"]: "+string(p)))
+		}
+	}
+	d.mu.Lock()
+	delete(d.clients, id)
+	close(out)
+	d.mu.Unlock()
+	<-done
+	ws.Close()
+}
+
+func (d *dropChat) broadcast(from int, m []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sent++
+	for id, out := range d.clients {
+		if d.sent == d.dropAt && id == 0 {
+			d.dropped.Add(1)
+			continue
+		}
+		select {
+		case out <- m:
+		default: // a test server never blocks the broadcaster
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package bench_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"edgews/bench"
+	"edgews/engine"
+	"edgews/hub"
+)
+
+// TestMain lets the test binary serve as its own worker process for the
+// --procs tests: Run re-executes os.Executable() with WSBENCH_WORKER=1.
+func TestMain(m *testing.M) {
+	if bench.IsWorker() {
+		os.Exit(bench.WorkerMain())
+	}
+	os.Exit(m.Run())
+}
+
+// startNode runs the real node (engine + hub) on 127.0.0.1:0 with 2 loops
+// until the test ends, and returns its ws:// URL without a path.
+func startNode(t testing.TB) string {
+	t.Helper()
+	srv := engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+	hub.New(srv, hub.Config{})
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run() }()
+	select {
+	case <-srv.Ready():
+	case err := <-errc:
+		t.Fatalf("node: Run: %v", err)
+	}
+	var once sync.Once
+	t.Cleanup(func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+			if err := <-errc; !errors.Is(err, engine.ErrServerClosed) {
+				t.Errorf("node: Run returned %v, want ErrServerClosed", err)
+			}
+		})
+	})
+	return "ws://" + srv.Addr().String()
+}
+
+// run runs cfg with a bound on the whole run and fails the test on error.
+func run(t testing.TB, cfg bench.Config) *bench.Report {
+	t.Helper()
+	rep, err := runErr(t, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return rep
+}
+
+func runErr(t testing.TB, cfg bench.Config) (*bench.Report, error) {
+	t.Helper()
+	if cfg.Loops == 0 {
+		cfg.Loops = 2
+	}
+	cfg.Logf = t.Logf
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return bench.Run(ctx, cfg)
+}
+
+func selfPID() int { return os.Getpid() }
+
+// checkFor polls cond until it holds or d passes.
+func checkFor(t testing.TB, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

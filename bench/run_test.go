@@ -1,0 +1,187 @@
+package bench_test
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"edgews/bench"
+)
+
+// The bench's own correctness: against the real node, its counts must be
+// exactly what the server sent.
+
+func TestEchoCountsMatch(t *testing.T) {
+	url := startNode(t)
+	rep := run(t, bench.Config{Scenario: bench.Echo, URL: url, Conns: 20, Duration: time.Second, InFlight: 4, Payload: 100})
+	c, m := rep.Conns, rep.Messages
+	if c.Connected != 20 || c.Failed != 0 || c.OpenAtStart != 20 || c.Disconnects != 0 {
+		t.Fatalf("conns = %+v, want 20 connected, none failed or lost", c)
+	}
+	if m.Sent == 0 || m.Received != m.Sent || m.Expected != m.Sent || m.Lost != 0 || m.Extra != 0 {
+		t.Fatalf("messages = %+v, want received == sent > 0", m)
+	}
+	if rep.Latency == nil || rep.Latency.Count != m.Received {
+		t.Fatalf("latency count = %+v, want %d", rep.Latency, m.Received)
+	}
+	if c.ConnectTime == nil || c.ConnectTime.Count != 20 {
+		t.Fatalf("connect time = %+v, want 20 samples", c.ConnectTime)
+	}
+	if want := m.Received * 100; int64(m.MBPerSec*1e6*m.DurationSec+0.5) != want {
+		t.Errorf("MB/s = %v over %v s, want %d bytes", m.MBPerSec, m.DurationSec, want)
+	}
+	var seriesRecv int64
+	for _, s := range rep.Series {
+		seriesRecv += s.Received
+	}
+	if seriesRecv > m.Received {
+		t.Errorf("series received %d > total %d", seriesRecv, m.Received)
+	}
+}
+
+func TestBroadcastNoLoss(t *testing.T) {
+	url := startNode(t)
+	rep := run(t, bench.Config{Scenario: bench.Broadcast, URL: url, Conns: 20, Senders: 5, Rate: 100, Duration: 1500 * time.Millisecond})
+	m := rep.Messages
+	if rep.Conns.OpenAtStart != 20 {
+		t.Fatalf("open at start = %d, want 20", rep.Conns.OpenAtStart)
+	}
+	if m.Sent < 50 {
+		t.Fatalf("sent %d, want about 150", m.Sent)
+	}
+	if m.Expected != m.Sent*20 || m.Received != m.Expected || m.Lost != 0 || m.Extra != 0 {
+		t.Fatalf("messages = %+v, want expected = received = sent x 20", m)
+	}
+	if m.Other != 20 { // one greeting per user
+		t.Errorf("other = %d, want 20 greetings", m.Other)
+	}
+	if rep.Latency.Count != m.Received {
+		t.Errorf("latency samples %d, want %d", rep.Latency.Count, m.Received)
+	}
+}
+
+func TestChatNoLoss(t *testing.T) {
+	url := startNode(t)
+	rep := run(t, bench.Config{Scenario: bench.Chat, URL: url, Conns: 20, TalkFrac: 0.25, TalkRate: 20, Duration: time.Second})
+	m := rep.Messages
+	if m.Sent == 0 || m.Expected != m.Sent*20 || m.Received != m.Expected || m.Lost != 0 {
+		t.Fatalf("messages = %+v, want expected = received = sent x 20", m)
+	}
+}
+
+// A server that loses one delivery must show as a loss of exactly one.
+func TestBroadcastCatchesOneDrop(t *testing.T) {
+	srv := newDropChat(t, 3) // drop the 3rd broadcast to the first user
+	rep := run(t, bench.Config{Scenario: bench.Broadcast, URL: srv.url, Conns: 20, Senders: 5, Rate: 100, Duration: time.Second})
+	m := rep.Messages
+	if srv.dropped.Load() != 1 {
+		t.Fatalf("server dropped %d, want 1", srv.dropped.Load())
+	}
+	if m.Lost != 1 || m.Expected != m.Sent*20 || m.Received != m.Expected-1 || m.Extra != 0 {
+		t.Fatalf("messages = %+v, want exactly 1 lost of sent x 20", m)
+	}
+}
+
+func TestProcs2MergesCounts(t *testing.T) {
+	url := startNode(t)
+	rep := run(t, bench.Config{Scenario: bench.Echo, URL: url, Conns: 20, Procs: 2, Duration: time.Second, InFlight: 2})
+	if rep.Procs != 2 || len(rep.Workers) != 2 {
+		t.Fatalf("procs = %d, workers = %+v", rep.Procs, rep.Workers)
+	}
+	var conns int
+	var sent, recv int64
+	for _, w := range rep.Workers {
+		if w.Users != 10 || w.Connected != 10 || w.Sent == 0 {
+			t.Errorf("worker %+v, want 10 users connected and sending", w)
+		}
+		conns += w.Connected
+		sent += w.Sent
+		recv += w.Received
+	}
+	m := rep.Messages
+	if rep.Conns.Connected != conns || m.Sent != sent || m.Received != recv {
+		t.Fatalf("merged conns %d sent %d received %d, want the workers' sums %d %d %d",
+			rep.Conns.Connected, m.Sent, m.Received, conns, sent, recv)
+	}
+	if m.Received != m.Sent || rep.Latency.Count != m.Received {
+		t.Fatalf("messages = %+v, latency n = %d", m, rep.Latency.Count)
+	}
+}
+
+func TestProcs2Broadcast(t *testing.T) {
+	url := startNode(t)
+	rep := run(t, bench.Config{Scenario: bench.Broadcast, URL: url, Conns: 20, Procs: 2, Senders: 4, Rate: 80, Duration: time.Second})
+	m := rep.Messages
+	// Senders in one process, receivers in both: the accounting crosses
+	// processes.
+	if m.Sent == 0 || m.Expected != m.Sent*20 || m.Received != m.Expected {
+		t.Fatalf("messages = %+v, want expected = received = sent x 20", m)
+	}
+}
+
+// Refusals must fail promptly, with a message that names the cause.
+
+func TestRefusedClosedPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	rep, err := runErr(t, bench.Config{Scenario: bench.Echo, URL: "ws://" + addr, Conns: 20, Duration: time.Second})
+	if !errors.Is(err, bench.ErrRefused) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want ErrRefused naming connection refused", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to fail", d)
+	}
+	if rep == nil || rep.Error == "" || rep.Conns.Failed == 0 {
+		t.Errorf("report = %+v, want the error and the failures", rep)
+	}
+}
+
+func TestRefusedHTTP503(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(hs.Close)
+	start := time.Now()
+	rep, err := runErr(t, bench.Config{Scenario: bench.Connect, URL: "ws://" + hs.Listener.Addr().String(), Conns: 50, Duration: time.Second})
+	if !errors.Is(err, bench.ErrRefused) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("err = %v, want ErrRefused naming 503", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to fail", d)
+	}
+	if rep.Conns.Failures["http_503"] == 0 {
+		t.Errorf("failures = %v, want http_503", rep.Conns.Failures)
+	}
+}
+
+func TestFileLimitAdvice(t *testing.T) {
+	// More connections than one process may hold: refused before dialing,
+	// with the limit and the --procs advice.
+	rep, err := runErr(t, bench.Config{Scenario: bench.Connect, URL: "ws://127.0.0.1:9", Conns: 10_000_000, Duration: time.Second})
+	if !errors.Is(err, bench.ErrFileLimit) || !strings.Contains(err.Error(), "--procs") || !strings.Contains(err.Error(), "RLIMIT_NOFILE") {
+		t.Fatalf("err = %v, want ErrFileLimit with RLIMIT_NOFILE and --procs advice", err)
+	}
+	if rep == nil || rep.Conns.Connected != 0 {
+		t.Errorf("report = %+v", rep)
+	}
+}
+
+func TestConnectScenario(t *testing.T) {
+	url := startNode(t)
+	rep := run(t, bench.Config{Scenario: bench.Connect, URL: url, Conns: 30, Duration: 200 * time.Millisecond, ServerPIDs: []int{selfPID()}})
+	if rep.Conns.Connected != 30 || rep.Conns.OpenAtStart != 30 || rep.Messages != nil {
+		t.Fatalf("report = %+v", rep.Conns)
+	}
+	if len(rep.Servers) != 1 || rep.Servers[0].Error != "" || rep.Servers[0].RSSAfterBytes == 0 {
+		t.Fatalf("servers = %+v, want this process measured", rep.Servers)
+	}
+}

@@ -22,6 +22,7 @@ type options struct {
 	hub            hub.Config
 	allowedOrigins string
 	metricsAddr    string
+	pprof          bool
 	drainTimeout   time.Duration
 	logLevel       string
 	logFormat      string
@@ -67,11 +68,12 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	add("Chat", "shards")
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
+	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM/SIGINT, wait this long for connections to close after sending 1001")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug logs every connection's lifecycle)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	add("Operations", "metrics-addr", "drain-timeout", "log-level", "log-format", "version")
+	add("Operations", "metrics-addr", "pprof", "drain-timeout", "log-level", "log-format", "version")
 
 	fs.Usage = func() { usage(fs, groups) }
 	return fs, groups

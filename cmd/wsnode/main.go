@@ -69,7 +69,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			logger.Error("metrics listener", "err", err)
 			return 1
 		}
-		metrics = &http.Server{Handler: metricsHandler(srv, h), ReadHeaderTimeout: 5 * time.Second}
+		metrics = &http.Server{Handler: metricsHandler(srv, h, o.pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metrics.Serve(ln) }()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}

@@ -263,6 +263,11 @@ func TestMetricsFollowConnections(t *testing.T) {
 	if scrape(t, n, "go_goroutines") < 0 {
 		t.Fatal("no Go runtime metrics")
 	}
+	if resp, err := http.Get("http://" + n.metricsAddr + "/debug/pprof/"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("pprof served without --pprof: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 }
 
 // SIGTERM: close 1001 to everyone, /healthz 503 while draining, exit 0.
@@ -323,7 +328,12 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 // With --log-level debug --log-format json, connection lifecycle and the
 // reason of every refusal are logged as JSON; nothing per message at info.
 func TestLogsDebugJSON(t *testing.T) {
-	n := startNode(t, "--log-level", "debug", "--log-format", "json", "--max-conns", "1")
+	n := startNode(t, "--log-level", "debug", "--log-format", "json", "--max-conns", "1", "--pprof")
+	resp, err := http.Get("http://" + n.metricsAddr + "/debug/pprof/cmdline")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("--pprof: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/echo", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"edgews/engine"
@@ -89,11 +90,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime
 // and process collectors) and /healthz.
-func metricsHandler(srv *engine.Server, h *hub.Hub) http.Handler {
+func metricsHandler(srv *engine.Server, h *hub.Hub, withPprof bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(srv, h), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		r := health(srv)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -45,26 +45,33 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	c.SetValue(m)
 	h.enter(m, Lobby)
 
+	ch.welcome(m, n, refused)
+	// Connects are announced to JSON clients only, which keep a member
+	// list; text clients keep the tutorial's quiet lobby (/users lists it).
+	h.presenceJSON(m, actJoined, m.ri)
+}
+
+// welcome greets a newcomer, one of n users, and tells it why the name it
+// asked for was refused, if it was. Text clients get the tutorial's line,
+// JSON clients a welcome event with their name and the lobby's members.
+func (ch *chat) welcome(m *Member, n int64, refused *event) {
 	var buf [64]byte
 	greeting := strconv.AppendInt(append(buf[:0], "You are connected! There are "...), n, 10)
 	greeting = append(greeting, " users here."...)
 	if !m.json {
-		_ = c.Send(codec.OpText, greeting)
+		_ = m.c.Send(codec.OpText, greeting)
 		if refused != nil {
 			refused.text = append(refused.text, "; you are "+m.name...)
-			_ = c.Send(codec.OpText, refused.appendText(nil))
+			_ = m.c.Send(codec.OpText, refused.appendText(nil))
 		}
 		return
 	}
-	members, seq := h.roster(m.ri, 0)
-	welcome := event{typ: evWelcome, name: m.name, room: Lobby, text: greeting, members: members, users: n, seq: seq}
-	_ = c.Send(codec.OpText, welcome.appendJSON(nil))
+	members, seq := ch.h.roster(m.ri, 0)
+	ev := event{typ: evWelcome, name: m.name, room: Lobby, text: greeting, members: members, users: n, seq: seq}
+	_ = m.c.Send(codec.OpText, ev.appendJSON(nil))
 	if refused != nil {
-		_ = c.Send(codec.OpText, refused.appendJSON(nil))
+		_ = m.c.Send(codec.OpText, refused.appendJSON(nil))
 	}
-	// Connects are announced to JSON clients only, which keep a member
-	// list; text clients keep the tutorial's quiet lobby (/users lists it).
-	h.presenceJSON(m, actJoined, m.ri)
 }
 
 func (ch *chat) OnMessage(c *engine.Conn, op codec.OpCode, p []byte) {

@@ -1,0 +1,32 @@
+package bench
+
+import (
+	"os"
+	"testing"
+)
+
+func TestSampleProcSelf(t *testing.T) {
+	s := sampleProc(os.Getpid())
+	if s.err != nil || s.rss <= 0 || s.cpu < 0 {
+		t.Fatalf("sample = %+v", s)
+	}
+	if s := sampleProc(1 << 30); s.err == nil {
+		t.Fatal("no error for a missing pid")
+	}
+	if _, err := sockstatTCPMem(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses; utime 250, stime 150 ticks.
+	stat := []byte("4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 4 0 12345 1000000 500 18446744073709551615")
+	cpu, err := statCPU(stat)
+	if err != nil || cpu != 4.0 {
+		t.Fatalf("cpu = %v, %v; want 4.0 s", cpu, err)
+	}
+	kb, err := statusKB([]byte("Name:\tx\nVmRSS:\t   1234 kB\n"), "VmRSS:")
+	if err != nil || kb != 1234<<10 {
+		t.Fatalf("rss = %d, %v", kb, err)
+	}
+}

@@ -20,7 +20,7 @@ func TestMergeResults(t *testing.T) {
 	_ = c2.RecordValue(500)
 	r1 := &workerResult{Worker: 0, Connected: 10, Failed: 1, Failures: map[string]int{"refused": 1},
 		FailureExamples: map[string]*FailError{"refused": {Reason: ReasonRefused, Msg: "a"}},
-		OpenAtStart: 10, Sent: 500, Received: 1000, Bytes: 64000, Other: 10, LatencyHDR: encodeHist(h1), ConnectHDR: encodeHist(c1),
+		OpenAtStart:     10, Sent: 500, Received: 1000, Bytes: 64000, Other: 10, LatencyHDR: encodeHist(h1), ConnectHDR: encodeHist(c1),
 		SentB: []int64{3, 4}, RecvB: []int64{60, 80}, FirstDisconnect: 0,
 		Series: []Second{{T: 0, Conns: 10, Received: 400, P99Us: 100}, {T: 1, Conns: 10, Received: 600, P99Us: 120}}}
 	r2 := &workerResult{Worker: 1, Connected: 9, Failed: 2, Failures: map[string]int{"refused": 1, "http_503": 1},

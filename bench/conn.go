@@ -104,6 +104,12 @@ func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 			l.st.other++
 			return
 		}
+		if m.kind == kindWhisper && int(m.sender) == c.id {
+			// A server may echo a whisper to its sender; only the target's
+			// copy is a delivery.
+			l.st.whisperEchoes++
+			return
+		}
 		recordNanos(l.lat, now-m.sent)
 		recordNanos(l.ivl, now-m.sent)
 		l.st.recv++

@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -21,13 +22,14 @@ type dropChat struct {
 	dropped atomic.Int64
 
 	mu      sync.Mutex
+	remotes map[string]int // connections per remote IP
 	clients map[int]chan []byte
 	next    int
 	sent    int64 // broadcasts so far
 }
 
 func newDropChat(t *testing.T, dropAt int64) *dropChat {
-	d := &dropChat{dropAt: dropAt, clients: map[int]chan []byte{}}
+	d := &dropChat{dropAt: dropAt, clients: map[int]chan []byte{}, remotes: map[string]int{}}
 	up := websocket.Upgrader{}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/chat" {
@@ -37,6 +39,11 @@ func newDropChat(t *testing.T, dropAt int64) *dropChat {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
+		}
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			d.mu.Lock()
+			d.remotes[host]++
+			d.mu.Unlock()
 		}
 		d.serve(ws)
 	}))

@@ -100,7 +100,7 @@ func dialFailure(err error, addr string, local net.IP, timeout time.Duration) *F
 		return &FailError{Reason: ReasonRefused,
 			Msg: fmt.Sprintf("bench: server refused: connection refused by %s (is the server running there?)", addr)}
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return fileLimitError(0)
+		return fileLimitError(0, 0)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return portLimitError(local)
 	case errors.As(err, &ne) && ne.Timeout():
@@ -113,16 +113,21 @@ func dialFailure(err error, addr string, local net.IP, timeout time.Duration) *F
 	return &FailError{Reason: ReasonOther, Msg: fmt.Sprintf("bench: dial %s: %v", addr, err)}
 }
 
-// fileLimitError explains RLIMIT_NOFILE. want is the number of descriptors
-// one process was asked to hold (0: unknown).
-func fileLimitError(want int) *FailError {
+// fileLimitError explains RLIMIT_NOFILE. perProc is the number of
+// connections one process was asked to hold and total the run's (0:
+// unknown).
+func fileLimitError(perProc, total int) *FailError {
 	limit := fileLimit()
+	per := max(limit-fdSlack, 1)
 	msg := fmt.Sprintf("bench: out of file descriptors: one process may hold %d (RLIMIT_NOFILE hard limit, which cannot be raised here) and every connection needs one", limit)
-	if want > 0 {
-		msg += fmt.Sprintf("; %d connections per process need about %d", want, want+fdSlack)
+	if perProc > 0 {
+		msg += fmt.Sprintf("; %d connections per process need about %d", perProc, perProc+fdSlack)
 	}
-	msg += "; split the connections over more processes with --procs N (N = connections / " +
-		strconv.Itoa(max(limit-fdSlack, 1)) + ", rounded up)"
+	if total > 0 {
+		msg += fmt.Sprintf("; use --procs %d (or more) to split %d connections over processes of at most %d each", (total+per-1)/per, total, per)
+	} else {
+		msg += "; split the connections over more processes with --procs N (N = connections / " + strconv.Itoa(per) + ", rounded up)"
+	}
 	return &FailError{Reason: ReasonFiles, Msg: msg}
 }
 

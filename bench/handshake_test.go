@@ -98,7 +98,7 @@ func TestFailErrorIs(t *testing.T) {
 	}{
 		{&FailError{Reason: ReasonRefused}, ErrRefused},
 		{&FailError{Reason: ReasonHTTPStatus, Status: 503}, ErrRefused},
-		{fileLimitError(30000), ErrFileLimit},
+		{fileLimitError(30000, 30000), ErrFileLimit},
 		{portLimitError(nil), ErrPortLimit},
 		{&FailError{Reason: ReasonHandshakeTimeout}, ErrTimeout},
 		{&FailError{Reason: ReasonBadHandshake}, ErrHandshake},
@@ -107,7 +107,7 @@ func TestFailErrorIs(t *testing.T) {
 			t.Errorf("%+v is not %v", tc.fe, tc.want)
 		}
 	}
-	if msg := fileLimitError(30000).Error(); !strings.Contains(msg, "30000 connections per process") || !strings.Contains(msg, "--procs") {
+	if msg := fileLimitError(30000, 30000).Error(); !strings.Contains(msg, "30000 connections per process") || !strings.Contains(msg, "--procs") {
 		t.Errorf("file limit message: %s", msg)
 	}
 	if msg := portLimitError(nil).Error(); !strings.Contains(msg, "ip_local_port_range") || !strings.Contains(msg, "--per-source") {

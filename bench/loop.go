@@ -50,6 +50,7 @@ type loop struct {
 
 type loopStats struct {
 	sent, recv, bytes, other, pongs, late int64
+	whisperEchoes                         int64
 	inflight                              int64
 	openAtStart                           int
 	disconnects                           int

@@ -118,7 +118,7 @@ func serveWorker(in io.Reader, out io.Writer) error {
 func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 	raiseFileLimit()
 	if limit := fileLimit(); spec.Hi-spec.Lo+fdSlack > limit {
-		send(workerMsg{Op: opError, Err: fileLimitError(spec.Hi - spec.Lo)})
+		send(workerMsg{Op: opError, Err: fileLimitError(spec.Hi-spec.Lo, spec.Config.Conns)})
 		waitClose(ctl)
 		return
 	}

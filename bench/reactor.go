@@ -99,9 +99,10 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 		if err != nil && !errors.Is(err, io.EOF) {
 			msg += ": " + err.Error()
 		}
+		msg += " (is the server out of file descriptors, at a connection limit, or overloaded?)"
 		reason := ReasonClosed
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-			l.failConn(c, fileLimitError(0))
+			l.failConn(c, fileLimitError(0, 0))
 			break
 		}
 		l.failConn(c, &FailError{Reason: reason, Msg: msg})

@@ -54,7 +54,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			line("  window", "counted over the first %s s only: a connection was lost then", trimFloat(m.WindowSec))
 		}
 		if w := m.Whispers; w != nil {
-			line("  whispers", "sent %s  expected %s  received %s", count(w.Sent), count(w.Expected), count(w.Received))
+			line("  whispers", "sent %s  expected %s  received %s  (echoed to sender %s)", count(w.Sent), count(w.Expected), count(w.Received), count(w.Echoes))
 		}
 		line("throughput", "%s %s/s  %.2f MB/s  (sent %s msg/s)", count(int64(m.PerSec)), noun, m.MBPerSec, count(int64(m.SentPerSec)))
 		if m.LateSends > 0 {

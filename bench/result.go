@@ -111,11 +111,15 @@ type MessageReport struct {
 	LateSends int64 `json:"late_sends,omitempty"`
 }
 
-// WhisperReport counts chat's whispers.
+// WhisperReport counts chat's whispers (also included in MessageReport's
+// counts). Expected is one delivery per whisper, to its target.
 type WhisperReport struct {
 	Sent     int64 `json:"sent"`
 	Expected int64 `json:"expected"`
 	Received int64 `json:"received"`
+	// Echoes are copies the server sent back to the whisperer: not
+	// deliveries, not in Received.
+	Echoes int64 `json:"echoes"`
 }
 
 // Latency summarizes a histogram of microseconds.
@@ -207,6 +211,7 @@ type workerResult struct {
 	Bytes           int64                 `json:"bytes"`
 	Other           int64                 `json:"other"`
 	LateSends       int64                 `json:"late_sends,omitempty"`
+	WhisperEchoes   int64                 `json:"whisper_echoes,omitempty"`
 	// Accounting by send second (broadcast, chat): index (sent - start) / 1 s.
 	SentB  []int64  `json:"sent_b,omitempty"`
 	RecvB  []int64  `json:"recv_b,omitempty"`
@@ -247,6 +252,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.Bytes += r.Bytes
 		out.Other += r.Other
 		out.LateSends += r.LateSends
+		out.WhisperEchoes += r.WhisperEchoes
 		out.SentB = addInto(out.SentB, r.SentB)
 		out.RecvB = addInto(out.RecvB, r.RecvB)
 		out.SentW = addInto(out.SentW, r.SentW)

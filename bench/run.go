@@ -35,7 +35,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	raiseFileLimit()
 	share := (cfg.Conns + cfg.Procs - 1) / cfg.Procs
 	if share+fdSlack > fileLimit() {
-		return fail(fileLimitError(share))
+		return fail(fileLimitError(share, cfg.Conns))
 	}
 	u, _ := url.Parse(cfg.URL)
 	host, _, _ := net.SplitHostPort(u.Host)
@@ -304,7 +304,7 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 			mr.Lost = max(0, expB-gotB) + max(0, expW-gotW)
 			mr.Extra = max(0, gotB-expB) + max(0, gotW-expW)
 			if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
-				mr.Whispers = &WhisperReport{Sent: sumTo(m.SentW, len(m.SentW)), Expected: expW, Received: gotW}
+				mr.Whispers = &WhisperReport{Sent: sumTo(m.SentW, len(m.SentW)), Expected: expW, Received: gotW, Echoes: m.WhisperEchoes}
 			}
 		}
 		if mr.Expected > 0 {

@@ -329,6 +329,7 @@ func (w *worker) result() *workerResult {
 		r.Bytes += l.st.bytes
 		r.Other += l.st.other
 		r.LateSends += l.st.late
+		r.WhisperEchoes += l.st.whisperEchoes
 		r.SentB = addInto(r.SentB, l.sentB)
 		r.RecvB = addInto(r.RecvB, l.recvB)
 		r.SentW = addInto(r.SentW, l.sentW)

@@ -96,7 +96,7 @@ func run(args []string) int {
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(rep)
-		} else {
+		} else if err == nil || rep.Conns.Connected+rep.Conns.Failed > 0 {
 			_ = rep.WriteText(os.Stdout)
 		}
 		if htmlFile != "" {
@@ -107,7 +107,7 @@ func run(args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		fmt.Fprintln(os.Stderr, "wsbench:", strings.TrimPrefix(err.Error(), "bench: "))
 		return 1
 	}
 	return 0

@@ -180,6 +180,42 @@ func TestRefusedHTTP503(t *testing.T) {
 	}
 }
 
+// A server that accepts TCP but never answers the upgrade: the handshake
+// timeout fires, and says so.
+func TestHandshakeTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	start := time.Now()
+	_, err = runErr(t, bench.Config{Scenario: bench.Echo, URL: "ws://" + ln.Addr().String(), Conns: 5, HandshakeTimeout: 300 * time.Millisecond})
+	if !errors.Is(err, bench.ErrTimeout) || !strings.Contains(err.Error(), "no upgrade response") {
+		t.Fatalf("err = %v, want ErrTimeout naming the missing upgrade response", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to fail", d)
+	}
+}
+
 func TestFileLimitAdvice(t *testing.T) {
 	// More connections than one process may hold: refused before dialing,
 	// with the limit and the --procs advice.

@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"time"
 )
 
@@ -237,112 +235,5 @@ func (co *coordinator) shutdown() {
 	close(co.quit)
 	for _, wc := range co.workers {
 		wc.stop(5 * time.Second)
-	}
-}
-
-func newReport(cfg *Config) *Report {
-	r := &Report{Schema: SchemaVersion, Scenario: cfg.Scenario, URL: cfg.URL, Procs: cfg.Procs, Loops: cfg.Loops,
-		Params: Params{Conns: cfg.Conns, RampRate: cfg.RampRate, DurationSec: cfg.Duration.Seconds()},
-		Conns:  ConnReport{Target: cfg.Conns}, Series: []Second{}}
-	switch cfg.Scenario {
-	case Echo:
-		r.Params.Payload, r.Params.InFlight, r.Params.DrainSec = cfg.Payload, cfg.InFlight, cfg.Drain.Seconds()
-	case Broadcast:
-		r.Params.Payload, r.Params.Senders, r.Params.Rate, r.Params.DrainSec = cfg.Payload, cfg.Senders, cfg.Rate, cfg.Drain.Seconds()
-	case Chat:
-		r.Params.Payload, r.Params.TalkFrac, r.Params.TalkRate = cfg.Payload, cfg.TalkFrac, cfg.TalkRate
-		r.Params.WhisperFrac, r.Params.DrainSec = cfg.WhisperFrac, cfg.Drain.Seconds()
-	}
-	return r
-}
-
-// fillReport turns the merged result and the server snapshots into the
-// report. startAt is the start of the load phase (Unix ns).
-func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, after serverSnap, startAt int64) {
-	rep.Conns.Connected = m.Connected
-	rep.Conns.Failed = m.Failed
-	rep.Conns.OpenAtStart = m.OpenAtStart
-	rep.Conns.Disconnects = m.Disconnects
-	if len(m.Failures) > 0 {
-		rep.Conns.Failures = m.Failures
-	}
-	if len(m.FailureExamples) > 0 {
-		rep.Conns.FailureExamples = map[string]string{}
-		for k, v := range m.FailureExamples {
-			rep.Conns.FailureExamples[k] = v.Msg
-		}
-	}
-	ch, _ := decodeHist(m.ConnectHDR)
-	rep.Conns.ConnectTime = latencyOf(ch)
-	rep.Series = m.Series
-	if rep.Series == nil {
-		rep.Series = []Second{}
-	}
-
-	dur := cfg.Duration.Seconds()
-	if cfg.Scenario != Connect {
-		lh, _ := decodeHist(m.LatencyHDR)
-		rep.Latency = latencyOf(lh)
-		mr := &MessageReport{Sent: m.Sent, Received: m.Received, Other: m.Other, DurationSec: dur,
-			SentPerSec: float64(m.Sent) / dur, PerSec: float64(m.Received) / dur,
-			MBPerSec: float64(m.Bytes) / dur / 1e6, LateSends: m.LateSends, WindowSec: dur}
-		if cfg.Scenario == Echo {
-			mr.Expected = m.Sent
-			mr.Lost, mr.Extra = max(0, m.Sent-m.Received), max(0, m.Received-m.Sent)
-		} else {
-			// Only messages sent while every user was connected count: up to
-			// the second of the first disconnect, if there was one.
-			cut := len(m.SentB)
-			if m.FirstDisconnect != 0 {
-				cut = min(cut, max(0, int((m.FirstDisconnect-startAt)/1e9)))
-				mr.WindowSec = min(dur, float64(cut))
-			}
-			expB := sumTo(m.SentB, cut) * int64(m.OpenAtStart)
-			gotB := sumTo(m.RecvB, cut)
-			expW, gotW := sumTo(m.SentW, cut), sumTo(m.RecvW, cut)
-			mr.Expected = expB + expW
-			mr.Lost = max(0, expB-gotB) + max(0, expW-gotW)
-			mr.Extra = max(0, gotB-expB) + max(0, gotW-expW)
-			if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
-				mr.Whispers = &WhisperReport{Sent: sumTo(m.SentW, len(m.SentW)), Expected: expW, Received: gotW, Echoes: m.WhisperEchoes}
-			}
-		}
-		if mr.Expected > 0 {
-			mr.LossPct = 100 * float64(mr.Lost) / float64(mr.Expected)
-		}
-		rep.Messages = mr
-	}
-
-	conns := max(rep.Conns.OpenAtStart, 1)
-	var sum ServerReport
-	for _, pid := range cfg.ServerPIDs {
-		b, s, a := before.procs[pid], loadStart.procs[pid], after.procs[pid]
-		sr := ServerReport{PID: pid}
-		if err := errors.Join(b.err, s.err, a.err); err != nil {
-			sr.Error = err.Error()
-		} else {
-			sr.RSSBeforeBytes, sr.RSSAfterBytes = b.rss, a.rss
-			sr.RSSBytesPerConn = float64(a.rss-b.rss) / float64(conns)
-			sr.CPUSeconds = a.cpu - s.cpu
-			if rep.Messages != nil && rep.Messages.Received > 0 {
-				sr.CPUSecPerMillion = sr.CPUSeconds / (float64(rep.Messages.Received) / 1e6)
-			}
-			sum.RSSBeforeBytes += sr.RSSBeforeBytes
-			sum.RSSAfterBytes += sr.RSSAfterBytes
-			sum.CPUSeconds += sr.CPUSeconds
-		}
-		rep.Servers = append(rep.Servers, sr)
-	}
-	if len(cfg.ServerPIDs) > 1 {
-		sum.RSSBytesPerConn = float64(sum.RSSAfterBytes-sum.RSSBeforeBytes) / float64(conns)
-		if rep.Messages != nil && rep.Messages.Received > 0 {
-			sum.CPUSecPerMillion = sum.CPUSeconds / (float64(rep.Messages.Received) / 1e6)
-		}
-		rep.Servers = append(rep.Servers, sum)
-	}
-	if before.tcpErr == nil && after.tcpErr == nil {
-		page := os.Getpagesize()
-		rep.Sockstat = &SockstatReport{TCPMemPagesBefore: before.tcpMem, TCPMemPagesAfter: after.tcpMem, PageSize: page,
-			BytesPerConn: float64((after.tcpMem-before.tcpMem)*int64(page)) / float64(conns)}
 	}
 }

@@ -107,8 +107,8 @@ func TestChatFloodOverSockets(t *testing.T) {
 	// 1 message per 10 s after a burst of 5: the test cannot refill it.
 	srv, h := startNodeConfig(t, engine.Config{}, hub.Config{Rate: 0.1, Burst: 5, MaxStrikes: 5})
 	flooder := dialChatTarget(t, srv, "/chat?name=flooder")
-	other := dialChatTarget(t, srv, "/chat?name=other")
 	flooder.expect(t, "You are connected! There are 1 users here.")
+	other := dialChatTarget(t, srv, "/chat?name=other")
 	other.expect(t, "You are connected! There are 2 users here.")
 	for i := 0; i < 100; i++ {
 		if err := flooder.c.WriteMessage(websocket.TextMessage, []byte("spam")); err != nil {
@@ -144,8 +144,8 @@ func TestChatFloodOverSockets(t *testing.T) {
 func TestChatOversizedOverSockets(t *testing.T) {
 	srv, h := startNodeConfig(t, engine.Config{MaxMessageSize: 8 << 10}, hub.Config{})
 	a := dialChatTarget(t, srv, "/chat?name=a")
-	b := dialChatTarget(t, srv, "/chat?name=b")
 	a.expect(t, "You are connected! There are 1 users here.")
+	b := dialChatTarget(t, srv, "/chat?name=b")
 	b.expect(t, "You are connected! There are 2 users here.")
 	a.send(t, strings.Repeat("x", hub.DefaultMaxLine+1))
 	a.expect(t, "error: message too long (4097 bytes, limit 4096); not sent")
@@ -168,8 +168,8 @@ func TestChatOversizedOverSockets(t *testing.T) {
 func TestChatInvalidUTF8OverSockets(t *testing.T) {
 	srv, h := startNode(t, engine.Config{})
 	a := dialChatTarget(t, srv, "/chat?name=a")
-	b := dialChatTarget(t, srv, "/chat?name=b", hub.ProtocolJSON)
 	a.expect(t, "You are connected! There are 1 users here.")
+	b := dialChatTarget(t, srv, "/chat?name=b", hub.ProtocolJSON)
 	<-b.in // welcome
 	a.send(t, "ok \xff\xfe")
 	<-a.done

@@ -44,6 +44,7 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	}
 	c.SetValue(m)
 	h.enter(m, Lobby)
+	roomsOf(c.Loop()).join(m, Lobby)
 
 	ch.welcome(m, n, refused)
 	// Connects are announced to JSON clients only, which keep a member
@@ -97,6 +98,7 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 		return
 	}
 	h := ch.h
+	roomsOf(c.Loop()).leave(m)
 	h.exit(m)
 	h.presenceJSON(m, actLeft, m.ri)
 	h.release(m, m.name)

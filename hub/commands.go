@@ -139,7 +139,7 @@ func (h *Hub) rename(m *Member, name string) {
 	}
 	m.name = name
 	h.renameIn(m, name)
-	h.presence(m, actRenamed, old, false)
+	h.presence(m, actRenamed, old, false, nil)
 }
 
 // whisper sends text to the user named to only, and echoes it to m.
@@ -190,25 +190,27 @@ func (h *Hub) leave(m *Member) {
 	h.move(m, Lobby)
 }
 
-// move takes m out of its room (telling it) and into room (telling it,
-// and whether the join created it).
+// move takes m out of its room (telling the room) and into room (telling
+// it, m included, and whether the join created it). The registry changes
+// at once; m's delivery lists change in posted order (see moveTask).
 func (h *Hub) move(m *Member, room string) {
 	h.exit(m)
-	h.presence(m, actLeft, "", false)
+	h.presence(m, actLeft, "", false, m)
 	created := h.enter(m, room)
-	h.presence(m, actJoined, "", created)
+	_ = m.c.Loop().Post(&moveTask{m: m, to: room})
+	h.presence(m, actJoined, "", created, nil)
 }
 
-// presence tells m.ri (m included, if still in it) that m joined, left or
-// was renamed from old.
-func (h *Hub) presence(m *Member, action, old string, created bool) {
+// presence tells m.ri (but skip) that m joined, left or was renamed from
+// old.
+func (h *Hub) presence(m *Member, action, old string, created bool, skip *Member) {
 	ri := m.ri
 	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, old: old, created: created, ts: time.Now().UnixMilli()}
 	if ri.json.Load() > 0 {
 		ev.members, ev.seq = h.roster(ri, maxEventRoster)
 	}
 	tf, jf := ev.frames(ri)
-	h.broadcast(ri.name, tf, jf, nil)
+	h.broadcast(ri.name, tf, jf, skip)
 }
 
 // listUsers answers /users with the members of m's room.

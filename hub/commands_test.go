@@ -299,3 +299,39 @@ func TestChatManyRooms(t *testing.T) {
 		}
 	}
 }
+
+// Lines read together are answered in order, and a sender that moves on
+// still gets what it said in the room it left (delivery lists change in
+// posted order, after the broadcasts posted before).
+func TestChatOrderWithinOneRead(t *testing.T) {
+	p, _, cs := trio(t, hub.Config{})
+	alice, bob := cs[0], cs[1]
+	for _, line := range []string{"hello", "/nick al", "/users", "/join games", "in games", "/leave", "/bogus"} {
+		p.Message(alice, codec.OpText, []byte(line))
+	}
+	p.Drain()
+	want := []string{
+		"[alice]: hello",
+		"*** alice is now known as al",
+		"*** 3 in lobby: al, bob, carol",
+		"*** al joined games (new room)",
+		"[al]: in games",
+		"*** al joined lobby",
+		`error: unknown command "/bogus"; /help lists the commands`,
+	}
+	if got := p.Received(alice); !slices.Equal(got, want) {
+		t.Fatalf("alice got\n%q\nwant\n%q", got, want)
+	}
+	want = []string{"[alice]: hello", "*** alice is now known as al", "*** al left lobby", "*** al joined lobby"}
+	if got := p.Received(bob); !slices.Equal(got, want) {
+		t.Fatalf("bob got\n%q\nwant\n%q", got, want)
+	}
+	// A move and a disconnect in one read leave nothing behind.
+	p.Message(alice, codec.OpText, []byte("/join games"))
+	p.Disconnect(alice)
+	p.Drain()
+	send(p, bob, "/join games")
+	if got := p.Received(bob); !slices.Equal(got, []string{"*** al left lobby", "*** bob joined games (new room)"}) {
+		t.Fatalf("bob got %q", got)
+	}
+}

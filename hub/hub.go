@@ -105,8 +105,14 @@ type Member struct {
 	c    *engine.Conn
 	name string
 	ri   *roomInfo // the room the member is in (never nil once open)
-	idx  int       // position in the loop-local room list, -1 when not in one
 	json bool      // speaks ProtocolJSON
+
+	// The member's place in its loop's delivery lists. It follows ri with
+	// a delay: a move is applied by a task posted to the member's loop, so
+	// the broadcasts the member caused before it (posted earlier) still
+	// reach it in the room it left.
+	local string // room of the loop-local list holding the member; "" if none
+	idx   int    // position in that list
 
 	lim     limiter
 	strikes int    // consecutive messages refused by the rate limit

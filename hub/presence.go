@@ -39,9 +39,9 @@ func (h *Hub) roomShard(room string) *roomShard {
 	return h.rooms[maphash.String(h.seed, room)%uint64(len(h.rooms))]
 }
 
-// enter puts m into room: the node-wide membership, then its loop's
-// delivery list. created reports that the room had no members (it is new;
-// the lobby is never new). Loop only (m's).
+// enter puts m into room's node-wide membership and sets m.ri (the
+// caller updates the loop's delivery list). created reports that the room
+// had no members (it is new; the lobby is never new). Loop only (m's).
 func (h *Hub) enter(m *Member, room string) (created bool) {
 	s := h.roomShard(room)
 	s.mu.Lock()
@@ -56,15 +56,14 @@ func (h *Hub) enter(m *Member, room string) (created bool) {
 	ri.count(m).Add(1)
 	s.mu.Unlock()
 	m.ri = ri
-	roomsOf(m.c.Loop()).join(m)
 	return created
 }
 
-// exit takes m out of its room's delivery list and membership; the room
-// is dropped once empty. m.ri still names the room left. Loop only (m's).
+// exit takes m out of its room's node-wide membership (the caller
+// updates the loop's delivery list); the room is dropped once empty. m.ri
+// still names the room left. Loop only (m's).
 func (h *Hub) exit(m *Member) {
 	ri := m.ri
-	roomsOf(m.c.Loop()).leave(m)
 	s := h.roomShard(ri.name)
 	s.mu.Lock()
 	if _, ok := ri.members[m]; ok {

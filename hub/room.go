@@ -40,21 +40,23 @@ func (r *localRoom) list(m *Member) *[]*Member {
 	return &r.text
 }
 
-// join adds m to its room's member list on m's loop. Loop only.
-func (lr *loopRooms) join(m *Member) {
-	r := lr.rooms[m.ri.name]
+// join adds m to room's member list on m's loop; m must not be in one.
+// Loop only.
+func (lr *loopRooms) join(m *Member, room string) {
+	r := lr.rooms[room]
 	if r == nil {
 		r = &localRoom{}
-		lr.rooms[m.ri.name] = r
+		lr.rooms[room] = r
 	}
 	l := r.list(m)
-	m.idx = len(*l)
+	m.local, m.idx = room, len(*l)
 	*l = append(*l, m)
 }
 
-// leave removes m from its room's member list (swap-remove). Loop only.
+// leave removes m from the member list it is in, if any (swap-remove).
+// Loop only.
 func (lr *loopRooms) leave(m *Member) {
-	r := lr.rooms[m.ri.name]
+	r := lr.rooms[m.local]
 	if r == nil {
 		return
 	}
@@ -68,10 +70,10 @@ func (lr *loopRooms) leave(m *Member) {
 	ms[m.idx].idx = m.idx
 	ms[last] = nil
 	*l = ms[:last]
-	m.idx = -1
 	if len(r.text) == 0 && len(r.json) == 0 {
-		delete(lr.rooms, m.ri.name)
+		delete(lr.rooms, m.local)
 	}
+	m.local, m.idx = "", -1
 }
 
 // broadcast delivers tf to the text members and jf to the JSON members of
@@ -180,6 +182,25 @@ func (t *directTask) Done() {
 	*t = directTask{}
 	directTaskPool.Put(t)
 }
+
+// moveTask moves a member to another room's delivery list on its loop,
+// after the tasks posted to the loop before it: the member's earlier
+// broadcasts to the room it left still reach it there.
+type moveTask struct {
+	m  *Member
+	to string
+}
+
+func (t *moveTask) Run(l *engine.Loop) {
+	if !t.m.c.Open() {
+		return // closing: OnClose takes it out of whichever list it is in
+	}
+	lr := roomsOf(l)
+	lr.leave(t.m)
+	lr.join(t.m, t.to)
+}
+
+func (t *moveTask) Done() {}
 
 // closeTask closes a connection on its loop, after the tasks posted to it
 // before (the error lines that explain the close).

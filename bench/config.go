@@ -119,7 +119,8 @@ type Config struct {
 	PingPeriod time.Duration `json:"ping_period"`
 	// PerSource is how many connections one source address may hold. Past it
 	// the bench dials from 127.0.0.2, 127.0.0.3, ... (loopback servers only).
-	// If zero, 90% of the kernel's ephemeral port range.
+	// If zero, half the kernel's ephemeral port range (the port search of
+	// connect slows down as the range fills).
 	PerSource int `json:"per_source"`
 	// MaxFailures is how many connections may fail before the run stops.
 	// Zero means none in echo, broadcast and chat (every user must be there

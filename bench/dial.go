@@ -76,8 +76,12 @@ const maxSources = 253
 func planSources(cfg *Config, host string) (sourcePlan, error) {
 	per := cfg.PerSource
 	if per <= 0 {
+		// Half the range: connect() searches the range for a free port, and
+		// the search gets slow as the range fills (measured here: 30,000
+		// connections took 4x the system time and 10x the median connect
+		// time at 90% than at 50%).
 		lo, hi := portRange()
-		per = (hi - lo + 1) * 9 / 10
+		per = (hi - lo + 1) / 2
 	}
 	p := sourcePlan{perSource: per}
 	if cfg.Conns <= per {

@@ -153,7 +153,9 @@ type ServerReport struct {
 	PID             int     `json:"pid"` // 0: the sum over all PIDs
 	RSSBeforeBytes  int64   `json:"rss_before_bytes"`
 	RSSAfterBytes   int64   `json:"rss_after_bytes"`
-	RSSBytesPerConn float64 `json:"rss_bytes_per_conn"` // (after - before) / OpenAtStart
+	// RSSBytesPerConn is (after - before) / OpenAtStart: all connections,
+	// not just this process's, so with several PIDs read the sum entry.
+	RSSBytesPerConn float64 `json:"rss_bytes_per_conn"`
 	// CPUSeconds is user+system time: over the whole run for connect, over
 	// the send phase (plus drain) for the others.
 	CPUSeconds float64 `json:"cpu_seconds"`

@@ -54,7 +54,7 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", bench.DefaultDialTimeout, "TCP connect timeout")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", bench.DefaultHandshakeTimeout, "upgrade response timeout")
 	fs.DurationVar(&cfg.PingPeriod, "ping-period", bench.DefaultPingPeriod, "client ping period (negative = off)")
-	fs.IntVar(&cfg.PerSource, "per-source", 0, "connections per source address before spreading over 127.0.0.2, ... (0 = 90% of the ephemeral port range)")
+	fs.IntVar(&cfg.PerSource, "per-source", 0, "connections per source address before spreading over 127.0.0.2, ... (0 = half the ephemeral port range)")
 	fs.IntVar(&cfg.MaxFailures, "max-failures", 0, "stop after this many failed connections (0 = none for echo/broadcast/chat, 1% for connect; -1 = no limit)")
 	fs.Var(&pids, "server-pid", "server `PID` to measure (RSS, CPU); repeat or comma-separate for several")
 	fs.BoolVar(&jsonOut, "json", false, "print the merged report as JSON (schema: bench.Report) instead of the table")

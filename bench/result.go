@@ -150,9 +150,9 @@ type Percentile struct {
 // before the first dial; "after" is at the end of the load phase, with the
 // connections still open.
 type ServerReport struct {
-	PID             int     `json:"pid"` // 0: the sum over all PIDs
-	RSSBeforeBytes  int64   `json:"rss_before_bytes"`
-	RSSAfterBytes   int64   `json:"rss_after_bytes"`
+	PID            int   `json:"pid"` // 0: the sum over all PIDs
+	RSSBeforeBytes int64 `json:"rss_before_bytes"`
+	RSSAfterBytes  int64 `json:"rss_after_bytes"`
 	// RSSBytesPerConn is (after - before) / OpenAtStart: all connections,
 	// not just this process's, so with several PIDs read the sum entry.
 	RSSBytesPerConn float64 `json:"rss_bytes_per_conn"`

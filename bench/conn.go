@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+
 	"edgews/codec"
 	"github.com/panjf2000/gnet/v2"
 )
@@ -36,6 +38,7 @@ type conn struct {
 
 	dec codec.Decoder
 	key [keyLen]byte
+	why *FailError // why the connection is closing, for OnClose; nil: the peer just went away
 }
 
 // consume decodes the frames at the start of buf and handles them; it
@@ -53,7 +56,7 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 			// so there is no point draining it politely).
 			mask := codec.NewMask()
 			l.out = codec.AppendClose(l.out, codec.CloseCode(err), "", &mask)
-			l.protocolErr = err
+			c.why = &FailError{Reason: ReasonProtocol, Msg: "bench: bad frame from " + l.w.addr + ": " + err.Error()}
 			return n, true
 		}
 		switch ev.Kind {
@@ -75,6 +78,8 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 				code = 0
 			}
 			l.out = codec.AppendClose(l.out, code, "", &mask)
+			c.why = &FailError{Reason: ReasonClosed, Msg: fmt.Sprintf("bench: %s closed an open connection with code %d %q",
+				l.w.addr, ev.Code, ev.Reason)}
 			return n, true
 		}
 	}

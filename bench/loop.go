@@ -43,9 +43,8 @@ type loop struct {
 	wbuf []byte // "/whisper NAME " + payload
 	rng  *rand.Rand
 
-	started     bool  // the load phase began on this loop
-	nextPing    int64 // Unix ns
-	protocolErr error // set by consume for the caller
+	started  bool  // the load phase began on this loop
+	nextPing int64 // Unix ns
 }
 
 type loopStats struct {

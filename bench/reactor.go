@@ -74,11 +74,7 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 	}
 	if closeConn {
-		if l.protocolErr != nil {
-			r.w.lost(l, c, &FailError{Reason: ReasonProtocol, Msg: "bench: bad frame from " + r.w.addr + ": " + l.protocolErr.Error()})
-			l.protocolErr = nil
-		}
-		return gnet.Close
+		return gnet.Close // OnClose counts it, with c.why
 	}
 	return gnet.None
 }
@@ -109,11 +105,15 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 	case stateOpen:
 		r.w.closedOpen()
 		if !r.w.closing.Load() {
-			msg := "bench: " + r.w.addr + " closed an open connection"
-			if err != nil && !errors.Is(err, io.EOF) {
-				msg += ": " + err.Error()
+			why := c.why
+			if why == nil {
+				msg := "bench: " + r.w.addr + " closed an open connection without a close frame"
+				if err != nil && !errors.Is(err, io.EOF) {
+					msg += ": " + err.Error()
+				}
+				why = &FailError{Reason: ReasonClosed, Msg: msg}
 			}
-			r.w.lost(l, c, &FailError{Reason: ReasonClosed, Msg: msg})
+			r.w.lost(l, c, why)
 		}
 	}
 	c.state = stateClosed

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"edgews/bench"
+	"edgews/engine"
 )
 
 // The bench's own correctness: against the real node, its counts must be
@@ -87,6 +88,15 @@ func TestChatWhispers(t *testing.T) {
 	}
 	if m.Expected != (m.Sent-w.Sent)*20+w.Sent {
 		t.Fatalf("expected %d, want broadcasts x 20 + whispers", m.Expected)
+	}
+}
+
+// A server that pings: the bench answers, so no connection is lost.
+func TestAnswersServerPings(t *testing.T) {
+	url := startNodeWith(t, engine.Config{PingPeriod: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	rep := run(t, bench.Config{Scenario: bench.Connect, URL: url, Conns: 10, Duration: time.Second, PingPeriod: -1})
+	if rep.Conns.OpenAtStart != 10 || rep.Conns.Disconnects != 0 {
+		t.Fatalf("conns = %+v, want 10 open throughout", rep.Conns)
 	}
 }
 

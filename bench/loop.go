@@ -143,6 +143,9 @@ func (l *loop) begin(now int64) {
 		l.st.openAtStart++
 		switch w.cfg.Scenario {
 		case Echo:
+			if !l.sending(now) {
+				continue // a tick so late that the phase is over: send nothing
+			}
 			l.out = l.out[:0]
 			for range w.cfg.InFlight {
 				l.appendEcho(c, now)

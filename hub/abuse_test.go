@@ -179,7 +179,7 @@ func TestChatInvalidUTF8OverSockets(t *testing.T) {
 	}
 	waitUsers(t, h, 1)
 	got := norm(t, []string{<-b.in})
-	want := norm(t, []string{`{"type":"presence","event":"left","room":"lobby","name":"a","members":["b"],"seq":1,"ts":1}`})
+	want := norm(t, []string{`{"type":"presence","event":"left","room":"lobby","name":"a","members":["b"],"count":1,"seq":1,"ts":1}`})
 	if !slices.Equal(got, want) {
 		t.Fatalf("b got %q, want %q", got, want)
 	}

@@ -43,3 +43,41 @@ func BenchmarkBroadcast10k(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/members, "ns/delivery")
 	b.ReportMetric(float64(members), "deliveries/op")
 }
+
+// BenchmarkBroadcast10kMixed is BenchmarkBroadcast10k with half of the
+// members on the JSON protocol: the message is encoded twice (once per
+// format), then shared as before.
+func BenchmarkBroadcast10kMixed(b *testing.B) {
+	const members = 10000
+	p, _ := newChat(b, 2)
+	conns := make([]*engine.Conn, members)
+	for i := range conns {
+		var hdr []string
+		if i%2 == 1 {
+			hdr = append(hdr, jsonHeader)
+		}
+		c, err := p.Open("/chat", i%2, false, hdr...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns[i] = c
+	}
+	p.Drain() // presence events to the JSON members
+	msg := []byte("a chat line of a typical length, about sixty bytes long....")
+	sender := conns[0]
+	p.Message(sender, codec.OpText, msg)
+	p.Drain()
+	before := p.Written(conns[members-1])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Message(sender, codec.OpText, msg)
+		p.Drain()
+	}
+	b.StopTimer()
+	if p.Written(conns[members-1]) == before {
+		b.Fatal("nothing delivered")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/members, "ns/delivery")
+	b.ReportMetric(float64(members), "deliveries/op")
+}

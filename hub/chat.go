@@ -67,8 +67,8 @@ func (ch *chat) welcome(m *Member, n int64, refused *event) {
 		}
 		return
 	}
-	members, seq := ch.h.roster(m.ri, 0)
-	ev := event{typ: evWelcome, name: m.name, room: Lobby, text: greeting, members: members, users: n, seq: seq}
+	ev := event{typ: evWelcome, name: m.name, room: Lobby, text: greeting, users: n}
+	ev.members, ev.count, ev.seq = ch.h.roster(m.ri)
 	_ = m.c.Send(codec.OpText, ev.appendJSON(nil))
 	if refused != nil {
 		_ = m.c.Send(codec.OpText, refused.appendJSON(nil))
@@ -106,12 +106,15 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 }
 
 // presenceJSON tells the JSON members of ri that m connected (joined) or
-// disconnected (left); text members are not told (see OnOpen).
+// disconnected (left); text members are not told (see OnOpen), nor are
+// rooms over MaxRoster members.
 func (h *Hub) presenceJSON(m *Member, action string, ri *roomInfo) {
 	if ri.json.Load() == 0 {
 		return
 	}
 	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, ts: time.Now().UnixMilli()}
-	ev.members, ev.seq = h.roster(ri, maxEventRoster)
+	if ev.members, ev.count, ev.seq = h.roster(ri); ev.members == nil {
+		return
+	}
 	h.broadcast(ri.name, nil, ev.frame(true), m)
 }

@@ -207,16 +207,17 @@ func (h *Hub) presence(m *Member, action, old string, created bool, skip *Member
 	ri := m.ri
 	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, old: old, created: created, ts: time.Now().UnixMilli()}
 	if ri.json.Load() > 0 {
-		ev.members, ev.seq = h.roster(ri, maxEventRoster)
+		ev.members, ev.count, ev.seq = h.roster(ri)
 	}
 	tf, jf := ev.frames(ri)
 	h.broadcast(ri.name, tf, jf, skip)
 }
 
-// listUsers answers /users with the members of m's room.
+// listUsers answers /users with the members of m's room (their count
+// only, over MaxRoster).
 func (h *Hub) listUsers(m *Member) {
 	ev := event{typ: evUsers, room: m.ri.name}
-	ev.members, ev.seq = h.roster(m.ri, 0)
+	ev.members, ev.count, ev.seq = h.roster(m.ri)
 	h.sendTo(m, ev.frame(m.json))
 }
 

@@ -40,21 +40,24 @@
 // A client offering the subprotocol "chat.v1+json" (ProtocolJSON) gets
 // JSON events instead of lines, one object per frame:
 //
-//	{"type":"welcome","room":"lobby","name":"alice","text":"You are connected! There are 2 users here.","members":["alice","bob"],"users":2,"seq":7}
+//	{"type":"welcome","room":"lobby","name":"alice","text":"You are connected! There are 2 users here.","members":["alice","bob"],"count":2,"users":2,"seq":7}
 //	{"type":"message","room":"lobby","from":"bob","text":"<b>hi</b>","ts":1718000000000}
 //	{"type":"me","room":"lobby","from":"bob","text":"waves","ts":1718000000000}
 //	{"type":"whisper","from":"bob","to":"alice","text":"psst","ts":1718000000000}
-//	{"type":"presence","event":"joined","room":"games","name":"bob","members":["bob"],"seq":9,"created":true,"ts":1718000000000}
-//	{"type":"presence","event":"renamed","room":"lobby","name":"bobby","old":"bob","members":["alice","bobby"],"seq":10,"ts":1718000000000}
-//	{"type":"users","room":"lobby","members":["alice","bobby"],"seq":10}
+//	{"type":"presence","event":"joined","room":"games","name":"bob","members":["bob"],"count":1,"seq":9,"created":true,"ts":1718000000000}
+//	{"type":"presence","event":"renamed","room":"lobby","name":"bobby","old":"bob","members":["alice","bobby"],"count":2,"seq":10,"ts":1718000000000}
+//	{"type":"users","room":"lobby","members":["alice","bobby"],"count":2,"seq":10}
 //	{"type":"error","code":"name_taken","text":"name \"bob\" is taken"}
 //	{"type":"help","text":"commands: ..."}
 //
 // JSON clients are also told of connects and disconnects (presence
-// "joined"/"left" without a move). "members" and "seq" ride along with
-// presence events of rooms up to 256 members: apply a member list only
-// if its seq is above the last one applied, since events sent from
-// different event loops may arrive out of order. JSON clients send
+// "joined"/"left" without a move). The room's member list ("members",
+// sorted, and "count") rides along with welcome, users and (to JSON
+// clients) presence events; apply it only if its "seq" is above the last
+// one applied, since events sent from different event loops may arrive
+// out of order. Rooms over MaxRoster (256) members send the count only
+// ("/users" says "too many to list") and do not announce connects and
+// disconnects. JSON clients send
 //
 //	{"type":"message","text":"hi"}        (the text is said verbatim, even if it starts with '/')
 //	{"type":"me","text":"waves"}

@@ -40,6 +40,7 @@ type event struct {
 	text    []byte   // nil: omitted from JSON
 	members []string // nil: omitted from JSON
 	users   int64    // welcome: users on the node; 0: omitted
+	count   int      // welcome, users, presence: members in the room; 0: omitted
 	seq     uint64   // roster version of members; 0: omitted
 	ts      int64    // milliseconds since the Unix epoch; 0: omitted
 	created bool     // presence joined: this join created the room
@@ -70,8 +71,12 @@ func (ev *event) appendText(b []byte) []byte {
 		}
 		return b
 	case evUsers:
-		b = strconv.AppendInt(append(b, "*** "...), int64(len(ev.members)), 10)
-		b = append(append(append(b, " in "...), ev.room...), ": "...)
+		b = strconv.AppendInt(append(b, "*** "...), int64(ev.count), 10)
+		b = append(append(b, " in "...), ev.room...)
+		if ev.members == nil {
+			return append(b, " (too many to list)"...)
+		}
+		b = append(b, ": "...)
 		for i, name := range ev.members {
 			if i > 0 {
 				b = append(b, ", "...)
@@ -109,6 +114,9 @@ func (ev *event) appendJSON(b []byte) []byte {
 			b = appendJSONString(b, name)
 		}
 		b = append(b, ']')
+	}
+	if ev.count != 0 {
+		b = strconv.AppendInt(append(b, `,"count":`...), int64(ev.count), 10)
 	}
 	if ev.users != 0 {
 		b = strconv.AppendInt(append(b, `,"users":`...), ev.users, 10)

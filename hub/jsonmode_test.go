@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -69,23 +70,23 @@ func TestChatJSONWelcomeAndPresence(t *testing.T) {
 			t.Fatalf("got  %q\nwant %q", got, norm(t, want))
 		}
 	}
-	expect(alice, `{"type":"welcome","name":"alice","room":"lobby","text":"You are connected! There are 1 users here.","members":["alice"],"users":1,"seq":true}`)
+	expect(alice, `{"type":"welcome","name":"alice","room":"lobby","text":"You are connected! There are 1 users here.","members":["alice"],"count":1,"users":1,"seq":true}`)
 	bob := openAs(t, p, "/chat?name=bob", 1, false)
-	expect(alice, `{"type":"presence","event":"joined","room":"lobby","name":"bob","members":["alice","bob"],"seq":true,"ts":true}`)
+	expect(alice, `{"type":"presence","event":"joined","room":"lobby","name":"bob","members":["alice","bob"],"count":2,"seq":true,"ts":true}`)
 	carol, err := p.Open("/chat?name=Bob", 1, true, jsonHeader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Drain()
 	expect(carol,
-		`{"type":"welcome","name":"user0","room":"lobby","text":"You are connected! There are 3 users here.","members":["alice","bob","user0"],"users":3,"seq":true}`,
+		`{"type":"welcome","name":"user0","room":"lobby","text":"You are connected! There are 3 users here.","members":["alice","bob","user0"],"count":3,"users":3,"seq":true}`,
 		`{"type":"error","code":"name_taken","text":"name \"Bob\" is taken"}`)
-	expect(alice, `{"type":"presence","event":"joined","room":"lobby","name":"user0","members":["alice","bob","user0"],"seq":true,"ts":true}`)
+	expect(alice, `{"type":"presence","event":"joined","room":"lobby","name":"user0","members":["alice","bob","user0"],"count":3,"seq":true,"ts":true}`)
 	expect(bob) // connects are not announced to text clients
 	p.Disconnect(bob)
 	p.Drain()
-	expect(alice, `{"type":"presence","event":"left","room":"lobby","name":"bob","members":["alice","user0"],"seq":true,"ts":true}`)
-	expect(carol, `{"type":"presence","event":"left","room":"lobby","name":"bob","members":["alice","user0"],"seq":true,"ts":true}`)
+	expect(alice, `{"type":"presence","event":"left","room":"lobby","name":"bob","members":["alice","user0"],"count":2,"seq":true,"ts":true}`)
+	expect(carol, `{"type":"presence","event":"left","room":"lobby","name":"bob","members":["alice","user0"],"count":2,"seq":true,"ts":true}`)
 }
 
 // TestChatJSONCommands sends one message from alice (JSON) and checks what
@@ -125,17 +126,17 @@ func TestChatJSONCommands(t *testing.T) {
 		{"whisper to unknown", `{"type":"whisper","to":"zed","text":"x"}`, errAlice("unknown_user", `no user named "zed"`)},
 		{"whisper without text", `{"type":"whisper","to":"bob"}`, errAlice("usage", "usage: /whisper NAME TEXT")},
 		{"nick", `{"type":"nick","name":"ally"}`, [3][]string{
-			{`{"type":"presence","event":"renamed","room":"lobby","name":"ally","old":"alice","members":["ally","bob","carol"],"seq":1,"ts":1}`},
+			{`{"type":"presence","event":"renamed","room":"lobby","name":"ally","old":"alice","members":["ally","bob","carol"],"count":3,"seq":1,"ts":1}`},
 			{"*** alice is now known as ally"},
-			{`{"type":"presence","event":"renamed","room":"lobby","name":"ally","old":"alice","members":["ally","bob","carol"],"seq":1,"ts":1}`}}},
+			{`{"type":"presence","event":"renamed","room":"lobby","name":"ally","old":"alice","members":["ally","bob","carol"],"count":3,"seq":1,"ts":1}`}}},
 		{"nick taken", `{"type":"nick","name":"bob"}`, errAlice("name_taken", `name "bob" is taken`)},
 		{"nick invalid", `{"type":"nick","name":"a b"}`, errAlice("invalid_name", `invalid name "a b": use 1-32 letters, digits, _ or -`)},
 		{"nick missing", `{"type":"nick"}`, errAlice("usage", "usage: /nick NAME")},
-		{"users", `{"type":"users"}`, [3][]string{{`{"type":"users","room":"lobby","members":["alice","bob","carol"],"seq":1}`}}},
+		{"users", `{"type":"users"}`, [3][]string{{`{"type":"users","room":"lobby","members":["alice","bob","carol"],"count":3,"seq":1}`}}},
 		{"join", `{"type":"join","room":"games"}`, [3][]string{
-			{`{"type":"presence","event":"joined","room":"games","name":"alice","members":["alice"],"seq":1,"created":true,"ts":1}`},
+			{`{"type":"presence","event":"joined","room":"games","name":"alice","members":["alice"],"count":1,"seq":1,"created":true,"ts":1}`},
 			{"*** alice left lobby"},
-			{`{"type":"presence","event":"left","room":"lobby","name":"alice","members":["bob","carol"],"seq":1,"ts":1}`}}},
+			{`{"type":"presence","event":"left","room":"lobby","name":"alice","members":["bob","carol"],"count":2,"seq":1,"ts":1}`}}},
 		{"join invalid", `{"type":"join","room":"../x"}`, errAlice("invalid_name", `invalid room name "../x": use 1-32 letters, digits, _ or -`)},
 		{"leave lobby", `{"type":"leave"}`, errAlice("same_room", "you are already in lobby")},
 		{"help", `{"type":"help"}`, [3][]string{}}, // checked below
@@ -213,13 +214,13 @@ func TestChatJSONOverSockets(t *testing.T) {
 			t.Fatalf("timed out waiting for %s", want)
 		}
 	}
-	expectJSON(`{"type":"welcome","name":"j","room":"lobby","text":"You are connected! There are 1 users here.","members":["j"],"users":1,"seq":1}`)
+	expectJSON(`{"type":"welcome","name":"j","room":"lobby","text":"You are connected! There are 1 users here.","members":["j"],"count":1,"users":1,"seq":1}`)
 	tx := dialChatTarget(t, srv, "/chat?name=tx")
 	if tx.c.Subprotocol() != "" {
 		t.Fatalf("text client negotiated %q", tx.c.Subprotocol())
 	}
 	tx.expect(t, "You are connected! There are 2 users here.")
-	expectJSON(`{"type":"presence","event":"joined","room":"lobby","name":"tx","members":["j","tx"],"seq":1,"ts":1}`)
+	expectJSON(`{"type":"presence","event":"joined","room":"lobby","name":"tx","members":["j","tx"],"count":2,"seq":1,"ts":1}`)
 	tx.send(t, "<i>hi</i>")
 	tx.expect(t, "[tx]: <i>hi</i>")
 	expectJSON(`{"type":"message","room":"lobby","from":"tx","text":"<i>hi</i>","ts":1}`)
@@ -233,4 +234,39 @@ func TestChatJSONOverSockets(t *testing.T) {
 	}
 	expectJSON(`{"type":"whisper","from":"j","to":"tx","text":"psst","ts":1}`)
 	tx.expect(t, "[j -> tx]: psst")
+}
+
+// Over hub.MaxRoster members, a room's member list is not sent: events
+// carry the count, and connects are not announced.
+func TestChatBigRoom(t *testing.T) {
+	p, _ := newChat(t, 2)
+	for i := 0; i < hub.MaxRoster; i++ {
+		if _, err := p.Open("/chat", i%2, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Drain()
+	n := hub.MaxRoster + 1
+	j, err := p.Open("/chat?name=j", 0, true, jsonHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	want := fmt.Sprintf(`{"type":"welcome","name":"j","room":"lobby","text":"You are connected! There are %d users here.","count":%d,"users":%d,"seq":1}`, n, n, n)
+	if got := norm(t, p.Received(j)); !slices.Equal(got, norm(t, []string{want})) {
+		t.Fatalf("welcome %q", got)
+	}
+	tx := openAs(t, p, "/chat?name=tx", 1, false)
+	if got := p.Received(j); len(got) != 0 {
+		t.Fatalf("connect announced in a big room: %q", got)
+	}
+	send(p, tx, "/users")
+	if got := p.Received(tx); !slices.Equal(got, []string{fmt.Sprintf("*** %d in lobby (too many to list)", n+1)}) {
+		t.Fatalf("users %q", got)
+	}
+	send(p, tx, "/nick tx2")
+	want = fmt.Sprintf(`{"type":"presence","event":"renamed","room":"lobby","name":"tx2","old":"tx","count":%d,"seq":1,"ts":1}`, n+1)
+	if got := norm(t, p.Received(j)); !slices.Equal(got, norm(t, []string{want})) {
+		t.Fatalf("rename %q", got)
+	}
 }

@@ -7,12 +7,13 @@ import (
 	"sync/atomic"
 )
 
-// maxEventRoster is the largest room whose member list rides along with
-// every presence event. Why: a list in each join notice costs
-// O(members) per join, so O(members²) when a big room fills up; above
-// this, presence events carry only the name, and clients keep their list
-// from the events (or ask with /users).
-const maxEventRoster = 256
+// MaxRoster is the largest room whose member list is sent: with presence
+// events, in the welcome, and as the answer to /users. Bigger rooms get
+// their member count only, and do not announce connects and disconnects
+// to JSON clients. Why: a list in each event costs O(members) per event,
+// so O(members²) while a big room fills up, and listing a room holds its
+// registry shard's lock for O(members).
+const MaxRoster = 256
 
 // roomInfo is one room's node-wide membership: who is in it, on every
 // loop, for /users and presence events, and how many members read each
@@ -86,24 +87,24 @@ func (h *Hub) renameIn(m *Member, name string) {
 	s.mu.Unlock()
 }
 
-// roster returns the sorted names in ri and the version they are at.
-// Clients apply a roster only if its version is newer than the last one
-// they applied: events from different loops may arrive out of order.
-// With limit > 0 and more members than limit, names is nil. Safe from any
-// goroutine.
-func (h *Hub) roster(ri *roomInfo, limit int) (names []string, seq uint64) {
+// roster returns the sorted names in ri (nil if there are more than
+// MaxRoster), how many members it has, and the version they are at.
+// Clients apply a member list only if its version is newer than the last
+// one they applied: events from different loops may arrive out of order.
+// Safe from any goroutine.
+func (h *Hub) roster(ri *roomInfo) (names []string, count int, seq uint64) {
 	s := h.roomShard(ri.name)
 	s.mu.Lock()
-	seq = ri.seq
-	if limit <= 0 || len(ri.members) <= limit {
-		names = make([]string, 0, len(ri.members))
+	seq, count = ri.seq, len(ri.members)
+	if count <= MaxRoster {
+		names = make([]string, 0, count)
 		for _, name := range ri.members {
 			names = append(names, name)
 		}
 	}
 	s.mu.Unlock()
 	slices.Sort(names) // outside the lock
-	return names, seq
+	return names, count, seq
 }
 
 // Rooms is the number of rooms with members, node-wide.

@@ -9,8 +9,8 @@
     me: '',        // our name, as the server last told us
     room: '',      // our room
     seq: 0,        // version of the member list shown (see applyMembers)
-    members: [],
-    quietUsers: false, // the next users event was asked for by the page
+    members: [],   // null: too many to list (the server sends the count only)
+    count: 0,
   };
 
   // line appends one entry to the log: parts are [class, text] pairs.
@@ -36,7 +36,13 @@
   function showMembers() {
     const ul = $('members');
     ul.replaceChildren();
-    for (const name of state.members) {
+    if (state.members === null) {
+      const li = document.createElement('li');
+      li.className = 'hint';
+      li.textContent = 'too many to list';
+      ul.appendChild(li);
+    }
+    for (const name of state.members || []) {
       const li = document.createElement('li');
       const b = document.createElement('button');
       b.type = 'button';
@@ -46,16 +52,17 @@
       li.appendChild(b);
       ul.appendChild(li);
     }
-    $('count').textContent = String(state.members.length);
+    $('count').textContent = String(state.count);
   }
 
-  // applyMembers shows a member list unless a newer one was shown: events
-  // sent from different server loops may arrive out of order, and seq
-  // (increasing node-wide) says which list is newer.
-  function applyMembers(list, seq) {
-    if (seq && seq < state.seq) return;
-    if (seq) state.seq = seq;
-    state.members = list.slice().sort();
+  // applyMembers shows the member list (or count) of an event unless a
+  // newer one was shown: events sent from different server loops may
+  // arrive out of order, and seq (increasing node-wide) says which is newer.
+  function applyMembers(ev) {
+    if (ev.seq && ev.seq < state.seq) return;
+    if (ev.seq) state.seq = ev.seq;
+    state.members = ev.members ? ev.members.slice().sort() : null;
+    state.count = ev.count || 0;
     showMembers();
   }
 
@@ -68,26 +75,9 @@
   }
 
   function presence(ev) {
-    if (ev.event === 'joined' && ev.name === state.me && ev.room !== state.room) {
-      state.room = ev.room;
-      state.members = [];
-      if (!ev.members) { // a big room: ask for its list, without a notice
-        state.quietUsers = true;
-        send({ type: 'users' });
-      }
-    }
+    if (ev.event === 'joined' && ev.name === state.me) state.room = ev.room;
     if (ev.event === 'renamed' && ev.old === state.me) state.me = ev.name;
-    if (ev.room === state.room) {
-      if (ev.members) {
-        applyMembers(ev.members, ev.seq);
-      } else { // a big room: keep the list from the events
-        const m = new Set(state.members);
-        if (ev.event === 'left' || ev.event === 'renamed') m.delete(ev.event === 'left' ? ev.name : ev.old);
-        if (ev.event !== 'left') m.add(ev.name);
-        state.members = [...m].sort();
-        showMembers();
-      }
-    }
+    if (ev.room === state.room) applyMembers(ev);
     switch (ev.event) {
       case 'joined': notice(`${ev.name} joined ${ev.room}${ev.created ? ' (new room)' : ''}`); break;
       case 'left': notice(`${ev.name} left ${ev.room}`); break;
@@ -101,7 +91,7 @@
       case 'welcome':
         state.me = ev.name;
         state.room = ev.room;
-        applyMembers(ev.members || [], ev.seq);
+        applyMembers(ev);
         notice(`${ev.text} You are ${ev.name}.`);
         showStatus();
         break;
@@ -118,9 +108,8 @@
         presence(ev);
         break;
       case 'users':
-        if (ev.room === state.room) applyMembers(ev.members, ev.seq);
-        if (!state.quietUsers) notice(`${ev.members.length} in ${ev.room}: ${ev.members.join(', ')}`);
-        state.quietUsers = false;
+        if (ev.room === state.room) applyMembers(ev);
+        notice(`${ev.count} in ${ev.room}: ` + (ev.members ? ev.members.join(', ') : '(too many to list)'));
         break;
       case 'help':
         line('help', ['text', ev.text]);
@@ -152,6 +141,7 @@
       state.ws = null;
       line('error', ['text', `disconnected (${e.code}${e.reason ? ' ' + e.reason : ''})`]);
       state.members = [];
+      state.count = 0;
       showMembers();
       showStatus();
     };

@@ -42,6 +42,36 @@ func TestBinaries(t *testing.T) {
 	}
 	for _, p := range peers {
 		t.Run(p, func(t *testing.T) { testBinary(t, filepath.Join(dir, p)) })
+		t.Run(p+"/reuseport", func(t *testing.T) { testReusePort(t, filepath.Join(dir, p)) })
+	}
+}
+
+// testReusePort starts two processes on one address with --reuseport: both
+// must bind and serve (the bench runs several per peer beyond one process's
+// descriptor limit).
+func testReusePort(t *testing.T, bin string) {
+	addr := freeAddr(t)
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(bin, "--addr", addr, "--reuseport")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil || !readyRE.MatchString(strings.TrimSuffix(line, "\n")) {
+			t.Fatalf("process %d: %q %v\n%s", i, line, err, stderr.String())
+		}
+	}
+	c := conformance.Dial(t, addr, route.EchoPath)
+	conformance.Write(t, c, websocket.TextMessage, []byte("shared"))
+	if _, got := conformance.Read(t, c); string(got) != "shared" {
+		t.Fatalf("echo through a shared port: %q", got)
 	}
 }
 

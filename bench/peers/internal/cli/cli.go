@@ -3,16 +3,41 @@
 package cli
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultAddr is the --addr default of every peer.
 const DefaultAddr = "127.0.0.1:8080"
+
+// reusePort lets several processes of one peer share --addr, as the node's
+// --reuseport does, so runs beyond one process's descriptor limit compare
+// like with like.
+var reusePort = flag.Bool("reuseport", false, "set SO_REUSEPORT so several processes share --addr")
+
+// listen opens the TCP listener, with SO_REUSEPORT when asked.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{}
+	if *reusePort {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
 
 // Serve starts a peer on ln and returns a func that stops it and waits
 // until its goroutines are gone.
@@ -44,7 +69,7 @@ func Main(name string, addr *string, serve Serve) {
 	if _, err := RaiseNoFile(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: listen: %v\n", name, err)
 		os.Exit(1)

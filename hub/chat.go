@@ -27,9 +27,9 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	if want := c.Request().Query("name"); want != "" {
 		switch {
 		case !validName(want):
-			refused = &event{typ: evError, code: string(errInvalidName), text: []byte("invalid name " + quoteShort(want) + ": use 1-32 letters, digits, _ or -")}
+			refused = &event{typ: evError, code: string(errInvalidName), text: []byte(invalidName("name", want))}
 		case !h.claim(m, want):
-			refused = &event{typ: evError, code: string(errNameTaken), text: []byte("name " + quoteShort(want) + " is taken")}
+			refused = &event{typ: evError, code: string(errNameTaken), text: []byte(nameTaken(want))}
 		default:
 			m.name = want
 		}

@@ -124,13 +124,13 @@ func (h *Hub) rename(m *Member, name string) {
 		h.replyError(m, errUsage, "usage: /nick NAME")
 		return
 	case !validName(name):
-		h.replyError(m, errInvalidName, "invalid name "+quoteShort(name)+": use 1-32 letters, digits, _ or -")
+		h.replyError(m, errInvalidName, invalidName("name", name))
 		return
 	case name == m.name:
 		h.replyError(m, errNameTaken, "you are already "+name)
 		return
 	case !h.claim(m, name):
-		h.replyError(m, errNameTaken, "name "+quoteShort(name)+" is taken")
+		h.replyError(m, errNameTaken, nameTaken(name))
 		return
 	}
 	old := m.name
@@ -173,7 +173,7 @@ func (h *Hub) join(m *Member, room string) {
 	case room == "":
 		h.replyError(m, errUsage, "usage: /join ROOM")
 	case !validName(room):
-		h.replyError(m, errInvalidName, "invalid room name "+quoteShort(room)+": use 1-32 letters, digits, _ or -")
+		h.replyError(m, errInvalidName, invalidName("room name", room))
 	case strings.ToLower(room) == m.ri.name:
 		h.replyError(m, errSameRoom, "you are already in "+m.ri.name)
 	default:

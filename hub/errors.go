@@ -18,6 +18,14 @@ const (
 	errRateLimited errCode = "rate_limited"    // a message over Config.Rate, dropped
 )
 
+// invalidName and nameTaken are the texts of errInvalidName ("name" or
+// "room name") and errNameTaken, wherever the name came from.
+func invalidName(what, s string) string {
+	return "invalid " + what + " " + quoteShort(s) + ": use 1-32 letters, digits, _ or -"
+}
+
+func nameTaken(s string) string { return "name " + quoteShort(s) + " is taken" }
+
 // replyError sends an error to m, after what was posted to it before.
 func (h *Hub) replyError(m *Member, code errCode, text string) {
 	ev := event{typ: evError, code: string(code), text: []byte(text)}

@@ -64,9 +64,6 @@ func (h *Hub) jsonCommand(m *Member, p []byte) {
 	}
 	switch string(cmd.typ) {
 	case "message":
-		if cmd.text == nil {
-			cmd.text = []byte{}
-		}
 		h.say(m, evMessage, cmd.text)
 	case "me":
 		h.say(m, evMe, cmd.text)
@@ -101,6 +98,9 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 	}
 	if !h.fits(m, text) {
 		return
+	}
+	if text == nil {
+		text = []byte{} // an empty line still has a "text" (no allocation: zero size)
 	}
 	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli()}
 	tf, jf := ev.frames(m.ri)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"edgews/codec"
 	"edgews/engine"
 	"edgews/hub"
 	"github.com/gorilla/websocket"
@@ -268,5 +269,16 @@ func TestChatBigRoom(t *testing.T) {
 	want = fmt.Sprintf(`{"type":"presence","event":"renamed","room":"lobby","name":"tx2","old":"tx","count":%d,"seq":1,"ts":1}`, n+1)
 	if got := norm(t, p.Received(j)); !slices.Equal(got, norm(t, []string{want})) {
 		t.Fatalf("rename %q", got)
+	}
+}
+
+// An empty text message reaches JSON members with an empty "text".
+func TestChatJSONEmptyText(t *testing.T) {
+	p, cs := trioJSON(t)
+	p.Message(cs[1], codec.OpText, nil)
+	p.Drain()
+	want := norm(t, []string{`{"type":"message","room":"lobby","from":"bob","text":"","ts":1}`})
+	if got := norm(t, p.Received(cs[0])); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -158,15 +157,14 @@ func (w *worker) dialAll() {
 			}
 		}
 	}()
-	var wg sync.WaitGroup
 	for range min(w.cfg.Dialers, w.spec.Hi-w.spec.Lo) {
-		wg.Go(func() {
+		w.dialers.Go(func() {
 			for id := range ids {
 				w.dialOne(id)
 			}
 		})
 	}
-	wg.Wait()
+	w.dialers.Wait()
 }
 
 // dialOne dials user id and enrolls the connection into gnet, which runs
@@ -195,6 +193,12 @@ func (w *worker) dialOne(id int) {
 	if err != nil {
 		w.failed(dialFailure(err, w.addr, local, w.cfg.DialTimeout))
 		return
+	}
+	select {
+	case <-w.abort:
+		nc.Close() // the run is over: do not enroll into a client being stopped
+		return
+	default:
 	}
 	// EnrollContext dups the socket into gnet and closes nc; the *conn rides
 	// along as the gnet context, so OnOpen finds it without a lookup.

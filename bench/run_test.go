@@ -93,8 +93,9 @@ func TestChatWhispers(t *testing.T) {
 
 // A server that pings: the bench answers, so no connection is lost.
 func TestAnswersServerPings(t *testing.T) {
-	url := startNodeWith(t, engine.Config{PingPeriod: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})
-	rep := run(t, bench.Config{Scenario: bench.Connect, URL: url, Conns: 10, Duration: time.Second, PingPeriod: -1})
+	// Without pongs the server would close every connection after 1 s.
+	url := startNodeWith(t, engine.Config{PingPeriod: 100 * time.Millisecond, Timeout: time.Second})
+	rep := run(t, bench.Config{Scenario: bench.Connect, URL: url, Conns: 10, Duration: 2500 * time.Millisecond, PingPeriod: -1})
 	if rep.Conns.OpenAtStart != 10 || rep.Conns.Disconnects != 0 {
 		t.Fatalf("conns = %+v, want 10 open throughout", rep.Conns)
 	}

@@ -33,7 +33,8 @@ type worker struct {
 	sources sourcePlan
 	talkers int // chat
 
-	cli *gnet.Client
+	cli     *gnet.Client   // set by start, before any dialer runs; never cleared
+	dialers sync.WaitGroup // dialAll's goroutines
 
 	loopsMu sync.Mutex
 	loops   []*loop
@@ -315,6 +316,15 @@ func (w *worker) closeAll() {
 	if w.cli == nil {
 		return
 	}
+	// Dialers stop at the abort; one in the middle of a dial ends within the
+	// dial timeout. Stopping the client under an Enroll would leak its socket.
+	w.stop(&FailError{Reason: ReasonOther, Msg: "bench: closing"})
+	done := make(chan struct{})
+	go func() { w.dialers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.DialTimeout + time.Second):
+	}
 	var wg sync.WaitGroup
 	for _, l := range w.loopList() {
 		wg.Add(1)
@@ -329,7 +339,6 @@ func (w *worker) closeAll() {
 	}
 	waitTimeout(&wg, 5*time.Second)
 	_ = w.cli.Stop()
-	w.cli = nil
 }
 
 // waitTimeout waits for wg at most d.

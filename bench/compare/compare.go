@@ -1,0 +1,317 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"edgews/bench"
+)
+
+// Config is a comparison run. Zero fields take the documented defaults,
+// which are the issue's: echo C=1000 P=1 KiB, broadcast N=10,000,
+// connect N=50,000 idle.
+type Config struct {
+	Bin     string   // directory holding wsnode, wsbench, gorilla, gws, nbio; if empty, "bin"
+	Servers []string // if empty, Servers
+	// Scenarios to run, from "echo", "broadcast", "connect"; if empty, all.
+	Scenarios []string
+
+	EchoConns    int           // if zero, 1000
+	EchoPayload  int           // if zero, 1024
+	EchoInflight int           // if zero, 1
+	Duration     time.Duration // echo and broadcast send phase; if zero, 10s
+
+	BroadcastConns   int     // if zero, 10000
+	BroadcastSenders int     // if zero, 10
+	BroadcastRate    float64 // messages/s, all senders together; if zero, 20
+	BroadcastPayload int     // if zero, 64
+
+	ConnectConns int           // if zero, 50000
+	ConnectProcs int           // server processes and bench workers; if zero, enough for 18,000 each
+	ConnectHold  time.Duration // if zero, 5s
+	Ramp         float64       // connections/s while dialing; if zero, 5000
+
+	// Reports, if set, receives each raw wsbench report as NAME-SCENARIO.json.
+	Reports string
+	// Log receives progress lines; if nil, discarded.
+	Log io.Writer
+}
+
+func (c *Config) defaults() {
+	set := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	if c.Bin == "" {
+		c.Bin = "bin"
+	}
+	if len(c.Servers) == 0 {
+		c.Servers = Servers
+	}
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = []string{"echo", "broadcast", "connect"}
+	}
+	set(&c.EchoConns, 1000)
+	set(&c.EchoPayload, 1024)
+	set(&c.EchoInflight, 1)
+	set(&c.BroadcastConns, 10000)
+	set(&c.BroadcastSenders, 10)
+	set(&c.BroadcastPayload, 64)
+	set(&c.ConnectConns, 50000)
+	set(&c.ConnectProcs, (c.ConnectConns+17999)/18000)
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.BroadcastRate == 0 {
+		c.BroadcastRate = 20
+	}
+	if c.ConnectHold == 0 {
+		c.ConnectHold = 5 * time.Second
+	}
+	if c.Ramp == 0 {
+		c.Ramp = 5000
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// Result is one server's report for one scenario.
+type Result struct {
+	Server   string
+	Scenario string
+	Report   *bench.Report
+	Err      error
+}
+
+// Run runs every scenario against every server, one at a time, and returns
+// the results in scenario, then server order.
+func Run(ctx context.Context, cfg Config) []Result {
+	cfg.defaults()
+	var out []Result
+	for _, sc := range cfg.Scenarios {
+		for _, srv := range cfg.Servers {
+			fmt.Fprintf(cfg.Log, "compare: %s against %s ...\n", sc, srv)
+			rep, err := runOne(ctx, &cfg, srv, sc)
+			if err != nil {
+				fmt.Fprintf(cfg.Log, "compare: %s against %s: %v\n", sc, srv, err)
+			}
+			out = append(out, Result{Server: srv, Scenario: sc, Report: rep, Err: err})
+		}
+	}
+	return out
+}
+
+// runOne starts the server, runs one wsbench scenario against it, stops it.
+func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Report, error) {
+	procs := 1
+	args := []string{scenario, "-q", "--json"}
+	switch scenario {
+	case "echo":
+		args = append(args, "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.EchoPayload),
+			"--inflight", strconv.Itoa(cfg.EchoInflight), "--duration", cfg.Duration.String())
+	case "broadcast":
+		args = append(args, "-c", strconv.Itoa(cfg.BroadcastConns), "--senders", strconv.Itoa(cfg.BroadcastSenders),
+			"--rate", strconv.FormatFloat(cfg.BroadcastRate, 'f', -1, 64), "--payload", strconv.Itoa(cfg.BroadcastPayload),
+			"--duration", cfg.Duration.String(), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64))
+	case "connect":
+		procs = cfg.ConnectProcs
+		args = append(args, "-c", strconv.Itoa(cfg.ConnectConns), "--procs", strconv.Itoa(procs),
+			"--duration", cfg.ConnectHold.String(), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64))
+	default:
+		return nil, fmt.Errorf("compare: unknown scenario %q", scenario)
+	}
+	cl, err := start(ctx, cfg.Bin, srv, procs)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.stop()
+	time.Sleep(200 * time.Millisecond) // let the servers settle before the RSS baseline
+	args = append(args, "--url", "ws://"+cl.addr, "--server-pid", cl.pidList())
+	rep, raw, err := runBench(ctx, cfg.Bin, args)
+	if cfg.Reports != "" && raw != nil {
+		_ = os.MkdirAll(cfg.Reports, 0o755)
+		_ = os.WriteFile(filepath.Join(cfg.Reports, srv+"-"+scenario+".json"), raw, 0o644)
+	}
+	return rep, err
+}
+
+// runBench runs wsbench and decodes its JSON report.
+func runBench(ctx context.Context, dir string, args []string) (*bench.Report, []byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "wsbench"), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		return nil, nil, fmt.Errorf("compare: wsbench %s: %v (%v): %s", strings.Join(args, " "), runErr, err, lastLine(stderr.String()))
+	}
+	if rep.Error != "" {
+		return &rep, stdout.Bytes(), fmt.Errorf("compare: wsbench: %s", rep.Error)
+	}
+	return &rep, stdout.Bytes(), nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// metric is one row of the table.
+type metric struct {
+	scenario, name string
+	lowerIsBetter  bool
+	unit           string
+	get            func(*bench.Report) (float64, bool)
+}
+
+func server(r *bench.Report) *bench.ServerReport {
+	if len(r.Servers) == 0 {
+		return nil
+	}
+	return &r.Servers[len(r.Servers)-1] // the sum entry when there are several
+}
+
+var metrics = []metric{
+	{"echo", "echo msgs/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
+	{"echo", "echo p99 round trip", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
+	{"echo", "server CPU s per 1M echoes", true, "s", cpuPerMillion},
+	{"broadcast", "broadcast deliveries/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
+	{"broadcast", "broadcast loss", true, "%", func(r *bench.Report) (float64, bool) {
+		if r.Messages == nil {
+			return 0, false
+		}
+		return r.Messages.LossPct, true
+	}},
+	{"broadcast", "broadcast p99 delivery latency", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
+	{"broadcast", "server CPU s per 1M deliveries", true, "s", cpuPerMillion},
+	{"connect", "idle connections held", false, "", func(r *bench.Report) (float64, bool) { return float64(r.Conns.Connected), true }},
+	{"connect", "server RSS per idle connection", true, "B", func(r *bench.Report) (float64, bool) {
+		if s := server(r); s != nil && r.Conns.Connected > 0 {
+			return s.RSSBytesPerConn, true
+		}
+		return 0, false
+	}},
+}
+
+func perSec(r *bench.Report) (float64, bool) {
+	if r.Messages == nil {
+		return 0, false
+	}
+	return r.Messages.PerSec, true
+}
+
+func p99ms(r *bench.Report) (float64, bool) {
+	if r.Latency == nil {
+		return 0, false
+	}
+	return r.Latency.P99Us / 1000, true
+}
+
+func cpuPerMillion(r *bench.Report) (float64, bool) {
+	if s := server(r); s != nil && s.CPUSecPerMillion > 0 {
+		return s.CPUSecPerMillion, true
+	}
+	return 0, false
+}
+
+// Markdown renders the results as a table: one row per metric, one column
+// per server, and the ratio of the node to each peer and to the best peer
+// (for "lower is better" rows, best is the lowest).
+func Markdown(w io.Writer, results []Result) {
+	bySrv := map[string]map[string]*bench.Report{}
+	var servers []string
+	for _, r := range results {
+		if bySrv[r.Server] == nil {
+			bySrv[r.Server] = map[string]*bench.Report{}
+			servers = append(servers, r.Server)
+		}
+		if r.Err == nil {
+			bySrv[r.Server][r.Scenario] = r.Report
+		}
+	}
+	peers := servers[1:]
+	fmt.Fprintf(w, "| metric | %s |", strings.Join(servers, " | "))
+	for _, p := range peers {
+		fmt.Fprintf(w, " %s/%s |", servers[0], p)
+	}
+	fmt.Fprintf(w, " %s/best peer |\n|---|", servers[0])
+	fmt.Fprint(w, strings.Repeat("---:|", len(servers)+len(peers)+1), "\n")
+	for _, m := range metrics {
+		vals := map[string]float64{}
+		have := false
+		for _, s := range servers {
+			if rep := bySrv[s][m.scenario]; rep != nil {
+				if v, ok := m.get(rep); ok {
+					vals[s] = v
+					have = true
+				}
+			}
+		}
+		if !have {
+			continue
+		}
+		name := m.name
+		if m.lowerIsBetter {
+			name += " (lower is better)"
+		}
+		fmt.Fprintf(w, "| %s |", name)
+		for _, s := range servers {
+			if v, ok := vals[s]; ok {
+				fmt.Fprintf(w, " %s |", format(v, m.unit))
+			} else {
+				fmt.Fprint(w, " failed |")
+			}
+		}
+		node, nodeOK := vals[servers[0]]
+		best, bestOK := math.NaN(), false
+		for _, p := range peers {
+			v, ok := vals[p]
+			if nodeOK && ok && v != 0 {
+				fmt.Fprintf(w, " %.2f |", node/v)
+			} else {
+				fmt.Fprint(w, " - |")
+			}
+			if ok && (!bestOK || (m.lowerIsBetter && v < best) || (!m.lowerIsBetter && v > best)) {
+				best, bestOK = v, true
+			}
+		}
+		if nodeOK && bestOK && best != 0 {
+			fmt.Fprintf(w, " %.2f |\n", node/best)
+		} else {
+			fmt.Fprint(w, " - |\n")
+		}
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Fprintf(w, "\n%s %s: %v", r.Server, r.Scenario, r.Err)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func format(v float64, unit string) string {
+	switch unit {
+	case "":
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	case "%":
+		return strconv.FormatFloat(v, 'f', 2, 64) + " %"
+	case "B":
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64) + " B"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + " " + unit
+}

@@ -1,6 +1,6 @@
 # edgews: an edge WebSocket node on gnet v2 + gobwas/ws.
 GO       ?= go
-FUZZTIME ?= 20s
+FUZZTIME ?= 15s
 ADDR     ?= :8080
 
 .PHONY: help build run test fuzz bench lint
@@ -21,11 +21,13 @@ test: ## vet, race tests, allocation tests, bounded fuzzing (under 10 minutes on
 	cd bench/peers && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
 
 fuzz: FUZZTIME = 10m
-fuzz: ## longer fuzzing of the decoder and the handshake (FUZZTIME each, default 10m)
+fuzz: ## longer fuzzing of the decoder, the handshake and the chat's JSON commands (FUZZTIME each, default 10m)
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
 
 bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt

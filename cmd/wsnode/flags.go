@@ -64,8 +64,12 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.IntVar(&e.MaxOutboundBytes, "max-outbound-bytes", engine.DefaultMaxOutboundBytes, "bytes queued for one connection before it is closed as a slow consumer (1008)")
 	add("Limits", "max-conns", "max-conns-per-ip", "allowed-origins", "handshake-timeout", "max-header-bytes", "max-outbound-bytes")
 
-	fs.IntVar(&o.hub.Shards, "shards", hub.DefaultShards, "hub name-registry shards")
-	add("Chat", "shards")
+	fs.IntVar(&o.hub.Shards, "shards", hub.DefaultShards, "hub name and room registry shards")
+	fs.Float64Var(&o.hub.Rate, "chat-rate", 5, "chat messages per second per connection, commands included; over it an error line (0 = no limit)")
+	fs.IntVar(&o.hub.Burst, "chat-burst", hub.DefaultBurst, "chat messages accepted at once on an idle connection before --chat-rate applies")
+	fs.IntVar(&o.hub.MaxStrikes, "chat-max-strikes", hub.DefaultMaxStrikes, "consecutive messages over --chat-rate that close the connection with 1008")
+	fs.IntVar(&o.hub.MaxLine, "chat-max-line", hub.DefaultMaxLine, "largest chat text in bytes; longer gets an error line")
+	add("Chat", "shards", "chat-rate", "chat-burst", "chat-max-strikes", "chat-max-line")
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")

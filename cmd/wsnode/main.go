@@ -20,6 +20,7 @@ import (
 
 	"edgews/engine"
 	"edgews/hub"
+	"edgews/hub/web"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -56,11 +57,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 	}
 	o.engine.Logger = logger
+	o.hub.Logger = logger
 	raiseFileLimit(logger)
 
 	srv := engine.New(o.engine)
 	h := hub.New(srv, o.hub)
 	srv.HandleHTTP("/healthz", func(*engine.Request) engine.Response { return health(srv) })
+	page := web.Handler()
+	for _, p := range web.Paths() {
+		srv.HandleHTTP(p, page)
+	}
 
 	var metrics *http.Server
 	if o.metricsAddr != "" {

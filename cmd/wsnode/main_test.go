@@ -114,7 +114,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("--help exit: %v", err)
 	}
-	for _, g := range []string{"Network:", "WebSocket:", "Limits:", "Chat:", "Operations:"} {
+	for _, g := range []string{"Network:", "WebSocket:", "Limits:", "Chat:", "Operations:", "--chat-rate"} {
 		if !strings.Contains(stderr.String(), g) {
 			t.Fatalf("--help lacks group %s", g)
 		}
@@ -227,7 +227,7 @@ func waitMetric(t *testing.T, n *node, series string, want float64) {
 }
 
 func TestMetricsFollowConnections(t *testing.T) {
-	n := startNode(t)
+	n := startNode(t, "--chat-rate", "1", "--chat-burst", "2")
 	defer http.DefaultClient.CloseIdleConnections()
 	waitMetric(t, n, "wsnode_connections_open", 0)
 	var cs []*websocket.Conn
@@ -257,6 +257,22 @@ func TestMetricsFollowConnections(t *testing.T) {
 		resp.Body.Close()
 	}
 	waitMetric(t, n, `wsnode_handshake_failures_total{reason="not_found"}`, 1)
+	// Flooding past --chat-rate (set to 1/s with a burst of 2 by this test's node).
+	for i := 0; i < 5; i++ {
+		_ = cs[0].WriteMessage(websocket.TextMessage, []byte("flood"))
+	}
+	// At least 3 of the 5 exceed a burst of 2 (one more if no token was
+	// refilled since "hi"); never more than were sent.
+	deadline := time.Now().Add(5 * time.Second)
+	for v := scrape(t, n, "wsnode_rate_limited_total"); v < 3; v = scrape(t, n, "wsnode_rate_limited_total") {
+		if time.Now().After(deadline) {
+			t.Fatalf("wsnode_rate_limited_total = %v, want >= 3", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := scrape(t, n, "wsnode_rate_limited_total"); v > 5 {
+		t.Fatalf("wsnode_rate_limited_total = %v, more than the 5 sent", v)
+	}
 	if scrape(t, n, `wsnode_event_loop_lag_seconds{loop="0"}`) < 0 {
 		t.Fatal("no event-loop lag series")
 	}
@@ -362,5 +378,21 @@ func TestLogsDebugJSON(t *testing.T) {
 	}
 	if strings.Contains(n.logs(), "per-message text") {
 		t.Fatal("a message was logged")
+	}
+}
+
+func TestChatPageServed(t *testing.T) {
+	n := startNode(t)
+	defer http.DefaultClient.CloseIdleConnections()
+	for _, p := range []string{"/", "/chat.js", "/chat.css"} {
+		resp, err := http.Get("http://" + n.addr + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) == 0 {
+			t.Fatalf("GET %s: %d, %d bytes", p, resp.StatusCode, len(body))
+		}
 	}
 }

@@ -23,7 +23,8 @@ type collector struct {
 	open, accepted, upgrades, slow, draining *prometheus.Desc
 	refused, closes, lag                     *prometheus.Desc
 	framesIn, framesOut, bytesIn, bytesOut   *prometheus.Desc
-	users, broadcasts, deliveries            *prometheus.Desc
+	users, broadcasts, deliveries, whispers  *prometheus.Desc
+	rateLimited, rateKicks, tooLong          *prometheus.Desc
 }
 
 func newCollector(srv *engine.Server, h *hub.Hub) *collector {
@@ -32,21 +33,25 @@ func newCollector(srv *engine.Server, h *hub.Hub) *collector {
 	}
 	return &collector{
 		srv: srv, hub: h,
-		open:       d("connections_open", "Open WebSocket connections."),
-		accepted:   d("connections_accepted_total", "TCP connections accepted."),
-		upgrades:   d("connections_total", "WebSocket connections opened."),
-		slow:       d("slow_consumer_closes_total", "Connections closed for exceeding --max-outbound-bytes."),
-		draining:   d("draining", "1 while the node drains for shutdown."),
-		refused:    d("handshake_failures_total", "Connections refused before they opened, by reason.", "reason"),
-		closes:     d("closes_total", "Closed WebSocket connections by close code (1006: TCP ended without a close frame).", "code"),
-		lag:        d("event_loop_lag_seconds", "Longest wait of a timer sweep for its busy event loop since the last scrape.", "loop"),
-		framesIn:   d("frames_in_total", "WebSocket frames received."),
-		framesOut:  d("frames_out_total", "WebSocket frames sent."),
-		bytesIn:    d("bytes_in_total", "Bytes received (handshakes and frames)."),
-		bytesOut:   d("bytes_out_total", "Frame bytes sent."),
-		users:      d("chat_users", "Connected chat users."),
-		broadcasts: d("broadcasts_total", "Chat messages fanned out."),
-		deliveries: d("broadcast_deliveries_total", "Chat frames delivered to recipients."),
+		open:        d("connections_open", "Open WebSocket connections."),
+		accepted:    d("connections_accepted_total", "TCP connections accepted."),
+		upgrades:    d("connections_total", "WebSocket connections opened."),
+		slow:        d("slow_consumer_closes_total", "Connections closed for exceeding --max-outbound-bytes."),
+		draining:    d("draining", "1 while the node drains for shutdown."),
+		refused:     d("handshake_failures_total", "Connections refused before they opened, by reason.", "reason"),
+		closes:      d("closes_total", "Closed WebSocket connections by close code (1006: TCP ended without a close frame).", "code"),
+		lag:         d("event_loop_lag_seconds", "Longest wait of a timer sweep for its busy event loop since the last scrape.", "loop"),
+		framesIn:    d("frames_in_total", "WebSocket frames received."),
+		framesOut:   d("frames_out_total", "WebSocket frames sent."),
+		bytesIn:     d("bytes_in_total", "Bytes received (handshakes and frames)."),
+		bytesOut:    d("bytes_out_total", "Frame bytes sent."),
+		users:       d("chat_users", "Connected chat users."),
+		broadcasts:  d("broadcasts_total", "Chat messages fanned out."),
+		deliveries:  d("broadcast_deliveries_total", "Chat frames delivered to recipients."),
+		whispers:    d("whispers_total", "Private chat messages delivered."),
+		rateLimited: d("rate_limited_total", "Chat messages dropped by the per-connection rate limit (--chat-rate)."),
+		rateKicks:   d("rate_limit_closes_total", "Connections closed with 1008 for flooding (--chat-max-strikes)."),
+		tooLong:     d("chat_too_long_total", "Chat lines refused for exceeding --chat-max-line."),
 	}
 }
 
@@ -86,6 +91,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.users, float64(c.hub.Users()))
 	counter(c.broadcasts, hs.Broadcasts.Load())
 	counter(c.deliveries, hs.Deliveries.Load())
+	counter(c.whispers, hs.Whispers.Load())
+	counter(c.rateLimited, hs.RateLimited.Load())
+	counter(c.rateKicks, hs.RateKicks.Load())
+	counter(c.tooLong, hs.TooLong.Load())
 }
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime

@@ -1,0 +1,96 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"edgews/bench"
+)
+
+func TestMarkdownRatios(t *testing.T) {
+	rep := func(perSec, p99us, cpuPerM float64) *bench.Report {
+		return &bench.Report{
+			Messages: &bench.MessageReport{PerSec: perSec},
+			Latency:  &bench.Latency{P99Us: p99us},
+			Servers:  []bench.ServerReport{{PID: 1, CPUSecPerMillion: cpuPerM}},
+		}
+	}
+	results := []Result{
+		{Server: "wsnode", Scenario: "echo", Report: rep(120000, 2000, 5)},
+		{Server: "gws", Scenario: "echo", Report: rep(100000, 4000, 10)},
+		{Server: "nbio", Scenario: "echo", Report: rep(80000, 1000, 8)},
+	}
+	var b bytes.Buffer
+	Markdown(&b, results)
+	out := b.String()
+	for _, want := range []string{
+		"| metric | wsnode | gws | nbio | wsnode/gws | wsnode/nbio | wsnode/best peer |",
+		// msgs/s: higher is better, best peer is gws (100k).
+		"| echo msgs/s | 120000 | 100000 | 80000 | 1.20 | 1.50 | 1.20 |",
+		// p99: lower is better, best peer is nbio (1 ms).
+		"| echo p99 round trip (lower is better) | 2.00 ms | 4.00 ms | 1.00 ms | 0.50 | 2.00 | 2.00 |",
+		"| server CPU s per 1M echoes (lower is better) | 5.00 s | 10.00 s | 8.00 s | 0.50 | 0.62 | 0.62 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks\n%s\ngot\n%s", want, out)
+		}
+	}
+	// A failed run shows as such and is listed with its error.
+	b.Reset()
+	Markdown(&b, append(results[:2:2], Result{Server: "nbio", Scenario: "echo", Err: os.ErrDeadlineExceeded}))
+	if !strings.Contains(b.String(), "| failed |") || !strings.Contains(b.String(), "nbio echo: ") {
+		t.Errorf("failed run not shown:\n%s", b.String())
+	}
+}
+
+// End to end: build the node and wsbench, run a small echo and broadcast
+// against two node processes named differently (a stand-in peer), and read
+// the table. Every figure must be a number and the node's share of loss 0.
+func TestRunAgainstTwoServers(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []string{"wsnode", "wsbench"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "edgews/cmd/"+c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build %s: %v\n%s", c, err, out)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "wsnode"), filepath.Join(dir, "other")); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := Run(ctx, Config{
+		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "broadcast"},
+		EchoConns: 20, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10,
+		Duration: time.Second, Ramp: 1000, Reports: filepath.Join(dir, "reports"), Log: &log,
+	})
+	if len(results) != 4 {
+		t.Fatalf("%d results, want 4", len(results))
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			t.Fatalf("%s %s: %v\nlog:\n%s", r.Server, r.Scenario, r.Err, log.String())
+		}
+		if r.Report.Messages == nil || r.Report.Messages.Received == 0 || r.Report.Messages.Lost != 0 {
+			t.Fatalf("%s %s: messages %+v", r.Server, r.Scenario, r.Report.Messages)
+		}
+		if len(r.Report.Servers) == 0 || r.Report.Servers[0].PID == 0 {
+			t.Fatalf("%s %s: no server measurement", r.Server, r.Scenario)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "reports", r.Server+"-"+r.Scenario+".json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	Markdown(&b, results)
+	if !strings.Contains(b.String(), "| echo msgs/s |") || !strings.Contains(b.String(), "| broadcast deliveries/s |") || strings.Contains(b.String(), "failed") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+}

@@ -124,6 +124,11 @@ func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 				l.recvW[b]++
 			} else {
 				l.recvB[b]++
+				if int(m.sender) == c.id {
+					// The sender's own copy: the server accepted the message
+					// and relayed it to everyone.
+					l.ackB[b]++
+				}
 			}
 		}
 		if l.w.names != nil && m.kind == kindBroadcast {

@@ -15,7 +15,9 @@ import (
 // dropChat is a /chat server with the node's semantics (greeting, names
 // user0, user1, ..., every text broadcast to everyone as "[userK]: T") that
 // loses exactly one delivery: broadcast number dropAt (1-based) is not
-// delivered to user0. One goroutine per connection is fine in a test.
+// delivered to the first-connected user other than its sender (whose copy
+// would be read as a refusal, not a loss). One goroutine per connection is
+// fine in a test.
 type dropChat struct {
 	url     string
 	dropAt  int64
@@ -92,8 +94,16 @@ func (d *dropChat) broadcast(from int, m []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sent++
+	victim := -1
+	if d.sent == d.dropAt {
+		for id := range d.clients {
+			if id != from && (victim < 0 || id < victim) {
+				victim = id
+			}
+		}
+	}
 	for id, out := range d.clients {
-		if d.sent == d.dropAt && id == 0 {
+		if id == victim {
 			d.dropped.Add(1)
 			continue
 		}

@@ -24,14 +24,15 @@ func TestMain(m *testing.M) {
 
 // startNode runs the real node (engine + hub) on 127.0.0.1:0 with 2 loops
 // until the test ends, and returns its ws:// URL without a path.
-func startNode(t testing.TB) string { return startNodeWith(t, engine.Config{}) }
+func startNode(t testing.TB) string { return startNodeWith(t, engine.Config{}, hub.Config{}) }
 
-// startNodeWith is startNode with engine settings (Addr and Loops are set).
-func startNodeWith(t testing.TB, cfg engine.Config) string {
+// startNodeWith is startNode with engine and hub settings (Addr and Loops
+// are set).
+func startNodeWith(t testing.TB, cfg engine.Config, hcfg hub.Config) string {
 	t.Helper()
 	cfg.Addr, cfg.Loops = "127.0.0.1:0", 2
 	srv := engine.New(cfg)
-	hub.New(srv, hub.Config{})
+	hub.New(srv, hcfg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run() }()
 	select {

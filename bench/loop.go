@@ -36,7 +36,7 @@ type loop struct {
 
 	st loopStats
 	// Accounting by send second (broadcast, chat), see workerResult.
-	sentB, recvB, sentW, recvW []int64
+	sentB, recvB, ackB, sentW, recvW []int64
 
 	out  []byte // frames for the connection being handled; reused
 	pay  []byte // payload template, stamped in place per message
@@ -65,7 +65,7 @@ func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
 		l.pay = newEchoPayload(w.cfg.Payload)
 	case Broadcast, Chat:
 		l.pay = newChatPayload(w.cfg.Payload)
-		l.sentB, l.recvB = make([]int64, n), make([]int64, n)
+		l.sentB, l.recvB, l.ackB = make([]int64, n), make([]int64, n), make([]int64, n)
 		l.sentW, l.recvW = make([]int64, n), make([]int64, n)
 	}
 	// Sized once so that the hot path never grows them: a frame is at most

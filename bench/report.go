@@ -63,7 +63,12 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 				cut = min(cut, max(0, int((m.FirstDisconnect-startAt)/1e9)))
 				mr.WindowSec = min(dur, float64(cut))
 			}
-			expB := sumTo(m.SentB, cut) * int64(m.OpenAtStart)
+			// A broadcast counts once the server accepted it, which the
+			// sender's own copy proves (the chat relays to everyone, sender
+			// included); a refused one (rate limit) is expected nowhere.
+			acked := sumTo(m.AckB, cut)
+			mr.Refused = max(0, sumTo(m.SentB, cut)-acked)
+			expB := acked * int64(m.OpenAtStart)
 			gotB := sumTo(m.RecvB, cut)
 			expW, gotW := sumTo(m.SentW, cut), sumTo(m.RecvW, cut)
 			mr.Expected = expB + expW

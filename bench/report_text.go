@@ -50,6 +50,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		line("messages", "sent %s  received %s  expected %s  lost %s (%.3f%%)  extra %s",
 			count(m.Sent), count(m.Received), count(m.Expected), count(m.Lost), m.LossPct, count(m.Extra))
+		if m.Refused > 0 {
+			line("  refused", "%s sent messages never came back to their sender: the server refused them (rate limit?); not counted as expected", count(m.Refused))
+		}
 		if m.WindowSec < m.DurationSec {
 			line("  window", "counted over the first %s s only: a connection was lost then", trimFloat(m.WindowSec))
 		}

@@ -84,9 +84,13 @@ type MessageReport struct {
 	Sent     int64 `json:"sent"`
 	Received int64 `json:"received"`
 	// Expected is what a lossless server delivers: echo, Sent; broadcast and
-	// chat, for the messages sent inside the accounting window, broadcasts ×
-	// OpenAtStart plus whispers × 1.
+	// chat, for the messages sent inside the accounting window, the
+	// broadcasts the server accepted × OpenAtStart, plus whispers × 1.
 	Expected int64 `json:"expected"`
+	// Refused counts broadcasts inside the window that the server did not
+	// relay: no copy came back to their sender (a rate limit, an error
+	// reply). They are not expected anywhere, so they are not loss.
+	Refused int64 `json:"refused"`
 	// Lost is Expected minus what arrived of them (never negative), Extra what
 	// arrived beyond (duplicates, or whispers a server broadcast).
 	Lost    int64   `json:"lost"`
@@ -215,8 +219,11 @@ type workerResult struct {
 	LateSends       int64                 `json:"late_sends,omitempty"`
 	WhisperEchoes   int64                 `json:"whisper_echoes,omitempty"`
 	// Accounting by send second (broadcast, chat): index (sent - start) / 1 s.
+	// AckB counts broadcasts whose copy came back to their sender: the ones
+	// the server accepted.
 	SentB  []int64  `json:"sent_b,omitempty"`
 	RecvB  []int64  `json:"recv_b,omitempty"`
+	AckB   []int64  `json:"ack_b,omitempty"`
 	SentW  []int64  `json:"sent_w,omitempty"`
 	RecvW  []int64  `json:"recv_w,omitempty"`
 	Series []Second `json:"series,omitempty"`
@@ -257,6 +264,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.WhisperEchoes += r.WhisperEchoes
 		out.SentB = addInto(out.SentB, r.SentB)
 		out.RecvB = addInto(out.RecvB, r.RecvB)
+		out.AckB = addInto(out.AckB, r.AckB)
 		out.SentW = addInto(out.SentW, r.SentW)
 		out.RecvW = addInto(out.RecvW, r.RecvW)
 		for _, s := range r.Series {

@@ -78,11 +78,11 @@ func TestFillReportBroadcastWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	const start = int64(1_000_000_000_000)
-	m := &workerResult{OpenAtStart: 10, Sent: 30, Received: 299,
-		SentB: []int64{10, 10, 10, 0, 0}, RecvB: []int64{100, 99, 100, 0, 0}}
+	m := &workerResult{OpenAtStart: 10, Sent: 32, Received: 299,
+		SentB: []int64{10, 12, 10, 0, 0}, AckB: []int64{10, 10, 10, 0, 0}, RecvB: []int64{100, 99, 100, 0, 0}}
 	rep := newReport(&cfg)
 	fillReport(rep, &cfg, m, serverSnap{}, serverSnap{}, serverSnap{}, start)
-	if mr := rep.Messages; mr.Expected != 300 || mr.Lost != 1 || mr.Extra != 0 || mr.WindowSec != 3 {
+	if mr := rep.Messages; mr.Expected != 300 || mr.Lost != 1 || mr.Extra != 0 || mr.Refused != 2 || mr.WindowSec != 3 {
 		t.Fatalf("messages = %+v", mr)
 	}
 	m.FirstDisconnect = start + 2_500_000_000 // in second 2: count seconds 0 and 1

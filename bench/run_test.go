@@ -11,6 +11,7 @@ import (
 
 	"edgews/bench"
 	"edgews/engine"
+	"edgews/hub"
 )
 
 // The bench's own correctness: against the real node, its counts must be
@@ -94,10 +95,24 @@ func TestChatWhispers(t *testing.T) {
 // A server that pings: the bench answers, so no connection is lost.
 func TestAnswersServerPings(t *testing.T) {
 	// Without pongs the server would close every connection after 1 s.
-	url := startNodeWith(t, engine.Config{PingPeriod: 100 * time.Millisecond, Timeout: time.Second})
+	url := startNodeWith(t, engine.Config{PingPeriod: 100 * time.Millisecond, Timeout: time.Second}, hub.Config{})
 	rep := run(t, bench.Config{Scenario: bench.Connect, URL: url, Conns: 10, Duration: 2500 * time.Millisecond, PingPeriod: -1})
 	if rep.Conns.OpenAtStart != 10 || rep.Conns.Disconnects != 0 {
 		t.Fatalf("conns = %+v, want 10 open throughout", rep.Conns)
+	}
+}
+
+// Messages a rate-limited server refuses (its error line goes to the sender
+// only) are refusals, not loss: expected counts only what it accepted.
+func TestBroadcastRateLimitIsRefusalNotLoss(t *testing.T) {
+	url := startNodeWith(t, engine.Config{}, hub.Config{Rate: 5, Burst: 1})
+	rep := run(t, bench.Config{Scenario: bench.Broadcast, URL: url, Conns: 20, Senders: 2, Rate: 20, Duration: 1500 * time.Millisecond})
+	m := rep.Messages
+	if m.Refused == 0 || m.Refused >= m.Sent {
+		t.Fatalf("refused %d of %d, want some but not all (10/s against a 5/s limit)", m.Refused, m.Sent)
+	}
+	if m.Expected != (m.Sent-m.Refused)*20 || m.Received != m.Expected || m.Lost != 0 || m.Extra != 0 || rep.Conns.Disconnects != 0 {
+		t.Fatalf("messages = %+v, conns = %+v: want accepted x 20 received, no loss", m, rep.Conns)
 	}
 }
 

@@ -298,6 +298,7 @@ func (w *worker) result() *workerResult {
 		r.WhisperEchoes += l.st.whisperEchoes
 		r.SentB = addInto(r.SentB, l.sentB)
 		r.RecvB = addInto(r.RecvB, l.recvB)
+		r.AckB = addInto(r.AckB, l.ackB)
 		r.SentW = addInto(r.SentW, l.sentW)
 		r.RecvW = addInto(r.RecvW, l.recvW)
 		l.mu.Unlock()

@@ -37,8 +37,8 @@ var Scenarios = []Scenario{Connect, Echo, Broadcast, Chat}
 const (
 	DefaultRampRate         = 2000 // connections per second, all processes together
 	DefaultDuration         = 10 * time.Second
-	DefaultPayload          = 64 // bytes
-	DefaultSenders          = 25 // 4 msg/s each at DefaultRate: under wsnode's default --chat-rate 5
+	DefaultPayload          = 64  // bytes
+	DefaultSenders          = 25  // 4 msg/s each at DefaultRate: under wsnode's default --chat-rate 5
 	DefaultRate             = 100 // broadcast messages per second, all senders together
 	DefaultTalkFrac         = 0.05
 	DefaultTalkRate         = 0.2 // messages per second per talker

@@ -118,7 +118,17 @@ func throughputChart(r *Report) *charts.Line {
 		sent = append(sent, opts.LineData{Value: s.Sent})
 		recv = append(recv, opts.LineData{Value: s.Received})
 	}
-	c.SetXAxis(x).AddSeries("sent/s", sent).AddSeries(noun, recv)
+	c.SetXAxis(x).AddSeries(noun, recv)
+	if r.Scenario == Echo {
+		c.AddSeries("sent/s", sent)
+	} else {
+		// One message makes a delivery per user: sends get their own scale.
+		c.ExtendYAxis(opts.YAxis{Name: "sent/s"})
+		for i := range sent {
+			sent[i].YAxisIndex = 1
+		}
+		c.AddSeries("sent/s", sent, charts.WithLineChartOpts(opts.LineChart{YAxisIndex: 1}))
+	}
 	return c
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"edgews/codec"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
 // Server is a WebSocket node on gnet. Register routes with Handle and
@@ -25,10 +24,14 @@ type Server struct {
 	protos map[string][]string
 	http   map[string]HTTPHandler
 
-	eng      gnet.Engine
+	ln       net.Listener
+	cli      *gnet.Client // gnet's loops, without gnet's listener (see accept.go)
 	addr     net.Addr
 	ready    chan struct{}
-	shutdown atomic.Bool
+	stopping chan struct{} // closed when the drain is over: Run stops the loops
+	stopped  chan struct{} // closed when Run has stopped the loops
+	fdMax    int64         // RLIMIT_NOFILE when Run started
+	sockets  atomic.Int64  // accepted sockets not yet closed
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*Loop] // copy-on-write, in discovery order
@@ -46,13 +49,15 @@ type Server struct {
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	return &Server{
-		cfg:    cfg,
-		log:    newLogger(cfg.Logger),
-		routes: make(map[string]Handler),
-		protos: make(map[string][]string),
-		http:   make(map[string]HTTPHandler),
-		ready:  make(chan struct{}),
-		byEL:   make(map[gnet.EventLoop]*Loop),
+		cfg:      cfg,
+		log:      newLogger(cfg.Logger),
+		routes:   make(map[string]Handler),
+		protos:   make(map[string][]string),
+		http:     make(map[string]HTTPHandler),
+		ready:    make(chan struct{}),
+		stopping: make(chan struct{}),
+		stopped:  make(chan struct{}),
+		byEL:     make(map[gnet.EventLoop]*Loop),
 	}
 }
 
@@ -91,13 +96,15 @@ func (s *Server) Loops() []*Loop {
 // Run listens and serves until Shutdown or a fatal error. It always returns
 // a non-nil error: ErrServerClosed after Shutdown.
 func (s *Server) Run() error {
+	ln, err := listen(s.cfg.Addr, s.cfg.ReusePort)
+	if err != nil {
+		close(s.stopped)
+		return fmt.Errorf("engine: %w", err)
+	}
+	s.ln, s.addr, s.fdMax = ln, ln.Addr(), fdLimit()
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.cfg.Loops),
-		gnet.WithReusePort(s.cfg.ReusePort),
-		// As net.Listen does: a restarted node must bind while connections
-		// of the previous one sit in TIME_WAIT.
-		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{s.cfg.Logger}),
@@ -108,25 +115,49 @@ func (s *Server) Run() error {
 	if s.cfg.SocketSendBuffer > 0 {
 		opts = append(opts, gnet.WithSocketSendBuffer(s.cfg.SocketSendBuffer))
 	}
-	err := gnet.Run(s, "tcp://"+s.cfg.Addr, opts...)
-	if s.shutdown.Load() {
-		return ErrServerClosed
-	}
+	cli, err := gnet.NewClient(s, opts...)
 	if err == nil {
-		err = errors.New("engine: reactor stopped")
+		err = cli.Start()
 	}
-	return fmt.Errorf("engine: %w", err)
+	if err != nil {
+		_ = ln.Close()
+		close(s.stopped)
+		return fmt.Errorf("engine: %w", err)
+	}
+	s.cli = cli
+	close(s.ready)
+
+	errc := make(chan error, s.cfg.Loops)
+	for i := 0; i < s.cfg.Loops; i++ {
+		go func() { errc <- s.acceptLoop(ln) }()
+	}
+	var acceptErr error
+	for i := 0; i < s.cfg.Loops; i++ {
+		if err := <-errc; err != nil && acceptErr == nil {
+			acceptErr = err
+			_ = ln.Close() // the other acceptors return too
+		}
+	}
+	if acceptErr == nil {
+		<-s.stopping // Shutdown closed the listener; wait for its drain
+	}
+	_ = cli.Stop() // closes what is left, OnClose for each
+	close(s.stopped)
+	if acceptErr != nil {
+		return fmt.Errorf("engine: accept: %w", acceptErr)
+	}
+	return ErrServerClosed
 }
 
 // Draining reports whether Shutdown has begun.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
-// Shutdown drains the server, then stops it. New upgrades are refused with
-// 503 (HTTP routes are still answered, so a health check can report the
-// drain), every open connection is sent close 1001 "going away", and
-// Shutdown waits until they have all closed or ctx is done; then the reactor
-// stops and closes whatever is left. It returns ctx.Err() if the drain was
-// cut short, and Run returns ErrServerClosed.
+// Shutdown drains the server, then stops it. The listener is closed, so no
+// connection is accepted any more (with SO_REUSEPORT the kernel sends new
+// ones to the other processes on the port); every open connection is sent
+// close 1001 "going away", and Shutdown waits until they have all closed or
+// ctx is done; then the loops stop and close whatever is left. It returns
+// ctx.Err() if the drain was cut short, and Run returns ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -134,8 +165,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrNotRunning
 	}
 	if s.draining.Swap(true) {
+		<-s.stopped
 		return nil
 	}
+	_ = s.ln.Close()
 	s.cfg.Logger.Info("draining", "open", s.openConns.Load())
 	for _, l := range s.Loops() {
 		_ = l.Post(drainTask{})
@@ -151,13 +184,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	tick.Stop()
 	s.cfg.Logger.Info("drained", "left", s.openConns.Load(), "err", err)
-	s.shutdown.Store(true)
-	// gnet polls for its loops' exit every 500ms; give it a few rounds.
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if stopErr := s.eng.Stop(stopCtx); err == nil {
-		err = stopErr
-	}
+	close(s.stopping)
+	<-s.stopped
 	return err
 }
 
@@ -177,29 +205,6 @@ func (drainTask) Run(l *Loop) {
 }
 
 func (drainTask) Done() {}
-
-// OnBoot records the engine and the bound address.
-func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
-	s.eng = eng
-	if fd, err := eng.Dup(); err == nil {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			s.addr = sockaddrToTCP(sa)
-		}
-		_ = unix.Close(fd)
-	}
-	close(s.ready)
-	return gnet.None
-}
-
-func sockaddrToTCP(sa unix.Sockaddr) net.Addr {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-	}
-	return nil
-}
 
 // loopOf returns the engine Loop of a gnet event loop, creating it on first sight.
 func (s *Server) loopOf(el gnet.EventLoop) *Loop {
@@ -234,7 +239,6 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.dec.Role = codec.RoleServer
 	c.dec.MaxFrameSize = s.cfg.MaxFrameSize
 	c.dec.MaxMessageSize = s.cfg.MaxMessageSize
-	s.stats.accepted.Add(1)
 	c.pingPeriod = s.cfg.PingPeriod
 	c.timeout = s.cfg.Timeout
 	gc.SetContext(c)
@@ -245,6 +249,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 // OnClose reports the end of a connection to its handler, after the loop's
 // current event if gnet closed it in the middle of one.
 func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	s.sockets.Add(-1)
 	c, ok := gc.Context().(*Conn)
 	if !ok {
 		return gnet.None

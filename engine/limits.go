@@ -12,6 +12,7 @@ var (
 	errMaxConnsPerIP = &httpError{status: 429, reason: ReasonMaxConnsPerIP, msg: "too many connections from your address", header: "Retry-After: 5\r\n"}
 	errOrigin        = &httpError{status: 403, reason: ReasonOrigin, msg: "origin not allowed"}
 	errDraining      = &httpError{status: 503, reason: ReasonDraining, msg: "server shutting down", header: "Retry-After: 1\r\n"}
+	errFDLimit       = &httpError{status: 503, reason: ReasonFDLimit, msg: "server at its connection limit", header: "Retry-After: 5\r\n"}
 )
 
 // perIP counts open connections by peer address, for MaxConnsPerIP. It is

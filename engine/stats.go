@@ -23,11 +23,12 @@ const (
 	ReasonMaxConnsPerIP                // MaxConnsPerIP reached for the peer's address
 	ReasonOrigin                       // Origin not in AllowedOrigins
 	ReasonDraining                     // the server is shutting down
+	ReasonFDLimit                      // the process is at its descriptor limit (RLIMIT_NOFILE)
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{"bad_request", "http_version", "not_found", "method", "upgrade_headers",
-	"key", "ws_version", "header_too_large", "timeout", "max_conns", "max_conns_per_ip", "origin", "draining"}
+	"key", "ws_version", "header_too_large", "timeout", "max_conns", "max_conns_per_ip", "origin", "draining", "fd_limit"}
 
 func (r Reason) String() string {
 	if r < NumReasons {

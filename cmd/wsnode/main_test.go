@@ -141,7 +141,13 @@ var addrRE = regexp.MustCompile(`"?msg"?[=:]"?(listening|metrics listening)"?.*?
 func startNode(t *testing.T, args ...string) *node {
 	t.Helper()
 	args = append([]string{"--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--loops", "2"}, args...)
-	n := &node{cmd: exec.Command(binPath, args...), exited: make(chan error, 1)}
+	return startCmd(t, exec.Command(binPath, args...))
+}
+
+// startCmd runs a node command line and waits until it listens.
+func startCmd(t *testing.T, cmd *exec.Cmd) *node {
+	t.Helper()
+	n := &node{cmd: cmd, exited: make(chan error, 1)}
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -395,4 +401,59 @@ func TestChatPageServed(t *testing.T) {
 			t.Fatalf("GET %s: %d, %d bytes", p, resp.StatusCode, len(body))
 		}
 	}
+}
+
+// At its descriptor limit the node refuses new connections with 503 and
+// keeps serving the ones it has; when some close, it accepts again. (gnet's
+// own acceptor stops the whole engine on EMFILE; the node accepts itself.)
+func TestDescriptorLimitRefusesAndSurvives(t *testing.T) {
+	const limit = 200
+	n := startCmd(t, exec.Command("bash", "-c",
+		fmt.Sprintf("ulimit -n %d && exec %s --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --loops 2", limit, binPath)))
+	defer http.DefaultClient.CloseIdleConnections()
+	var open []*websocket.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	refused := 0
+	for i := 0; i < limit+50; i++ {
+		c, resp, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/echo", nil)
+		switch {
+		case err == nil:
+			open = append(open, c)
+		case resp != nil && resp.StatusCode == 503:
+			refused++
+		default:
+			t.Fatalf("connection %d: %v (want an upgrade or a 503)\n%s", i, err, n.logs())
+		}
+	}
+	if refused == 0 || len(open) >= limit {
+		t.Fatalf("%d open, %d refused with a limit of %d descriptors", len(open), refused, limit)
+	}
+	t.Logf("%d open, %d refused with 503", len(open), refused)
+	// Every open connection still works.
+	for i, c := range open {
+		if err := c.WriteMessage(websocket.TextMessage, []byte("alive")); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "alive" {
+			t.Fatalf("conn %d: %q %v", i, p, err)
+		}
+	}
+	if got := scrape(t, n, `wsnode_handshake_failures_total{reason="fd_limit"}`); got != float64(refused) {
+		t.Fatalf("fd_limit refusals %v, want %d", got, refused)
+	}
+	// Closing some frees room for new ones.
+	for _, c := range open[:10] {
+		c.Close()
+	}
+	open = open[10:]
+	waitMetric(t, n, "wsnode_connections_open", float64(len(open)))
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/echo", nil)
+	if err != nil {
+		t.Fatalf("after closes: %v", err)
+	}
+	open = append(open, c)
 }

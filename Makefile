@@ -3,13 +3,13 @@ GO       ?= go
 FUZZTIME ?= 15s
 ADDR     ?= :8080
 
-.PHONY: help build run test fuzz bench lint
+.PHONY: help build run test fuzz bench lint bench-compare bench-scale
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build wsnode (and the other binaries) into bin/
-	$(GO) build -o bin/ ./cmd/...
+build: ## build wsnode, wsbench and wschat into bin/
+	$(GO) build -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/ ./cmd/...
 
 run: ## start the node on $(ADDR): /echo, /chat
 	$(GO) run ./cmd/wsnode --addr $(ADDR)
@@ -31,6 +31,16 @@ fuzz: ## longer fuzzing of the decoder, the handshake and the chat's JSON comman
 
 bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt
+
+bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcast N=10,000, connect N=50,000; markdown table (~10 min)
+	cd bench/peers && $(GO) build -o ../../bin/ ./cmd/...
+	mkdir -p reports
+	bin/wsbench compare --bin bin --reports reports/compare | tee reports/compare.md
+
+CONNS ?= 100000
+bench-scale: build ## ramp to CONNS idle connections (default 100000) over SO_REUSEPORT node processes, probe echo latency
+	mkdir -p reports
+	bin/wsbench scale --bin bin --conns $(CONNS) | tee reports/scale-$(CONNS).md
 
 lint: ## go vet
 	$(GO) vet ./...

@@ -70,9 +70,14 @@ func run(args []string) int {
 		usage(fs)
 		return 2
 	}
-	if args[0] == "help" {
+	switch args[0] {
+	case "help":
 		usage(fs)
 		return 0
+	case "compare":
+		return runCompare(args[1:])
+	case "scale":
+		return runScale(args[1:])
 	}
 	cfg.Scenario = bench.Scenario(args[0])
 	if err := fs.Parse(args[1:]); err != nil {
@@ -142,6 +147,12 @@ Scenarios (each stops by itself):
              (loss), delivery latency
   chat       -c users on /chat, --talk-frac talking at --talk-rate each,
              --whisper-frac of messages whispered: deliveries/s, latency
+
+  compare    run the node and its peers (gorilla, gws, nbio) through echo,
+             broadcast and connect in one run; a markdown table with ratios
+             (wsbench compare --help)
+  scale      ramp to --conns idle connections over several node processes
+             and workers, then probe echo latency (wsbench scale --help)
 
 The final report is a table on stdout, or JSON with --json; --html FILE adds
 a self-contained page with charts. A live line is shown on stderr when it is

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"edgews/bench/compare"
+)
+
+// runCompare is "wsbench compare": flags → compare.Config → compare.Run.
+func runCompare(args []string) int {
+	fs := flag.NewFlagSet("wsbench compare", flag.ContinueOnError)
+	var cfg compare.Config
+	var servers, scenarios string
+	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench, gorilla, gws and nbio")
+	fs.StringVar(&servers, "servers", strings.Join(compare.Servers, ","), "servers to run, the node first")
+	fs.StringVar(&scenarios, "scenarios", "echo,broadcast,connect", "scenarios to run")
+	fs.IntVar(&cfg.EchoConns, "echo-conns", 1000, "echo: connections")
+	fs.IntVar(&cfg.EchoPayload, "echo-payload", 1024, "echo: payload bytes")
+	fs.IntVar(&cfg.EchoInflight, "echo-inflight", 1, "echo: messages in flight per connection")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "echo and broadcast send phase")
+	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 10000, "broadcast: users")
+	fs.IntVar(&cfg.BroadcastSenders, "broadcast-senders", 10, "broadcast: senders")
+	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 20, "broadcast: messages per second, all senders together")
+	fs.IntVar(&cfg.ConnectConns, "connect-conns", 50000, "connect: idle connections")
+	fs.IntVar(&cfg.ConnectProcs, "connect-procs", 0, "connect: server processes and bench workers (0 = one per 18,000)")
+	fs.DurationVar(&cfg.ConnectHold, "connect-hold", 5*time.Second, "connect: hold time")
+	fs.Float64Var(&cfg.Ramp, "ramp", 5000, "connections opened per second")
+	fs.StringVar(&cfg.Reports, "reports", "", "also save each raw JSON report in `DIR`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg.Servers = strings.Split(servers, ",")
+	cfg.Scenarios = strings.Split(scenarios, ",")
+	cfg.Log = os.Stderr
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	started := time.Now()
+	results := compare.Run(ctx, cfg)
+	fmt.Printf("wsbench compare, %s, %d CPUs, %s\n\n", started.UTC().Format(time.RFC3339), runtime.NumCPU(), time.Since(started).Round(time.Second))
+	compare.Markdown(os.Stdout, results)
+	for _, r := range results {
+		if r.Err != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+// runScale is "wsbench scale": flags → compare.ScaleConfig → compare.Scale.
+func runScale(args []string) int {
+	fs := flag.NewFlagSet("wsbench scale", flag.ContinueOnError)
+	var cfg compare.ScaleConfig
+	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode and wsbench")
+	fs.IntVar(&cfg.Conns, "conns", 100000, "idle connections")
+	fs.IntVar(&cfg.PerProc, "per-proc", 18000, "connections per node process and per bench worker (the descriptor limit here is 20,000)")
+	fs.Float64Var(&cfg.Ramp, "ramp", 5000, "connections opened per second")
+	fs.IntVar(&cfg.Echo, "echo-conns", 100, "echo latency probe: connections")
+	fs.DurationVar(&cfg.EchoFor, "echo-duration", 10*time.Second, "echo latency probe: duration")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg.Log = os.Stderr
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	started := time.Now()
+	res, err := compare.Scale(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wsbench scale: %v\n", err)
+		return 1
+	}
+	fmt.Printf("wsbench scale, %s, %d CPUs, %s\n\n", started.UTC().Format(time.RFC3339), runtime.NumCPU(), time.Since(started).Round(time.Second))
+	compare.MarkdownScale(os.Stdout, res)
+	return 0
+}

@@ -32,8 +32,8 @@ type Config struct {
 	Duration     time.Duration // echo and broadcast send phase; if zero, 10s
 
 	BroadcastConns   int     // if zero, 10000
-	BroadcastSenders int     // if zero, 10
-	BroadcastRate    float64 // messages/s, all senders together; if zero, 20
+	BroadcastSenders int     // if zero, 20
+	BroadcastRate    float64 // messages/s, all senders together; if zero, 40 (2/s per sender: under the node's default --chat-rate)
 	BroadcastPayload int     // if zero, 64
 
 	ConnectConns int           // if zero, 50000
@@ -66,7 +66,7 @@ func (c *Config) defaults() {
 	set(&c.EchoPayload, 1024)
 	set(&c.EchoInflight, 1)
 	set(&c.BroadcastConns, 10000)
-	set(&c.BroadcastSenders, 10)
+	set(&c.BroadcastSenders, 20)
 	set(&c.BroadcastPayload, 64)
 	set(&c.ConnectConns, 50000)
 	set(&c.ConnectProcs, (c.ConnectConns+17999)/18000)
@@ -74,7 +74,7 @@ func (c *Config) defaults() {
 		c.Duration = 10 * time.Second
 	}
 	if c.BroadcastRate == 0 {
-		c.BroadcastRate = 20
+		c.BroadcastRate = 40
 	}
 	if c.ConnectHold == 0 {
 		c.ConnectHold = 5 * time.Second

@@ -29,7 +29,6 @@ const (
 type Conn struct {
 	gc    gnet.Conn
 	loop  *Loop
-	srv   *Server
 	h     Handler
 	req   Request
 	proto string
@@ -47,7 +46,7 @@ type Conn struct {
 	idx       int32 // position in loop.conns, -1 once removed
 	pendHead  int32 // 1-based index into loop.pend, 0 when nothing is pending
 	pendTail  int32
-	pendBytes int
+	pendBytes int32 // bytes pending; bounded by the arena and MaxOutboundBytes checks
 
 	created  int64 // nanoseconds
 	lastRead int64
@@ -77,7 +76,7 @@ func (c *Conn) Loop() *Loop { return c.loop }
 func (c *Conn) Value() any      { return c.value }
 func (c *Conn) SetValue(v any)  { c.value = v }
 func (c *Conn) Open() bool      { return c.state == stateOpen } // loop only
-func (c *Conn) Server() *Server { return c.srv }
+func (c *Conn) Server() *Server { return c.loop.srv }
 func (c *Conn) String() string  { return c.req.RemoteAddr.String() + c.req.Path }
 
 // SetPingPeriod overrides the server's PingPeriod for this connection; zero
@@ -160,7 +159,7 @@ func (c *Conn) sendFrame(op codec.OpCode, payload []byte) {
 // enqueue adds a frame to the pending output, unless the connection is a
 // slow consumer, which is closed instead.
 func (c *Conn) enqueue(b []byte) {
-	if c.gc.OutboundBuffered()+c.pendBytes+len(b) > c.srv.cfg.MaxOutboundBytes {
+	if c.gc.OutboundBuffered()+int(c.pendBytes)+len(b) > c.loop.srv.cfg.MaxOutboundBytes {
 		c.slowConsumer()
 		return
 	}
@@ -172,7 +171,7 @@ func (c *Conn) writev(iov [][]byte) {
 		return
 	}
 	_, _ = c.gc.Writev(iov)
-	if c.state != stateClosed && c.gc.OutboundBuffered() > c.srv.cfg.MaxOutboundBytes {
+	if c.state != stateClosed && c.gc.OutboundBuffered() > c.loop.srv.cfg.MaxOutboundBytes {
 		c.slowConsumer()
 	}
 }
@@ -183,8 +182,8 @@ func (c *Conn) slowConsumer() {
 	if c.state == stateClosed {
 		return
 	}
-	c.srv.stats.slowConsumers.Add(1)
-	c.srv.log.connWarn("slow consumer closed", c, slog.Int("queued", c.gc.OutboundBuffered()+c.pendBytes))
+	c.loop.srv.stats.slowConsumers.Add(1)
+	c.loop.srv.log.connWarn("slow consumer closed", c, slog.Int("queued", c.gc.OutboundBuffered()+int(c.pendBytes)))
 	if c.code == 0 {
 		c.code, c.reason = codec.StatusPolicyViolation, "slow consumer"
 	}
@@ -195,7 +194,7 @@ func (c *Conn) slowConsumer() {
 func (c *Conn) startClose(code codec.StatusCode, reason string) {
 	c.code, c.reason = code, reason
 	c.state = stateClosing
-	c.deadline = c.loop.now + int64(c.srv.cfg.CloseTimeout)
+	c.deadline = c.loop.now + int64(c.loop.srv.cfg.CloseTimeout)
 	c.dec.StartDrain()
 	var buf [128]byte
 	c.writeControl(codec.AppendClose(buf[:0], code, reason, nil))
@@ -232,7 +231,7 @@ func (c *Conn) fireClose() {
 		code = statusAbnormalClosure
 	}
 	c.releaseSlots()
-	c.srv.stats.closes[closeBucket(uint16(code))].Add(1)
-	c.srv.log.connDebug("close", c, slog.Int("code", int(code)), slog.String("reason", c.reason))
+	c.loop.srv.stats.closes[closeBucket(uint16(code))].Add(1)
+	c.loop.srv.log.connDebug("close", c, slog.Int("code", int(code)), slog.String("reason", c.reason))
 	c.h.OnClose(c, code, c.reason)
 }

@@ -20,8 +20,7 @@ type Server struct {
 	gnet.BuiltinEventEngine
 
 	cfg    Config
-	routes map[string]Handler
-	protos map[string][]string
+	routes map[string]*route
 	http   map[string]HTTPHandler
 
 	ln       net.Listener
@@ -51,8 +50,7 @@ func New(cfg Config) *Server {
 	return &Server{
 		cfg:      cfg,
 		log:      newLogger(cfg.Logger),
-		routes:   make(map[string]Handler),
-		protos:   make(map[string][]string),
+		routes:   make(map[string]*route),
 		http:     make(map[string]HTTPHandler),
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
@@ -64,12 +62,20 @@ func New(cfg Config) *Server {
 // Config returns the server's configuration with defaults applied.
 func (s *Server) Config() Config { return s.cfg }
 
+// route is a registered WebSocket route.
+type route struct {
+	path   string
+	h      Handler
+	protos []string // Subprotocols, if h has them
+}
+
 // Handle registers a WebSocket route. Not safe once Run has started.
 func (s *Server) Handle(path string, h Handler) {
-	s.routes[path] = h
+	r := &route{path: path, h: h}
 	if sp, ok := h.(Subprotocoler); ok {
-		s.protos[path] = sp.Subprotocols()
+		r.protos = sp.Subprotocols()
 	}
+	s.routes[path] = r
 }
 
 // HandleHTTP registers a plain HTTP GET route. Not safe once Run has started.
@@ -230,7 +236,6 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c := &Conn{
 		gc:      gc,
 		loop:    l,
-		srv:     s,
 		id:      s.nextID.Add(1),
 		created: l.now,
 		idx:     -1,
@@ -298,7 +303,7 @@ func (c *Conn) onTraffic() gnet.Action {
 			frames++
 		}
 		if err != nil {
-			c.srv.log.connDebug("protocol error", c, slog.String("err", err.Error()))
+			c.loop.srv.log.connDebug("protocol error", c, slog.String("err", err.Error()))
 			c.startClose(codec.CloseCode(err), err.Error())
 			continue
 		}
@@ -355,7 +360,7 @@ func (c *Conn) dispatch(ev codec.Event) {
 // reports that the connection is now open and bytes after the request (if
 // any) are to be parsed as frames.
 func (c *Conn) handshake() (gnet.Action, bool) {
-	s := c.srv
+	s := c.loop.srv
 	buf, _ := c.gc.Peek(-1)
 	end := headerEnd(buf)
 	if end < 0 {
@@ -388,15 +393,17 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 		c.state = stateClosed
 		return gnet.Close, false
 	}
-	h, ok := s.routes[req.Path]
+	r, ok := s.routes[req.Path]
 	if !ok {
 		return c.refuse(errNotFound), false
 	}
+	h := r.h
+	c.req.Path = r.path // the route's string: no copy per connection
 	u, err := checkUpgrade(&c.req)
 	if err != nil {
 		return c.refuse(err), false
 	}
-	c.proto = selectProtocol(u.protocols, s.protos[req.Path])
+	c.proto = selectProtocol(u.protocols, r.protos)
 	if he := c.admit(); he != nil {
 		return c.refuse(he), false
 	}
@@ -415,6 +422,7 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	s.stats.upgrades.Add(1)
 	s.log.connDebug("open", c, slog.String("path", c.req.Path))
 	h.OnOpen(c)
+	c.req.header = keepHeaders(c.req.header, s.cfg.KeepHeaders)
 	return gnet.None, true
 }
 
@@ -424,8 +432,8 @@ func (c *Conn) refuse(err error) gnet.Action {
 	if !errors.As(err, &he) {
 		he = &httpError{status: 400, reason: ReasonBadRequest, msg: err.Error()}
 	}
-	c.srv.stats.refused[he.reason].Add(1)
-	c.srv.log.connDebug("refused", c, slog.Int("status", he.status), slog.String("reason", he.reason.String()), slog.String("detail", he.msg))
+	c.loop.srv.stats.refused[he.reason].Add(1)
+	c.loop.srv.log.connDebug("refused", c, slog.Int("status", he.status), slog.String("reason", he.reason.String()), slog.String("detail", he.msg))
 	_, _ = c.gc.Discard(-1)
 	_, _ = c.gc.Write(appendResponse(nil, errorResponse(he)))
 	c.state = stateClosed

@@ -22,7 +22,9 @@ type Request struct {
 	header     string // the header lines, "Name: value\r\n" each, as received
 }
 
-// Header returns the first value of the named header (case-insensitive), or "".
+// Header returns the first value of the named header (case-insensitive), or
+// "". On a WebSocket connection after OnOpen, only the headers listed in
+// Config.KeepHeaders are still there.
 func (r *Request) Header(name string) string {
 	h := r.header
 	for len(h) > 0 {
@@ -38,6 +40,30 @@ func (r *Request) Header(name string) string {
 		}
 	}
 	return ""
+}
+
+// keep returns the header lines named in names, in a new string.
+func keepHeaders(header string, names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for h := header; len(h) > 0; {
+		line := h
+		if i := strings.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i+1], h[i+1:]
+		} else {
+			h = ""
+		}
+		k, _, _ := strings.Cut(line, ":")
+		for _, n := range names {
+			if strings.EqualFold(strings.TrimSpace(k), n) {
+				b.WriteString(line)
+				break
+			}
+		}
+	}
+	return b.String()
 }
 
 // Query returns the first value of the named query parameter, or "".

@@ -82,7 +82,7 @@ func originAllowed(origin string, allowed []string) bool {
 // admit applies the connection limits to an upgrade request and, when it
 // is admitted, takes its slots (released by fireClose).
 func (c *Conn) admit() *httpError {
-	s := c.srv
+	s := c.loop.srv
 	if s.draining.Load() {
 		return errDraining
 	}
@@ -107,9 +107,9 @@ func (c *Conn) admit() *httpError {
 
 // releaseSlots gives back what admit took.
 func (c *Conn) releaseSlots() {
-	c.srv.openConns.Add(-1)
+	c.loop.srv.openConns.Add(-1)
 	if c.ipHeld {
 		c.ipHeld = false
-		c.srv.perIP.release(ipOf(c.req.RemoteAddr))
+		c.loop.srv.perIP.release(ipOf(c.req.RemoteAddr))
 	}
 }

@@ -224,3 +224,36 @@ func TestStatsCount(t *testing.T) {
 		t.Fatal("no loop lag reported")
 	}
 }
+
+// Every header is readable in OnOpen; afterwards only Config.KeepHeaders.
+func TestHeadersKeptAfterOpen(t *testing.T) {
+	type seen struct{ keepOpen, dropOpen, keepLater, dropLater string }
+	got := make(chan seen, 1)
+	var s seen
+	rec := &recorder{
+		configure: func(c *engine.Conn) {
+			s.keepOpen, s.dropOpen = c.Request().Header("X-Keep"), c.Request().Header("X-Drop")
+		},
+		onMessage: func(c *engine.Conn, _ codec.OpCode, _ []byte) bool {
+			s.keepLater, s.dropLater = c.Request().Header("x-keep"), c.Request().Header("X-Drop")
+			got <- s
+			return true
+		},
+	}
+	srv := startServer(t, engine.Config{KeepHeaders: []string{"X-Keep"}}, func(s *engine.Server) { s.Handle("/echo", rec) })
+	h := http.Header{"X-Keep": {"k"}, "X-Drop": {"d"}}
+	c, _, err := websocket.DefaultDialer.Dial(wsURL(srv, "/echo?q=1"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.WriteMessage(websocket.TextMessage, []byte("x"))
+	select {
+	case s := <-got:
+		if s != (seen{"k", "d", "k", ""}) {
+			t.Fatalf("headers seen %+v, want X-Keep in and after OnOpen, X-Drop only in it", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message")
+	}
+}

@@ -174,7 +174,7 @@ func (l *Loop) enqueue(c *Conn, b []byte) {
 		l.pend[c.pendTail-1].next = idx
 	}
 	c.pendTail = idx
-	c.pendBytes += len(b)
+	c.pendBytes += int32(len(b))
 }
 
 // flush hands every dirty connection's pending frames to gnet, one writev

@@ -70,6 +70,12 @@ type Config struct {
 	// browsers) are allowed: Origin protects browsers' users from cross-site
 	// WebSocket hijacking, it cannot authenticate a program.
 	AllowedOrigins []string
+	// KeepHeaders names the request headers a connection keeps after
+	// OnOpen for Conn.Request().Header. During OnOpen every header is
+	// available; afterwards only these (case-insensitive), because a
+	// browser's request head is ~500 bytes and a million connections would
+	// hold half a gigabyte of it. If nil, none are kept.
+	KeepHeaders []string
 	// Logger receives the engine's logs: connection lifecycle and every
 	// refused connection's reason at debug, slow consumers at warn
 	// (rate-limited), nothing per message. If nil, logs are discarded.

@@ -111,6 +111,9 @@ func MarkdownScale(w io.Writer, r *ScaleResult) {
 	fmt.Fprintf(w, "| figure | value |\n|---|---:|\n")
 	fmt.Fprintf(w, "| node processes (SO_REUSEPORT) / bench workers | %d / %d |\n", r.Procs, c.Procs)
 	fmt.Fprintf(w, "| connections open / target (failed) | %d / %d (%d) |\n", c.Conns.Connected, c.Conns.Target, c.Conns.Failed)
+	for reason, n := range c.Conns.Failures {
+		fmt.Fprintf(w, "| failed: %s | %d (%s) |\n", reason, n, c.Conns.FailureExamples[reason])
+	}
 	fmt.Fprintf(w, "| ramp time | %v |\n", r.Ramp)
 	if c.Conns.ConnectTime != nil {
 		fmt.Fprintf(w, "| connect time p50 / p99 | %.2f / %.2f ms |\n", c.Conns.ConnectTime.P50Us/1000, c.Conns.ConnectTime.P99Us/1000)

@@ -33,11 +33,7 @@ func startNodeWith(t testing.TB, cfg engine.Config, hcfg hub.Config) string {
 	cfg.Addr, cfg.Loops = "127.0.0.1:0", 2
 	srv := engine.New(cfg)
 	hub.New(srv, hcfg)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
+	if err := srv.Start(); err != nil {
 		t.Fatalf("node: Run: %v", err)
 	}
 	var once sync.Once
@@ -46,7 +42,7 @@ func startNodeWith(t testing.TB, cfg engine.Config, hcfg hub.Config) string {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(ctx)
-			if err := <-errc; !errors.Is(err, engine.ErrServerClosed) {
+			if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
 				t.Errorf("node: Run returned %v, want ErrServerClosed", err)
 			}
 		})

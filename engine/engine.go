@@ -31,6 +31,7 @@ type Server struct {
 	stopped  chan struct{} // closed when Run has stopped the loops
 	fdMax    int64         // RLIMIT_NOFILE when Run started
 	sockets  atomic.Int64  // accepted sockets not yet closed
+	runErr   chan error    // Run's result, with Start
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*Loop] // copy-on-write, in discovery order
@@ -153,6 +154,29 @@ func (s *Server) Run() error {
 		return fmt.Errorf("engine: accept: %w", acceptErr)
 	}
 	return ErrServerClosed
+}
+
+// Start runs the server in the background and returns once it listens, or
+// with the error that kept it from starting (as httptest.Server does for
+// net/http). Stop it with Shutdown; Wait returns what Run returned.
+func (s *Server) Start() error {
+	s.runErr = make(chan error, 1)
+	go func() { s.runErr <- s.Run() }()
+	select {
+	case <-s.ready:
+		return nil
+	case err := <-s.runErr:
+		s.runErr <- err
+		return err
+	}
+}
+
+// Wait blocks until a server started with Start has stopped, and returns
+// Run's error: ErrServerClosed after Shutdown.
+func (s *Server) Wait() error {
+	err := <-s.runErr
+	s.runErr <- err
+	return err
 }
 
 // Draining reports whether Shutdown has begun.

@@ -28,27 +28,23 @@ func startServer(t testing.TB, cfg engine.Config, setup func(*engine.Server)) *e
 	}
 	srv := engine.New(cfg)
 	setup(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		t.Fatalf("Run: %v", err)
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
 	}
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
-			if err := <-errc; !errors.Is(err, engine.ErrServerClosed) {
-				t.Errorf("Run returned %v, want ErrServerClosed", err)
-			}
-		})
-	})
+	t.Cleanup(func() { stopServer(t, srv) })
 	return srv
+}
+
+// stopServer shuts srv down and checks Run ended with ErrServerClosed.
+func stopServer(t testing.TB, srv *engine.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
+		t.Errorf("Run returned %v, want ErrServerClosed", err)
+	}
 }
 
 // checkFor polls cond until it holds or d passes.

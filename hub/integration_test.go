@@ -35,18 +35,14 @@ func startNodeConfig(t *testing.T, cfg engine.Config, hcfg hub.Config) (*engine.
 	cfg.Loops = 2
 	srv := engine.New(cfg)
 	h := hub.New(srv, hcfg)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		if err := <-errc; !errors.Is(err, engine.ErrServerClosed) {
+		if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
 			t.Errorf("Run: %v", err)
 		}
 	})

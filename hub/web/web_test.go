@@ -23,18 +23,14 @@ func startNode(t *testing.T) *engine.Server {
 	for _, p := range web.Paths() {
 		srv.HandleHTTP(p, h)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		if err := <-errc; !errors.Is(err, engine.ErrServerClosed) {
+		if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
 			t.Errorf("Run: %v", err)
 		}
 	})

@@ -67,7 +67,9 @@ type gnetLogger struct{ l *slog.Logger }
 
 func (g gnetLogger) Debugf(string, ...any) {}
 func (g gnetLogger) Infof(f string, a ...any) {
-	g.l.Info(fmt.Sprintf(f, a...), "component", "gnet")
+	// gnet's info lines describe its internals ("Starting gnet client ...":
+	// the node runs gnet's loops as a client engine, see accept.go).
+	g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet")
 }
 func (g gnetLogger) Warnf(f string, a ...any) {
 	g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet")

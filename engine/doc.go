@@ -1,8 +1,10 @@
 // Package engine runs WebSocket connections on gnet v2's epoll reactor with no
 // goroutine per connection.
 //
-// gnet accepts connections and reads their bytes on a fixed set of event loops
-// (one per core by default). For every readable connection the engine parses
+// A few acceptor goroutines (one per loop, never one per connection) accept
+// connections and enroll them into gnet's event loops (one per core by
+// default), which read their bytes; see accept.go for why the engine, not
+// gnet, accepts. For every readable connection the engine parses
 // the HTTP/1.1 upgrade request from the bytes gnet has buffered, then feeds the
 // following bytes to an incremental codec.Decoder: a partial request or frame
 // stays in gnet's buffer until more bytes arrive, so a loop never blocks.
@@ -12,9 +14,10 @@
 //	srv := engine.New(engine.Config{Addr: ":8080"})
 //	srv.Handle("/echo", echoHandler)     // WebSocket route: OnOpen, OnMessage, OnClose
 //	srv.HandleHTTP("/healthz", health)   // plain GET route, answered and closed
-//	go srv.Run()                         // blocks until Shutdown or a fatal error
+//	err := srv.Start()                   // Run in the background; returns once it listens
 //	...
-//	srv.Shutdown(ctx)
+//	srv.Shutdown(ctx)                    // stop accepting, close 1001, drain, stop
+//	err = srv.Wait()                     // ErrServerClosed
 //
 // Threading rules. Handler callbacks, Task.Run and every Conn method documented
 // "loop only" run on the connection's own event loop and must not block. From

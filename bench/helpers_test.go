@@ -2,14 +2,13 @@ package bench_test
 
 import (
 	"context"
-	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"edgews/bench"
 	"edgews/engine"
+	"edgews/engine/enginetest"
 	"edgews/hub"
 )
 
@@ -33,20 +32,7 @@ func startNodeWith(t testing.TB, cfg engine.Config, hcfg hub.Config) string {
 	cfg.Addr, cfg.Loops = "127.0.0.1:0", 2
 	srv := engine.New(cfg)
 	hub.New(srv, hcfg)
-	if err := srv.Start(); err != nil {
-		t.Fatalf("node: Run: %v", err)
-	}
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-			if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
-				t.Errorf("node: Run returned %v, want ErrServerClosed", err)
-			}
-		})
-	})
+	enginetest.Start(t, srv)
 	return "ws://" + srv.Addr().String()
 }
 

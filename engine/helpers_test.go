@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"edgews/codec"
 	"edgews/engine"
+	"edgews/engine/enginetest"
 )
 
 // startServer runs a server on 127.0.0.1:0 with 2 loops until the test ends.
@@ -28,23 +28,8 @@ func startServer(t testing.TB, cfg engine.Config, setup func(*engine.Server)) *e
 	}
 	srv := engine.New(cfg)
 	setup(srv)
-	if err := srv.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { stopServer(t, srv) })
+	enginetest.Start(t, srv)
 	return srv
-}
-
-// stopServer shuts srv down and checks Run ended with ErrServerClosed.
-func stopServer(t testing.TB, srv *engine.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-	if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
-		t.Errorf("Run returned %v, want ErrServerClosed", err)
-	}
 }
 
 // checkFor polls cond until it holds or d passes.

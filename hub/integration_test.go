@@ -1,14 +1,13 @@
 package hub_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"edgews/engine"
+	"edgews/engine/enginetest"
 	"edgews/hub"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
@@ -35,17 +34,7 @@ func startNodeConfig(t *testing.T, cfg engine.Config, hcfg hub.Config) (*engine.
 	cfg.Loops = 2
 	srv := engine.New(cfg)
 	h := hub.New(srv, hcfg)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	enginetest.Start(t, srv)
 	return srv, h
 }
 

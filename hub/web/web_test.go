@@ -1,15 +1,13 @@
 package web_test
 
 import (
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"edgews/engine"
+	"edgews/engine/enginetest"
 	"edgews/hub"
 	"edgews/hub/web"
 )
@@ -23,17 +21,7 @@ func startNode(t *testing.T) *engine.Server {
 	for _, p := range web.Paths() {
 		srv.HandleHTTP(p, h)
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	enginetest.Start(t, srv)
 	return srv
 }
 

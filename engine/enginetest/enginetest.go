@@ -1,0 +1,36 @@
+// Package enginetest runs engine servers in tests, as net/http/httptest
+// does for net/http:
+//
+//	srv := engine.New(engine.Config{Addr: "127.0.0.1:0"})
+//	srv.Handle("/echo", h)
+//	enginetest.Start(t, srv) // stopped, and checked, when the test ends
+//	url := "ws://" + srv.Addr().String() + "/echo"
+package enginetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"edgews/engine"
+)
+
+// Start starts srv and shuts it down when the test ends, failing the test
+// if the drain fails or Run does not end with engine.ErrServerClosed.
+func Start(t testing.TB, srv *engine.Server) {
+	t.Helper()
+	if err := srv.Start(); err != nil {
+		t.Fatalf("engine: Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("engine: Shutdown: %v", err)
+		}
+		if err := srv.Wait(); !errors.Is(err, engine.ErrServerClosed) {
+			t.Errorf("engine: Run returned %v, want ErrServerClosed", err)
+		}
+	})
+}

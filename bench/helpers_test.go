@@ -58,15 +58,3 @@ func runErr(t testing.TB, cfg bench.Config) (*bench.Report, error) {
 }
 
 func selfPID() int { return os.Getpid() }
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t testing.TB, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

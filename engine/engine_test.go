@@ -13,6 +13,7 @@ import (
 
 	"edgews/codec"
 	"edgews/engine"
+	"edgews/engine/enginetest"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
@@ -291,7 +292,7 @@ func TestIdleTimeoutClose(t *testing.T) {
 	}
 	// The client does not answer the close: TCP is closed after CloseTimeout.
 	rc.expectEOF(5 * time.Second)
-	checkFor(t, 5*time.Second, func() bool { return len(rec.closes()) == 1 }, "OnClose")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return len(rec.closes()) == 1 }, "OnClose")
 	if got := rec.closes()[0].code; got != codec.StatusGoingAway {
 		t.Fatalf("OnClose code %d", got)
 	}
@@ -333,7 +334,7 @@ func TestProtocolErrorCloses(t *testing.T) {
 			}
 		})
 	}
-	checkFor(t, 5*time.Second, func() bool { return len(rec.closes()) == len(tests) }, "OnClose for every connection")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return len(rec.closes()) == len(tests) }, "OnClose for every connection")
 	for _, e := range rec.closes() {
 		if e.code < 1002 || e.code > 1009 {
 			t.Fatalf("OnClose code %d", e.code)
@@ -368,7 +369,7 @@ func TestCloseHandshakeFromClient(t *testing.T) {
 		t.Fatalf("server answered close %d, want the client's 4001", code)
 	}
 	rc.expectEOF(5 * time.Second)
-	checkFor(t, 5*time.Second, func() bool { return len(rec.closes()) == 1 }, "OnClose")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return len(rec.closes()) == 1 }, "OnClose")
 	if e := rec.closes()[0]; e.code != 4001 || e.data != "done" {
 		t.Fatalf("OnClose(%d, %q)", e.code, e.data)
 	}
@@ -378,11 +379,11 @@ func TestAbruptDisconnectReports1006(t *testing.T) {
 	srv, rec := echoServer(t, engine.Config{})
 	rc := dialRaw(t, srv.Addr(), "/echo")
 	rc.conn.Close()
-	checkFor(t, 5*time.Second, func() bool { return len(rec.closes()) == 1 }, "OnClose")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return len(rec.closes()) == 1 }, "OnClose")
 	if got := rec.closes()[0].code; got != 1006 {
 		t.Fatalf("OnClose code %d, want 1006", got)
 	}
-	checkFor(t, 5*time.Second, func() bool { return srv.OpenConns() == 0 }, "open count back to 0")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.OpenConns() == 0 }, "open count back to 0")
 }
 
 // A peer that stops reading is closed once its pending output passes
@@ -402,7 +403,7 @@ func TestSlowConsumerEvicted(t *testing.T) {
 	slow := dialRaw(t, srv.Addr(), "/echo")
 	_ = slow.conn.(*net.TCPConn).SetReadBuffer(16 << 10)
 	slow.write(frame(true, codec.OpText, []byte("flood"))) // and never read
-	checkFor(t, 10*time.Second, func() bool { return len(rec.closes()) == 1 }, "the slow consumer's OnClose")
+	enginetest.CheckFor(t, 10*time.Second, func() bool { return len(rec.closes()) == 1 }, "the slow consumer's OnClose")
 	if got := rec.closes()[0]; got.code != codec.StatusPolicyViolation {
 		t.Fatalf("OnClose code %d, want 1008", got.code)
 	}
@@ -450,7 +451,7 @@ func TestGoroutinesDoNotGrowWithConnections(t *testing.T) {
 			t.Fatalf("conn %d: %q %v", i, buf[:k], err)
 		}
 	}
-	checkFor(t, 5*time.Second, func() bool { return srv.OpenConns() == n+1 }, fmt.Sprintf("%d open connections", n+1))
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.OpenConns() == n+1 }, fmt.Sprintf("%d open connections", n+1))
 	after := runtime.NumGoroutine()
 	t.Logf("goroutines: %d before, %d with %d more connections", before, after, n)
 	if after-before > 5 {

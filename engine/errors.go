@@ -10,6 +10,4 @@ var (
 	ErrNotRunning = errors.New("engine: server not running")
 	// ErrConnClosed is returned by writes to a connection that is closing or closed.
 	ErrConnClosed = errors.New("engine: connection closed")
-	// ErrSlowConsumer is reported when a connection's pending output exceeds MaxOutboundBytes.
-	ErrSlowConsumer = errors.New("engine: slow consumer")
 )

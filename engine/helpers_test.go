@@ -32,18 +32,6 @@ func startServer(t testing.TB, cfg engine.Config, setup func(*engine.Server)) *e
 	return srv
 }
 
-// checkFor polls cond until it holds or d passes.
-func checkFor(t testing.TB, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // event is one handler callback, as recorded by recorder.
 type event struct {
 	kind string // open, msg, close

@@ -12,6 +12,7 @@ import (
 
 	"edgews/codec"
 	"edgews/engine"
+	"edgews/engine/enginetest"
 	"github.com/gorilla/websocket"
 )
 
@@ -47,7 +48,7 @@ func TestMaxConns(t *testing.T) {
 	}
 	// A slot frees when a connection closes.
 	open[0].Close()
-	checkFor(t, 5*time.Second, func() bool { return srv.OpenConns() == 2 }, "the close")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.OpenConns() == 2 }, "the close")
 	if code, _ := upgradeStatus(t, srv, "/echo", nil); code != 101 {
 		t.Fatalf("after a close: status %d, want 101", code)
 	}
@@ -137,7 +138,7 @@ func TestSlowAndHugeRequests(t *testing.T) {
 	if _, err := slow.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("slow request not closed: %v", err)
 	}
-	checkFor(t, time.Second, func() bool { return srv.Stats().Refused[engine.ReasonTimeout] == before+1 }, "the timeout counted")
+	enginetest.CheckFor(t, time.Second, func() bool { return srv.Stats().Refused[engine.ReasonTimeout] == before+1 }, "the timeout counted")
 }
 
 func isTimeout(err error) bool {
@@ -174,7 +175,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	// While draining the listener is closed: new connections are refused
 	// (with SO_REUSEPORT the kernel sends them to the other processes).
-	checkFor(t, 5*time.Second, func() bool { return srv.OpenConns() == 1 }, "four clean closes")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.OpenConns() == 1 }, "four clean closes")
 	if !srv.Draining() {
 		t.Fatal("Draining() = false during the drain")
 	}
@@ -219,7 +220,7 @@ func TestStatsCount(t *testing.T) {
 	}
 	rc.write(codec.AppendClose(nil, 1000, "", &[4]byte{1, 2, 3, 4}))
 	rc.expectClose(5 * time.Second)
-	checkFor(t, 5*time.Second, func() bool { return srv.Stats().Closes[0] == 1 }, "close 1000 counted")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.Stats().Closes[0] == 1 }, "close 1000 counted")
 	if len(st.LoopLag) == 0 {
 		t.Fatal("no loop lag reported")
 	}

@@ -224,15 +224,3 @@ func (l *Loop) removeConn(c *Conn) {
 	l.conns = l.conns[:last]
 	c.idx = -1
 }
-
-// Conns returns the number of connections (in handshake or open) on the loop. Loop only.
-func (l *Loop) Conns() int { return len(l.conns) }
-
-// ForEach calls fn for every open WebSocket connection of the loop. Loop only.
-func (l *Loop) ForEach(fn func(c *Conn)) {
-	for _, c := range l.conns {
-		if c.state == stateOpen {
-			fn(c)
-		}
-	}
-}

@@ -34,3 +34,16 @@ func Start(t testing.TB, srv *engine.Server) {
 		}
 	})
 }
+
+// CheckFor polls cond every 5ms until it holds, failing the test if d
+// passes first; what names the awaited condition in the failure.
+func CheckFor(t testing.TB, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

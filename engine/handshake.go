@@ -42,7 +42,7 @@ func (r *Request) Header(name string) string {
 	return ""
 }
 
-// keep returns the header lines named in names, in a new string.
+// keepHeaders returns the header lines named in names, in a new string.
 func keepHeaders(header string, names []string) string {
 	if len(names) == 0 {
 		return ""

@@ -2,6 +2,9 @@
 GO       ?= go
 FUZZTIME ?= 15s
 ADDR     ?= :8080
+# staticcheck, pinned; `go run pkg@version` builds it once from the module
+# proxy and caches the binary, so a fresh machine needs nothing but Go.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: help build run test fuzz bench lint bench-compare bench-scale
 
@@ -14,11 +17,10 @@ build: ## build wsnode, wsbench and wschat into bin/
 run: ## start the node on $(ADDR): /echo, /chat
 	$(GO) run ./cmd/wsnode --addr $(ADDR)
 
-test: ## vet, race tests, allocation tests, bounded fuzzing (under 10 minutes on 2 cores)
-	$(GO) vet ./...
+test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minutes on 2 cores)
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./...
-	cd bench/peers && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd bench/peers && $(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
@@ -42,5 +44,7 @@ bench-scale: build ## ramp to CONNS idle connections (default 100000) over SO_RE
 	mkdir -p reports
 	bin/wsbench scale --bin bin --conns $(CONNS) | tee reports/scale-$(CONNS).md
 
-lint: ## go vet
+lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module and bench/peers: zero findings
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	cd bench/peers && $(GO) vet ./... && $(STATICCHECK) ./...

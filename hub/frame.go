@@ -47,10 +47,6 @@ func (f *Frame) finish(op codec.OpCode) *Frame {
 	return f
 }
 
-// appendString and appendBytes add payload bytes.
-func (f *Frame) appendString(s string) *Frame { f.buf.B = append(f.buf.B, s...); return f }
-func (f *Frame) appendBytes(p []byte) *Frame  { f.buf.B = append(f.buf.B, p...); return f }
-
 // Bytes is the encoded frame. Valid until the last reference is released.
 func (f *Frame) Bytes() []byte { return f.buf.B[f.off:] }
 

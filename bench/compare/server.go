@@ -81,39 +81,56 @@ func start(ctx context.Context, dir, name string, n int, extra ...string) (*clus
 
 // waitReady reads a server's output until its ready line, then keeps
 // draining it in the background so the server never blocks on a full pipe.
+// A server that exits before it listens is reported with the last lines it
+// printed (at most readyTail of them), which usually say why.
 func waitReady(ctx context.Context, r io.Reader, timeout time.Duration) (int, error) {
-	found := make(chan int, 1)
+	type result struct {
+		pid  int
+		tail []string
+	}
+	found := make(chan result, 1)
 	go func() {
 		sc := bufio.NewScanner(r)
 		sent := false
 		var tail []string
 		for sc.Scan() {
 			line := sc.Text()
-			if !sent {
-				tail = append(tail, line)
-				if m := readyRE.FindStringSubmatch(line); m != nil {
-					pid, _ := strconv.Atoi(m[2])
-					found <- pid
-					sent = true
-				}
+			if sent {
+				continue
+			}
+			if len(tail) == readyTail {
+				tail = append(tail[:0], tail[1:]...)
+			}
+			tail = append(tail, line)
+			if m := readyRE.FindStringSubmatch(line); m != nil {
+				pid, _ := strconv.Atoi(m[2])
+				found <- result{pid: pid}
+				sent = true
 			}
 		}
 		if !sent {
-			found <- -1
+			found <- result{pid: -1, tail: tail}
 		}
 	}()
 	select {
-	case pid := <-found:
-		if pid < 0 {
-			return 0, fmt.Errorf("exited before it listened")
+	case res := <-found:
+		if res.pid < 0 {
+			if len(res.tail) == 0 {
+				return 0, fmt.Errorf("exited before it listened, printing nothing")
+			}
+			return 0, fmt.Errorf("exited before it listened; its last output:\n%s", strings.Join(res.tail, "\n"))
 		}
-		return pid, nil
+		return res.pid, nil
 	case <-time.After(timeout):
 		return 0, fmt.Errorf("not ready after %v", timeout)
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 }
+
+// readyTail is how many of a server's last output lines waitReady keeps for
+// the error of a server that exits before it listens.
+const readyTail = 20
 
 // stop sends SIGTERM to every process and waits (SIGKILL after 15s).
 func (c *cluster) stop() {

@@ -107,7 +107,7 @@ func chatURL(raw, name string) (string, error) {
 		return "", fmt.Errorf("bad URL %q: %w", raw, err)
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
-		return "", fmt.Errorf("bad URL %q: want ws://host[:port]/path or wss://...", raw)
+		return "", fmt.Errorf("bad URL %q: want ws://host[:port]/path or wss://host[:port]/path", raw)
 	}
 	if name != "" {
 		q := u.Query()

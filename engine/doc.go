@@ -19,6 +19,14 @@
 //	srv.Shutdown(ctx)                    // stop accepting, close 1001, drain, stop
 //	err = srv.Wait()                     // ErrServerClosed
 //
+// Upgrade hook. A Handler that also implements Upgrader sees every upgrade
+// request that passed the engine's checks and decides: refuse it with an
+// HTTP status and headers (a Refusal, counted in Stats.RefusedBy by its
+// reason), or let it open with an identity attached (the Conn's Value in
+// OnOpen). Authentication plugs in here without the engine knowing of it.
+// Handlers keep per-connection deadlines of their own (a token's expiry) and
+// act on them from a HandleSweep function, run by each loop's timer sweep.
+//
 // Threading rules. Handler callbacks, Task.Run and every Conn method documented
 // "loop only" run on the connection's own event loop and must not block. From
 // any other goroutine, reach a connection by posting a Task to its Loop

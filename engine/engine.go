@@ -33,6 +33,8 @@ type Server struct {
 	sockets  atomic.Int64  // accepted sockets not yet closed
 	runErr   chan error    // Run's result, with Start
 
+	sweepFns []func(*Loop) // HandleSweep's, run at the end of every sweep
+
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*Loop] // copy-on-write, in discovery order
 	byEL    map[gnet.EventLoop]*Loop
@@ -68,6 +70,7 @@ type route struct {
 	path   string
 	h      Handler
 	protos []string // Subprotocols, if h has them
+	up     Upgrader // h, if it is one
 }
 
 // Handle registers a WebSocket route. Not safe once Run has started.
@@ -76,11 +79,20 @@ func (s *Server) Handle(path string, h Handler) {
 	if sp, ok := h.(Subprotocoler); ok {
 		r.protos = sp.Subprotocols()
 	}
+	r.up, _ = h.(Upgrader)
 	s.routes[path] = r
 }
 
 // HandleHTTP registers a plain HTTP GET route. Not safe once Run has started.
 func (s *Server) HandleHTTP(path string, h HTTPHandler) { s.http[path] = h }
+
+// HandleSweep registers f to run on every loop at the end of each timer
+// sweep (a few times a second, see Config), after the engine's own
+// deadlines: handlers keep their per-connection deadlines (a token's
+// expiry, say) in their own state and act on them here, with no timer or
+// goroutine per connection. f runs on the loop l and must not block. Not
+// safe once Run has started.
+func (s *Server) HandleSweep(f func(l *Loop)) { s.sweepFns = append(s.sweepFns, f) }
 
 // Ready is closed once the server listens; Addr is valid from then on.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -430,6 +442,15 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	c.proto = selectProtocol(u.protocols, r.protos)
 	if he := c.admit(); he != nil {
 		return c.refuse(he), false
+	}
+	if r.up != nil {
+		id, rf := r.up.Upgrade(&c.req)
+		if rf != nil {
+			c.releaseSlots()
+			c.refuseUpgrade(rf)
+			return gnet.Close, false
+		}
+		c.value = id // the handler's OnOpen finds it as Value
 	}
 	_, _ = c.gc.Discard(end)
 	c.loop.counters.nBytesIn += int64(end)

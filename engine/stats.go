@@ -73,6 +73,7 @@ type counters struct {
 	upgrades      atomic.Int64
 	slowConsumers atomic.Int64
 	refused       [NumReasons]atomic.Int64
+	refusedBy     refusedBy // Upgrader refusals, by Refusal.Reason
 	closes        [NumCloseBuckets]atomic.Int64
 }
 
@@ -105,11 +106,14 @@ type Stats struct {
 	Upgrades      int64 // WebSocket connections opened
 	SlowConsumers int64 // connections closed for exceeding MaxOutboundBytes
 	Refused       [NumReasons]int64
-	Closes        [NumCloseBuckets]int64 // by close code, see CloseBucketLabel
-	FramesIn      int64
-	FramesOut     int64
-	BytesIn       int64
-	BytesOut      int64
+	// RefusedBy counts the refusals of Upgraders (see Refusal.Reason), apart
+	// from Refused's, which are the engine's own.
+	RefusedBy map[string]int64
+	Closes    [NumCloseBuckets]int64 // by close code, see CloseBucketLabel
+	FramesIn  int64
+	FramesOut int64
+	BytesIn   int64
+	BytesOut  int64
 	// LoopLag is, per loop, the longest delay between the ticker posting a
 	// timer sweep and the loop running it, since the previous Stats call: how
 	// long work waits for a busy loop.
@@ -124,6 +128,7 @@ func (s *Server) Stats() Stats {
 		Accepted:      s.stats.accepted.Load(),
 		Upgrades:      s.stats.upgrades.Load(),
 		SlowConsumers: s.stats.slowConsumers.Load(),
+		RefusedBy:     s.stats.refusedBy.snapshot(),
 		Draining:      s.draining.Load(),
 	}
 	for i := range st.Refused {

@@ -63,6 +63,9 @@ func (t *sweepTask) Run(l *Loop) {
 			}
 		}
 	}
+	for _, f := range l.srv.sweepFns {
+		f(l)
+	}
 }
 
 func (t *sweepTask) Done() {}

@@ -77,6 +77,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for r, n := range st.Refused {
 		counter(c.refused, n, engine.Reason(r).String())
 	}
+	for r, n := range st.RefusedBy { // the handlers' own reasons (auth_expired, ...)
+		counter(c.refused, n, r)
+	}
 	for i, n := range st.Closes {
 		counter(c.closes, n, engine.CloseBucketLabel(i))
 	}

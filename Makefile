@@ -24,12 +24,14 @@ test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minu
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
+	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth
 
 fuzz: FUZZTIME = 10m
-fuzz: ## longer fuzzing of the decoder, the handshake and the chat's JSON commands (FUZZTIME each, default 10m)
+fuzz: ## longer fuzzing of the decoder, the handshake, the chat's JSON commands and auth tokens (FUZZTIME each, default 10m)
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
+	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth
 
 bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt

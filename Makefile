@@ -22,6 +22,7 @@ test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minu
 	$(GO) test -count=1 -run 'Alloc' ./...
 	cd bench/peers && $(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
+	$(GO) test -run='^$$' -fuzz='^FuzzInflate$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
 	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth
@@ -29,6 +30,7 @@ test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minu
 fuzz: FUZZTIME = 10m
 fuzz: ## longer fuzzing of the decoder, the handshake, the chat's JSON commands and auth tokens (FUZZTIME each, default 10m)
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
+	$(GO) test -run='^$$' -fuzz='^FuzzInflate$$' -fuzztime=$(FUZZTIME) ./codec
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
 	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth

@@ -97,3 +97,19 @@ func TestEncodeZeroAlloc(t *testing.T) {
 		})
 	}
 }
+
+// TestFlateZeroAlloc: compressing a message and inflating one allocate
+// nothing once the shared Deflater and Inflater have warmed up.
+func TestFlateZeroAlloc(t *testing.T) {
+	msg := bytes.Repeat([]byte(`{"type":"message","from":"alice","text":"hello"} `), 20)
+	z := codec.NewDeflater(1)
+	var f codec.Inflater
+	dst := z.AppendCompressedFrame(nil, codec.OpText, msg)
+	c := deflateStd(t, msg)
+	if n := testing.AllocsPerRun(100, func() { dst = z.AppendCompressedFrame(dst[:0], codec.OpText, msg) }); n != 0 {
+		t.Fatalf("AppendCompressedFrame allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = f.Inflate(c, true, 1<<20) }); n != 0 {
+		t.Fatalf("Inflate allocates %v times", n)
+	}
+}

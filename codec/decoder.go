@@ -33,6 +33,14 @@ type Decoder struct {
 	utf8     utf8State // validator state between the fragments of a text message
 	draining bool      // StartDrain was called
 
+	// Deflate says permessage-deflate was negotiated: RSV1 may be set on
+	// the first frame of a data message, which then comes out of Next with
+	// Event.Compressed set, still compressed (the caller inflates it with a
+	// shared Inflater). Without it RSV1 is a protocol error. It shares the
+	// word of the fields above, so negotiating costs a connection no bytes.
+	Deflate bool
+	fragZ   bool // the fragmented message in progress is compressed
+
 	// MaxFrameSize is the largest accepted payload of one frame, in bytes,
 	// inclusive. If zero (or negative), DefaultMaxFrameSize is used.
 	MaxFrameSize int64
@@ -177,7 +185,13 @@ func parseHeader(p []byte, h *ws.Header) (hl int) {
 // checkHeader applies every rule that depends on the header alone.
 func (d *Decoder) checkHeader(h *ws.Header) error {
 	switch {
-	case h.Rsv != 0:
+	case h.Rsv != 0 && !d.compressedFirst(h):
+		if h.Rsv == rsv1>>4 && d.Deflate {
+			if h.OpCode.IsControl() {
+				return ErrCompressedControl
+			}
+			return ErrCompressedContinuation
+		}
 		return ErrNonZeroRsv
 	case h.OpCode.IsReserved():
 		return ErrReservedOpCode
@@ -208,6 +222,12 @@ func (d *Decoder) checkHeader(h *ws.Header) error {
 		return ErrMessageTooBig
 	}
 	return nil
+}
+
+// compressedFirst reports whether h is the RSV1-marked first frame of a
+// compressed message on a connection that negotiated permessage-deflate.
+func (d *Decoder) compressedFirst(h *ws.Header) bool {
+	return d.Deflate && h.Rsv == rsv1>>4 && h.OpCode.IsData() && h.OpCode != OpContinuation
 }
 
 // control fills ev from a complete, unmasked ping, pong or close payload p.
@@ -245,19 +265,22 @@ func (d *Decoder) control(ev *Event, op OpCode, p []byte) error {
 // payload p; ev stays KindNone for a fragment that is not the last.
 func (d *Decoder) data(ev *Event, h *ws.Header, p []byte) error {
 	if h.OpCode != OpContinuation {
+		z := h.Rsv != 0 // checkHeader let RSV1 through: compressed
 		if h.Fin {
 			// The common case: a whole message in one frame, returned in
 			// place. utf8.Valid is the fastest check for a whole payload.
-			if h.OpCode == OpText && !utf8.Valid(p) {
+			// A compressed one is checked once inflated.
+			if h.OpCode == OpText && !z && !utf8.Valid(p) {
 				return d.fail(ErrInvalidUTF8, 0)
 			}
-			ev.Kind, ev.Op, ev.Payload = KindMessage, h.OpCode, p
+			ev.Kind, ev.Op, ev.Payload, ev.Compressed = KindMessage, h.OpCode, p, z
 			return nil
 		}
 		d.fragOp = h.OpCode
+		d.fragZ = z
 		d.utf8 = utf8Accept
 	}
-	if d.fragOp == OpText {
+	if d.fragOp == OpText && !d.fragZ {
 		// Validate each fragment as it arrives so that garbage fails at the
 		// first bad fragment instead of after the whole message is buffered.
 		d.utf8 = d.utf8.next(p)
@@ -269,8 +292,8 @@ func (d *Decoder) data(ev *Event, h *ws.Header, p []byte) error {
 	if !h.Fin {
 		return nil
 	}
-	ev.Kind, ev.Op, ev.Payload = KindMessage, d.fragOp, d.msg
-	d.fragOp = 0
+	ev.Kind, ev.Op, ev.Payload, ev.Compressed = KindMessage, d.fragOp, d.msg, d.fragZ
+	d.fragOp, d.fragZ = 0, false
 	if cap(d.msg) > keepMsgBufCap {
 		d.msg = nil
 	} else {
@@ -311,5 +334,5 @@ func (d *Decoder) Fragmented() bool { return d.fragOp != 0 }
 // MaxFrameSize and MaxMessageSize, so a pooled Decoder can be reused without
 // being configured again.
 func (d *Decoder) Reset() {
-	*d = Decoder{Role: d.Role, MaxFrameSize: d.MaxFrameSize, MaxMessageSize: d.MaxMessageSize}
+	*d = Decoder{Role: d.Role, Deflate: d.Deflate, MaxFrameSize: d.MaxFrameSize, MaxMessageSize: d.MaxMessageSize}
 }

@@ -5,7 +5,8 @@
 // the engine discards exactly that many. A frame that has not fully arrived is
 // left in the buffer untouched, so the decoder never blocks and never copies an
 // unfragmented frame. It imports only github.com/gobwas/ws (for OpCode,
-// StatusCode, Header and the SIMD Cipher) and the standard library.
+// StatusCode, Header and the SIMD Cipher), github.com/klauspost/compress/flate
+// and the standard library.
 //
 // # Protocol flow
 //
@@ -50,6 +51,27 @@
 //		}
 //	}
 //	c.Discard(consumed)
+//
+// # Compression (permessage-deflate, RFC 7692)
+//
+// NegotiateDeflate answers a client's Sec-WebSocket-Extensions offers, always
+// with server_no_context_takeover and client_no_context_takeover, so that
+// every message is compressed and inflated on its own. A Decoder with
+// Deflate set lets RSV1 through on the first frame of a data message and
+// returns the message still compressed (Event.Compressed); RSV1 on a
+// continuation or control frame, or without Deflate, is a 1002. The caller
+// inflates with an Inflater shared by all the connections of its event loop,
+// which bounds the output at the message limit (1009), fails on a stream
+// that does not inflate (1002) and checks UTF-8 afterwards (1007). A
+// Deflater, also one per loop, compresses outgoing messages:
+//
+//	d := codec.NegotiateDeflate(req.Header("Sec-WebSocket-Extensions"))
+//	dec.Deflate = d.Accepted() // answer with d.Response
+//	...
+//	if ev.Compressed {
+//		p, err := loopInflater.Inflate(ev.Payload, ev.Op == codec.OpText, maxMessage)
+//	}
+//	out = loopDeflater.AppendCompressedFrame(out, codec.OpText, p)
 //
 // A Decoder belongs to one connection and is not safe for concurrent use. The
 // encoder functions are pure and safe for concurrent use on distinct dst slices.

@@ -109,6 +109,10 @@ type Event struct {
 	// Op is OpText or OpBinary for KindMessage (the opcode of the first
 	// fragment), and the frame's opcode for control frames.
 	Op OpCode
+	// Compressed is set for a KindMessage whose first frame had RSV1 set on
+	// a Decoder with Deflate: Payload is the raw deflate data of the whole
+	// message, to inflate with Inflater.Inflate (which also checks UTF-8).
+	Compressed bool
 	// Payload is the unmasked payload: the whole message, the ping or pong
 	// data, or the raw close payload (code and reason).
 	Payload []byte

@@ -80,6 +80,16 @@ func (p *InProc) Disconnect(c *Conn) {
 	p.srv.OnClose(c.gc, nil)
 }
 
+// Sweep runs one timer sweep on every loop, as the ticker does (the
+// engine's deadlines, then the HandleSweep functions), and drains what it
+// posted.
+func (p *InProc) Sweep() {
+	for _, l := range p.loops {
+		l.postSweep()
+	}
+	p.Drain()
+}
+
 // Drain runs the tasks posted to every loop until none are left.
 func (p *InProc) Drain() {
 	for more := true; more; {

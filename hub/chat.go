@@ -7,6 +7,7 @@ import (
 
 	"edgews/codec"
 	"edgews/engine"
+	"edgews/hub/auth"
 )
 
 // Lobby is the room every user starts in.
@@ -21,10 +22,14 @@ func (ch *chat) Subprotocols() []string { return []string{ProtocolJSON} }
 
 func (ch *chat) OnOpen(c *engine.Conn) {
 	h := ch.h
+	id, _ := c.Value().(*auth.Identity) // from the upgrade hook; nil: anonymous
+	m := &Member{c: c, idx: -1, json: c.Protocol() == ProtocolJSON, id: id}
+	if id != nil && !h.claimOwned(m, id.Name) {
+		return
+	}
 	n := h.users.Add(1)
-	m := &Member{c: c, idx: -1, json: c.Protocol() == ProtocolJSON}
 	var refused *event // why the name asked for with ?name= was not given
-	if want := c.Request().Query("name"); want != "" {
+	if want := c.Request().Query("name"); want != "" && id == nil {
 		switch {
 		case !validName(want):
 			refused = &event{typ: evError, code: string(errInvalidName), text: []byte(invalidName("name", want))}
@@ -34,13 +39,8 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 			m.name = want
 		}
 	}
-	// Generated names come from one counter, so they are unique across
-	// loops; the registry still checks, for names chosen by users.
-	for m.name == "" {
-		name := "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
-		if h.claim(m, name) {
-			m.name = name
-		}
+	if m.name == "" {
+		m.name = h.generateName(m)
 	}
 	c.SetValue(m)
 	h.enter(m, Lobby)
@@ -51,6 +51,64 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	// list; text clients keep the tutorial's quiet lobby (/users lists it).
 	h.presenceJSON(m, actJoined, m.ri)
 }
+
+// generateName claims a free userN name for m and returns it. Generated
+// names come from one counter, so they are unique across loops; the
+// registry still checks, for names chosen by users.
+func (h *Hub) generateName(m *Member) string {
+	for {
+		name := "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
+		if h.claim(m, name) {
+			return name
+		}
+	}
+}
+
+// claimOwned gives an authenticated member its token's name: shared with
+// its other connections, taken from an anonymous holder (renamed, see
+// evictTask). A name another user's token holds refuses the connection
+// with 1008: false, and the caller stops. Loop only (m's).
+func (h *Hub) claimOwned(m *Member, name string) bool {
+	ok, evicted := h.claimName(m, name, true)
+	if !ok {
+		m.c.SetValue(nil) // OnClose has no member to remove
+		ev := event{typ: evError, code: string(errNameTaken), text: []byte("name " + quoteShort(name) + " belongs to another user's token")}
+		line := ev.appendText(nil)
+		if m.json {
+			line = ev.appendJSON(nil)
+		}
+		_ = m.c.Send(codec.OpText, line)
+		m.c.Close(codec.StatusPolicyViolation, "name held by another user")
+		return false
+	}
+	m.name = name
+	if evicted != nil {
+		_ = evicted.c.Loop().Post(&evictTask{h: h, m: evicted, name: name})
+	}
+	return true
+}
+
+// evictTask renames an anonymous member whose name an authenticated user
+// has just claimed (authenticated names are reserved), on its loop.
+type evictTask struct {
+	h    *Hub
+	m    *Member
+	name string
+}
+
+func (t *evictTask) Run(*engine.Loop) {
+	h, m := t.h, t.m
+	if !m.c.Open() || foldName(m.name) != foldName(t.name) {
+		return // gone, or renamed meanwhile
+	}
+	old := m.name
+	m.name = h.generateName(m)
+	h.renameIn(m, m.name)
+	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" is reserved for its authenticated user; you are "+m.name)
+	h.presence(m, actRenamed, old, false, nil)
+}
+
+func (t *evictTask) Done() {}
 
 // welcome greets a newcomer, one of n users, and tells it why the name it
 // asked for was refused, if it was. Text clients get the tutorial's line,

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ const helpText = `commands:
   /join ROOM         move to ROOM (created if new; names as for /nick)
   /leave             go back to the lobby
   /users             who is in your room
+  /refresh TOKEN     replace your connect token before it expires
   /help              this text
   //TEXT             say "/TEXT"`
 
@@ -48,6 +50,8 @@ func (h *Hub) textLine(m *Member, p []byte) {
 		h.listUsers(m)
 	case "help":
 		h.help(m)
+	case "refresh":
+		h.refresh(m, string(arg))
 	default:
 		h.replyError(m, errUnknownCmd, "unknown command "+quoteShort("/"+string(name))+"; /help lists the commands")
 	}
@@ -79,6 +83,8 @@ func (h *Hub) jsonCommand(m *Member, p []byte) {
 		h.listUsers(m)
 	case "help":
 		h.help(m)
+	case "refresh":
+		h.refresh(m, string(cmd.token))
 	default:
 		h.replyError(m, errUnknownCmd, "unknown command type "+quoteShort(string(cmd.typ)))
 	}
@@ -123,6 +129,9 @@ func (h *Hub) rename(m *Member, name string) {
 	case name == "":
 		h.replyError(m, errUsage, "usage: /nick NAME")
 		return
+	case m.id != nil && !m.id.Nick:
+		h.replyError(m, errForbidden, "your name comes from your token, which does not allow /nick")
+		return
 	case !validName(name):
 		h.replyError(m, errInvalidName, invalidName("name", name))
 		return
@@ -152,17 +161,20 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 	if !h.fits(m, text) {
 		return
 	}
-	t, toName := h.lookup(to)
+	t, toName, tabs := h.lookup(to)
 	switch {
 	case t == nil:
 		h.replyError(m, errUnknownUser, "no user named "+quoteShort(to))
 		return
-	case t == m:
+	case t == m || slices.Contains(tabs, m):
 		h.replyError(m, errSelfWhisper, "you cannot whisper to yourself")
 		return
 	}
 	ev := event{typ: evWhisper, from: m.name, to: toName, text: text, ts: time.Now().UnixMilli()}
 	h.sendTo(t, ev.frame(t.json))
+	for _, tab := range tabs { // the same user on more tabs
+		h.sendTo(tab, ev.frame(tab.json))
+	}
 	h.sendTo(m, ev.frame(m.json))
 	h.stats.Whispers.Add(1)
 }
@@ -176,6 +188,8 @@ func (h *Hub) join(m *Member, room string) {
 		h.replyError(m, errInvalidName, invalidName("room name", room))
 	case strings.ToLower(room) == m.ri.name:
 		h.replyError(m, errSameRoom, "you are already in "+m.ri.name)
+	case !m.mayJoin(room):
+		h.replyError(m, errForbidden, "your token does not let you join "+quoteShort(strings.ToLower(room)))
 	default:
 		h.move(m, strings.ToLower(room))
 	}

@@ -6,16 +6,18 @@ type errCode string
 
 // Error codes sent to clients.
 const (
-	errInvalidName errCode = "invalid_name"    // a user or room name that is not 1-32 of [A-Za-z0-9_-]
-	errNameTaken   errCode = "name_taken"      // another user has the name (in any case)
-	errUnknownUser errCode = "unknown_user"    // whisper to nobody
-	errSelfWhisper errCode = "self_whisper"    // whisper to oneself
-	errSameRoom    errCode = "same_room"       // join the room one is in, leave the lobby
-	errUsage       errCode = "usage"           // a command without its arguments
-	errUnknownCmd  errCode = "unknown_command" // "/foo", or a JSON command of unknown type
-	errBadJSON     errCode = "bad_json"        // a JSON client sent "{..." that is not a JSON object
-	errTooLong     errCode = "too_long"        // chat text over Config.MaxLine
-	errRateLimited errCode = "rate_limited"    // a message over Config.Rate, dropped
+	errInvalidName  errCode = "invalid_name"    // a user or room name that is not 1-32 of [A-Za-z0-9_-]
+	errNameTaken    errCode = "name_taken"      // another user has the name (in any case)
+	errUnknownUser  errCode = "unknown_user"    // whisper to nobody
+	errSelfWhisper  errCode = "self_whisper"    // whisper to oneself
+	errSameRoom     errCode = "same_room"       // join the room one is in, leave the lobby
+	errUsage        errCode = "usage"           // a command without its arguments
+	errUnknownCmd   errCode = "unknown_command" // "/foo", or a JSON command of unknown type
+	errBadJSON      errCode = "bad_json"        // a JSON client sent "{..." that is not a JSON object
+	errTooLong      errCode = "too_long"        // chat text over Config.MaxLine
+	errRateLimited  errCode = "rate_limited"    // a message over Config.Rate, dropped
+	errForbidden    errCode = "forbidden"       // the token does not allow it: /join outside its rooms, /nick without "nick":true
+	errInvalidToken errCode = "invalid_token"   // a /refresh token that does not verify, or is for another user
 )
 
 // invalidName and nameTaken are the texts of errInvalidName ("name" or

@@ -8,14 +8,15 @@ import (
 
 // Event types: the "type" of a ProtocolJSON event.
 const (
-	evWelcome  = "welcome"  // to a newcomer: its name, room, the greeting, the room's members
-	evMessage  = "message"  // a chat line to the room
-	evMe       = "me"       // a /me action to the room
-	evWhisper  = "whisper"  // a private message, to its target and echoed to its sender
-	evPresence = "presence" // joined, left, renamed, to the room
-	evUsers    = "users"    // the answer to /users
-	evHelp     = "help"     // the answer to /help
-	evError    = "error"    // a refused command or message, to its sender
+	evWelcome   = "welcome"   // to a newcomer: its name, room, the greeting, the room's members
+	evMessage   = "message"   // a chat line to the room
+	evMe        = "me"        // a /me action to the room
+	evWhisper   = "whisper"   // a private message, to its target and echoed to its sender
+	evPresence  = "presence"  // joined, left, renamed, to the room
+	evUsers     = "users"     // the answer to /users
+	evHelp      = "help"      // the answer to /help
+	evError     = "error"     // a refused command or message, to its sender
+	evRefreshed = "refreshed" // the answer to a good /refresh
 )
 
 // Presence actions: the "event" of a presence event.
@@ -86,6 +87,8 @@ func (ev *event) appendText(b []byte) []byte {
 		return b
 	case evError:
 		b = append(b, "error: "...)
+	case evRefreshed:
+		b = append(b, "*** "...)
 	}
 	return append(b, ev.text...)
 }

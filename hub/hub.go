@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"edgews/engine"
+	"edgews/hub/auth"
 )
 
 // Defaults used for the zero fields of Config.
@@ -39,6 +40,12 @@ type Config struct {
 	// MaxStrikes is how many consecutive messages over the rate limit close
 	// the connection with 1008 (policy violation). If zero, DefaultMaxStrikes.
 	MaxStrikes int
+	// Auth verifies connect tokens (see hub/auth): with its Mode Optional or
+	// Required, /chat and /echo check the token of every upgrade, names
+	// come from tokens and are reserved, the rooms claim limits /join, and
+	// a connection whose token expires is closed with 1008. If nil, every
+	// user is anonymous.
+	Auth *auth.Verifier
 	// Logger receives the hub's logs: a connection closed for flooding, at
 	// debug (Stats.RateKicks counts them), nothing per message. If nil,
 	// logs are discarded.
@@ -104,8 +111,9 @@ type Stats struct {
 type Member struct {
 	c    *engine.Conn
 	name string
-	ri   *roomInfo // the room the member is in (never nil once open)
-	json bool      // speaks ProtocolJSON
+	ri   *roomInfo      // the room the member is in (never nil once open)
+	json bool           // speaks ProtocolJSON
+	id   *auth.Identity // from the connect token (replaced by /refresh); nil: anonymous
 
 	// The member's place in its loop's delivery lists. It follows ri with
 	// a delay: a move is applied by a task posted to the member's loop, so
@@ -137,7 +145,12 @@ func New(srv *engine.Server, cfg Config) *Hub {
 		h.rooms[i] = &roomShard{rooms: make(map[string]*roomInfo)}
 	}
 	h.chat = &chat{h: h}
-	srv.Handle("/echo", Echo{})
+	if h.authOn() {
+		srv.Handle("/echo", authEcho{h: h})
+		srv.HandleSweep(h.sweepExpired)
+	} else {
+		srv.Handle("/echo", Echo{})
+	}
 	srv.Handle("/chat", h.chat)
 	return h
 }

@@ -45,7 +45,7 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 // Its fields point into the message payload or into Member.scratch: valid
 // during OnMessage only. Missing fields are nil.
 type command struct {
-	typ, text, name, to, room []byte
+	typ, text, name, to, room, token []byte
 }
 
 // parseCommand reads a JSON command object. ok is false if p is not valid
@@ -101,6 +101,8 @@ func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 			cmd.to = val
 		case "room":
 			cmd.room = val
+		case "token":
+			cmd.token = val
 		}
 	}
 }

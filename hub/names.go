@@ -25,6 +25,11 @@ func validName(s string) bool {
 	return true
 }
 
+// ValidName reports whether s is a valid user or room name (1 to
+// MaxNameLen ASCII letters, digits, '_' or '-'), as hub/auth's
+// Config.ValidName wants it for the names in tokens.
+func ValidName(s string) bool { return validName(s) }
+
 // quoteShort quotes user input for an error line, cut to 40 bytes (on a
 // rune boundary) so that an error never echoes a flood back.
 func quoteShort(s string) string {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -19,7 +20,12 @@ type shard struct {
 type nameEntry struct {
 	m    *Member
 	name string
+	sub  string    // the authenticated holder's sub; "" when anonymous
+	tabs []*Member // more connections of sub sharing the name (two tabs); never changed in place
 }
+
+// holds reports whether m is one of the entry's connections.
+func (e *nameEntry) holds(m *Member) bool { return e.m == m || slices.Contains(e.tabs, m) }
 
 // foldName is a name's registry key: names that differ only in case clash,
 // so "Alice" cannot pass for "alice".
@@ -33,15 +39,38 @@ func (h *Hub) nameShard(key string) *shard {
 // name differing only in case). Claiming a name m already holds, in any
 // case, succeeds and records the new spelling. Safe from any goroutine.
 func (h *Hub) claim(m *Member, name string) bool {
+	ok, _ := h.claimName(m, name, false)
+	return ok
+}
+
+// claimName is claim for members that may have a sub (loop only, m's): a
+// name held by the same sub is shared (the same person on two tabs), and
+// with evict an authenticated member takes its name from an anonymous
+// holder, who is returned to be renamed (authenticated names are
+// reserved).
+func (h *Hub) claimName(m *Member, name string, evict bool) (ok bool, evicted *Member) {
 	key := foldName(name)
+	sub := m.sub()
 	s := h.nameShard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, taken := s.byName[key]; taken && e.m != m {
-		return false
+	e, taken := s.byName[key]
+	switch {
+	case !taken:
+		s.byName[key] = nameEntry{m: m, name: name, sub: sub}
+	case e.holds(m):
+		e.name = name
+		s.byName[key] = e
+	case sub != "" && e.sub == sub:
+		e.tabs = append(slices.Clip(e.tabs), m)
+		s.byName[key] = e
+	case evict && sub != "" && e.sub == "" && len(e.tabs) == 0:
+		s.byName[key] = nameEntry{m: m, name: name, sub: sub}
+		return true, e.m
+	default:
+		return false, nil
 	}
-	s.byName[key] = nameEntry{m: m, name: name}
-	return true
+	return true, nil
 }
 
 // release unregisters name if m holds it. Safe from any goroutine.
@@ -49,19 +78,31 @@ func (h *Hub) release(m *Member, name string) {
 	key := foldName(name)
 	s := h.nameShard(key)
 	s.mu.Lock()
-	if s.byName[key].m == m {
+	e := s.byName[key]
+	switch {
+	case e.m == m && len(e.tabs) == 0:
 		delete(s.byName, key)
+	case e.m == m:
+		e.m, e.tabs = e.tabs[0], slices.Clone(e.tabs[1:])
+		s.byName[key] = e
+	default:
+		if i := slices.Index(e.tabs, m); i >= 0 {
+			e.tabs = slices.Delete(slices.Clone(e.tabs), i, i+1)
+			s.byName[key] = e
+		}
 	}
 	s.mu.Unlock()
 }
 
 // lookup returns the member named name (in any case) and its name as it
-// registered it, or nil. Safe from any goroutine.
-func (h *Hub) lookup(name string) (*Member, string) {
+// registered it, or nil, and the other connections sharing the name (an
+// authenticated user's tabs; the slice is never changed in place). Safe
+// from any goroutine.
+func (h *Hub) lookup(name string) (*Member, string, []*Member) {
 	key := foldName(name)
 	s := h.nameShard(key)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e := s.byName[key]
-	return e.m, e.name
+	return e.m, e.name, e.tabs
 }

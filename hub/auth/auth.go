@@ -197,6 +197,13 @@ func (v *Verifier) Close() {
 	v.wg.Wait()
 }
 
+// Now is the Verifier's clock (Config.Now): the hub closes expired
+// connections by it.
+func (v *Verifier) Now() time.Time { return v.cfg.Now() }
+
+// Leeway is the clock skew allowed on exp and nbf.
+func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
+
 // Mode is the configured mode.
 func (v *Verifier) Mode() Mode { return v.cfg.Mode }
 

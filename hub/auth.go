@@ -1,0 +1,138 @@
+package hub
+
+import (
+	"strings"
+	"time"
+
+	"edgews/codec"
+	"edgews/engine"
+	"edgews/hub/auth"
+)
+
+// authRefusals are the HTTP answers to refused tokens, one per reason,
+// built once: a refusal allocates nothing, and its text never holds the
+// token. Missing tokens get RFC 6750's invalid_request, the others
+// invalid_token.
+var authRefusals = func() (rs [auth.NumReasons]*engine.Refusal) {
+	for r := range rs {
+		reason := auth.Reason(r)
+		code := "invalid_token"
+		if reason == auth.ReasonMissing {
+			code = "invalid_request"
+		}
+		rs[r] = &engine.Refusal{
+			Status: 401,
+			Header: []string{`WWW-Authenticate: Bearer error="` + code + `"`},
+			Body:   (&auth.Error{Reason: reason}).Error(),
+			Reason: "auth_" + reason.String(),
+		}
+	}
+	return rs
+}()
+
+// authOn reports whether connections are checked for tokens.
+func (h *Hub) authOn() bool { return h.cfg.Auth != nil && h.cfg.Auth.Mode() != auth.Off }
+
+// upgrade is the engine's upgrade hook for /chat and /echo: with auth on,
+// it verifies the request's token and attaches its *auth.Identity to the
+// connection, or refuses the upgrade with 401. It runs on the loop: a
+// verification is a few hundred microseconds at worst (see engine.Upgrader).
+func (h *Hub) upgrade(r *engine.Request) (any, *engine.Refusal) {
+	if !h.authOn() {
+		return nil, nil
+	}
+	v := h.cfg.Auth
+	tok, err := auth.TokenFrom(r.RawQuery, r.Header("Authorization"))
+	if err == nil && tok == "" && v.Mode() == auth.Optional {
+		return nil, nil // anonymous
+	}
+	var id *auth.Identity
+	if err == nil {
+		id, err = v.Verify(tok)
+	}
+	if err != nil {
+		reason := auth.ReasonMalformed
+		if e, ok := err.(*auth.Error); ok {
+			reason = e.Reason
+		}
+		return nil, authRefusals[reason]
+	}
+	return id, nil
+}
+
+// Upgrade implements engine.Upgrader: see upgrade.
+func (ch *chat) Upgrade(r *engine.Request) (any, *engine.Refusal) { return ch.h.upgrade(r) }
+
+// authEcho is /echo behind the same token check as /chat.
+type authEcho struct {
+	Echo
+	h *Hub
+}
+
+func (e authEcho) Upgrade(r *engine.Request) (any, *engine.Refusal) { return e.h.upgrade(r) }
+
+// sub is the member's authenticated identity, or "" if anonymous.
+func (m *Member) sub() string {
+	if m.id == nil {
+		return ""
+	}
+	return m.id.Subject
+}
+
+// refresh replaces m's token by a fresh one for the same sub, which
+// postpones the close at expiry. Loop only (m's).
+func (h *Hub) refresh(m *Member, tok string) {
+	switch {
+	case !h.authOn():
+		h.replyError(m, errUnknownCmd, "authentication is off on this node; there is nothing to refresh")
+		return
+	case tok == "":
+		h.replyError(m, errUsage, "usage: /refresh TOKEN")
+		return
+	case m.id == nil:
+		h.replyError(m, errForbidden, "you connected without a token; reconnect with one")
+		return
+	}
+	id, err := h.cfg.Auth.Verify(tok)
+	if err == nil && id.Subject != m.id.Subject {
+		err = &auth.Error{Reason: auth.ReasonSubjectChanged}
+	}
+	if err != nil {
+		h.replyError(m, errInvalidToken, "refresh refused: "+err.Error())
+		return
+	}
+	m.id = id // the name stays; nick and rooms follow the new token
+	text := "token refreshed"
+	if id.Expires != 0 {
+		text += "; it expires at " + time.Unix(0, id.Expires).UTC().Format(time.RFC3339)
+	}
+	ev := event{typ: evRefreshed, text: []byte(text)}
+	h.sendTo(m, ev.frame(m.json))
+}
+
+// sweepExpired closes, with 1008 "token expired", the connections of l
+// whose token expired (beyond the leeway) without a refresh. It runs from
+// the engine's timer sweep: no timer or goroutine per connection. Loop only.
+func (h *Hub) sweepExpired(l *engine.Loop) {
+	lr, _ := l.Local.(*loopRooms)
+	if lr == nil {
+		return
+	}
+	v := h.cfg.Auth
+	deadline := v.Now().Add(-v.Leeway()).UnixNano() // expired before this
+	for _, r := range lr.rooms {
+		expire(r.text, deadline)
+		expire(r.json, deadline)
+	}
+}
+
+func expire(members []*Member, deadline int64) {
+	for _, m := range members {
+		if m.id != nil && m.id.Expires != 0 && m.id.Expires < deadline && m.c.Open() {
+			m.c.Close(codec.StatusPolicyViolation, "token expired")
+		}
+	}
+}
+
+// mayJoin applies the rooms claim of an authenticated member.
+func (m *Member) mayJoin(room string) bool { return m.id == nil || m.id.MayJoin(strings.ToLower(room)) }

@@ -48,6 +48,10 @@ bench-scale: build ## ramp to CONNS idle connections (default 100000) over SO_RE
 	mkdir -p reports
 	bin/wsbench scale --bin bin --conns $(CONNS) | tee reports/scale-$(CONNS).md
 
+.PHONY: screenshots
+screenshots: ## pictures of the chat page at desktop and phone sizes (headless Chromium) into docs/, as the README shows them
+	$(GO) test -count=1 -run '^TestBrowserLayout$$' ./hub/web -screenshots $(CURDIR)/docs
+
 lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module and bench/peers: zero findings
 	$(GO) vet ./...
 	$(STATICCHECK) ./...

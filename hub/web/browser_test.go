@@ -96,14 +96,12 @@ func (p *page) say(to, text string) {
 	p.run("sending "+text, append(steps, chromedp.Click(chromedp.ID("send")))...)
 }
 
-// TestBrowserChat drives the page in headless Chromium: three tabs chat,
-// a whisper reaches only its target, HTML stays text, a rename and a
-// room change show up on the others' pages.
-func TestBrowserChat(t *testing.T) {
+// newBrowser starts headless Chromium with a fresh profile for the test
+// (stopped at cleanup) and returns the context of its first tab. The
+// whole test must finish within limit.
+func newBrowser(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
 	exe := chromium(t)
-	srv := startNode(t)
-	base := "http://" + srv.Addr().String() + "/"
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
@@ -116,7 +114,7 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
@@ -129,18 +127,30 @@ func TestBrowserChat(t *testing.T) {
 	}
 	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf))
 	t.Cleanup(cancelBrowser)
+	return browser
+}
+
+// TestBrowserChat drives the page in headless Chromium: three tabs chat,
+// a whisper reaches only its target, HTML stays text, a rename and a
+// room change show up on the others' pages.
+func TestBrowserChat(t *testing.T) {
+	srv := startNode(t)
+	browser := newBrowser(t, 30*time.Second)
+	base := "http://" + srv.Addr().String() + "/"
 
 	open := func(name string) *page {
 		t.Helper()
 		p := &page{t: t, name: name, ctx: browser}
 		if name != "alice" { // alice's tab is the browser's first target
 			p.ctx, _ = chromedp.NewContext(browser)
+			p.run("loading the page", chromedp.Navigate(base+"?name="+name)) // connects at once
+		} else { // a new user (fresh profile, no name remembered) types a name
+			p.run("loading the page", chromedp.Navigate(base))
+			p.run("connecting",
+				chromedp.WaitVisible(chromedp.ID("name")),
+				chromedp.SetValue(chromedp.ID("name"), name),
+				chromedp.Click(chromedp.ID("connect")))
 		}
-		p.run("loading the page", chromedp.Navigate(base))
-		p.run("connecting",
-			chromedp.WaitVisible(chromedp.ID("name")),
-			chromedp.SetValue(chromedp.ID("name"), name),
-			chromedp.Click(chromedp.ID("connect")))
 		p.status("You are " + name + " in lobby")
 		return p
 	}

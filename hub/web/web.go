@@ -9,6 +9,14 @@
 //		srv.HandleHTTP(p, h)
 //	}
 //
+// The page fits phones (from 360 px wide) to desktops: under 700 px the
+// room and member list is a drawer; the send row stays above an on-screen
+// keyboard. /?name=bob connects at once, and the last name the server
+// granted is remembered in localStorage and used on the next visit.
+// TestBrowserLayout checks this in Chromium at 390x844 and 1280x800, with
+// labels, focus and WCAG AA contrast in both colour schemes, and takes the
+// README's pictures (make screenshots).
+//
 // User text is shown with textContent, never parsed as HTML, and the
 // responses carry a Content-Security-Policy that allows only the page's
 // own script, so a message such as "<script>" stays text twice over.

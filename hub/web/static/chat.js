@@ -11,12 +11,84 @@
     seq: 0,        // version of the member list shown (see applyMembers)
     members: [],   // null: too many to list (the server sends the count only)
     count: 0,
+    asked: '',     // the name we asked the server for, '' for a generated one
+    auto: false,   // asked came from the URL or from memory, not typed
+    stuck: true,   // the log follows new messages (the user has not scrolled up)
+    unread: 0,     // messages added below the view while scrolled up
   };
+
+  // --- Remembered name: localStorage, which may be unavailable. ---
+
+  const nameKey = 'edgews.chat.name';
+
+  function rememberedName() {
+    try { return localStorage.getItem(nameKey) || ''; } catch { return ''; }
+  }
+
+  function rememberName(name) {
+    try { localStorage.setItem(nameKey, name); } catch { /* private mode: not remembered */ }
+  }
+
+  // nameGranted runs when the server names us: a name we asked for is
+  // remembered (a generated one is not), and the ?name= of the address is
+  // dropped so a reload uses the remembered name, which may be newer.
+  function nameGranted() {
+    if (!state.asked || state.me.toLowerCase() !== state.asked.toLowerCase()) return;
+    rememberName(state.me);
+    const url = new URL(location.href);
+    if (url.searchParams.has('name')) {
+      url.searchParams.delete('name');
+      history.replaceState(history.state, '', url);
+    }
+  }
+
+  // reclaimName asks once more, a second later, for a name we reconnected
+  // with but found taken: after a reload the server may not yet have seen
+  // the old page's connection close.
+  function reclaimName(ws) {
+    const want = state.asked;
+    if (!state.auto || !want || state.me.toLowerCase() === want.toLowerCase()) return;
+    state.auto = false;
+    setTimeout(() => {
+      if (state.ws === ws && state.me.toLowerCase() !== want.toLowerCase()) send({ type: 'nick', name: want });
+    }, 1000);
+  }
+
+  // --- The log: sticks to the bottom unless the user scrolled up. ---
+
+  function logAtBottom() {
+    const log = $('log');
+    return log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+  }
+
+  function showUnread() {
+    const b = $('newmsgs');
+    b.hidden = state.unread === 0;
+    b.textContent = state.unread === 1 ? 'New message ↓' : `${state.unread} new messages ↓`;
+  }
+
+  function toBottom() {
+    const log = $('log');
+    log.scrollTop = log.scrollHeight;
+    state.stuck = true;
+    state.unread = 0;
+    showUnread();
+  }
+
+  // followLog tracks whether the user scrolled up, and keeps a stuck log
+  // at the bottom when it changes size (keyboard, rotation, drawer).
+  function followLog() {
+    const log = $('log');
+    log.addEventListener('scroll', () => {
+      state.stuck = logAtBottom();
+      if (state.stuck && state.unread) { state.unread = 0; showUnread(); }
+    });
+    new ResizeObserver(() => { if (state.stuck) log.scrollTop = log.scrollHeight; }).observe(log);
+  }
 
   // line appends one entry to the log: parts are [class, text] pairs.
   function line(kind, ...parts) {
     const log = $('log');
-    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
     const li = document.createElement('li');
     li.className = kind;
     for (const [cls, text] of parts) {
@@ -27,11 +99,19 @@
     }
     log.appendChild(li);
     while (log.childElementCount > 2000) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (state.stuck) toBottom();
+    else { state.unread++; showUnread(); }
   }
 
   const clock = (ts) => ['ts', ts ? new Date(ts).toLocaleTimeString() : ''];
   const notice = (text) => line('notice', ['text', text]);
+
+  // whisperTo makes name the whisper target, back at the message input.
+  function whisperTo(name) {
+    setDrawer(false);
+    $('to').value = name;
+    $('text').focus();
+  }
 
   function showMembers() {
     const ul = $('members');
@@ -48,11 +128,12 @@
       b.type = 'button';
       b.textContent = name;
       if (name === state.me) b.className = 'me';
-      b.addEventListener('click', () => { $('to').value = name; $('text').focus(); });
+      b.addEventListener('click', () => whisperTo(name));
       li.appendChild(b);
       ul.appendChild(li);
     }
     $('count').textContent = String(state.count);
+    $('counttag').textContent = String(state.count);
   }
 
   // applyMembers shows the member list (or count) of an event unless a
@@ -70,13 +151,18 @@
     const on = state.ws !== null && state.ws.readyState === WebSocket.OPEN;
     $('status').textContent = on ? `You are ${state.me} in ${state.room}` : 'Not connected';
     $('room').textContent = on ? state.room : '-';
+    $('roomtag').textContent = on ? state.room : 'offline';
     $('connect').textContent = on ? 'Rename' : 'Connect';
     for (const id of ['text', 'send', 'join', 'leave']) $(id).disabled = !on;
   }
 
   function presence(ev) {
     if (ev.event === 'joined' && ev.name === state.me) state.room = ev.room;
-    if (ev.event === 'renamed' && ev.old === state.me) state.me = ev.name;
+    if (ev.event === 'renamed' && ev.old === state.me) {
+      state.me = ev.name;
+      state.asked = ev.name;
+      nameGranted();
+    }
     if (ev.room === state.room) applyMembers(ev);
     switch (ev.event) {
       case 'joined': notice(`${ev.name} joined ${ev.room}${ev.created ? ' (new room)' : ''}`); break;
@@ -93,7 +179,10 @@
         state.room = ev.room;
         applyMembers(ev);
         notice(`${ev.text} You are ${ev.name}.`);
+        nameGranted();
+        reclaimName(state.ws);
         showStatus();
+        focusText();
         break;
       case 'message':
         line('message', clock(ev.ts), ['from', ev.from + ':'], ['text', ev.text]);
@@ -120,6 +209,13 @@
     }
   }
 
+  // focusText puts the caret in the message input unless the user is busy
+  // in another field.
+  function focusText() {
+    const a = document.activeElement;
+    if (!a || a === document.body || a === $('connect') || a === $('name')) $('text').focus();
+  }
+
   function send(obj) {
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
   }
@@ -128,6 +224,7 @@
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = `${scheme}//${location.host}/chat`;
     if (name) url += '?name=' + encodeURIComponent(name);
+    state.asked = name;
     const ws = new WebSocket(url, 'chat.v1+json');
     state.ws = ws;
     state.seq = 0;
@@ -151,6 +248,7 @@
   $('login').addEventListener('submit', (e) => {
     e.preventDefault();
     const name = $('name').value.trim();
+    state.auto = false;
     if (state.ws) send({ type: 'nick', name });
     else connect(name);
   });
@@ -165,6 +263,8 @@
     else send({ type: 'message', text });
     $('text').value = '';
     $('to').value = '';
+    $('text').focus(); // keep typing (and keep a phone's keyboard open)
+    toBottom();
   });
 
   $('joinform').addEventListener('submit', (e) => {
@@ -176,7 +276,64 @@
 
   $('leave').addEventListener('click', () => send({ type: 'leave' }));
 
-  const q = new URLSearchParams(location.search).get('name');
-  if (q) $('name').value = q;
+  $('newmsgs').addEventListener('click', () => { toBottom(); $('text').focus(); });
+
+  // --- The drawer: the room and member list on narrow screens. ---
+
+  // setDrawer opens or closes it; while open, the page behind it is inert
+  // (no focus, no clicks) until Close, Escape, the scrim or a choice.
+  function setDrawer(open) {
+    document.body.classList.toggle('drawer-open', open);
+    $('drawer').setAttribute('aria-expanded', String(open));
+    $('scrim').hidden = !open;
+    for (const el of document.querySelectorAll('header, section')) el.inert = open;
+    if (open) $('closedrawer').focus();
+  }
+
+  function closeDrawer() {
+    if (!document.body.classList.contains('drawer-open')) return;
+    setDrawer(false);
+    $('drawer').focus();
+  }
+
+  $('drawer').addEventListener('click', () => setDrawer(!document.body.classList.contains('drawer-open')));
+  $('closedrawer').addEventListener('click', closeDrawer);
+  $('scrim').addEventListener('click', closeDrawer);
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(); });
+  $('joinform').addEventListener('submit', () => setDrawer(false));
+  matchMedia('(min-width: 700px)').addEventListener('change', (e) => { if (e.matches) setDrawer(false); });
+
+  // --- The visible viewport: an on-screen keyboard shrinks it. ---
+
+  // trackViewport keeps --vvh at the visual viewport's height (the CSS
+  // falls back to 100dvh) and the message input in view while typing.
+  function trackViewport() {
+    const vv = window.visualViewport;
+    if (!vv) return;
+    const fit = () => {
+      const root = document.documentElement.style;
+      if (vv.scale > 1.01) root.removeProperty('--vvh'); // pinch-zoomed: keep the layout
+      else root.setProperty('--vvh', vv.height + 'px');
+      if (document.activeElement === $('text')) $('text').scrollIntoView({ block: 'nearest' });
+      if (state.stuck) $('log').scrollTop = $('log').scrollHeight;
+    };
+    vv.addEventListener('resize', fit);
+    fit();
+  }
+
+  // --- First minute: /?name=bob, or the remembered name, connects at once. ---
+
+  function autoConnect() {
+    const q = new URLSearchParams(location.search).get('name');
+    const name = (q || rememberedName()).trim();
+    $('name').value = name;
+    if (!name) { $('name').focus(); return; }
+    state.auto = true;
+    connect(name);
+  }
+
+  followLog();
+  trackViewport();
   showStatus();
+  autoConnect();
 })();

@@ -30,6 +30,9 @@ var authRefusals = func() (rs [auth.NumReasons]*engine.Refusal) {
 	return rs
 }()
 
+// Verifier is Config.Auth (nil if unset), for metrics exporters.
+func (h *Hub) Verifier() *auth.Verifier { return h.cfg.Auth }
+
 // authOn reports whether connections are checked for tokens.
 func (h *Hub) authOn() bool { return h.cfg.Auth != nil && h.cfg.Auth.Mode() != auth.Off }
 

@@ -27,6 +27,7 @@ type options struct {
 	logLevel       string
 	logFormat      string
 	version        bool
+	auth           authFlags
 }
 
 // group is a heading of --help and the flags listed under it.
@@ -70,6 +71,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.IntVar(&o.hub.MaxStrikes, "chat-max-strikes", hub.DefaultMaxStrikes, "consecutive messages over --chat-rate that close the connection with 1008")
 	fs.IntVar(&o.hub.MaxLine, "chat-max-line", hub.DefaultMaxLine, "largest chat text in bytes; longer gets an error line")
 	add("Chat", "shards", "chat-rate", "chat-burst", "chat-max-strikes", "chat-max-line")
+
+	add("Authentication", addAuthFlags(fs, &o.auth)...)
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")
@@ -115,7 +118,7 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 
 func usage(fs *flag.FlagSet, groups []group) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: wsnode [flags]\n\nThe edge WebSocket node: /echo, /chat and the chat page on one port.\n"+
+	fmt.Fprintf(w, "Usage: wsnode [flags]\n       wsnode token --hmac-secret-file F --sub ID [--name N] [--ttl 1h] [--rooms a,b*]   (prints a connect token; see wsnode token --help)\n\nThe edge WebSocket node: /echo, /chat and the chat page on one port.\n"+
 		"Every flag can also be set from the environment: --max-conns is %s (the command line wins).\n", envName("max-conns"))
 	for _, g := range groups {
 		fmt.Fprintf(w, "\n%s:\n", g.title)

@@ -31,6 +31,9 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], stdout, stderr)
+	}
 	var o options
 	fs, _ := newFlagSet(&o, stderr)
 	if err := parse(fs, args, getenv); err != nil {
@@ -59,6 +62,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	o.engine.Logger = logger
 	o.hub.Logger = logger
 	raiseFileLimit(logger)
+	if o.hub.Auth, err = o.auth.verifier(logger); err != nil {
+		logger.Error("authentication", "err", err)
+		return 2
+	}
+	if o.hub.Auth != nil {
+		defer o.hub.Auth.Close()
+		logger.Info("authentication", "mode", o.hub.Auth.Mode().String())
+	}
 
 	srv := engine.New(o.engine)
 	h := hub.New(srv, o.hub)

@@ -7,6 +7,7 @@ import (
 
 	"edgews/engine"
 	"edgews/hub"
+	"edgews/hub/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,7 @@ type collector struct {
 	framesIn, framesOut, bytesIn, bytesOut   *prometheus.Desc
 	users, broadcasts, deliveries, whispers  *prometheus.Desc
 	rateLimited, rateKicks, tooLong          *prometheus.Desc
+	authTokens, authJWKS                     *prometheus.Desc
 }
 
 func newCollector(srv *engine.Server, h *hub.Hub) *collector {
@@ -52,6 +54,8 @@ func newCollector(srv *engine.Server, h *hub.Hub) *collector {
 		rateLimited: d("rate_limited_total", "Chat messages dropped by the per-connection rate limit (--chat-rate)."),
 		rateKicks:   d("rate_limit_closes_total", "Connections closed with 1008 for flooding (--chat-max-strikes)."),
 		tooLong:     d("chat_too_long_total", "Chat lines refused for exceeding --chat-max-line."),
+		authTokens:  d("auth_tokens_total", "Connect and refresh tokens verified (result ok) or refused (result: the reason); refused upgrades are also in handshake_failures_total as auth_<reason>.", "result"),
+		authJWKS:    d("auth_jwks_fetches_total", "JWKS fetches by result (error: the last good key set was kept).", "result"),
 	}
 }
 
@@ -98,6 +102,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.rateLimited, hs.RateLimited.Load())
 	counter(c.rateKicks, hs.RateKicks.Load())
 	counter(c.tooLong, hs.TooLong.Load())
+	if v := c.hub.Verifier(); v != nil {
+		as := v.Stats()
+		counter(c.authTokens, as.Verified.Load(), "ok")
+		for r := range as.Refused {
+			counter(c.authTokens, as.Refused[r].Load(), auth.Reason(r).String())
+		}
+		counter(c.authJWKS, as.JWKSFetches.Load(), "ok")
+		counter(c.authJWKS, as.JWKSFailures.Load(), "error")
+	}
 }
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"edgews/hub"
+	"edgews/hub/auth"
+)
+
+// authFlags are the --auth-* flags.
+type authFlags struct {
+	mode, secretFile, keysFile, jwksURL, issuer, audience string
+	jwksRefresh, leeway                                   time.Duration
+}
+
+// addAuthFlags registers the --auth-* flags and returns their names, for
+// the Authentication group of --help.
+func addAuthFlags(fs *flag.FlagSet, a *authFlags) []string {
+	fs.StringVar(&a.mode, "auth", "off", "connect tokens (JWT): off, optional (anonymous without a token) or required")
+	fs.StringVar(&a.secretFile, "auth-hmac-secret-file", "", "file holding the HS256/384/512 secret (at least 32 bytes; surrounding whitespace is trimmed)")
+	fs.StringVar(&a.keysFile, "auth-public-keys", "", "PEM file of RS256/PS256/ES256/EdDSA public keys; a \"kid: NAME\" block header names a key")
+	fs.StringVar(&a.jwksURL, "auth-jwks-url", "", "JWKS URL fetched at start and refreshed in the background")
+	fs.DurationVar(&a.jwksRefresh, "auth-jwks-refresh", auth.DefaultJWKSRefresh, "how often --auth-jwks-url is fetched again (a failure keeps the last good keys)")
+	fs.StringVar(&a.issuer, "auth-issuer", "", "required iss claim (empty = not checked)")
+	fs.StringVar(&a.audience, "auth-audience", "", "required aud claim (empty = not checked)")
+	fs.DurationVar(&a.leeway, "auth-leeway", auth.DefaultLeeway, "clock skew allowed on exp and nbf")
+	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway"}
+}
+
+// verifier builds the token verifier, or nil with --auth off.
+func (a *authFlags) verifier(logger *slog.Logger) (*auth.Verifier, error) {
+	mode, err := auth.ParseMode(a.mode)
+	if err != nil || mode == auth.Off {
+		return nil, err
+	}
+	cfg := auth.Config{Mode: mode, JWKSURL: a.jwksURL, JWKSRefresh: a.jwksRefresh, Issuer: a.issuer,
+		Audience: a.audience, Leeway: a.leeway, ValidName: hub.ValidName, Logger: logger}
+	if a.leeway == 0 {
+		cfg.Leeway = -1 // --auth-leeway 0 means none
+	}
+	if a.secretFile != "" {
+		if cfg.HMACSecret, err = readSecret(a.secretFile); err != nil {
+			return nil, err
+		}
+	}
+	if a.keysFile != "" {
+		if cfg.PublicKeys, err = os.ReadFile(a.keysFile); err != nil {
+			return nil, fmt.Errorf("--auth-public-keys: %w", err)
+		}
+	}
+	return auth.New(cfg)
+}
+
+// readSecret reads an HMAC secret file, without the whitespace around it
+// (a trailing newline from echo or an editor is not part of the secret).
+func readSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("HMAC secret: %w", err)
+	}
+	return bytes.TrimSpace(b), nil
+}

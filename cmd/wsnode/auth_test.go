@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+)
+
+// secretFile writes a 32-byte secret (with a trailing newline, as echo
+// leaves it) and returns its path.
+func secretFile(t *testing.T) (string, []byte) {
+	t.Helper()
+	secret := []byte("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr")
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, append(secret, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, secret
+}
+
+// mintToken runs "wsnode token" and returns what it printed.
+func mintToken(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binPath, append([]string{"token"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("wsnode token %v: %v\n%s", args, err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+func TestTokenCommand(t *testing.T) {
+	path, secret := secretFile(t)
+	tok := mintToken(t, "--hmac-secret-file", path, "--sub", "u-1", "--name", "Alice", "--ttl", "2h", "--rooms", "dev,team-*", "--nick")
+	var c jwt.MapClaims
+	parsed, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return secret, nil }, jwt.WithValidMethods([]string{"HS256"}))
+	if err != nil || !parsed.Valid {
+		t.Fatalf("the printed token does not verify with the trimmed secret: %v", err)
+	}
+	exp, _ := c.GetExpirationTime()
+	if c["sub"] != "u-1" || c["name"] != "Alice" || c["nick"] != true || time.Until(exp.Time) < 119*time.Minute || time.Until(exp.Time) > 2*time.Hour {
+		t.Fatalf("claims %v", c)
+	}
+	if r, _ := c["rooms"].([]any); len(r) != 2 || r[0] != "dev" || r[1] != "team-*" {
+		t.Fatalf("rooms %v", c["rooms"])
+	}
+	short := filepath.Join(t.TempDir(), "short")
+	_ = os.WriteFile(short, []byte("tooshort"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sub", "a"}, "--hmac-secret-file is required"},
+		{[]string{"--hmac-secret-file", path}, "--sub is required"},
+		{[]string{"--hmac-secret-file", short, "--sub", "a"}, "at least 32"},
+		{[]string{"--hmac-secret-file", path, "--sub", "a b"}, `name "a b"`},
+	} {
+		out, err := exec.Command(binPath, append([]string{"token"}, tc.args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Fatalf("token %v: %v %q, want an error about %q", tc.args, err, out, tc.want)
+		}
+	}
+}
+
+// TestAuthRequiredNeverLogsTokens runs the node with --auth required at
+// every log level in both formats, connects with good, bad and missing
+// tokens in the query and the Authorization header, and checks the
+// answers, the metrics, and that no log line holds a token or the query
+// string that carried it.
+func TestAuthRequiredNeverLogsTokens(t *testing.T) {
+	path, secret := secretFile(t)
+	good := mintToken(t, "--hmac-secret-file", path, "--sub", "u-1", "--name", "alice")
+	expired, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u-2", "exp": time.Now().Add(-time.Minute).Unix()}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := good[:len(good)-4] + "AAAA"
+	for _, format := range []string{"text", "json"} {
+		for _, level := range []string{"debug", "info", "warn", "error"} {
+			t.Run(format+"/"+level, func(t *testing.T) {
+				n := startQuietNode(t, "--auth", "required", "--auth-hmac-secret-file", path, "--auth-leeway", "0",
+					"--log-level", level, "--log-format", format)
+				base := "ws://" + n.addr
+				// Missing: 401 invalid_request.
+				_, resp, err := websocket.DefaultDialer.Dial(base+"/chat", nil)
+				if err == nil || resp == nil || resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer error="invalid_request"` {
+					t.Fatalf("no token: %v %+v", err, resp)
+				}
+				for _, bad := range []struct{ tok, reason string }{{expired, "expired"}, {forged, "bad_signature"}, {"x.y", "malformed"}} {
+					_, resp, err := websocket.DefaultDialer.Dial(base+"/chat?token="+bad.tok+"&name=x", nil)
+					if err == nil || resp == nil || resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
+						t.Fatalf("%s token: %v %+v", bad.reason, err, resp)
+					}
+					waitMetric(t, n, `wsnode_handshake_failures_total{reason="auth_`+bad.reason+`"}`, 1)
+				}
+				waitMetric(t, n, `wsnode_handshake_failures_total{reason="auth_missing"}`, 1)
+				// Good, in the query and in the header.
+				c, _, err := websocket.DefaultDialer.Dial(base+"/chat?token="+good, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.WriteMessage(websocket.TextMessage, []byte("/refresh "+good))
+				h := http.Header{"Authorization": {"Bearer " + good}, "Sec-WebSocket-Protocol": {"chat.v1+json"}}
+				c2, _, err := websocket.DefaultDialer.Dial(base+"/chat", h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c2.Close()
+				_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, p, err := c2.ReadMessage()
+				var w struct{ Type, Name string }
+				if err != nil || json.Unmarshal(p, &w) != nil || w.Type != "welcome" || w.Name != "alice" {
+					t.Fatalf("welcome %q %v", p, err)
+				}
+				waitMetric(t, n, `wsnode_auth_tokens_total{result="ok"}`, 3) // two connects, one refresh
+				c.Close()
+				c2.Close()
+				waitMetric(t, n, "wsnode_connections_open", 0)
+				logs := n.logs()
+				if level == "debug" && !strings.Contains(logs, "auth_expired") {
+					t.Fatalf("the refusal reason is not logged at debug:\n%s", logs)
+				}
+				for _, secret := range []string{good, expired, forged, "token=", good[:20], good[len(good)-20:]} {
+					if strings.Contains(logs, secret) {
+						t.Fatalf("the log holds %q:\n%s", secret, logs)
+					}
+				}
+			})
+		}
+	}
+}
+
+// startQuietNode is startNode for log levels above info, which do not log
+// the listening addresses: it picks free ports itself and waits for
+// /healthz.
+func startQuietNode(t *testing.T, args ...string) *node {
+	t.Helper()
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	n := &node{addr: free(), metricsAddr: free(), exited: make(chan error, 1)}
+	args = append([]string{"--addr", n.addr, "--metrics-addr", n.metricsAddr, "--loops", "2"}, args...)
+	n.cmd = exec.Command(binPath, args...)
+	n.cmd.Stderr = &lockedWriter{n: n}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.exited <- n.cmd.Wait() }()
+	t.Cleanup(func() {
+		if n.cmd.ProcessState == nil {
+			_ = n.cmd.Process.Kill()
+			<-n.exited
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + n.metricsAddr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if c, err := net.Dial("tcp", n.addr); err == nil {
+				c.Close()
+				return n
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node did not start; log:\n%s", n.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lockedWriter appends a process's output to its node's log.
+type lockedWriter struct{ n *node }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.n.mu.Lock()
+	defer w.n.mu.Unlock()
+	return w.n.log.Write(p)
+}

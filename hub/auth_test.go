@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"edgews/hub"
 	"edgews/hub/auth"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -379,3 +381,50 @@ func noPresence(msgs []string) []string {
 	}
 	return out
 }
+
+// TestAuthOverSockets runs token auth on a real node: a refusal is an HTTP
+// 401 a WebSocket client sees, a name held by another sub closes with
+// 1008, and the timer sweep closes an expired connection with 1008 "token
+// expired" once the (fake) clock passes its exp.
+func TestAuthOverSockets(t *testing.T) {
+	clk := &fakeClockAtomic{}
+	clk.set(authT0)
+	v, err := auth.New(auth.Config{Mode: auth.Required, HMACSecret: testSecret, Now: clk.now, ValidName: hub.ValidName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	// A short handshake timeout makes the sweeps frequent (a quarter of it).
+	srv, _ := startNodeConfig(t, engine.Config{HandshakeTimeout: 100 * time.Millisecond}, hub.Config{Shards: 4, Auth: v})
+	url := "ws://" + srv.Addr().String()
+
+	_, resp, err := websocket.DefaultDialer.Dial(url+"/chat?token=nope", nil)
+	if err == nil || resp == nil || resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
+		t.Fatalf("bad token: %v %+v", err, resp)
+	}
+
+	alice := dialChatTarget(t, srv, "/chat?token="+token(t, jwt.MapClaims{"sub": "u1", "name": "alice", "exp": authT0.Add(time.Minute).Unix()}))
+	alice.expect(t, "You are connected! There are 1 users here.")
+	other := dialChatTarget(t, srv, "/chat?token="+token(t, jwt.MapClaims{"sub": "u2", "name": "alice"}))
+	other.expect(t, `error: name "alice" belongs to another user's token`)
+	<-other.done
+	if ce, ok := other.err.(*websocket.CloseError); !ok || ce.Code != 1008 || ce.Text != "name held by another user" {
+		t.Fatalf("second sub with alice's name: %v", other.err)
+	}
+
+	clk.set(authT0.Add(time.Minute + 6*time.Second)) // past exp and the 5s leeway
+	select {
+	case <-alice.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not closed at expiry")
+	}
+	if ce, ok := alice.err.(*websocket.CloseError); !ok || ce.Code != 1008 || ce.Text != "token expired" {
+		t.Fatalf("at expiry: %v", alice.err)
+	}
+}
+
+// fakeClockAtomic is a fake clock read by the loops while the test sets it.
+type fakeClockAtomic struct{ ns atomic.Int64 }
+
+func (c *fakeClockAtomic) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func (c *fakeClockAtomic) now() time.Time  { return time.Unix(0, c.ns.Load()) }

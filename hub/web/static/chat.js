@@ -220,10 +220,16 @@
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
   }
 
+  // A connect token, from #token=... in the address (the fragment never
+  // reaches a server or its logs), is passed on as ?token=: the node then
+  // names the user from it.
+  const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+
   function connect(name) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = `${scheme}//${location.host}/chat`;
-    if (name) url += '?name=' + encodeURIComponent(name);
+    if (token) url += '?token=' + encodeURIComponent(token);
+    else if (name) url += '?name=' + encodeURIComponent(name);
     state.asked = name;
     const ws = new WebSocket(url, 'chat.v1+json');
     state.ws = ws;
@@ -324,6 +330,7 @@
   // --- First minute: /?name=bob, or the remembered name, connects at once. ---
 
   function autoConnect() {
+    if (token) { connect(''); return; }
     const q = new URLSearchParams(location.search).get('name');
     const name = (q || rememberedName()).trim();
     $('name').value = name;

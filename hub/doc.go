@@ -75,6 +75,24 @@
 // invalid UTF-8 with 1007. Text is passed verbatim: HTML is not escaped
 // (it is text; the web page renders it as text).
 //
+// # Authentication
+//
+// With Config.Auth (hub/auth) in Optional or Required mode, /chat and
+// /echo verify the JWT of every upgrade (?token= or Authorization: Bearer)
+// in the engine's upgrade hook; a missing (Required) or bad token is
+// refused with 401. An authenticated user's name is the token's name
+// claim (else sub), reserved: ?name= and /nick cannot take it, an
+// anonymous holder is renamed when its owner connects, and connections
+// with the same sub share it (tabs). /nick needs "nick":true; the rooms
+// claim limits /join (error code "forbidden"). At exp (plus leeway) the
+// timer sweep closes the connection with 1008 "token expired" unless the
+// client sent a fresh token for the same sub first:
+//
+//	client -> server:   /refresh TOKEN        or {"type":"refresh","token":"TOKEN"}
+//	server -> sender:   *** token refreshed; it expires at 2026-01-02T04:04:05Z
+//	                    {"type":"refreshed","text":"token refreshed; ..."}
+//	server -> sender:   error: refresh refused: auth: token expired   (code "invalid_token")
+//
 // # Sharding
 //
 // Delivery lists are sharded by event loop: each loop keeps the members it

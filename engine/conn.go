@@ -2,7 +2,7 @@ package engine
 
 import (
 	"log/slog"
-	"net"
+	"net/netip"
 	"time"
 
 	"edgews/codec"
@@ -26,48 +26,117 @@ const (
 // Methods marked "loop only" may be called only from the Handler callbacks of
 // this connection or from a Task running on its Loop; the others are safe
 // from any goroutine.
+//
+// Layout. A Conn lives as long as its connection, and an idle node is
+// mostly Conns, so its size is guarded by TestConnSize: 216 bytes on 64-bit
+// platforms, in the runtime's 224-byte size class (the next class is 240).
+// Fields are grouped by when they are used, then by size, so that there is
+// no padding. What is needed only while the upgrade is answered lives on the
+// loop (Loop.hsConn), and what few connections need (query, kept headers,
+// close reason, overridden timers) in connMore, allocated on first need.
+// To add state: a flag or a small enum goes in the free byte after proto
+// (then 2 bytes after code); 4- and 8-byte fields cost their size, and past
+// 224 bytes the Conn moves to the 240-byte class.
 type Conn struct {
+	// Used on every read and write.
 	gc    gnet.Conn
 	loop  *Loop
-	h     Handler
-	req   Request
-	proto string
-	value any
-	id    uint64
+	rt    *route // the connection's route: handler, path, subprotocols
+	value any    // the handler's state (SetValue)
+	dec   codec.Decoder
 
-	dec codec.Decoder
-
-	state     connState
-	opened    bool // upgraded: OnClose is owed and admit's slots are held
-	ipHeld    bool // holds a MaxConnsPerIP slot
-	closeTCP  bool // close the TCP connection at the end of the current read
-	code      codec.StatusCode
-	reason    string
-	idx       int32 // position in loop.conns, -1 once removed
 	pendHead  int32 // 1-based index into loop.pend, 0 when nothing is pending
 	pendTail  int32
 	pendBytes int32 // bytes pending; bounded by the arena and MaxOutboundBytes checks
+	idx       int32 // position in loop.conns, -1 once removed
 
-	created  int64 // nanoseconds
+	// Timer state, in nanoseconds of the loop's clock, read by the sweep.
 	lastRead int64
 	lastPing int64
-	deadline int64 // stateClosing: when to give up on the peer's close
+	t0       int64 // stateHandshake: when accepted; stateClosing: when to give up on the peer's close
 
-	pingPeriod time.Duration
-	timeout    time.Duration
+	id   uint64
+	addr netip.AddrPort // the peer; unmapped IPv4 for a v4-mapped IPv6 peer
+	more *connMore      // nil until needed
+
+	state    connState
+	opened   bool             // upgraded: OnClose is owed and admit's slots are held
+	ipHeld   bool             // holds a MaxConnsPerIP slot
+	closeTCP bool             // close the TCP connection at the end of the current read
+	proto    uint8            // 1 + index of the negotiated subprotocol in rt.protos; 0: none
+	_        [1]byte          // free
+	code     codec.StatusCode // the close code sent or received; 0 while open
+}
+
+// connMore is the per-connection state that most connections never need,
+// kept out of Conn so that an idle connection does not pay for it. It is
+// allocated by the first of: a non-empty query or kept header at the
+// upgrade, SetPingPeriod or SetTimeout, a close with a reason. Loop only.
+type connMore struct {
+	query  string // the upgrade request's RawQuery
+	header string // the header lines Config.KeepHeaders kept
+	reason string // the close reason sent or received
+
+	pingPeriod time.Duration // with pingSet, overrides Config.PingPeriod
+	timeout    time.Duration // with timeoutSet, overrides Config.Timeout
+	pingSet    bool
+	timeoutSet bool
+}
+
+// moreState returns c.more, allocating it if needed.
+func (c *Conn) moreState() *connMore {
+	if c.more == nil {
+		c.more = new(connMore)
+	}
+	return c.more
+}
+
+// reason is the close reason sent or received, or "".
+func (c *Conn) reason() string {
+	if c.more == nil {
+		return ""
+	}
+	return c.more.reason
+}
+
+// setClose records the close code and reason.
+func (c *Conn) setClose(code codec.StatusCode, reason string) {
+	c.code = code
+	if reason != "" || c.more != nil {
+		c.moreState().reason = reason
+	}
 }
 
 // ID is unique among the connections of a Server.
 func (c *Conn) ID() uint64 { return c.id }
 
-// Request is the upgrade request, with its path, query and headers.
-func (c *Conn) Request() *Request { return &c.req }
+// Request is the upgrade request: method, path, query, the peer's address
+// and the headers (all of them until OnOpen returns, then those named in
+// Config.KeepHeaders). Loop only.
+func (c *Conn) Request() Request {
+	if l := c.loop; l.hsConn == c {
+		return l.hsReq
+	}
+	r := Request{Method: "GET", RemoteAddr: c.addr}
+	if c.rt != nil {
+		r.Path = c.rt.path
+	}
+	if c.more != nil {
+		r.RawQuery, r.header = c.more.query, c.more.header
+	}
+	return r
+}
 
 // RemoteAddr is the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.req.RemoteAddr }
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.addr }
 
 // Protocol is the negotiated subprotocol, or "".
-func (c *Conn) Protocol() string { return c.proto }
+func (c *Conn) Protocol() string {
+	if c.proto == 0 {
+		return ""
+	}
+	return c.rt.protos[c.proto-1]
+}
 
 // Loop is the event loop that owns the connection.
 func (c *Conn) Loop() *Loop { return c.loop }
@@ -77,15 +146,43 @@ func (c *Conn) Value() any      { return c.value }
 func (c *Conn) SetValue(v any)  { c.value = v }
 func (c *Conn) Open() bool      { return c.state == stateOpen } // loop only
 func (c *Conn) Server() *Server { return c.loop.srv }
-func (c *Conn) String() string  { return c.req.RemoteAddr.String() + c.req.Path }
+
+// String is the peer's address and the route's path, for logs.
+func (c *Conn) String() string {
+	s := c.addr.String()
+	if c.rt != nil {
+		s += c.rt.path
+	}
+	return s
+}
 
 // SetPingPeriod overrides the server's PingPeriod for this connection; zero
 // disables pings. Loop only.
-func (c *Conn) SetPingPeriod(d time.Duration) { c.pingPeriod = d }
+func (c *Conn) SetPingPeriod(d time.Duration) {
+	m := c.moreState()
+	m.pingPeriod, m.pingSet = d, true
+}
 
 // SetTimeout overrides the server's Timeout for this connection; a negative
 // value disables it. Loop only.
-func (c *Conn) SetTimeout(d time.Duration) { c.timeout = d }
+func (c *Conn) SetTimeout(d time.Duration) {
+	m := c.moreState()
+	m.timeout, m.timeoutSet = d, true
+}
+
+// timers returns the connection's ping period and timeout: the server's,
+// unless overridden.
+func (c *Conn) timers(ping, timeout time.Duration) (time.Duration, time.Duration) {
+	if m := c.more; m != nil {
+		if m.pingSet {
+			ping = m.pingPeriod
+		}
+		if m.timeoutSet {
+			timeout = m.timeout
+		}
+	}
+	return ping, timeout
+}
 
 // SetMaxFrameSize and SetMaxMessageSize override the server's limits for
 // this connection. Loop only.
@@ -185,16 +282,16 @@ func (c *Conn) slowConsumer() {
 	c.loop.srv.stats.slowConsumers.Add(1)
 	c.loop.srv.log.connWarn("slow consumer closed", c, slog.Int("queued", c.gc.OutboundBuffered()+int(c.pendBytes)))
 	if c.code == 0 {
-		c.code, c.reason = codec.StatusPolicyViolation, "slow consumer"
+		c.setClose(codec.StatusPolicyViolation, "slow consumer")
 	}
 	c.closeNow()
 }
 
 // startClose sends a close frame and waits for the peer's.
 func (c *Conn) startClose(code codec.StatusCode, reason string) {
-	c.code, c.reason = code, reason
+	c.setClose(code, reason)
 	c.state = stateClosing
-	c.deadline = c.loop.now + int64(c.loop.srv.cfg.CloseTimeout)
+	c.t0 = c.loop.now + int64(c.loop.srv.cfg.CloseTimeout)
 	c.dec.StartDrain()
 	var buf [128]byte
 	c.writeControl(codec.AppendClose(buf[:0], code, reason, nil))
@@ -232,6 +329,7 @@ func (c *Conn) fireClose() {
 	}
 	c.releaseSlots()
 	c.loop.srv.stats.closes[closeBucket(uint16(code))].Add(1)
-	c.loop.srv.log.connDebug("close", c, slog.Int("code", int(code)), slog.String("reason", c.reason))
-	c.h.OnClose(c, code, c.reason)
+	reason := c.reason()
+	c.loop.srv.log.connDebug("close", c, slog.Int("code", int(code)), slog.String("reason", reason))
+	c.rt.h.OnClose(c, code, reason)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +80,9 @@ func (s *Server) Handle(path string, h Handler) {
 	r := &route{path: path, h: h}
 	if sp, ok := h.(Subprotocoler); ok {
 		r.protos = sp.Subprotocols()
+		if len(r.protos) > 255 { // Conn.proto is a byte
+			r.protos = r.protos[:255]
+		}
 	}
 	r.up, _ = h.(Upgrader)
 	s.routes[path] = r
@@ -270,18 +275,17 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l.begin()
 	defer l.end()
 	c := &Conn{
-		gc:      gc,
-		loop:    l,
-		id:      s.nextID.Add(1),
-		created: l.now,
-		idx:     -1,
+		gc:   gc,
+		loop: l,
+		id:   s.nextID.Add(1),
+		t0:   l.now,
+		idx:  -1,
+		addr: addrPortOf(gc.RemoteAddr()),
 	}
-	c.req.RemoteAddr = gc.RemoteAddr()
+	trimGnetConn(gc) // the engine keeps c.addr; see gnettrim.go
 	c.dec.Role = codec.RoleServer
 	c.dec.MaxFrameSize = s.cfg.MaxFrameSize
 	c.dec.MaxMessageSize = s.cfg.MaxMessageSize
-	c.pingPeriod = s.cfg.PingPeriod
-	c.timeout = s.cfg.Timeout
 	gc.SetContext(c)
 	l.addConn(c)
 	return nil, gnet.None
@@ -369,7 +373,7 @@ func (c *Conn) dispatch(ev codec.Event) {
 	switch ev.Kind {
 	case codec.KindMessage:
 		if c.state == stateOpen {
-			c.h.OnMessage(c, ev.Op, ev.Payload)
+			c.rt.h.OnMessage(c, ev.Op, ev.Payload)
 		}
 	case codec.KindPing:
 		if c.state == stateOpen {
@@ -379,7 +383,7 @@ func (c *Conn) dispatch(ev codec.Event) {
 	case codec.KindClose:
 		if c.state == stateOpen {
 			// Answer with the same code (the decoder has validated it).
-			c.code, c.reason = ev.Code, string(ev.Reason)
+			c.setClose(ev.Code, string(ev.Reason))
 			var buf [2]byte
 			if ev.Code == codec.StatusNoStatusRcvd {
 				c.writeControl(codec.AppendClose(buf[:0], 0, "", nil))
@@ -408,10 +412,8 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	if end > s.cfg.MaxHeaderBytes {
 		return c.refuse(errHeaderTooLarge), false
 	}
-	remote := c.req.RemoteAddr
 	req, err := parseRequest(buf[:end])
-	req.RemoteAddr = remote
-	c.req = req
+	req.RemoteAddr = c.addr
 	if err != nil {
 		return c.refuse(err), false
 	}
@@ -419,7 +421,7 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 		if req.Method != "GET" && req.Method != "HEAD" {
 			return c.refuse(errBadMethod), false
 		}
-		resp := hh(&c.req)
+		resp := hh(&req)
 		out := appendResponse(nil, resp)
 		if req.Method == "HEAD" {
 			out = out[:len(out)-len(resp.Body)]
@@ -433,18 +435,21 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	if !ok {
 		return c.refuse(errNotFound), false
 	}
-	h := r.h
-	c.req.Path = r.path // the route's string: no copy per connection
-	u, err := checkUpgrade(&c.req)
+	req.Path = r.path // the route's string: no copy per connection
+	u, err := checkUpgrade(&req)
 	if err != nil {
 		return c.refuse(err), false
 	}
-	c.proto = selectProtocol(u.protocols, r.protos)
+	// The request is the loop's while the upgrade is answered (Request
+	// reads it there), so that a Conn does not carry it for its life.
+	l := c.loop
+	l.hsConn, l.hsReq = c, req
+	defer func() { l.hsConn, l.hsReq = nil, Request{} }()
 	if he := c.admit(); he != nil {
 		return c.refuse(he), false
 	}
 	if r.up != nil {
-		id, rf := r.up.Upgrade(&c.req)
+		id, rf := r.up.Upgrade(&l.hsReq)
 		if rf != nil {
 			c.releaseSlots()
 			c.refuseUpgrade(rf)
@@ -452,22 +457,28 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 		}
 		c.value = id // the handler's OnOpen finds it as Value
 	}
+	c.rt = r
+	if p := selectProtocol(u.protocols, r.protos); p != "" {
+		c.proto = uint8(slices.Index(r.protos, p) + 1) // Handle caps protos at 255
+	}
 	_, _ = c.gc.Discard(end)
-	c.loop.counters.nBytesIn += int64(end)
+	l.counters.nBytesIn += int64(end)
 	var out [256]byte
-	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.proto))
+	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.Protocol()))
 	if c.state == stateClosed { // the write failed and gnet closed the connection
 		c.releaseSlots()
 		return gnet.None, false
 	}
-	c.h = h
 	c.opened = true // from here on fireClose releases the slots admit took
 	c.state = stateOpen
-	c.lastPing = c.loop.now
+	c.lastPing = l.now
 	s.stats.upgrades.Add(1)
-	s.log.connDebug("open", c, slog.String("path", c.req.Path))
-	h.OnOpen(c)
-	c.req.header = keepHeaders(c.req.header, s.cfg.KeepHeaders)
+	s.log.connDebug("open", c, slog.String("path", r.path))
+	r.h.OnOpen(c)
+	if hdr := keepHeaders(req.header, s.cfg.KeepHeaders); hdr != "" || req.RawQuery != "" {
+		m := c.moreState()
+		m.query, m.header = req.RawQuery, hdr
+	}
 	return gnet.None, true
 }
 
@@ -491,6 +502,17 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 		l.postSweep()
 	}
 	return s.cfg.tickPeriod(), gnet.None
+}
+
+// addrPortOf is a net.Addr from gnet as a netip.AddrPort (no heap), with a
+// v4-mapped IPv6 address unmapped.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := t.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // ProcessGoroutines lists the top functions of the goroutines gnet starts

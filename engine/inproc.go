@@ -69,7 +69,7 @@ func (p *InProc) Message(c *Conn, op codec.OpCode, payload []byte) {
 	l.begin()
 	c.lastRead = l.now
 	if c.state == stateOpen {
-		c.h.OnMessage(c, op, payload)
+		c.rt.h.OnMessage(c, op, payload)
 	}
 	l.flush()
 	l.end()

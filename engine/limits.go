@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -20,13 +19,6 @@ var (
 type perIP struct {
 	mu sync.Mutex
 	n  map[netip.Addr]int32
-}
-
-func ipOf(a net.Addr) netip.Addr {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }
 
 // acquire takes a slot for ip unless it already holds max.
@@ -86,7 +78,7 @@ func (c *Conn) admit() *httpError {
 	if s.draining.Load() {
 		return errDraining
 	}
-	if !originAllowed(c.req.Header("Origin"), s.cfg.AllowedOrigins) {
+	if !originAllowed(c.loop.hsReq.Header("Origin"), s.cfg.AllowedOrigins) {
 		return errOrigin
 	}
 	// Reserve first, then check: exact under concurrent upgrades on several loops.
@@ -95,7 +87,7 @@ func (c *Conn) admit() *httpError {
 		return errMaxConns
 	}
 	if s.cfg.MaxConnsPerIP > 0 {
-		ip := ipOf(c.req.RemoteAddr)
+		ip := c.addr.Addr()
 		if !s.perIP.acquire(ip, s.cfg.MaxConnsPerIP) {
 			s.openConns.Add(-1)
 			return errMaxConnsPerIP
@@ -110,6 +102,6 @@ func (c *Conn) releaseSlots() {
 	c.loop.srv.openConns.Add(-1)
 	if c.ipHeld {
 		c.ipHeld = false
-		c.loop.srv.perIP.release(ipOf(c.req.RemoteAddr))
+		c.loop.srv.perIP.release(c.addr.Addr())
 	}
 }

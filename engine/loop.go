@@ -45,6 +45,11 @@ type Loop struct {
 	iov    [][]byte    // writev scratch
 	closed []*Conn     // connections whose OnClose waits for the end of the event
 
+	// The upgrade being answered on the loop, for Conn.Request during the
+	// Upgrader and OnOpen: the request lives here, not in every Conn.
+	hsConn *Conn
+	hsReq  Request
+
 	sweeping bool // guarded by mu: a sweep task is queued
 	sweep    sweepTask
 

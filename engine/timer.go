@@ -42,23 +42,26 @@ func (t *sweepTask) Run(l *Loop) {
 		c := l.conns[i]
 		switch c.state {
 		case stateHandshake:
-			if now-c.created > int64(cfg.HandshakeTimeout) {
+			if now-c.t0 > int64(cfg.HandshakeTimeout) {
 				l.srv.stats.refused[ReasonTimeout].Add(1)
 				l.srv.log.connDebug("refused", c, slog.String("reason", ReasonTimeout.String()))
 				c.closeNow()
 			}
 		case stateOpen:
-			if c.timeout > 0 && now-c.lastRead > int64(c.timeout) && now-c.created > int64(c.timeout) {
+			// lastRead is at least the upgrade's read: it is never older
+			// than the connection.
+			ping, timeout := c.timers(cfg.PingPeriod, cfg.Timeout)
+			if timeout > 0 && now-c.lastRead > int64(timeout) {
 				l.srv.log.connDebug("idle timeout", c)
 				c.startClose(codec.StatusGoingAway, "timeout")
 				continue
 			}
-			if c.pingPeriod > 0 && now-c.lastPing >= int64(c.pingPeriod) {
+			if ping > 0 && now-c.lastPing >= int64(ping) {
 				c.lastPing = now
 				c.WriteShared(pingFrame)
 			}
 		case stateClosing:
-			if now > c.deadline {
+			if now > c.t0 {
 				c.closeNow()
 			}
 		}

@@ -61,7 +61,8 @@ func (h *Hub) textLine(m *Member, p []byte) {
 // "message" text is said as is: a JSON client sends commands as commands
 // (or as plain-text lines), never inside a message. Loop only (m's).
 func (h *Hub) jsonCommand(m *Member, p []byte) {
-	cmd, ok := parseCommand(p, &m.scratch)
+	lr := roomsOf(m.c.Loop())
+	cmd, ok := parseCommand(p, &lr.scratch)
 	if !ok {
 		h.replyError(m, errBadJSON, "not a JSON object; send {\"type\":\"message\",\"text\":\"...\"} or a plain-text line")
 		return
@@ -88,9 +89,9 @@ func (h *Hub) jsonCommand(m *Member, p []byte) {
 	default:
 		h.replyError(m, errUnknownCmd, "unknown command type "+quoteShort(string(cmd.typ)))
 	}
-	// A long message's unescaped copy is not kept for the connection's life.
-	if cap(m.scratch) > h.cfg.MaxLine {
-		m.scratch = nil
+	// A long message's unescaped copy is not kept for the loop's life.
+	if cap(lr.scratch) > h.cfg.MaxLine {
+		lr.scratch = nil
 	}
 }
 

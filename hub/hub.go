@@ -3,6 +3,7 @@ package hub
 import (
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,8 @@ type Config struct {
 	// before Rate applies. If zero, DefaultBurst. Unused when Rate is zero.
 	Burst int
 	// MaxStrikes is how many consecutive messages over the rate limit close
-	// the connection with 1008 (policy violation). If zero, DefaultMaxStrikes.
+	// the connection with 1008 (policy violation). If zero, DefaultMaxStrikes;
+	// at most 65535.
 	MaxStrikes int
 	// Auth verifies connect tokens (see hub/auth): with its Mode Optional or
 	// Required, /chat and /echo check the token of every upgrade, names
@@ -65,6 +67,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxStrikes <= 0 {
 		c.MaxStrikes = DefaultMaxStrikes
 	}
+	c.MaxStrikes = min(c.MaxStrikes, math.MaxUint16) // Member.strikes is a uint16
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -108,24 +111,30 @@ type Stats struct {
 // Member is a chat user. Its fields are owned by its connection's loop,
 // except json, which is set before the member is registered and never
 // changes, so other loops may read it.
+//
+// Layout. A Member lives as long as its connection, so its size is guarded
+// by TestMemberSize: 64 bytes on 64-bit platforms, a size class of the
+// runtime's, full. State needed only while a message is handled (the
+// unescaped JSON strings) is the loop's (loopRooms.scratch), not the
+// member's; identity data is behind the id pointer. Another field moves
+// Member to the 80-byte class: put rare state behind id or a pointer.
 type Member struct {
 	c    *engine.Conn
 	name string
 	ri   *roomInfo      // the room the member is in (never nil once open)
-	json bool           // speaks ProtocolJSON
 	id   *auth.Identity // from the connect token (replaced by /refresh); nil: anonymous
 
 	// The member's place in its loop's delivery lists. It follows ri with
 	// a delay: a move is applied by a task posted to the member's loop, so
 	// the broadcasts the member caused before it (posted earlier) still
 	// reach it in the room it left.
-	local string // room of the loop-local list holding the member; "" if none
-	idx   int    // position in that list
+	local *localRoom // the loop-local list holding the member; nil if none
+	lim   limiter
+	idx   int32 // position in local's list
 
-	lim     limiter
-	strikes int    // consecutive messages refused by the rate limit
+	strikes uint16 // consecutive messages refused by the rate limit (MaxStrikes is at most 65535)
+	json    bool   // speaks ProtocolJSON
 	kicked  bool   // closing for flooding: ignore what still arrives
-	scratch []byte // unescaped JSON strings, reused across messages
 }
 
 // New creates a Hub and registers its routes (/echo and /chat) on srv.

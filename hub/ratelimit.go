@@ -36,7 +36,7 @@ func (h *Hub) admit(m *Member) bool {
 	}
 	h.stats.RateLimited.Add(1)
 	m.strikes++
-	if m.strikes >= h.cfg.MaxStrikes {
+	if int(m.strikes) >= h.cfg.MaxStrikes {
 		m.kicked = true
 		h.stats.RateKicks.Add(1)
 		h.cfg.Logger.Debug("hub: closing a flooding connection", "name", m.name, "remote", m.c.RemoteAddr().String(), "strikes", m.strikes)

@@ -13,12 +13,18 @@ import (
 // each loop walks its own members.
 type loopRooms struct {
 	rooms map[string]*localRoom
+
+	// scratch holds the unescaped JSON strings of the command being
+	// handled on this loop: a loop handles one message at a time, so one
+	// buffer serves all its members instead of one per member.
+	scratch []byte
 }
 
 // localRoom keeps text and JSON members apart, so that a broadcast carries
 // one shared frame per format and each list is written from its own frame
 // without a per-member branch.
 type localRoom struct {
+	name string
 	text []*Member
 	json []*Member
 }
@@ -45,24 +51,24 @@ func (r *localRoom) list(m *Member) *[]*Member {
 func (lr *loopRooms) join(m *Member, room string) {
 	r := lr.rooms[room]
 	if r == nil {
-		r = &localRoom{}
+		r = &localRoom{name: room}
 		lr.rooms[room] = r
 	}
 	l := r.list(m)
-	m.local, m.idx = room, len(*l)
+	m.local, m.idx = r, int32(len(*l))
 	*l = append(*l, m)
 }
 
 // leave removes m from the member list it is in, if any (swap-remove).
 // Loop only.
 func (lr *loopRooms) leave(m *Member) {
-	r := lr.rooms[m.local]
+	r := m.local
 	if r == nil {
 		return
 	}
 	l := r.list(m)
 	ms := *l
-	if m.idx < 0 || m.idx >= len(ms) || ms[m.idx] != m {
+	if m.idx < 0 || int(m.idx) >= len(ms) || ms[m.idx] != m {
 		return
 	}
 	last := len(ms) - 1
@@ -70,10 +76,10 @@ func (lr *loopRooms) leave(m *Member) {
 	ms[m.idx].idx = m.idx
 	ms[last] = nil
 	*l = ms[:last]
-	if len(r.text) == 0 && len(r.json) == 0 {
-		delete(lr.rooms, m.local)
+	if len(r.text) == 0 && len(r.json) == 0 && lr.rooms[r.name] == r {
+		delete(lr.rooms, r.name)
 	}
-	m.local, m.idx = "", -1
+	m.local, m.idx = nil, -1
 }
 
 // broadcast delivers tf to the text members and jf to the JSON members of

@@ -1,0 +1,16 @@
+package engine
+
+import (
+	"reflect"
+	"unsafe"
+)
+
+// GnetCopies reports whether gnet still holds what trimGnetConn clears:
+// c's LocalAddr, RemoteAddr, peer sockaddr and safe-context pointer (see
+// gnettrim.go). Loop only.
+func GnetCopies(c *Conn) (local, remote, sockaddr, safeCtx bool) {
+	v := reflect.ValueOf(c.gc).Elem()
+	sc := v.FieldByName("safeCtx")
+	held := *(*unsafe.Pointer)(unsafe.Pointer(sc.UnsafeAddr())) != nil // atomic.Pointer's only pointer
+	return c.gc.LocalAddr() != nil, c.gc.RemoteAddr() != nil, !v.FieldByName("remote").IsNil(), held
+}

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 
 	"edgews/codec"
@@ -42,11 +43,20 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	if m.name == "" {
 		m.name = h.generateName(m)
 	}
+	room, rs, roomRefused := startRoom(m, c.Request())
+	if false {
+	}
 	c.SetValue(m)
-	h.enter(m, Lobby)
-	roomsOf(c.Loop()).join(m, Lobby)
-
-	ch.welcome(m, n, refused)
+	h.enter(m, room)
+	if h.hist == nil {
+		roomsOf(c.Loop()).join(m, room)
+		ch.welcome(m, n, refused, roomRefused)
+	} else {
+		// The welcome is written now, the history and the move into the
+		// room's delivery list are posted: see moveIn.
+		ch.welcome(m, n, refused, roomRefused)
+		h.moveIn(m, rs, nil)
+	}
 	// Connects are announced to JSON clients only, which keep a member
 	// list; text clients keep the tutorial's quiet lobby (/users lists it).
 	h.presenceJSON(m, actJoined, m.ri)
@@ -110,10 +120,34 @@ func (t *evictTask) Run(*engine.Loop) {
 
 func (t *evictTask) Done() {}
 
+// startRoom reads the room a client asks to start in (?room=, else the
+// lobby) and where to resume its history (?since= and ?epoch=). A room
+// name or offset that is not valid is refused with an error event, and
+// the client starts in the lobby without resuming; so is a room its token
+// does not let it join.
+func startRoom(m *Member, r *engine.Request) (room string, rs resume, refused *event) {
+	room = Lobby
+	if want := r.Query("room"); want != "" {
+		switch {
+		case !validName(want):
+			return Lobby, resume{}, &event{typ: evError, code: string(errInvalidName), text: []byte(invalidName("room name", want))}
+		case !m.mayJoin(want):
+			return Lobby, resume{}, &event{typ: evError, code: string(errForbidden), text: []byte("your token does not let you join " + quoteShort(strings.ToLower(want)))}
+		}
+		room = strings.ToLower(want)
+	}
+	rs, bad := resumeOf(r.Query("since"), r.Query("epoch"))
+	if bad {
+		return Lobby, resume{}, &event{typ: evError, code: string(errUsage), text: []byte("since must be a message offset (a whole number)")}
+	}
+	return room, rs, nil
+}
+
 // welcome greets a newcomer, one of n users, and tells it why the name it
-// asked for was refused, if it was. Text clients get the tutorial's line,
-// JSON clients a welcome event with their name and the lobby's members.
-func (ch *chat) welcome(m *Member, n int64, refused *event) {
+// asked for was refused, if it was, and why the room it asked for was.
+// Text clients get the tutorial's line, JSON clients a welcome event with
+// their name and their room's members.
+func (ch *chat) welcome(m *Member, n int64, refused, roomRefused *event) {
 	var buf [64]byte
 	greeting := strconv.AppendInt(append(buf[:0], "You are connected! There are "...), n, 10)
 	greeting = append(greeting, " users here."...)
@@ -123,13 +157,19 @@ func (ch *chat) welcome(m *Member, n int64, refused *event) {
 			refused.text = append(refused.text, "; you are "+m.name...)
 			_ = m.c.Send(codec.OpText, refused.appendText(nil))
 		}
+		if roomRefused != nil {
+			_ = m.c.Send(codec.OpText, roomRefused.appendText(nil))
+		}
 		return
 	}
-	ev := event{typ: evWelcome, name: m.name, room: Lobby, text: greeting, users: n}
+	ev := event{typ: evWelcome, name: m.name, room: m.ri.name, text: greeting, users: n}
 	ev.members, ev.count, ev.seq = ch.h.roster(m.ri)
 	_ = m.c.Send(codec.OpText, ev.appendJSON(nil))
 	if refused != nil {
 		_ = m.c.Send(codec.OpText, refused.appendJSON(nil))
+	}
+	if roomRefused != nil {
+		_ = m.c.Send(codec.OpText, roomRefused.appendJSON(nil))
 	}
 }
 

@@ -18,6 +18,7 @@ const helpText = `commands:
   /leave             go back to the lobby
   /users             who is in your room
   /refresh TOKEN     replace your connect token before it expires
+  /history [N]       the last N (default 10) messages of your room
   /help              this text
   //TEXT             say "/TEXT"`
 
@@ -43,11 +44,13 @@ func (h *Hub) textLine(m *Member, p []byte) {
 	case "me":
 		h.say(m, evMe, arg)
 	case "join":
-		h.join(m, string(arg))
+		h.join(m, string(arg), resume{})
 	case "leave":
 		h.leave(m)
 	case "users":
 		h.listUsers(m)
+	case "history":
+		h.showHistory(m, string(arg))
 	case "help":
 		h.help(m)
 	case "refresh":
@@ -77,7 +80,12 @@ func (h *Hub) jsonCommand(m *Member, p []byte) {
 	case "whisper":
 		h.whisper(m, string(cmd.to), cmd.text)
 	case "join":
-		h.join(m, string(cmd.room))
+		rs, bad := resumeOf(string(cmd.since), string(cmd.epoch))
+		if bad {
+			h.replyError(m, errUsage, "\"since\" must be a message offset (a whole number)")
+			return
+		}
+		h.join(m, string(cmd.room), rs)
 	case "leave":
 		h.leave(m)
 	case "users":
@@ -110,6 +118,10 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 		text = []byte{} // an empty line still has a "text" (no allocation: zero size)
 	}
 	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli()}
+	if h.hist != nil {
+		h.sayStored(m.ri, &ev)
+		return
+	}
 	tf, jf := ev.frames(m.ri)
 	h.broadcast(m.ri.name, tf, jf, nil)
 }
@@ -180,8 +192,9 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 	h.stats.Whispers.Add(1)
 }
 
-// join moves m to room (names are case-insensitive: stored lower-case).
-func (h *Hub) join(m *Member, room string) {
+// join moves m to room (names are case-insensitive: stored lower-case),
+// resuming its history from rs.
+func (h *Hub) join(m *Member, room string, rs resume) {
 	switch {
 	case room == "":
 		h.replyError(m, errUsage, "usage: /join ROOM")
@@ -192,7 +205,7 @@ func (h *Hub) join(m *Member, room string) {
 	case !m.mayJoin(room):
 		h.replyError(m, errForbidden, "your token does not let you join "+quoteShort(strings.ToLower(room)))
 	default:
-		h.move(m, strings.ToLower(room))
+		h.move(m, strings.ToLower(room), rs)
 	}
 }
 
@@ -202,18 +215,18 @@ func (h *Hub) leave(m *Member) {
 		h.replyError(m, errSameRoom, "you are already in "+Lobby)
 		return
 	}
-	h.move(m, Lobby)
+	h.move(m, Lobby, resume{})
 }
 
 // move takes m out of its room (telling the room) and into room (telling
-// it, m included, and whether the join created it). The registry changes
-// at once; m's delivery lists change in posted order (see moveTask).
-func (h *Hub) move(m *Member, room string) {
+// it, m included, and whether the join created it), with the room's
+// history from rs to a JSON member. The registry changes at once; m's
+// delivery lists change in posted order (see moveTask and moveIn).
+func (h *Hub) move(m *Member, room string, rs resume) {
 	h.exit(m)
 	h.presence(m, actLeft, "", false, m)
 	created := h.enter(m, room)
-	_ = m.c.Loop().Post(&moveTask{m: m, to: room})
-	h.presence(m, actJoined, "", created, nil)
+	h.moveIn(m, rs, func() { h.presence(m, actJoined, "", created, nil) })
 }
 
 // presence tells m.ri (but skip) that m joined, left or was renamed from

@@ -18,6 +18,7 @@ const (
 	errRateLimited  errCode = "rate_limited"    // a message over Config.Rate, dropped
 	errForbidden    errCode = "forbidden"       // the token does not allow it: /join outside its rooms, /nick without "nick":true
 	errInvalidToken errCode = "invalid_token"   // a /refresh token that does not verify, or is for another user
+	errNoHistory    errCode = "no_history"      // /history on a node without history
 )
 
 // invalidName and nameTaken are the texts of errInvalidName ("name" or

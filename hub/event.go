@@ -17,6 +17,7 @@ const (
 	evHelp      = "help"      // the answer to /help
 	evError     = "error"     // a refused command or message, to its sender
 	evRefreshed = "refreshed" // the answer to a good /refresh
+	evHistory   = "history"   // a room's recent messages, to who enters it or asks
 )
 
 // Presence actions: the "event" of a presence event.
@@ -44,6 +45,8 @@ type event struct {
 	count   int      // welcome, users, presence: members in the room; 0: omitted
 	seq     uint64   // roster version of members; 0: omitted
 	ts      int64    // milliseconds since the Unix epoch; 0: omitted
+	offset  uint64   // message, me: place in the room's history; 0: omitted (no history)
+	epoch   string   // message, me: the history's epoch, with offset
 	created bool     // presence joined: this join created the room
 }
 
@@ -132,6 +135,10 @@ func (ev *event) appendJSON(b []byte) []byte {
 	}
 	if ev.ts != 0 {
 		b = strconv.AppendInt(append(b, `,"ts":`...), ev.ts, 10)
+	}
+	if ev.offset != 0 {
+		b = strconv.AppendUint(append(b, `,"offset":`...), ev.offset, 10)
+		b = appendField(b, "epoch", ev.epoch)
 	}
 	return append(b, '}')
 }

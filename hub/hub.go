@@ -48,6 +48,23 @@ type Config struct {
 	// a connection whose token expires is closed with 1008. If nil, every
 	// user is anonymous.
 	Auth *auth.Verifier
+	// History is how many messages (chat lines and /me actions) each room
+	// keeps, sent to JSON clients when they enter a room and to anyone on
+	// /history; it also gives JSON message events their "offset" and
+	// "epoch". If zero, there is no history (nor offsets); cmd/wsnode sets
+	// 50.
+	History int
+	// HistoryTTL is how long a message is kept. If zero, DefaultHistoryTTL.
+	// Unused when History is zero.
+	HistoryTTL time.Duration
+	// HistoryMaxBytes bounds the memory of all rooms' history on the node;
+	// the oldest messages go first. If zero, DefaultHistoryMaxBytes.
+	// Unused when History is zero or HistoryStore is set.
+	HistoryMaxBytes int64
+	// HistoryStore keeps the history. If nil (and History is set), a
+	// MemoryHistory; a cluster passes a store shared by its nodes.
+	HistoryStore History
+
 	// Logger receives the hub's logs: a connection closed for flooding, at
 	// debug (Stats.RateKicks counts them), nothing per message. If nil,
 	// logs are discarded.
@@ -82,6 +99,7 @@ type Hub struct {
 	names []*shard     // name registry, by folded-name hash
 	rooms []*roomShard // room registry, by room-name hash
 	seed  maphash.Seed
+	hist  History // nil: no history
 
 	// Rate limit in GCRA form (see limiter): nanoseconds per message and
 	// how far ahead of the clock a connection may run. interval 0: no limit.
@@ -152,6 +170,12 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	for i := range h.names {
 		h.names[i] = &shard{byName: make(map[string]nameEntry)}
 		h.rooms[i] = &roomShard{rooms: make(map[string]*roomInfo)}
+	}
+	if cfg.History > 0 {
+		h.hist = cfg.HistoryStore
+		if h.hist == nil {
+			h.hist = NewMemoryHistory(MemoryHistoryConfig{PerRoom: cfg.History, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes})
+		}
 	}
 	h.chat = &chat{h: h}
 	if h.authOn() {

@@ -46,6 +46,8 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 // during OnMessage only. Missing fields are nil.
 type command struct {
 	typ, text, name, to, room, token []byte
+	epoch                            []byte // join: the history epoch to resume
+	since                            []byte // join: the offset to resume after (a JSON number, as sent)
 }
 
 // parseCommand reads a JSON command object. ok is false if p is not valid
@@ -88,7 +90,11 @@ func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 			}
 			i = end
 		} else {
-			i = valueEnd(p, i)
+			end := valueEnd(p, i)
+			if string(key) == "since" {
+				cmd.since = p[i:end]
+			}
+			i = end
 		}
 		switch string(key) {
 		case "type":
@@ -103,6 +109,12 @@ func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 			cmd.room = val
 		case "token":
 			cmd.token = val
+		case "epoch":
+			cmd.epoch = val
+		case "since": // a number, or a string of digits
+			if val != nil {
+				cmd.since = val
+			}
 		}
 	}
 }

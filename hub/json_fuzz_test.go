@@ -15,6 +15,8 @@ func FuzzParseCommand(f *testing.F) {
 		`{"o":{"text":[1,"}"]},"type":"join","room":"x"}`,
 		`{"text":"\ud800\u0041"}`,
 		` {"type" : "nick" , "name" : null } `,
+		`{"type":"join","room":"games","since":41,"epoch":"9f2c41d0-3"}`,
+		`{"type":"join","since":"41"}`,
 		`[]`,
 	} {
 		f.Add([]byte(s))
@@ -33,7 +35,17 @@ func FuzzParseCommand(f *testing.F) {
 		if !ok {
 			return
 		}
-		for k, v := range map[string][]byte{"type": cmd.typ, "text": cmd.text, "name": cmd.name, "to": cmd.to, "room": cmd.room} {
+		switch v := ref["since"].(type) {
+		case float64: // the number as sent
+			if n, err := json.Number(cmd.since).Float64(); err != nil || n != v {
+				t.Fatalf("since = %q, encoding/json has %v", cmd.since, v)
+			}
+		case string:
+			if string(cmd.since) != v {
+				t.Fatalf("since = %q, encoding/json has %q", cmd.since, v)
+			}
+		}
+		for k, v := range map[string][]byte{"type": cmd.typ, "text": cmd.text, "name": cmd.name, "to": cmd.to, "room": cmd.room, "epoch": cmd.epoch} {
 			s, isString := ref[k].(string)
 			if isString != (v != nil) || s != string(v) {
 				t.Fatalf("%s = %q, encoding/json has %#v", k, v, ref[k])

@@ -26,6 +26,11 @@ type roomInfo struct {
 	seq     uint64             // roster version (Hub.seq) of the last change
 	text    atomic.Int32       // members reading text lines
 	json    atomic.Int32       // members reading ProtocolJSON events
+
+	// order serializes, with history on, the room's messages (offset
+	// assigned, stored, posted to every loop) and its entries (history
+	// read, the member's move posted): see recall.go.
+	order sync.Mutex
 }
 
 // roomShard is one part of the room registry, by room-name hash. It is
@@ -51,6 +56,9 @@ func (h *Hub) enter(m *Member, room string) (created bool) {
 		ri = &roomInfo{name: room, members: make(map[*Member]string)}
 		s.rooms[room] = ri
 		created = room != Lobby
+		if h.hist != nil {
+			h.hist.Hold(room)
+		}
 	}
 	ri.members[m] = m.name
 	ri.seq = h.seq.Add(1)
@@ -73,6 +81,9 @@ func (h *Hub) exit(m *Member) {
 		ri.count(m).Add(-1)
 		if len(ri.members) == 0 && s.rooms[ri.name] == ri {
 			delete(s.rooms, ri.name)
+			if h.hist != nil {
+				h.hist.Release(ri.name) // its history stays until the TTL
+			}
 		}
 	}
 	s.mu.Unlock()

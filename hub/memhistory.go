@@ -1,0 +1,316 @@
+package hub
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"math/bits"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// MemoryHistoryConfig configures a MemoryHistory.
+type MemoryHistoryConfig struct {
+	// PerRoom is how many messages each room keeps. Must be positive.
+	PerRoom int
+	// TTL is how long a message is kept. If zero, DefaultHistoryTTL.
+	TTL time.Duration
+	// MaxBytes bounds the memory of all stored messages, node-wide
+	// (entries and their buffers, as counted by Bytes); over it the oldest
+	// messages, whatever their room, are dropped first. If zero,
+	// DefaultHistoryMaxBytes.
+	MaxBytes int64
+	// Now is the clock of the TTL. If nil, time.Now; tests set their own.
+	Now func() time.Time
+}
+
+// MemoryHistory is the single node's History: every room's messages in
+// memory, bounded per room (PerRoom), in age (TTL) and node-wide in bytes
+// (MaxBytes). A node restart loses it, and with it every room's epoch.
+//
+// Every stored message is one pooled entry on two intrusive lists: its
+// room's (oldest first, for reads and the per-room cap) and the node's
+// (oldest first, for the TTL and the byte cap), so storing and evicting
+// cost O(1) whatever the number of rooms. Why lists and not a ring of
+// PerRoom slots per room: a room with three messages then holds three
+// entries, not PerRoom slots, and the byte cap counts all there is.
+// Evicted entries keep their buffers on free lists by size class, so a
+// store in steady state allocates nothing per message.
+//
+// It is safe for concurrent use; every method takes one mutex briefly.
+type MemoryHistory struct {
+	perRoom  int
+	ttl      int64 // nanoseconds
+	maxBytes int64
+	now      func() time.Time
+	boot     string // epoch prefix: random per store, so per node run
+
+	mu         sync.Mutex
+	rooms      map[string]*memRoom
+	head, tail *memEntry // every entry, oldest first
+	bytes      int64
+	count      int
+	gen        uint64                    // rooms created, for epochs
+	free       [numSizeClasses]*memEntry // evicted entries, by buffer size class
+	nfree      int
+}
+
+// memRoom is one room's history.
+type memRoom struct {
+	name       string
+	epoch      string
+	next       uint64    // offset of the next message
+	head, tail *memEntry // the room's entries, oldest first
+	n          int
+	holds      int
+}
+
+// memEntry is one stored message: the sender's name then the text in buf.
+type memEntry struct {
+	prev, next *memEntry // the node's list (next also links the free lists)
+	rnext      *memEntry // the room's list
+	room       *memRoom
+	off        uint64
+	at         int64 // clock nanoseconds when stored, for the TTL
+	ts         int64
+	from       uint8 // names are at most 32 bytes
+	me         bool
+	buf        []byte
+}
+
+// Buffers come in power-of-two size classes from 32 bytes to 8 KiB; larger
+// ones (texts over the default MaxLine) are not kept on free lists.
+const (
+	minSizeClass   = 5 // 32 bytes
+	numSizeClasses = 9 // up to 8 KiB
+	maxFree        = 1 << 14
+)
+
+// entryOverhead is what one entry costs beside its buffer, as Bytes
+// counts it; roomOverhead likewise for a room.
+const (
+	entryOverhead = int64(unsafe.Sizeof(memEntry{}))
+	roomOverhead  = int64(unsafe.Sizeof(memRoom{})) + 64 // plus its map slot, name and epoch
+)
+
+// NewMemoryHistory returns an empty store.
+func NewMemoryHistory(cfg MemoryHistoryConfig) *MemoryHistory {
+	if cfg.PerRoom <= 0 {
+		panic("hub: MemoryHistoryConfig.PerRoom must be positive")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultHistoryTTL
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultHistoryMaxBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var r [4]byte
+	_, _ = rand.Read(r[:]) // never fails (crypto/rand panics instead)
+	return &MemoryHistory{
+		perRoom: cfg.PerRoom, ttl: int64(cfg.TTL), maxBytes: cfg.MaxBytes, now: cfg.Now,
+		boot: hex.EncodeToString(r[:]), rooms: make(map[string]*memRoom),
+	}
+}
+
+// roomLocked returns room's history, creating it (with a new epoch) if
+// the store has none.
+func (s *MemoryHistory) roomLocked(room string) *memRoom {
+	r := s.rooms[room]
+	if r == nil {
+		s.gen++
+		r = &memRoom{name: room, epoch: s.boot + "-" + strconv.FormatUint(s.gen, 36), next: 1}
+		s.rooms[room] = r
+		s.bytes += roomOverhead + int64(len(room))
+	}
+	return r
+}
+
+// forgetLocked drops room's history if nothing keeps it.
+func (s *MemoryHistory) forgetLocked(r *memRoom) {
+	if r.n == 0 && r.holds == 0 {
+		delete(s.rooms, r.name)
+		s.bytes -= roomOverhead + int64(len(r.name))
+	}
+}
+
+// Hold implements History.
+func (s *MemoryHistory) Hold(room string) {
+	s.mu.Lock()
+	s.roomLocked(room).holds++
+	s.mu.Unlock()
+}
+
+// Release implements History.
+func (s *MemoryHistory) Release(room string) {
+	s.mu.Lock()
+	if r := s.rooms[room]; r != nil && r.holds > 0 {
+		r.holds--
+		s.forgetLocked(r)
+	}
+	s.mu.Unlock()
+}
+
+// Append implements History.
+func (s *MemoryHistory) Append(room string, me bool, from string, text []byte, ts int64) (uint64, string) {
+	now := s.now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(now)
+	r := s.roomLocked(room)
+	e := s.getLocked(len(from) + len(text))
+	e.buf = append(append(e.buf[:0], from...), text...)
+	e.room, e.off, e.at, e.ts, e.from, e.me = r, r.next, now, ts, uint8(len(from)), me
+	r.next++
+	// Link at the tails: the room's and the node's lists stay in age order.
+	if r.tail == nil {
+		r.head = e
+	} else {
+		r.tail.rnext = e
+	}
+	r.tail = e
+	r.n++
+	e.prev = s.tail
+	if s.tail == nil {
+		s.head = e
+	} else {
+		s.tail.next = e
+	}
+	s.tail = e
+	s.count++
+	s.bytes += entryOverhead + int64(cap(e.buf))
+	if r.n > s.perRoom {
+		s.dropLocked(r.head)
+	}
+	for s.bytes > s.maxBytes && s.head != nil {
+		s.dropLocked(s.head)
+	}
+	return e.off, r.epoch
+}
+
+// expireLocked drops the messages older than the TTL: the oldest first,
+// from the head of the node's list.
+func (s *MemoryHistory) expireLocked(now int64) {
+	for s.head != nil && now-s.head.at >= s.ttl {
+		s.dropLocked(s.head)
+	}
+}
+
+// dropLocked unlinks e, which is the oldest entry of its room, and frees
+// it. Its room is forgotten if nothing else keeps it.
+func (s *MemoryHistory) dropLocked(e *memEntry) {
+	r := e.room
+	r.head = e.rnext
+	if r.head == nil {
+		r.tail = nil
+	}
+	r.n--
+	if e.prev == nil {
+		s.head = e.next
+	} else {
+		e.prev.next = e.next
+	}
+	if e.next == nil {
+		s.tail = e.prev
+	} else {
+		e.next.prev = e.prev
+	}
+	s.count--
+	s.bytes -= entryOverhead + int64(cap(e.buf))
+	s.forgetLocked(r)
+	s.putLocked(e)
+}
+
+// sizeClass is the free list of buffers of capacity 1<<(minSizeClass+c);
+// -1 for sizes over the largest class.
+func sizeClass(n int) int {
+	c := 0
+	if n > 1<<minSizeClass {
+		c = bits.Len(uint(n-1)) - minSizeClass
+	}
+	if c >= numSizeClasses {
+		return -1
+	}
+	return c
+}
+
+// getLocked and putLocked pool entries with their buffers, by size class:
+// getLocked returns an entry whose buffer holds n bytes.
+func (s *MemoryHistory) getLocked(n int) *memEntry {
+	c := sizeClass(n)
+	if c < 0 {
+		return &memEntry{buf: make([]byte, 0, n)}
+	}
+	if e := s.free[c]; e != nil {
+		s.free[c] = e.next
+		s.nfree--
+		e.next = nil
+		return e
+	}
+	return &memEntry{buf: make([]byte, 0, 1<<(minSizeClass+c))}
+}
+
+func (s *MemoryHistory) putLocked(e *memEntry) {
+	c := sizeClass(cap(e.buf))
+	*e = memEntry{buf: e.buf[:0]}
+	if c < 0 || cap(e.buf) != 1<<(minSizeClass+c) || s.nfree >= maxFree {
+		return // left to the garbage collector
+	}
+	e.next = s.free[c]
+	s.free[c] = e
+	s.nfree++
+}
+
+// Read implements History.
+func (s *MemoryHistory) Read(room string, since uint64, epoch string, resume bool, max int, fn func(*HistoryMessage)) (string, bool) {
+	now := s.now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(now)
+	r := s.rooms[room]
+	if r == nil {
+		return "", resume
+	}
+	reset := false
+	if resume {
+		first := r.next
+		if r.head != nil {
+			first = r.head.off
+		}
+		last := r.next - 1
+		reset = epoch != r.epoch || since > last || since+1 < first || last-since > uint64(max)
+	}
+	skip := r.n - max // the newest max
+	if resume && !reset {
+		skip = r.n - int(r.next-1-since)
+	}
+	m := HistoryMessage{Epoch: r.epoch}
+	for e := r.head; e != nil; e = e.rnext {
+		if skip > 0 {
+			skip--
+			continue
+		}
+		m.Offset, m.Me, m.TS = e.off, e.me, e.ts
+		m.From, m.Text = e.buf[:e.from], e.buf[e.from:]
+		fn(&m)
+	}
+	return r.epoch, reset
+}
+
+// Len is the number of stored messages.
+func (s *MemoryHistory) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// Bytes is the memory the store counts against MaxBytes: every entry with
+// its buffer, and every room.
+func (s *MemoryHistory) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}

@@ -5,6 +5,7 @@ import (
 
 	"edgews/codec"
 	"edgews/engine"
+	"edgews/hub"
 )
 
 // BenchmarkBroadcast10k measures one chat message fanned out to 10,000
@@ -21,8 +22,13 @@ func BenchmarkBroadcast10k(b *testing.B) { benchmarkBroadcast(b, false) }
 func BenchmarkBroadcast10kMixed(b *testing.B) { benchmarkBroadcast(b, true) }
 
 func benchmarkBroadcast(b *testing.B, mixed bool) {
-	const members = 10000
-	p, _ := newChat(b, 2)
+	benchmarkBroadcastConfig(b, 10000, mixed, hub.Config{Shards: 4})
+}
+
+// benchmarkBroadcastConfig is the broadcast benchmark for members members
+// of a hub configured with cfg.
+func benchmarkBroadcastConfig(b *testing.B, members int, mixed bool, cfg hub.Config) {
+	p, _ := newChatConfig(b, 2, cfg)
 	conns := make([]*engine.Conn, members)
 	for i := range conns {
 		var hdr []string
@@ -52,6 +58,6 @@ func benchmarkBroadcast(b *testing.B, mixed bool) {
 	if p.Written(conns[members-1]) == before {
 		b.Fatal("nothing delivered")
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/members, "ns/delivery")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(members), "ns/delivery")
 	b.ReportMetric(float64(members), "deliveries/op")
 }

@@ -27,13 +27,18 @@
 //	                                          server -> games: *** bob joined games (new room)
 //	client -> server:   /leave                back to the lobby, with the same notices
 //	client -> server:   /users                server -> sender: *** 2 in games: bob, dave
+//	client -> server:   /history 2            server -> sender: *** history of games:
+//	                                                            [dave]: hi
+//	                                                            * bob waves
+//	                                                            *** end of history
 //	client -> server:   /help                 server -> sender: the command list
 //	client -> server:   //TEXT                say "/TEXT"
 //	server -> sender:   error: name "bob" is taken
 //
 // Connecting to /chat?name=alice asks for a name; an invalid or taken one
 // is refused with an error line ("...; you are user7") and a generated
-// name is used. Names are unique on the node regardless of case; room
+// name is used. /chat?room=games starts in that room instead of the lobby
+// (an invalid name is refused with an error line, and the lobby is used). Names are unique on the node regardless of case; room
 // names are case-insensitive (kept lower-case). Connects and disconnects
 // are not announced to text clients, as in the tutorial.
 //
@@ -41,8 +46,9 @@
 // JSON events instead of lines, one object per frame:
 //
 //	{"type":"welcome","room":"lobby","name":"alice","text":"You are connected! There are 2 users here.","members":["alice","bob"],"count":2,"users":2,"seq":7}
-//	{"type":"message","room":"lobby","from":"bob","text":"<b>hi</b>","ts":1718000000000}
-//	{"type":"me","room":"lobby","from":"bob","text":"waves","ts":1718000000000}
+//	{"type":"message","room":"lobby","from":"bob","text":"<b>hi</b>","ts":1718000000000,"offset":41,"epoch":"9f2c41d0-1"}
+//	{"type":"me","room":"lobby","from":"bob","text":"waves","ts":1718000000000,"offset":42,"epoch":"9f2c41d0-1"}
+//	{"type":"history","room":"lobby","epoch":"9f2c41d0-1","messages":[{"type":"message",...},...],"reset":true}
 //	{"type":"whisper","from":"bob","to":"alice","text":"psst","ts":1718000000000}
 //	{"type":"presence","event":"joined","room":"games","name":"bob","members":["bob"],"count":1,"seq":9,"created":true,"ts":1718000000000}
 //	{"type":"presence","event":"renamed","room":"lobby","name":"bobby","old":"bob","members":["alice","bobby"],"count":2,"seq":10,"ts":1718000000000}
@@ -64,9 +70,30 @@
 //	{"type":"nick","name":"bob"}
 //	{"type":"whisper","to":"alice","text":"psst"}
 //	{"type":"join","room":"games"}
+//	{"type":"join","room":"games","since":41,"epoch":"9f2c41d0-1"}   (resume)
 //	{"type":"leave"}  {"type":"users"}  {"type":"help"}
 //
 // or plain-text lines (anything not starting with '{'), commands included.
+//
+// # History
+//
+// With Config.History set, each room keeps its last messages and /me
+// actions (not notices, not whispers) in a History (MemoryHistory on a
+// single node), and JSON message and me events carry "offset" (1, 2, 3,
+// ... per room, no gaps) and "epoch" (names the room's history; it changes
+// only when the history is lost, e.g. by a restart). A JSON client gets a
+// history event right after its welcome and after every successful join:
+// the room's recent messages, the same objects as live ones, oldest
+// first, and the live messages continue exactly after it. Connecting with
+// /chat?room=games&since=41&epoch=E, or joining with since and epoch,
+// resumes: the history event carries the messages after offset 41; if E
+// is not the room's epoch or 42 is no longer kept, it carries the newest
+// messages and "reset":true. The boundary is exact because the order of a
+// room is decided in one place: under the room's order lock a message is
+// given its offset, stored and posted to every loop, and an entering
+// member's history is read and its move into the room's delivery list
+// posted (see recall.go). Text clients get no history pushed; /history [n]
+// shows it.
 //
 // Limits: chat text over Config.MaxLine is refused with an error
 // ("too_long"); messages over Config.Rate get "rate_limited" errors, and

@@ -74,6 +74,11 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 
 	add("Authentication", addAuthFlags(fs, &o.auth)...)
 
+	fs.IntVar(&o.hub.History, "history", 50, "messages kept per room, sent to JSON clients on entry and resumable after a reconnect (0 = no history)")
+	fs.DurationVar(&o.hub.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a room's messages are kept")
+	fs.Int64Var(&o.hub.HistoryMaxBytes, "history-max-bytes", hub.DefaultHistoryMaxBytes, "memory for all rooms' history on the node, in bytes; over it the oldest messages go first")
+	add("History", "history", "history-ttl", "history-max-bytes")
+
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM/SIGINT, wait this long for connections to close after sending 1001")

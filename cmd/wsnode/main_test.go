@@ -114,7 +114,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("--help exit: %v", err)
 	}
-	for _, g := range []string{"Network:", "WebSocket:", "Limits:", "Chat:", "Operations:", "--chat-rate"} {
+	for _, g := range []string{"Network:", "WebSocket:", "Limits:", "Chat:", "History:", "Operations:", "--chat-rate", "--history-max-bytes"} {
 		if !strings.Contains(stderr.String(), g) {
 			t.Fatalf("--help lacks group %s", g)
 		}
@@ -456,4 +456,54 @@ func TestDescriptorLimitRefusesAndSurvives(t *testing.T) {
 		t.Fatalf("after closes: %v", err)
 	}
 	open = append(open, c)
+}
+
+// --history sets how many messages a room keeps: a JSON client entering
+// gets the last ones, with offsets; --history 0 turns it off.
+func TestHistoryFlag(t *testing.T) {
+	for _, tt := range []struct {
+		history string
+		want    string // the event after the welcome
+	}{
+		{"3", `{"type":"history","room":"lobby","epoch":E,"messages":[` +
+			`{"type":"message","room":"lobby","from":"talker","text":"m3","ts":T,"offset":3,"epoch":E},` +
+			`{"type":"message","room":"lobby","from":"talker","text":"m4","ts":T,"offset":4,"epoch":E},` +
+			`{"type":"message","room":"lobby","from":"talker","text":"m5","ts":T,"offset":5,"epoch":E}]}`},
+		{"0", `{"type":"presence","event":"left","room":"lobby","name":"talker","members":["reader"],"count":1,"seq":T,"ts":T}`},
+	} {
+		t.Run(tt.history, func(t *testing.T) {
+			n := startNode(t, "--history", tt.history, "--chat-rate", "0")
+			talker, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?name=talker", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 5; i++ {
+				_ = talker.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "m%d", i))
+			}
+			for i := 0; i <= 5; i++ { // greeting and own lines: all said
+				if _, _, err := talker.ReadMessage(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := websocket.Dialer{Subprotocols: []string{"chat.v1+json"}}
+			reader, _, err := d.Dial("ws://"+n.addr+"/chat?name=reader", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reader.Close()
+			if _, p, err := reader.ReadMessage(); err != nil || !strings.Contains(string(p), `"type":"welcome"`) {
+				t.Fatalf("welcome: %s %v", p, err)
+			}
+			talker.Close() // with history off, the next event is its leaving
+			_, p, err := reader.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := regexp.MustCompile(`"(ts|seq)":\d+`).ReplaceAllString(string(p), `"$1":T`)
+			got = regexp.MustCompile(`"epoch":"[0-9a-f]+-[0-9a-z]+"`).ReplaceAllString(got, `"epoch":E`)
+			if got != tt.want {
+				t.Fatalf("after the welcome:\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
 }

@@ -125,7 +125,7 @@ func (t *evictTask) Done() {}
 // name or offset that is not valid is refused with an error event, and
 // the client starts in the lobby without resuming; so is a room its token
 // does not let it join.
-func startRoom(m *Member, r *engine.Request) (room string, rs resume, refused *event) {
+func startRoom(m *Member, r engine.Request) (room string, rs resume, refused *event) {
 	room = Lobby
 	if want := r.Query("room"); want != "" {
 		switch {

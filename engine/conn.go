@@ -34,8 +34,8 @@ const (
 // no padding. What is needed only while the upgrade is answered lives on the
 // loop (Loop.hsConn), and what few connections need (query, kept headers,
 // close reason, overridden timers) in connMore, allocated on first need.
-// To add state: a flag or a small enum goes in the free byte after proto
-// (then 2 bytes after code); 4- and 8-byte fields cost their size, and past
+// To add state: 2 bytes are free after code (the byte after proto holds
+// zbits); 4- and 8-byte fields cost their size, and past
 // 224 bytes the Conn moves to the 240-byte class.
 type Conn struct {
 	// Used on every read and write.
@@ -64,7 +64,7 @@ type Conn struct {
 	ipHeld   bool             // holds a MaxConnsPerIP slot
 	closeTCP bool             // close the TCP connection at the end of the current read
 	proto    uint8            // 1 + index of the negotiated subprotocol in rt.protos; 0: none
-	_        [1]byte          // free
+	zbits    uint8            // permessage-deflate: the server's max window bits (8-15); 0: not negotiated (deflate.go)
 	code     codec.StatusCode // the close code sent or received; 0 while open
 }
 
@@ -189,13 +189,19 @@ func (c *Conn) timers(ping, timeout time.Duration) (time.Duration, time.Duration
 func (c *Conn) SetMaxFrameSize(n int64)   { c.dec.MaxFrameSize = n }
 func (c *Conn) SetMaxMessageSize(n int64) { c.dec.MaxMessageSize = n }
 
-// Send queues a text or binary message (or a ping/pong) as one frame. The
-// payload is copied, so the caller may reuse it when Send returns. The frame
+// Send queues a text or binary message (or a ping/pong) as one frame,
+// compressed when c negotiated permessage-deflate and the payload is at
+// least the server's CompressionThreshold (see CompressSize). The payload
+// is copied, so the caller may reuse it when Send returns. The frame
 // is written at the end of the current event together with the connection's
 // other frames. Loop only.
 func (c *Conn) Send(op codec.OpCode, payload []byte) error {
 	if c.state != stateOpen {
 		return ErrConnClosed
+	}
+	if (op == codec.OpText || op == codec.OpBinary) && c.CompressSize(len(payload)) {
+		c.sendCompressed(op, payload)
+		return nil
 	}
 	c.sendFrame(op, payload)
 	return nil

@@ -34,6 +34,15 @@
 // (a read, a batch of tasks, a timer sweep) and hands each connection's frames
 // to the kernel in a single writev at the end of it.
 //
+// Compression. With Config.Compression the engine negotiates
+// permessage-deflate (RFC 7692) at the upgrade, always with no context
+// takeover either way, so a connection carries only the negotiated window
+// size (a byte in padding) and no flate state: each loop has one inflater
+// and one deflater for all its connections (deflate.go). Compressed messages
+// are inflated before OnMessage, bounded by MaxMessageSize; Conn.Send
+// compresses from CompressionThreshold bytes up; code that encodes shared
+// frames asks Conn.CompressSize and uses Loop.Deflater.
+//
 // Timers. Pings, idle timeouts, handshake timeouts and close-handshake timeouts
 // use no time.Timer and no goroutine per connection: gnet's ticker posts a
 // sweep to every loop, and each loop walks its own connections.

@@ -372,7 +372,7 @@ func (c *Conn) onTraffic() gnet.Action {
 func (c *Conn) dispatch(ev codec.Event) {
 	switch ev.Kind {
 	case codec.KindMessage:
-		if c.state == stateOpen {
+		if c.state == stateOpen && (!ev.Compressed || c.inflate(&ev)) {
 			c.rt.h.OnMessage(c, ev.Op, ev.Payload)
 		}
 	case codec.KindPing:
@@ -461,14 +461,16 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	if p := selectProtocol(u.protocols, r.protos); p != "" {
 		c.proto = uint8(slices.Index(r.protos, p) + 1) // Handle caps protos at 255
 	}
+	z := c.negotiateDeflate(req)
 	_, _ = c.gc.Discard(end)
 	l.counters.nBytesIn += int64(end)
 	var out [256]byte
-	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.Protocol()))
+	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.Protocol(), z.Response))
 	if c.state == stateClosed { // the write failed and gnet closed the connection
 		c.releaseSlots()
 		return gnet.None, false
 	}
+	c.setDeflate(z)
 	c.opened = true // from here on fireClose releases the slots admit took
 	c.state = stateOpen
 	c.lastPing = l.now

@@ -26,8 +26,29 @@ type Request struct {
 // "". On a WebSocket connection after OnOpen, only the headers listed in
 // Config.KeepHeaders are still there.
 func (r Request) Header(name string) string {
-	h := r.header
-	for len(h) > 0 {
+	v, _, _ := nextHeader(r.header, name)
+	return v
+}
+
+// headerValues returns every value of the named header (case-insensitive),
+// joined with ", " as RFC 9110 section 5.3 allows for list headers; "" if
+// absent. It allocates only when the header appears more than once.
+func (r Request) headerValues(name string) string {
+	all, h, _ := nextHeader(r.header, name)
+	for {
+		v, rest, ok := nextHeader(h, name)
+		if !ok {
+			return all
+		}
+		all, h = all+", "+v, rest
+	}
+}
+
+// nextHeader finds the first line of header (lines "Name: value\r\n") named
+// name, case-insensitive; it returns its trimmed value and the lines after
+// it.
+func nextHeader(header, name string) (v, rest string, ok bool) {
+	for h := header; len(h) > 0; {
 		line := h
 		if i := strings.IndexByte(h, '\n'); i >= 0 {
 			line, h = h[:i], h[i+1:]
@@ -36,10 +57,10 @@ func (r Request) Header(name string) string {
 		}
 		k, v, ok := strings.Cut(strings.TrimSuffix(line, "\r"), ":")
 		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
+			return strings.TrimSpace(v), h, true
 		}
 	}
-	return ""
+	return "", "", false
 }
 
 // keepHeaders returns the header lines named in names, in a new string.
@@ -235,14 +256,20 @@ func appendAccept(dst []byte, key string) []byte {
 	return base64.StdEncoding.AppendEncode(dst, sum[:])
 }
 
-// appendSwitching appends the 101 response.
-func appendSwitching(dst []byte, u upgradeInfo, protocol string) []byte {
+// appendSwitching appends the 101 response; extensions is the
+// Sec-WebSocket-Extensions answer, or "".
+func appendSwitching(dst []byte, u upgradeInfo, protocol, extensions string) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	dst = appendAccept(dst, u.key)
 	dst = append(dst, "\r\n"...)
 	if protocol != "" {
 		dst = append(dst, "Sec-WebSocket-Protocol: "...)
 		dst = append(dst, protocol...)
+		dst = append(dst, "\r\n"...)
+	}
+	if extensions != "" {
+		dst = append(dst, "Sec-WebSocket-Extensions: "...)
+		dst = append(dst, extensions...)
 		dst = append(dst, "\r\n"...)
 	}
 	return append(dst, "\r\n"...)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -117,6 +118,10 @@ func (p *InProc) Received(c *Conn) []string {
 	return m
 }
 
+// CompressedReceived is the number of messages written to c compressed
+// (RSV1 set), with capture; Received returns them inflated.
+func (p *InProc) CompressedReceived(c *Conn) int { return c.gc.(*pipeConn).compressed }
+
 // Written is the number of bytes written to c so far.
 func (p *InProc) Written(c *Conn) int64 { return c.gc.(*pipeConn).written }
 
@@ -136,17 +141,19 @@ func (el *inprocLoop) Execute(_ context.Context, r gnet.Runnable) error {
 
 // pipeConn is a gnet.Conn with no socket: it reads from in and records writes.
 type pipeConn struct {
-	gnet.Conn // nil: any other method panics
-	el        *inprocLoop
-	ctx       any
-	remote    net.Addr
-	in        []byte
-	out       []byte
-	written   int64
-	capture   bool
-	dec       codec.Decoder
-	msgs      []string
-	closed    bool
+	gnet.Conn  // nil: any other method panics
+	el         *inprocLoop
+	ctx        any
+	remote     net.Addr
+	in         []byte
+	out        []byte
+	written    int64
+	capture    bool
+	dec        codec.Decoder
+	inf        codec.Inflater
+	compressed int
+	msgs       []string
+	closed     bool
 }
 
 func (pc *pipeConn) Context() any              { return pc.ctx }
@@ -187,6 +194,7 @@ func (pc *pipeConn) Writev(bs [][]byte) (int, error) {
 // parse decodes the complete frames written so far (after the 101 response).
 func (pc *pipeConn) parse() {
 	if end := headerEnd(pc.out); end > 0 && len(pc.out) > 12 && string(pc.out[:12]) == "HTTP/1.1 101" {
+		pc.dec.Deflate = bytes.Contains(pc.out[:end], []byte("\r\nSec-WebSocket-Extensions: permessage-deflate"))
 		pc.out = pc.out[end:]
 	}
 	off := 0
@@ -198,6 +206,13 @@ func (pc *pipeConn) parse() {
 		}
 		switch ev.Kind {
 		case codec.KindMessage:
+			if ev.Compressed {
+				pc.compressed++
+				if ev.Payload, err = pc.inf.Inflate(ev.Payload, ev.Op == codec.OpText, 1<<40); err != nil {
+					pc.msgs = append(pc.msgs, "inflate: "+err.Error())
+					continue
+				}
+			}
 			pc.msgs = append(pc.msgs, string(ev.Payload))
 		case codec.KindClose:
 			pc.msgs = append(pc.msgs, fmt.Sprintf("close %d %s", ev.Code, ev.Reason))

@@ -53,6 +53,8 @@ type Loop struct {
 	sweeping bool // guarded by mu: a sweep task is queued
 	sweep    sweepTask
 
+	flate loopFlate // permessage-deflate state shared by the loop's connections
+
 	counters loopCounters
 }
 

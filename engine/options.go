@@ -16,6 +16,14 @@ const (
 	DefaultCloseTimeout     = 3 * time.Second
 	DefaultMaxHeaderBytes   = 8 << 10
 	DefaultMaxOutboundBytes = 4 << 20
+
+	// DefaultCompressionThreshold is the smallest message compressed when
+	// Compression is on: below it deflate saves a few bytes at best and
+	// costs the same fixed work per message.
+	DefaultCompressionThreshold = 128
+	// DefaultCompressionLevel is the deflate level when Compression is on:
+	// the fastest (see codec.DefaultDeflateLevel).
+	DefaultCompressionLevel = codec.DefaultDeflateLevel
 )
 
 // Config configures a Server. The zero value works: every field documents
@@ -76,6 +84,22 @@ type Config struct {
 	// browser's request head is ~500 bytes and a million connections would
 	// hold half a gigabyte of it. If nil, none are kept.
 	KeepHeaders []string
+	// Compression negotiates permessage-deflate (RFC 7692) with clients that
+	// offer it (every browser does); see codec.NegotiateDeflate for the
+	// offers accepted. Compressed messages from the client are inflated
+	// (bounded by MaxMessageSize), and Conn.Send compresses messages of at
+	// least CompressionThreshold bytes. A connection that negotiated it
+	// holds no flate state: one inflater and one deflater per loop serve
+	// all its connections. If false, the extension is never negotiated.
+	Compression bool
+	// CompressionThreshold is the smallest payload, in bytes, that is sent
+	// compressed; smaller ones go out uncompressed (RSV1 clear), which RFC
+	// 7692 allows per message. If zero, DefaultCompressionThreshold;
+	// negative compresses every message.
+	CompressionThreshold int
+	// CompressionLevel is the deflate level, 1 (fastest) to 9 (smallest).
+	// If zero (or out of range), DefaultCompressionLevel.
+	CompressionLevel int
 	// Logger receives the engine's logs: connection lifecycle and every
 	// refused connection's reason at debug, slow consumers at warn
 	// (rate-limited), nothing per message. If nil, logs are discarded.
@@ -109,6 +133,14 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxOutboundBytes <= 0 {
 		c.MaxOutboundBytes = DefaultMaxOutboundBytes
+	}
+	if c.CompressionThreshold == 0 {
+		c.CompressionThreshold = DefaultCompressionThreshold
+	} else if c.CompressionThreshold < 0 {
+		c.CompressionThreshold = 0
+	}
+	if c.CompressionLevel < 1 || c.CompressionLevel > 9 {
+		c.CompressionLevel = DefaultCompressionLevel
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

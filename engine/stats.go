@@ -75,6 +75,8 @@ type counters struct {
 	refused       [NumReasons]atomic.Int64
 	refusedBy     refusedBy // Upgrader refusals, by Refusal.Reason
 	closes        [NumCloseBuckets]atomic.Int64
+	deflateConns  atomic.Int64 // upgrades that negotiated permessage-deflate
+	inflateErrors atomic.Int64 // compressed messages that failed to inflate
 }
 
 // loopCounters are one loop's frame and byte counts. The loop accumulates
@@ -119,6 +121,11 @@ type Stats struct {
 	// long work waits for a busy loop.
 	LoopLag  []time.Duration
 	Draining bool
+	// DeflateConns counts the upgrades that negotiated permessage-deflate;
+	// InflateErrors the compressed messages that closed their connection
+	// (over MaxMessageSize once inflated, not deflate, or bad UTF-8).
+	DeflateConns  int64
+	InflateErrors int64
 }
 
 // Stats returns the counters. Safe from any goroutine.
@@ -130,6 +137,8 @@ func (s *Server) Stats() Stats {
 		SlowConsumers: s.stats.slowConsumers.Load(),
 		RefusedBy:     s.stats.refusedBy.snapshot(),
 		Draining:      s.draining.Load(),
+		DeflateConns:  s.stats.deflateConns.Load(),
+		InflateErrors: s.stats.inflateErrors.Load(),
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.stats.refused[i].Load()

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"edgews/codec"
+)
+
+// loopFlate is an event loop's permessage-deflate state, shared by all its
+// connections: server_no_context_takeover and client_no_context_takeover
+// (which the server always negotiates) mean no flate state survives between
+// two messages, so one inflater and one deflater serve every connection in
+// turn, and a connection that negotiated compression holds none (a flate
+// writer is about 300 KiB, a reader about 40 KiB).
+type loopFlate struct {
+	inf  codec.Inflater
+	def  *codec.Deflater // created on first use
+	zbuf []byte          // Send's compressed frame, until it is queued
+}
+
+// keepZbufCap is the largest compressed-frame scratch buffer a loop keeps.
+const keepZbufCap = 64 << 10
+
+// Deflater is the loop's shared deflater, at the server's CompressionLevel.
+// Use it only on the loop, and do not keep its output past the current
+// event unless it was appended to a buffer of your own. Loop only.
+func (l *Loop) Deflater() *codec.Deflater {
+	if l.flate.def == nil {
+		l.flate.def = codec.NewDeflater(l.srv.cfg.CompressionLevel)
+	}
+	return l.flate.def
+}
+
+// Compressed reports whether permessage-deflate was negotiated on c.
+func (c *Conn) Compressed() bool { return c.zbits != 0 }
+
+// CompressSize reports whether a message of n payload bytes is sent to c
+// compressed: compression was negotiated, n is at least the server's
+// CompressionThreshold, and n is within the window the client allowed the
+// server (server_max_window_bits; see codec.Deflate.WindowBits). Code that
+// encodes a frame for c itself (the hub's shared broadcasts) asks this to
+// pick the compressed or the plain encoding.
+func (c *Conn) CompressSize(n int) bool {
+	return c.zbits != 0 && n >= c.loop.srv.cfg.CompressionThreshold && n <= 1<<c.zbits
+}
+
+// negotiateDeflate answers the client's permessage-deflate offers, when the
+// server has compression on.
+func (c *Conn) negotiateDeflate(req Request) codec.Deflate {
+	if !c.loop.srv.cfg.Compression {
+		return codec.Deflate{}
+	}
+	return codec.NegotiateDeflate(req.headerValues("Sec-WebSocket-Extensions"))
+}
+
+// setDeflate records the negotiation's outcome on c: the decoder then
+// accepts RSV1, and Send compresses. Only the window size is kept (in
+// padding: the connection grows by no byte).
+func (c *Conn) setDeflate(d codec.Deflate) {
+	if d.Accepted() {
+		c.zbits = d.WindowBits
+		c.dec.Deflate = true
+		c.loop.srv.stats.deflateConns.Add(1)
+	}
+}
+
+// inflate replaces a compressed message's payload with its inflated form
+// in ev. On failure (1009 over MaxMessageSize, 1002 not deflate, 1007 bad
+// UTF-8) it starts the close handshake and reports false.
+func (c *Conn) inflate(ev *codec.Event) bool {
+	limit := c.dec.MaxMessageSize
+	if limit <= 0 {
+		limit = codec.DefaultMaxMessageSize
+	}
+	p, err := c.loop.flate.inf.Inflate(ev.Payload, ev.Op == codec.OpText, limit)
+	if err != nil {
+		c.loop.srv.stats.inflateErrors.Add(1)
+		c.startClose(codec.CloseCode(err), err.Error())
+		return false
+	}
+	ev.Payload = p
+	return true
+}
+
+// sendCompressed queues payload compressed as one frame with RSV1 set.
+func (c *Conn) sendCompressed(op codec.OpCode, payload []byte) {
+	l := c.loop
+	l.flate.zbuf = l.Deflater().AppendCompressedFrame(l.flate.zbuf[:0], op, payload)
+	frame := l.flate.zbuf
+	if b := l.reserve(len(frame)); b != nil {
+		copy(b, frame)
+		c.enqueue(b)
+	} else {
+		l.flush()
+		l.counters.nFramesOut++
+		l.counters.nBytesOut += int64(len(frame))
+		c.writev([][]byte{frame}) // gnet copies what the socket does not take
+	}
+	if cap(l.flate.zbuf) > keepZbufCap {
+		l.flate.zbuf = nil
+	}
+}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +38,8 @@ type viewport struct {
 // with the keyboard open), the member list reachable, /?name= connecting
 // without a click, the name remembered across reloads, a 300-character
 // word wrapped, the log following new messages unless scrolled up, labels,
-// focus, and WCAG AA contrast in the light and the dark scheme.
+// focus, and WCAG AA contrast in the light and the dark scheme. The page
+// must raise no script error and no Content-Security-Policy violation.
 func TestBrowserLayout(t *testing.T) {
 	srv := startNode(t)
 	browser := newBrowser(t, 40*time.Second)
@@ -49,9 +52,77 @@ func TestBrowserLayout(t *testing.T) {
 		t.Run(vp.name, func(t *testing.T) {
 			ctx, closeTab := chromedp.NewContext(browser) // a tab of its own, closed after
 			defer closeTab()
-			checkLayout(&page{t: t, name: vp.me, ctx: ctx}, vp, base, alice, carol)
+			p := &page{t: t, name: vp.me, ctx: ctx}
+			problems := watchConsole(p)
+			defer func() {
+				for _, m := range problems() {
+					t.Errorf("page console: %s", m)
+				}
+			}()
+			checkLayout(p, vp, base, alice, carol)
+			if vp.mobile {
+				otherWidths(p, vp)
+				reclaimsName(p, srv)
+			}
 		})
 	}
+}
+
+// watchConsole collects the tab's uncaught exceptions and security errors
+// (CSP violations);
+// the returned func reports those seen so far.
+func watchConsole(p *page) func() []string {
+	var mu sync.Mutex
+	var seen []string
+	msgs := chromedp.Console(p.ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return // the tab closed
+			}
+			if m.IsException() || m.Source == "security" { // CSP violations are security errors
+
+				mu.Lock()
+				seen = append(seen, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// otherWidths: from the narrowest phone to a small desktop, around the
+// 700 px breakpoint, nothing scrolls sideways and the send row is on
+// screen; the drawer button is there exactly below 700 px.
+func otherWidths(p *page, vp viewport) {
+	for _, w := range []int64{360, 699, 700, 1024} {
+		p.run("resizing", chromedp.EmulateViewport(w, 700, chromedp.EmulatePortrait, chromedp.EmulateMobile))
+		p.waitJS("the page fitting the new size", fmt.Sprintf("innerWidth === %d && document.body.getBoundingClientRect().height <= innerHeight", w))
+		noSidewaysScroll(p)
+		sendRowOnScreen(p)
+		drawer := eval[string](p, offScreen("drawer")) == ""
+		if drawer != (w < 700) {
+			p.t.Errorf("at %d px: drawer button shown %v", w, drawer)
+		}
+	}
+	p.run("resizing back", emulateSize(vp, vp.h))
+}
+
+// reclaimsName: a returning user whose name is still held (the server has
+// not yet seen the old page's connection go) gets a generated name, and
+// the page asks again for the remembered one once it is free.
+func reclaimsName(p *page, srv *engine.Server) {
+	holder := dialPeer(p.t, srv, "erin")
+	p.status("You are bob in lobby") // granted, and remembered, before we overwrite it
+	p.run("remembering erin", chromedp.Evaluate[chromedp.Void](`localStorage.setItem('edgews.chat.name', 'erin')`))
+	p.run("coming back", chromedp.Reload())
+	p.waitJS("a generated name", `document.getElementById('status').textContent.startsWith('You are user')`)
+	holder.close()
+	p.status("You are erin in lobby")
 }
 
 func checkLayout(p *page, vp viewport, base string, alice, carol *peer) {
@@ -146,6 +217,9 @@ func scene(p *page, vp viewport, alice, carol *peer) {
 	alice.say(p.t, "hi "+vp.me+"! the page fits a phone now")
 	carol.say(p.t, "/me waves from the train")
 	p.say("", "hello both, typing this on the go")
+	if id := eval[string](p, `document.activeElement.id`); id != "text" {
+		p.t.Errorf("after clicking Send, focus on %q, want the message input", id)
+	}
 	alice.say(p.t, "/w "+vp.me+" long links wrap too: https://example.com/docs/deploy#running-behind-a-tls-terminating-load-balancer")
 	carol.say(p.t, "see you in #games later")
 	p.logHas("see you in #games later")
@@ -379,7 +453,10 @@ func contrast(p *page, scheme string) {
 
 // peer is another chat user, a plain-text WebSocket client whose incoming
 // lines are read and dropped.
-type peer struct{ c *websocket.Conn }
+type peer struct {
+	c    *websocket.Conn
+	done chan struct{} // closed when reading ends
+}
 
 func dialPeer(t *testing.T, srv *engine.Server, name string) *peer {
 	t.Helper()
@@ -396,8 +473,15 @@ func dialPeer(t *testing.T, srv *engine.Server, name string) *peer {
 			}
 		}
 	}()
-	t.Cleanup(func() { c.Close(); <-done })
-	return &peer{c: c}
+	pr := &peer{c: c, done: done}
+	t.Cleanup(pr.close)
+	return pr
+}
+
+// close drops the connection (no close frame) and waits for the reader.
+func (pr *peer) close() {
+	pr.c.Close()
+	<-pr.done
 }
 
 func (pr *peer) say(t *testing.T, line string) {

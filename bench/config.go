@@ -28,10 +28,23 @@ const (
 	// Chat is a realistic room: most of the Conns users idle, TalkFrac of
 	// them talking at TalkRate, and WhisperFrac of what they say whispered.
 	Chat Scenario = "chat"
+	// AttackInbound has Conns attackers on /echo each send the header of a
+	// FrameSize frame and SendFrac of its body, then stall (or Trickle),
+	// for Duration, while Healthy clients keep echoing: which attackers the
+	// server closes, with which code and when, the healthy clients' round
+	// trips and errors, the server's RSS before, at peak and after Settle.
+	// Loopback servers only (see attack.go).
+	AttackInbound Scenario = "attack-inbound"
+	// AttackOutbound has Conns /chat members that never read (HogRcvBuf
+	// receive buffers) while one sender sends Lines lines of Payload bytes
+	// at Rate and Healthy members read every broadcast: the hogs' fates,
+	// the healthy members' loss, the server's RSS before, at peak and after
+	// Settle. Loopback servers only.
+	AttackOutbound Scenario = "attack-outbound"
 )
 
 // Scenarios lists every scenario, in the order --help shows them.
-var Scenarios = []Scenario{Connect, Echo, Broadcast, Chat}
+var Scenarios = []Scenario{Connect, Echo, Broadcast, Chat, AttackInbound, AttackOutbound}
 
 // Defaults used for the zero fields of Config.
 const (
@@ -50,10 +63,12 @@ const (
 )
 
 // DefaultConns is the connection count for each scenario when Config.Conns is zero.
-var DefaultConns = map[Scenario]int{Connect: 1000, Echo: 100, Broadcast: 1000, Chat: 1000}
+var DefaultConns = map[Scenario]int{Connect: 1000, Echo: 100, Broadcast: 1000, Chat: 1000,
+	AttackInbound: 400, AttackOutbound: 300}
 
 // DefaultPath is the route for each scenario when the URL has no path.
-var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast: "/chat", Chat: "/chat"}
+var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast: "/chat", Chat: "/chat",
+	AttackInbound: "/echo", AttackOutbound: "/chat"}
 
 // Config describes one run. The zero value of every field but Scenario and
 // URL works: each field says what zero means. Config is what the workers
@@ -129,6 +144,33 @@ type Config struct {
 	// stops the run.
 	MaxFailures int `json:"max_failures"`
 
+	// Attack scenarios only (attack-inbound, attack-outbound; see the
+	// bounds in attack.go). Conns is the number of attackers or hogs.
+
+	// Healthy is how many well-behaved clients run beside the attack:
+	// echoing (inbound) or reading every broadcast (outbound). If zero,
+	// DefaultHealthy.
+	Healthy int `json:"healthy,omitempty"`
+	// FrameSize is the payload length an inbound attacker's frame header
+	// announces. If zero, DefaultAttackFrame.
+	FrameSize int `json:"frame_size,omitempty"`
+	// SendFrac is the part of that payload an attacker sends before it
+	// stalls; at least one byte always stays unsent. If zero,
+	// DefaultSendFrac.
+	SendFrac float64 `json:"send_frac,omitempty"`
+	// Trickle makes a stalled attacker send one more byte every Trickle
+	// (never the last one), which keeps an idle timeout from firing. Zero:
+	// no trickle.
+	Trickle time.Duration `json:"trickle,omitempty"`
+	// Lines is how many lines the outbound sender sends (Payload bytes
+	// each, at Rate lines per second). If zero, DefaultAttackLines.
+	Lines int `json:"lines,omitempty"`
+	// HogRcvBuf is the SO_RCVBUF of outbound hogs. If zero, DefaultHogRcvBuf.
+	HogRcvBuf int `json:"hog_rcvbuf,omitempty"`
+	// Settle is how long after the attack (its connections closed) the
+	// server's RSS is sampled for the last time. If zero, DefaultSettle.
+	Settle time.Duration `json:"settle,omitempty"`
+
 	// ServerPIDs are the server's processes, measured from /proc (RSS, CPU
 	// seconds). Empty: no server measurements.
 	ServerPIDs []int `json:"server_pids,omitempty"`
@@ -168,6 +210,12 @@ func (c Config) withDefaults() (Config, error) {
 		u.Path = DefaultPath[c.Scenario]
 	}
 	c.URL = u.String()
+	if c.Scenario.attack() {
+		// Before the generic defaults: the attacks have their own.
+		if err := c.attackDefaults(u.Hostname()); err != nil {
+			return c, err
+		}
+	}
 	if c.Conns <= 0 {
 		c.Conns = DefaultConns[c.Scenario]
 	}
@@ -183,8 +231,10 @@ func (c Config) withDefaults() (Config, error) {
 	switch c.Scenario {
 	case Echo:
 		c.Payload = max(c.Payload, echoHeaderLen)
-	case Broadcast, Chat:
+	case Broadcast, Chat, AttackOutbound:
 		c.Payload = max(c.Payload, chatHeaderLen)
+	case AttackInbound:
+		c.Payload = max(c.Payload, echoHeaderLen) // the healthy clients' echo
 	}
 	if c.InFlight <= 0 {
 		c.InFlight = 1
@@ -210,7 +260,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Procs <= 0 {
 		c.Procs = 1
 	}
-	c.Procs = min(c.Procs, c.Conns)
+	c.Procs = min(c.Procs, c.users())
 	if c.Loops <= 0 {
 		c.Loops = runtime.NumCPU()
 	}

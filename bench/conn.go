@@ -26,6 +26,7 @@ type conn struct {
 	l      *loop
 	id     int   // global user index, 0..Conns-1
 	sender int32 // ordinal among the senders (broadcast) or talkers (chat); -1: never sends
+	role   role
 	state  connState
 	idx    int // position in l.conns, -1 when not there
 	hidx   int // position in l.heap, -1 when not scheduled
@@ -35,6 +36,9 @@ type conn struct {
 	next     int64 // Unix ns of the next scheduled send
 	seq      uint32
 	inflight int32 // echo messages sent and not yet echoed
+
+	atkOff    int // attack-inbound attacker: bytes of its loop's attack frame written
+	closeCode int // close code the server sent, 0: none
 
 	dec codec.Decoder
 	key [keyLen]byte
@@ -72,6 +76,11 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 		case codec.KindPong:
 			l.st.pongs++
 		case codec.KindClose:
+			c.closeCode = int(ev.Code)
+			if c.role == roleAttacker {
+				// Mid-frame: a close answer would only be more payload.
+				return n, true
+			}
 			mask := codec.NewMask()
 			code := ev.Code
 			if code == codec.StatusNoStatusRcvd {
@@ -88,7 +97,7 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 // onMessage handles one received message.
 func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 	switch l.w.cfg.Scenario {
-	case Echo:
+	case Echo, AttackInbound:
 		sent, ok := echoSent(p)
 		if op != codec.OpBinary || !ok {
 			l.st.other++
@@ -103,7 +112,7 @@ func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 		if l.sending(now) {
 			l.appendEcho(c, now)
 		}
-	case Broadcast, Chat:
+	case Broadcast, Chat, AttackOutbound:
 		m, ok := parseChat(p)
 		if op != codec.OpText || !ok {
 			l.st.other++

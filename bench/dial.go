@@ -83,7 +83,7 @@ func planSources(cfg *Config, host string) (sourcePlan, error) {
 		per = (hi - lo + 1) / 2
 	}
 	p := sourcePlan{perSource: per}
-	if cfg.Conns <= per {
+	if cfg.users() <= per {
 		return p, nil
 	}
 	ip := net.ParseIP(host)
@@ -96,11 +96,11 @@ func planSources(cfg *Config, host string) (sourcePlan, error) {
 		lo, hi := portRange()
 		return p, &FailError{Reason: ReasonPorts, Msg: fmt.Sprintf(
 			"bench: %d connections need more than one source address (%d each, from net.ipv4.ip_local_port_range %d-%d), which the bench only provides for an IPv4 loopback server, not %s",
-			cfg.Conns, per, lo, hi, host)}
+			cfg.users(), per, lo, hi, host)}
 	}
-	if need := (cfg.Conns + per - 1) / per; need > maxSources {
+	if need := (cfg.users() + per - 1) / per; need > maxSources {
 		return p, &FailError{Reason: ReasonPorts, Msg: fmt.Sprintf(
-			"bench: %d connections at %d per source address need %d source addresses; 127.0.0.2-127.0.0.254 give %d", cfg.Conns, per, need, maxSources)}
+			"bench: %d connections at %d per source address need %d source addresses; 127.0.0.2-127.0.0.254 give %d", cfg.users(), per, need, maxSources)}
 	}
 	p.spread = true
 	return p, nil
@@ -170,7 +170,7 @@ func (w *worker) dialAll() {
 // dialOne dials user id and enrolls the connection into gnet, which runs
 // OnOpen (the upgrade request) on one of its loops before returning.
 func (w *worker) dialOne(id int) {
-	c := &conn{id: id, sender: -1, idx: -1, hidx: -1, dialed: nowNanos()}
+	c := &conn{id: id, sender: -1, idx: -1, hidx: -1, dialed: nowNanos(), role: w.cfg.roleOf(id)}
 	c.dec = codec.Decoder{Role: codec.RoleClient}
 	newKey(&c.key)
 	switch w.cfg.Scenario {
@@ -182,8 +182,16 @@ func (w *worker) dialOne(id int) {
 		if k, ok := senderIndex(id, w.cfg.Conns, w.talkers); ok {
 			c.sender = int32(k)
 		}
+	case AttackOutbound:
+		if c.role == roleSender {
+			c.sender = 0
+		}
 	}
 	local := w.sources.local(id)
+	if c.role == roleHog {
+		w.dialHog(c, local)
+		return
+	}
 	d := net.Dialer{Timeout: w.cfg.DialTimeout}
 	if local != nil {
 		d.LocalAddr = &net.TCPAddr{IP: local}

@@ -29,11 +29,17 @@ func startNode(t testing.TB) string { return startNodeWith(t, engine.Config{}, h
 // are set).
 func startNodeWith(t testing.TB, cfg engine.Config, hcfg hub.Config) string {
 	t.Helper()
+	return "ws://" + startServer(t, cfg, hcfg).Addr().String()
+}
+
+// startServer is startNodeWith returning the server, for its Stats.
+func startServer(t testing.TB, cfg engine.Config, hcfg hub.Config) *engine.Server {
+	t.Helper()
 	cfg.Addr, cfg.Loops = "127.0.0.1:0", 2
 	srv := engine.New(cfg)
 	hub.New(srv, hcfg)
 	enginetest.Start(t, srv)
-	return "ws://" + srv.Addr().String()
+	return srv
 }
 
 // run runs cfg with a bound on the whole run and fails the test on error.

@@ -45,12 +45,21 @@ type loop struct {
 
 	started  bool  // the load phase began on this loop
 	nextPing int64 // Unix ns
+
+	// attack-inbound: the frame attackers write part of, its header length,
+	// the next trickle (Unix ns); both attacks: attackers closed.
+	atk         []byte
+	atkHead     int
+	nextTrickle int64
+	closes      []attackClose
 }
 
 type loopStats struct {
 	sent, recv, bytes, other, pongs, late int64
 	whisperEchoes                         int64
 	inflight                              int64
+	attackers                             int // attack-inbound: open when the attack began
+	attackBytes                           int64
 	openAtStart                           int
 	disconnects                           int
 	firstDisconnect                       int64
@@ -63,7 +72,11 @@ func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
 	switch w.cfg.Scenario {
 	case Echo:
 		l.pay = newEchoPayload(w.cfg.Payload)
-	case Broadcast, Chat:
+	case AttackInbound:
+		l.pay = newEchoPayload(w.cfg.Payload)
+		l.atk = attackFrame(w.cfg.FrameSize)
+		l.atkHead = codec.HeaderLen(w.cfg.FrameSize, true)
+	case Broadcast, Chat, AttackOutbound:
 		l.pay = newChatPayload(w.cfg.Payload)
 		l.sentB, l.recvB, l.ackB = make([]int64, n), make([]int64, n), make([]int64, n)
 		l.sentW, l.recvW = make([]int64, n), make([]int64, n)
@@ -126,6 +139,9 @@ func (l *loop) Run(context.Context) error {
 	if l.started && l.heap.len() > 0 && now < l.w.stopAt.Load() {
 		l.sendDue(now)
 	}
+	if l.started && l.w.cfg.Trickle > 0 && l.atk != nil && now < l.w.stopAt.Load() {
+		l.trickle(now)
+	}
 	if l.w.cfg.PingPeriod > 0 {
 		l.pingAll(now)
 	}
@@ -140,9 +156,16 @@ func (l *loop) begin(now int64) {
 		if c.state != stateOpen {
 			continue
 		}
+		if c.role == roleAttacker {
+			l.st.attackers++
+			if l.sending(now) {
+				l.startAttack(c)
+			}
+			continue
+		}
 		l.st.openAtStart++
 		switch w.cfg.Scenario {
-		case Echo:
+		case Echo, AttackInbound:
 			if !l.sending(now) {
 				continue // a tick so late that the phase is over: send nothing
 			}
@@ -151,7 +174,7 @@ func (l *loop) begin(now int64) {
 				l.appendEcho(c, now)
 			}
 			_, _ = c.gc.Write(l.out)
-		case Broadcast:
+		case Broadcast, AttackOutbound:
 			if c.sender >= 0 {
 				// Senders are evenly offset inside one period, so the
 				// server sees a steady rate instead of bursts.
@@ -182,6 +205,10 @@ func (l *loop) sendDue(now int64) {
 		}
 		if c.next > now {
 			return
+		}
+		if w.cfg.Scenario == AttackOutbound && int(c.seq) >= w.cfg.Lines {
+			l.heap.remove(c) // every line sent
+			continue
 		}
 		if now-c.next > lateLimit {
 			l.st.late++
@@ -260,21 +287,31 @@ func (l *loop) sweepHandshakes(now int64) {
 
 // pingAll pings every open connection once per PingPeriod.
 func (l *loop) pingAll(now int64) {
-	if l.nextPing == 0 {
-		l.nextPing = now + int64(l.w.cfg.PingPeriod)
+	if !every(&l.nextPing, now, l.w.cfg.PingPeriod) {
 		return
 	}
-	if now < l.nextPing {
-		return
-	}
-	l.nextPing = now + int64(l.w.cfg.PingPeriod)
 	var buf [16]byte
 	for _, c := range l.conns {
-		if c.state == stateOpen {
+		// An attacker is mid-frame: a ping would only be more payload.
+		if c.state == stateOpen && c.role != roleAttacker {
 			mask := codec.NewMask()
 			_, _ = c.gc.Write(codec.AppendFrame(buf[:0], true, codec.OpPing, nil, &mask))
 		}
 	}
+}
+
+// every reports whether a period that began at the first call (at which
+// *next is zero) has come round at now, and if so schedules the next one.
+func every(next *int64, now int64, period time.Duration) bool {
+	if *next == 0 {
+		*next = now + int64(period)
+		return false
+	}
+	if now < *next {
+		return false
+	}
+	*next = now + int64(period)
+	return true
 }
 
 // failConn counts c as a failed connection.
@@ -310,7 +347,7 @@ func (l *loop) closeAll() {
 	defer l.unlock(l.lock())
 	var buf [16]byte
 	for _, c := range l.conns {
-		if c.state == stateOpen {
+		if c.state == stateOpen && c.role != roleAttacker { // mid-frame: TCP close only
 			mask := codec.NewMask()
 			_, _ = c.gc.Write(codec.AppendClose(buf[:0], codec.StatusNormalClosure, "", &mask))
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
+	"time"
 )
 
 // Server measurements from /proc, taken by the coordinator: the server is
@@ -115,4 +117,49 @@ func snapServers(pids []int) serverSnap {
 	}
 	s.tcpMem, s.tcpErr = sockstatTCPMem()
 	return s
+}
+
+// peakSampler reads the servers' RSS every peakEvery until stopped and
+// keeps each one's highest, for the attack scenarios: a peak between two
+// snapshots is what an attack is about.
+type peakSampler struct {
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+	// Written by the sampling goroutine until done is closed.
+	peak map[int]int64   // bytes
+	at   map[int]float64 // seconds since t0
+}
+
+// peakEvery is the sampling period: /proc/PID/status costs microseconds.
+const peakEvery = 20 * time.Millisecond
+
+func startPeak(pids []int, t0 time.Time) *peakSampler {
+	p := &peakSampler{quit: make(chan struct{}), done: make(chan struct{}), peak: map[int]int64{}, at: map[int]float64{}}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(peakEvery)
+		defer t.Stop()
+		for {
+			for _, pid := range pids {
+				if s := sampleProc(pid); s.err == nil && s.rss > p.peak[pid] {
+					p.peak[pid], p.at[pid] = s.rss, time.Since(t0).Seconds()
+				}
+			}
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the sampling (once; later calls just return p) and returns p,
+// whose maps may then be read.
+func (p *peakSampler) stop() *peakSampler {
+	p.once.Do(func() { close(p.quit) })
+	<-p.done
+	return p
 }

@@ -181,6 +181,9 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 	w.stopAt.Store(m.At + int64(spec.Config.Duration))
 	w.startAt.Store(m.At)
 	w.waitLoad(ctl)
+	if spec.Config.Scenario == AttackOutbound {
+		w.drainHogs() // their fates, read before the result
+	}
 	send(workerMsg{Op: opDone, Result: w.result()})
 	waitClose(ctl)
 }
@@ -203,7 +206,8 @@ func (w *worker) waitLoad(ctl <-chan ctlMsg) {
 			if now.Before(stop) {
 				continue
 			}
-			if now.After(end) || (w.cfg.Scenario == Echo && w.inflight() == 0) || w.cfg.Scenario == Connect {
+			echo := w.cfg.Scenario == Echo || w.cfg.Scenario == AttackInbound
+			if now.After(end) || (echo && w.inflight() == 0) || w.cfg.Scenario == Connect {
 				return
 			}
 		}

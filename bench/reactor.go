@@ -104,6 +104,12 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.failConn(c, &FailError{Reason: reason, Msg: msg})
 	case stateOpen:
 		r.w.closedOpen()
+		if c.role == roleAttacker {
+			if !r.w.closing.Load() {
+				l.attackerClosed(c) // what the attack is after: not a loss
+			}
+			break
+		}
 		if !r.w.closing.Load() {
 			why := c.why
 			if why == nil {

@@ -9,11 +9,11 @@ import (
 func newReport(cfg *Config) *Report {
 	r := &Report{Schema: SchemaVersion, Scenario: cfg.Scenario, URL: cfg.URL, Procs: cfg.Procs, Loops: cfg.Loops,
 		Params: Params{Conns: cfg.Conns, RampRate: cfg.RampRate, DurationSec: cfg.Duration.Seconds()},
-		Conns:  ConnReport{Target: cfg.Conns}, Series: []Second{}}
+		Conns:  ConnReport{Target: cfg.users()}, Series: []Second{}}
 	switch cfg.Scenario {
-	case Echo:
+	case Echo, AttackInbound:
 		r.Params.Payload, r.Params.InFlight, r.Params.DrainSec = cfg.Payload, cfg.InFlight, cfg.Drain.Seconds()
-	case Broadcast:
+	case Broadcast, AttackOutbound:
 		r.Params.Payload, r.Params.Senders, r.Params.Rate, r.Params.DrainSec = cfg.Payload, cfg.Senders, cfg.Rate, cfg.Drain.Seconds()
 	case Chat:
 		r.Params.Payload, r.Params.TalkFrac, r.Params.TalkRate = cfg.Payload, cfg.TalkFrac, cfg.TalkRate
@@ -52,7 +52,7 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 		mr := &MessageReport{Sent: m.Sent, Received: m.Received, Other: m.Other, DurationSec: dur,
 			SentPerSec: float64(m.Sent) / dur, PerSec: float64(m.Received) / dur,
 			MBPerSec: float64(m.Bytes) / dur / 1e6, LateSends: m.LateSends, WindowSec: dur}
-		if cfg.Scenario == Echo {
+		if cfg.Scenario == Echo || cfg.Scenario == AttackInbound {
 			mr.Expected = m.Sent
 			mr.Lost, mr.Extra = max(0, m.Sent-m.Received), max(0, m.Received-m.Sent)
 		} else {

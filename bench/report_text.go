@@ -30,6 +30,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	case Chat:
 		params += fmt.Sprintf(", %s%% talking at %s msg/s each, %s%% whispers, payload %d B",
 			trimFloat(100*p.TalkFrac), trimFloat(p.TalkRate), trimFloat(100*p.WhisperFrac), p.Payload)
+	case AttackInbound:
+		params = fmt.Sprintf("%d attackers + %d healthy (echo payload %d B), attack %s s, settle %s s",
+			p.Conns, p.Healthy, p.Payload, trimFloat(p.DurationSec), trimFloat(p.SettleSec))
+	case AttackOutbound:
+		params = fmt.Sprintf("%d hogs + %d healthy + 1 sender, attack %s s, settle %s s",
+			p.Conns, p.Healthy, trimFloat(p.DurationSec), trimFloat(p.SettleSec))
 	}
 	line("params", "%s", params)
 	c := r.Conns
@@ -43,9 +49,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	if ex, ok := c.FailureExamples["disconnect"]; ok && c.Disconnects > 0 {
 		line("  disconnect", "%s", ex)
 	}
+	r.writeAttackText(line)
 	if m := r.Messages; m != nil {
 		noun := "deliveries"
-		if r.Scenario == Echo {
+		if r.Scenario == Echo || r.Scenario == AttackInbound {
 			noun = "replies"
 		}
 		line("messages", "sent %s  received %s  expected %s  lost %s (%.3f%%)  extra %s",
@@ -66,7 +73,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if l := r.Latency; l != nil {
 		name := "delivery latency"
-		if r.Scenario == Echo {
+		if r.Scenario == Echo || r.Scenario == AttackInbound {
 			name = "round trip"
 		}
 		line(name, "%s", percentiles(l))
@@ -81,6 +88,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			continue
 		}
 		v := fmt.Sprintf("RSS %s -> %s (%s/conn)  CPU %.2f s", size(s.RSSBeforeBytes), size(s.RSSAfterBytes), size(int64(s.RSSBytesPerConn)), s.CPUSeconds)
+		if r.Attack != nil {
+			v = fmt.Sprintf("RSS %s before, peak %s (at %s s; %s per attacker), %s at the end of the attack, %s after %s s settling  CPU %.2f s",
+				size(s.RSSBeforeBytes), size(s.RSSPeakBytes), strconv.FormatFloat(s.RSSPeakSec, 'f', 1, 64), size(int64(s.RSSBytesPerConn)),
+				size(s.RSSEndBytes), size(s.RSSAfterBytes), trimFloat(r.Params.SettleSec), s.CPUSeconds)
+		}
 		if s.CPUSecPerMillion > 0 {
 			v += fmt.Sprintf(" (%.3f s per million msgs)", s.CPUSecPerMillion)
 		}

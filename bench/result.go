@@ -39,6 +39,10 @@ type Report struct {
 	// Workers is each process's share of the counts above (which are their
 	// sums), in worker order.
 	Workers []WorkerCounts `json:"workers"`
+	// Attack is what attack-inbound and attack-outbound measure besides
+	// the counts above (which there count the healthy clients' messages);
+	// nil for the other scenarios.
+	Attack *AttackReport `json:"attack,omitempty"`
 	// Error is why the run stopped early; empty when it completed.
 	Error string `json:"error,omitempty"`
 }
@@ -56,6 +60,14 @@ type Params struct {
 	TalkRate    float64 `json:"talk_rate,omitempty"`    // chat, per talker
 	WhisperFrac float64 `json:"whisper_frac,omitempty"` // chat
 	DrainSec    float64 `json:"drain_sec,omitempty"`
+	// Attack scenarios: Conns are the attackers or hogs.
+	Healthy    int     `json:"healthy,omitempty"`
+	FrameSize  int     `json:"frame_size,omitempty"`  // inbound: announced payload
+	SendFrac   float64 `json:"send_frac,omitempty"`   // inbound: part of it sent
+	TrickleSec float64 `json:"trickle_sec,omitempty"` // inbound: one more byte every this often
+	Lines      int     `json:"lines,omitempty"`       // outbound: lines sent, Payload bytes each at Rate
+	HogRcvBuf  int     `json:"hog_rcvbuf,omitempty"`  // outbound: hogs' SO_RCVBUF
+	SettleSec  float64 `json:"settle_sec,omitempty"`
 }
 
 // ConnReport counts connections.
@@ -159,7 +171,15 @@ type ServerReport struct {
 	RSSAfterBytes  int64 `json:"rss_after_bytes"`
 	// RSSBytesPerConn is (after - before) / OpenAtStart: all connections,
 	// not just this process's, so with several PIDs read the sum entry.
+	// In the attack scenarios it is (peak - before) / attackers.
 	RSSBytesPerConn float64 `json:"rss_bytes_per_conn"`
+	// Attack scenarios only, where "after" is Settle after the attack's
+	// connections were gone: the highest RSS sampled (every 20 ms) and
+	// when (seconds since dialing began), and RSS at the end of the attack
+	// with its connections still open.
+	RSSPeakBytes int64   `json:"rss_peak_bytes,omitempty"`
+	RSSPeakSec   float64 `json:"rss_peak_sec,omitempty"`
+	RSSEndBytes  int64   `json:"rss_end_bytes,omitempty"`
 	// CPUSeconds is user+system time: over the whole run for connect, over
 	// the send phase (plus drain) for the others.
 	CPUSeconds float64 `json:"cpu_seconds"`
@@ -227,6 +247,8 @@ type workerResult struct {
 	SentW  []int64  `json:"sent_w,omitempty"`
 	RecvW  []int64  `json:"recv_w,omitempty"`
 	Series []Second `json:"series,omitempty"`
+	// Attack is the attack scenarios' own counts; nil otherwise.
+	Attack *attackResult `json:"attack,omitempty"`
 }
 
 // mergeResults adds up workers' results: counts and arrays are summed,
@@ -267,6 +289,16 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.AckB = addInto(out.AckB, r.AckB)
 		out.SentW = addInto(out.SentW, r.SentW)
 		out.RecvW = addInto(out.RecvW, r.RecvW)
+		if a := r.Attack; a != nil {
+			if out.Attack == nil {
+				out.Attack = &attackResult{}
+			}
+			out.Attack.Attackers += a.Attackers
+			out.Attack.Bytes += a.Bytes
+			out.Attack.Closes = append(out.Attack.Closes, a.Closes...)
+			out.Attack.OpenAtEnd += a.OpenAtEnd
+			out.Attack.HogBytes += a.HogBytes
+		}
 		for _, s := range r.Series {
 			m := series[s.T]
 			if m == nil {

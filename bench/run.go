@@ -31,9 +31,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	raiseFileLimit()
-	share := (cfg.Conns + cfg.Procs - 1) / cfg.Procs
+	users := cfg.users()
+	share := (users + cfg.Procs - 1) / cfg.Procs
 	if share+fdSlack > fileLimit() {
-		return fail(fileLimitError(share, cfg.Conns))
+		return fail(fileLimitError(share, users))
 	}
 	u, _ := url.Parse(cfg.URL)
 	host, _, _ := net.SplitHostPort(u.Host)
@@ -43,12 +44,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	before := snapServers(cfg.ServerPIDs)
 	t0 := time.Now()
+	var peak *peakSampler
+	if cfg.Scenario.attack() {
+		peak = startPeak(cfg.ServerPIDs, t0)
+		defer peak.stop()
+	}
 	rep.Started = t0
 	co = &coordinator{cfg: &cfg, rep: rep, msgs: make(chan workerMsg, 16*cfg.Procs), quit: make(chan struct{}),
 		latest: make([]*progressMsg, cfg.Procs), results: make([]*workerResult, cfg.Procs)}
 	defer co.shutdown()
 	for i := range cfg.Procs {
-		spec := workerSpec{Config: cfg, Index: i, Lo: i * cfg.Conns / cfg.Procs, Hi: (i + 1) * cfg.Conns / cfg.Procs, T0: t0.UnixNano()}
+		spec := workerSpec{Config: cfg, Index: i, Lo: i * users / cfg.Procs, Hi: (i + 1) * users / cfg.Procs, T0: t0.UnixNano()}
 		spec.Config.Progress, spec.Config.Logf = nil, nil
 		wc, err := startWorker(spec, &cfg, co.msgs, co.quit)
 		if err != nil {
@@ -73,6 +79,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	after := snapServers(cfg.ServerPIDs)
 	co.endProgress()
+	var settled serverSnap
+	if cfg.Scenario.attack() {
+		// The attack's connections go away (those the server left open
+		// are closed now), then the server has Settle to give memory back.
+		co.shutdown()
+		select {
+		case <-time.After(cfg.Settle):
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		}
+		settled = snapServers(cfg.ServerPIDs)
+	}
 
 	merged, err := mergeResults(co.results)
 	if err != nil {
@@ -82,8 +100,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		loadStart = before
 	}
 	fillReport(rep, &cfg, merged, before, loadStart, after, at.UnixNano())
+	if cfg.Scenario.attack() {
+		fillAttack(rep, &cfg, merged, after, settled, peak.stop())
+	}
 	for i, r := range co.results {
-		wc := WorkerCounts{Worker: i, Users: (i+1)*cfg.Conns/cfg.Procs - i*cfg.Conns/cfg.Procs}
+		wc := WorkerCounts{Worker: i, Users: (i+1)*users/cfg.Procs - i*users/cfg.Procs}
 		if r != nil {
 			wc.Connected, wc.Failed, wc.Sent, wc.Received = r.Connected, r.Failed, r.Sent, r.Received
 		}
@@ -130,6 +151,7 @@ type coordinator struct {
 	results []*workerResult
 	printed time.Time
 	shown   bool
+	down    bool // shutdown ran
 }
 
 // waitAll waits until every worker has sent op, handling progress lines on
@@ -201,7 +223,7 @@ func (co *coordinator) progress(m workerMsg) {
 	}
 	co.shown = true
 	fmt.Fprintf(co.cfg.Progress, "\r%4ds  conns %d/%d  failed %d  sent %s/s  recv %s/s  p99 %s   ",
-		s.T+1, s.Conns, co.cfg.Conns, s.Failed, count(s.Sent), count(s.Received), usec(s.P99Us))
+		s.T+1, s.Conns, co.cfg.users(), s.Failed, count(s.Sent), count(s.Received), usec(s.P99Us))
 }
 
 // endProgress ends the live line.
@@ -214,6 +236,10 @@ func (co *coordinator) endProgress() {
 
 // shutdown tells every worker to close its connections and waits for them.
 func (co *coordinator) shutdown() {
+	if co.down {
+		return
+	}
+	co.down = true
 	co.endProgress()
 	for _, wc := range co.workers {
 		wc.send(ctlMsg{Op: opClose})

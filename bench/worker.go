@@ -64,6 +64,9 @@ type worker struct {
 	namesMu sync.Mutex
 	named   []int // indexes with a name, for picking
 
+	hogsMu sync.Mutex // attack-outbound's hogs, outside gnet (see hog.go)
+	hogs   []*hog
+
 	seriesMu sync.Mutex // series is appended by the sampler, read by result
 	series   []Second
 	lastCum  loopStats // the sampler's only
@@ -220,7 +223,7 @@ func (w *worker) pace(ctx context.Context) {
 		next := now + int64(20*time.Millisecond)
 		start, stop := w.startAt.Load(), w.stopAt.Load()
 		switch {
-		case start != 0 && now >= start && now < stop && (w.cfg.Scenario == Broadcast || w.cfg.Scenario == Chat):
+		case start != 0 && now >= start && now < stop && (w.cfg.Scenario == Broadcast || w.cfg.Scenario == Chat || w.cfg.Scenario == AttackOutbound):
 			next = now + int64(time.Millisecond)
 		case start != 0 && now < start:
 			next = min(next, start)
@@ -304,6 +307,9 @@ func (w *worker) result() *workerResult {
 		l.mu.Unlock()
 	}
 	r.ConnectHDR, r.LatencyHDR = encodeHist(conn), encodeHist(lat)
+	if w.cfg.Scenario.attack() {
+		r.Attack = w.attackResult()
+	}
 	w.seriesMu.Lock()
 	r.Series = append([]Second(nil), w.series...)
 	w.seriesMu.Unlock()
@@ -339,6 +345,7 @@ func (w *worker) closeAll() {
 		}
 	}
 	waitTimeout(&wg, 5*time.Second)
+	w.closeHogs()
 	_ = w.cli.Stop()
 }
 

@@ -1,5 +1,7 @@
 // Command wsbench is the bundled WebSocket load client: connect, echo,
-// broadcast and chat scenarios against any server with /echo and /chat.
+// broadcast and chat scenarios against any server with /echo and /chat,
+// and two memory attacks (attack-inbound, attack-outbound) against a
+// loopback one.
 //
 //	wsbench echo --url ws://127.0.0.1:8080 -c 200 --duration 5s --server-pid 1234
 //
@@ -56,6 +58,13 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.PingPeriod, "ping-period", bench.DefaultPingPeriod, "client ping period (negative = off)")
 	fs.IntVar(&cfg.PerSource, "per-source", 0, "connections per source address before spreading over 127.0.0.2, ... (0 = half the ephemeral port range)")
 	fs.IntVar(&cfg.MaxFailures, "max-failures", 0, "stop after this many failed connections (0 = none for echo/broadcast/chat, 1% for connect; -1 = no limit)")
+	fs.IntVar(&cfg.Healthy, "healthy", bench.DefaultHealthy, "attack-*: healthy clients beside the attack (echoing, or reading every line)")
+	fs.IntVar(&cfg.FrameSize, "frame-size", bench.DefaultAttackFrame, "attack-inbound: payload bytes each attacker's frame header announces")
+	fs.Float64Var(&cfg.SendFrac, "send-frac", bench.DefaultSendFrac, "attack-inbound: part of the frame's body sent before stalling (the last byte never is)")
+	fs.DurationVar(&cfg.Trickle, "trickle", 0, "attack-inbound: after stalling, send one more byte every `DURATION` (0 = stall)")
+	fs.IntVar(&cfg.Lines, "lines", bench.DefaultAttackLines, "attack-outbound: lines the sender sends (--payload bytes each, default 3900, at --rate per second, default 1000)")
+	fs.IntVar(&cfg.HogRcvBuf, "hog-rcvbuf", bench.DefaultHogRcvBuf, "attack-outbound: SO_RCVBUF of the members that never read")
+	fs.DurationVar(&cfg.Settle, "settle", bench.DefaultSettle, "attack-*: wait after the attack before the last server RSS sample")
 	fs.Var(&pids, "server-pid", "server `PID` to measure (RSS, CPU); repeat or comma-separate for several")
 	fs.BoolVar(&jsonOut, "json", false, "print the merged report as JSON (schema: bench.Report) instead of the table")
 	fs.StringVar(&htmlFile, "html", "", "also write a self-contained HTML report with charts to `FILE`")
@@ -91,6 +100,21 @@ func run(args []string) int {
 		return 2
 	}
 	cfg.ServerPIDs = pids
+	if cfg.Scenario == bench.AttackInbound || cfg.Scenario == bench.AttackOutbound {
+		// The attacks have their own defaults for these (see bench.Config):
+		// only what the user set overrides them.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["payload"] {
+			cfg.Payload = 0
+		}
+		if !set["rate"] {
+			cfg.Rate = 0
+		}
+		if !set["duration"] && !set["hold"] {
+			cfg.Duration = 0
+		}
+	}
 	if !quiet && isTerminal(os.Stderr) {
 		cfg.Progress = os.Stderr
 	}
@@ -147,6 +171,21 @@ Scenarios (each stops by itself):
              (loss), delivery latency
   chat       -c users on /chat, --talk-frac talking at --talk-rate each,
              --whisper-frac of messages whispered: deliveries/s, latency
+
+  attack-inbound
+             -c attackers (default 400) on /echo each send the header of a
+             --frame-size frame and --send-frac of it, then stall (or
+             --trickle) for --duration while --healthy clients echo: which
+             attackers the server closes, with which code (1013 budget,
+             1008 message timeout, 1009 too big) and when, the healthy
+             round trips, server RSS before/peak/after --settle
+             (--server-pid). Loopback servers only.
+  attack-outbound
+             -c hogs (default 300) on /chat that never read (--hog-rcvbuf)
+             while one sender sends --lines lines of --payload bytes at
+             --rate and --healthy members read: the hogs' fates, the
+             healthy members' loss, server RSS before/peak/after --settle.
+             Loopback servers only.
 
   compare    run the node and its peers (gorilla, gws, nbio) through echo,
              broadcast and connect in one run; a markdown table with ratios

@@ -1,0 +1,162 @@
+package bench_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"edgews/bench"
+	"edgews/codec"
+	"edgews/engine"
+	"edgews/engine/enginetest"
+	"edgews/hub"
+)
+
+// The attack scenarios against the real node, at test scale: the counts
+// they report must be what the node did.
+
+// attackBytes is what one inbound attacker writes before it stalls.
+func attackBytes(frame int, frac float64) int64 {
+	return int64(codec.HeaderLen(frame, true) + int(frac*float64(frame)))
+}
+
+// Today's node holds a stalled frame until its idle timeout closes the
+// connection (1001 "timeout"); the healthy clients echo throughout.
+func TestAttackInboundHeldUntilIdleTimeout(t *testing.T) {
+	srv := startServer(t, engine.Config{Timeout: time.Second}, hub.Config{})
+	url := "ws://" + srv.Addr().String()
+	rep := run(t, bench.Config{Scenario: bench.AttackInbound, URL: url, Conns: 20, Healthy: 2, FrameSize: 100_000,
+		Duration: 2500 * time.Millisecond, Settle: 200 * time.Millisecond, ServerPIDs: []int{selfPID()}})
+	a := rep.Attack
+	if a == nil || a.Attackers != 20 || a.Healthy != 2 {
+		t.Fatalf("attack = %+v, want 20 attackers and 2 healthy clients", a)
+	}
+	if want := 20 * attackBytes(100_000, bench.DefaultSendFrac); a.BytesSent != want {
+		t.Errorf("bytes sent %d, want %d (20 x header + 99.9%% of the body)", a.BytesSent, want)
+	}
+	if a.Closed != 20 || a.OpenAtEnd != 0 || a.CloseCodes["1001"] != 20 {
+		t.Fatalf("closed %d (codes %v), open at end %d: want all 20 closed with 1001 by the idle timeout", a.Closed, a.CloseCodes, a.OpenAtEnd)
+	}
+	// The timeout runs from the last read, the partial body at the start.
+	if a.FirstCloseSec < 0.5 || a.LastCloseSec > 2.5 || a.MedianCloseSec < a.FirstCloseSec || a.MedianCloseSec > a.LastCloseSec {
+		t.Errorf("closes at %v / %v / %v s, want about 1 s (the idle timeout)", a.FirstCloseSec, a.MedianCloseSec, a.LastCloseSec)
+	}
+	m := rep.Messages
+	if a.HealthyLost != 0 || m.Sent == 0 || m.Received != m.Sent || m.Lost != 0 || rep.Latency.Count != m.Received {
+		t.Fatalf("healthy lost %d, messages %+v: want the healthy clients echoing throughout", a.HealthyLost, m)
+	}
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.Stats().OpenConns == 0 }, "the server to hold no connection")
+	s := rep.Servers
+	if len(s) != 1 || s[0].Error != "" || s[0].RSSBeforeBytes == 0 || s[0].RSSPeakBytes < s[0].RSSBeforeBytes ||
+		s[0].RSSPeakBytes < s[0].RSSEndBytes || s[0].RSSPeakBytes < s[0].RSSAfterBytes {
+		t.Fatalf("servers = %+v, want before <= peak >= end, after", s)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"20 attackers", "20 by the server (close code: 20 with 1001)", "0 still open", "peak"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"close_codes":{"1001":20}`, `"rss_peak_bytes":`, `"frame_size":100000`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("JSON lacks %s: %s", want, js)
+		}
+	}
+}
+
+// A trickling attacker keeps the idle timeout from firing: today's node
+// holds it for as long as the attack lasts.
+func TestAttackInboundTrickleIsHeld(t *testing.T) {
+	url := startNodeWith(t, engine.Config{Timeout: time.Second}, hub.Config{})
+	rep := run(t, bench.Config{Scenario: bench.AttackInbound, URL: url, Conns: 20, Healthy: 1, FrameSize: 100_000,
+		Trickle: 100 * time.Millisecond, Duration: 2 * time.Second, Settle: 100 * time.Millisecond})
+	a := rep.Attack
+	if a.Attackers != 20 || a.Closed != 0 || a.OpenAtEnd != 20 {
+		t.Fatalf("attack = %+v, want 20 attackers all open at the end", a)
+	}
+	stalled := 20 * attackBytes(100_000, bench.DefaultSendFrac)
+	// About 19 trickled bytes each over 2 s; at least 10 under load.
+	if a.BytesSent < stalled+20*10 || a.BytesSent > stalled+20*25 {
+		t.Errorf("bytes sent %d, want %d plus 10-25 trickled bytes per attacker", a.BytesSent, stalled)
+	}
+	if rep.Messages.Received == 0 || rep.Messages.Lost != 0 || a.HealthyLost != 0 {
+		t.Errorf("healthy: %+v, lost %d", rep.Messages, a.HealthyLost)
+	}
+}
+
+// Today's node closes members that do not read once their queue passes
+// MaxOutboundBytes (TCP close, no close frame); the healthy members receive
+// every line.
+func TestAttackOutboundHogsClosedAsSlowConsumers(t *testing.T) {
+	srv := startServer(t, engine.Config{MaxOutboundBytes: 1 << 20}, hub.Config{})
+	url := "ws://" + srv.Addr().String()
+	// 1200 lines of 3900 B: 4.7 MB per hog, past the 1 MiB queue and what
+	// the kernel's buffers take (about 2.5 MB here).
+	rep := run(t, bench.Config{Scenario: bench.AttackOutbound, URL: url, Conns: 10, Healthy: 3, Lines: 1200, Rate: 1000, Duration: 1600 * time.Millisecond,
+		Drain: 500 * time.Millisecond, Settle: 100 * time.Millisecond, ServerPIDs: []int{selfPID()}})
+	a, m := rep.Attack, rep.Messages
+	if a.Attackers != 10 || a.Closed != 10 || a.OpenAtEnd != 0 || a.CloseCodes["none"] != 10 {
+		t.Fatalf("attack = %+v, want 10 hogs closed without a close frame", a)
+	}
+	if n := srv.Stats().SlowConsumers; n != 10 {
+		t.Errorf("server counted %d slow consumers, want the 10 hogs", n)
+	}
+	if a.HogBytesRead == 0 || a.HogBytesRead >= 10*1200*3900 {
+		t.Errorf("hogs read %d bytes at the end, want some but not every line", a.HogBytesRead)
+	}
+	if m.Sent != 1200 || m.Refused != 0 || a.Healthy != 4 || a.HealthyLost != 0 {
+		t.Fatalf("messages %+v, healthy %d lost %d: want 1200 lines sent to 3 healthy members and the sender", m, a.Healthy, a.HealthyLost)
+	}
+	if m.Expected != 1200*4 || m.Received != m.Expected || m.Lost != 0 {
+		t.Fatalf("messages = %+v, want every line received by the 4 readers", m)
+	}
+	if s := rep.Servers; len(s) != 1 || s[0].RSSPeakBytes == 0 {
+		t.Fatalf("servers = %+v", s)
+	}
+}
+
+// Attacks are refused before any dial: a target off loopback, or past a
+// bound.
+func TestAttackRefusals(t *testing.T) {
+	in, out := bench.AttackInbound, bench.AttackOutbound
+	lo := "ws://127.0.0.1:9"
+	for _, tc := range []struct {
+		name string
+		cfg  bench.Config
+		want string
+	}{
+		{"not loopback", bench.Config{Scenario: in, URL: "ws://10.1.2.3:8080"}, "only target a loopback server"},
+		{"not loopback v6", bench.Config{Scenario: out, URL: "ws://[2001:db8::1]:8080"}, "only target a loopback server"},
+		{"procs", bench.Config{Scenario: in, URL: lo, Procs: 2}, "one process"},
+		{"conns", bench.Config{Scenario: in, URL: lo, Conns: bench.MaxAttackConns + 1}, "connections 10001 is over the bound"},
+		{"healthy", bench.Config{Scenario: out, URL: lo, Healthy: bench.MaxHealthy + 1}, "healthy clients"},
+		{"frame", bench.Config{Scenario: in, URL: lo, FrameSize: bench.MaxAttackFrame + 1}, "frame size"},
+		{"bytes", bench.Config{Scenario: in, URL: lo, Conns: 10_000, FrameSize: 1 << 20}, "connections x frame size"},
+		{"send frac", bench.Config{Scenario: in, URL: lo, SendFrac: 1.5}, "send fraction"},
+		{"lines", bench.Config{Scenario: out, URL: lo, Lines: bench.MaxAttackLines + 1}, "lines"},
+		{"line size", bench.Config{Scenario: out, URL: lo, Payload: bench.MaxAttackLine + 1}, "line size"},
+		{"rate", bench.Config{Scenario: out, URL: lo, Rate: bench.MaxAttackRate + 1}, "line rate"},
+		{"duration", bench.Config{Scenario: in, URL: lo, Duration: bench.MaxAttackDuration + time.Second}, "duration"},
+		{"settle", bench.Config{Scenario: out, URL: lo, Settle: bench.MaxSettle + time.Second}, "settle"},
+		{"negative", bench.Config{Scenario: in, URL: lo, Trickle: -time.Second}, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			rep, err := runErr(t, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "bench: ") {
+				t.Fatalf("err = %v, want one naming %q", err, tc.want)
+			}
+			if rep != nil || time.Since(start) > time.Second {
+				t.Errorf("report %+v after %v, want none, at once", rep, time.Since(start))
+			}
+		})
+	}
+}

@@ -127,8 +127,10 @@ func (c *Config) attackDefaults(host string) error {
 		}
 		c.Senders = 1
 		if c.Duration == 0 {
-			// Long enough for every line, plus a second.
-			c.Duration = time.Duration(float64(c.Lines)/c.Rate*float64(time.Second)).Truncate(time.Second) + 2*time.Second
+			// Twice what every line takes at Rate, plus a second: the pacer
+			// delays lines it cannot send on time rather than skip them,
+			// and the run goes on to the drain once every line is out.
+			c.Duration = 2*time.Duration(float64(c.Lines)/c.Rate*float64(time.Second)) + time.Second
 		}
 	}
 	if c.Duration == 0 {

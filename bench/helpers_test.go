@@ -2,11 +2,16 @@ package bench_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"edgews/bench"
+	"edgews/bench/compare"
 	"edgews/engine"
 	"edgews/engine/enginetest"
 	"edgews/hub"
@@ -18,7 +23,45 @@ func TestMain(m *testing.M) {
 	if bench.IsWorker() {
 		os.Exit(bench.WorkerMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binDir holds the node binary built by startBuiltNode; empty until then.
+var (
+	binDir   string
+	binOnce  sync.Once
+	binError error
+)
+
+// startBuiltNode builds cmd/wsnode (once per test binary, without -race:
+// the node is measured, not tested, here) and runs it on a free loopback
+// port with flags until the test ends.
+func startBuiltNode(t testing.TB, flags ...string) *compare.Node {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binError = os.MkdirTemp("", "bench-test"); binError != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "wsnode"), "edgews/cmd/wsnode").CombinedOutput()
+		if err != nil {
+			binError = fmt.Errorf("go build wsnode: %v\n%s", err, out)
+		}
+	})
+	if binError != nil {
+		t.Fatal(binError)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := compare.StartNode(ctx, binDir, append([]string{"--loops", "2"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	return n
 }
 
 // startNode runs the real node (engine + hub) on 127.0.0.1:0 with 2 loops

@@ -29,6 +29,13 @@ type hog struct {
 	read   int64 // bytes read while draining
 }
 
+// hogMSS is the segment size a hog announces. The server's kernel sizes a
+// socket's send buffer from the peer's MSS (twice ten segments to start
+// with): loopback's 64 KiB MSS lets it soak up 2.5 to 4 MB per hog
+// before the node holds anything, a typical Internet MSS about 30 KB, as
+// here.
+const hogMSS = 1460
+
 // Drain bounds: a hog that sends nothing for hogQuiet is still open; one
 // that still sends after hogDrainMax is counted open too.
 const (
@@ -49,7 +56,8 @@ func (w *worker) dialHog(c *conn, local net.IP) {
 		}
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf),
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG, hogMSS))
 		})
 		return errors.Join(err, serr)
 	}}

@@ -207,7 +207,8 @@ func (l *loop) sendDue(now int64) {
 			return
 		}
 		if w.cfg.Scenario == AttackOutbound && int(c.seq) >= w.cfg.Lines {
-			l.heap.remove(c) // every line sent
+			l.heap.remove(c) // every line sent: the load phase may end
+			w.linesDone.CompareAndSwap(0, now)
 			continue
 		}
 		if now-c.next > lateLimit {

@@ -203,6 +203,9 @@ func (w *worker) waitLoad(ctl <-chan ctlMsg) {
 				return
 			}
 		case now := <-t.C:
+			if done := w.linesDone.Load(); done != 0 && now.After(time.Unix(0, done).Add(w.cfg.Drain)) {
+				return
+			}
 			if now.Before(stop) {
 				continue
 			}

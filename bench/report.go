@@ -46,6 +46,10 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 	}
 
 	dur := cfg.Duration.Seconds()
+	if m.LinesDone > startAt {
+		// attack-outbound's send phase ended with its last line.
+		dur = min(dur, max(float64(m.LinesDone-startAt)/1e9, 1e-3))
+	}
 	if cfg.Scenario != Connect {
 		lh, _ := decodeHist(m.LatencyHDR)
 		rep.Latency = latencyOf(lh)

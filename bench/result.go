@@ -249,6 +249,9 @@ type workerResult struct {
 	Series []Second `json:"series,omitempty"`
 	// Attack is the attack scenarios' own counts; nil otherwise.
 	Attack *attackResult `json:"attack,omitempty"`
+	// LinesDone is when attack-outbound's sender sent its last line (Unix
+	// ns; 0: not before the end of Duration).
+	LinesDone int64 `json:"lines_done,omitempty"`
 }
 
 // mergeResults adds up workers' results: counts and arrays are summed,
@@ -289,6 +292,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.AckB = addInto(out.AckB, r.AckB)
 		out.SentW = addInto(out.SentW, r.SentW)
 		out.RecvW = addInto(out.RecvW, r.RecvW)
+		out.LinesDone = max(out.LinesDone, r.LinesDone)
 		if a := r.Attack; a != nil {
 			if out.Attack == nil {
 				out.Attack = &attackResult{}

@@ -43,6 +43,9 @@ type worker struct {
 	// Phase times, Unix ns; zero until the coordinator's start arrives.
 	startAt, stopAt atomic.Int64
 	closing         atomic.Bool
+	// linesDone is when attack-outbound's sender sent its last line (Unix
+	// ns, 0: not yet): the drain starts then rather than at stopAt.
+	linesDone atomic.Int64
 
 	// Connect-phase accounting. settled counts connections that opened or
 	// failed; done is closed when all have, or on abort.
@@ -309,6 +312,7 @@ func (w *worker) result() *workerResult {
 	r.ConnectHDR, r.LatencyHDR = encodeHist(conn), encodeHist(lat)
 	if w.cfg.Scenario.attack() {
 		r.Attack = w.attackResult()
+		r.LinesDone = w.linesDone.Load()
 	}
 	w.seriesMu.Lock()
 	r.Series = append([]Second(nil), w.series...)

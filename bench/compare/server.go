@@ -156,3 +156,24 @@ func (c *cluster) pidList() string {
 	}
 	return strings.Join(s, ",")
 }
+
+// Node is one node process started by StartNode.
+type Node struct {
+	Addr string // 127.0.0.1:port
+	PID  int
+	c    *cluster
+}
+
+// StartNode runs dir/wsnode on a free loopback port with the extra flags
+// and waits until it accepts, for drivers and tests outside this package.
+// Stop ends it.
+func StartNode(ctx context.Context, dir string, extra ...string) (*Node, error) {
+	c, err := start(ctx, dir, "wsnode", 1, extra...)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Addr: c.addr, PID: c.pids[0], c: c}, nil
+}
+
+// Stop sends SIGTERM and waits for the process (SIGKILL after 15 s).
+func (n *Node) Stop() { n.c.stop() }

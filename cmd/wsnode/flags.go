@@ -57,6 +57,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.Int64Var(&e.MaxMessageSize, "max-message-size", 4<<20, "largest (fragmented) message in bytes; larger closes with 1009")
 	add("WebSocket", "ping-period", "timeout", "close-timeout", "max-frame-size", "max-message-size")
 
+	add("Compression", addCompressionFlags(fs, e)...)
+
 	fs.IntVar(&e.MaxConns, "max-conns", 0, "open connections cap; beyond it upgrades get 503 (0 = none)")
 	fs.IntVar(&e.MaxConnsPerIP, "max-conns-per-ip", 0, "open connections cap per client IP; beyond it 429 (0 = none)")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed to connect, e.g. https://*.example.com (empty = any); others get 403")

@@ -47,6 +47,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "wsnode %s\n", buildVersion())
 		return 0
 	}
+	if err := checkCompression(&o.engine); err != nil {
+		fmt.Fprintf(stderr, "wsnode: %v\n", err)
+		return 2
+	}
 	logger, err := newLogger(o.logLevel, o.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsnode: %v\n", err)

@@ -17,6 +17,90 @@
     unread: 0,     // messages added below the view while scrolled up
   };
 
+  // --- History and resume: the room's past on entry; after a lost
+  // connection, reconnection with backoff, resumed where each room was. ---
+
+  const resume = {
+    rooms: new Map(), // room -> {epoch, offset}: the last message shown of it
+    retries: 0,       // reconnections tried since the last welcome
+    timer: 0,         // a scheduled reconnection
+    reconnecting: false,
+  };
+
+  // fresh records a message or me event as shown; false if it already was
+  // (it came again in a history after a resume, or twice in overlapping
+  // histories). Events without an offset (a node without history) pass.
+  function fresh(ev) {
+    if (!ev.offset) return true;
+    const r = resume.rooms.get(ev.room);
+    if (r && r.epoch === ev.epoch && ev.offset <= r.offset) return false;
+    resume.rooms.set(ev.room, { epoch: ev.epoch, offset: ev.offset });
+    return true;
+  }
+
+  // showHistory puts a history event's messages in the log (those not
+  // shown yet), marked as past, after a notice if some were missed.
+  function showHistory(ev) {
+    const r = resume.rooms.get(ev.room);
+    if (ev.reset) {
+      notice(`some messages were missed in ${ev.room}`);
+      resume.rooms.delete(ev.room); // a new epoch counts from 1 again
+    }
+    if (!r || r.epoch !== ev.epoch || ev.reset) resume.rooms.set(ev.room, { epoch: ev.epoch, offset: 0 });
+    for (const m of ev.messages || []) {
+      if (!fresh(m)) continue;
+      if (m.type === 'me') line('action past', clock(m.ts), ['from', '* ' + m.from], ['text', m.text]);
+      else line('message past', clock(m.ts), ['from', m.from + ':'], ['text', m.text]);
+    }
+  }
+
+  // resumeQuery is the ?room=&since=&epoch= that reconnects into room
+  // where the page left it.
+  function resumeQuery(room) {
+    if (!room) return '';
+    let q = 'room=' + encodeURIComponent(room);
+    const r = resume.rooms.get(room);
+    if (r) q += `&since=${r.offset}&epoch=${encodeURIComponent(r.epoch)}`;
+    return q;
+  }
+
+  // joinCommand joins room, resuming it if the page has been there.
+  function joinCommand(room) {
+    const cmd = { type: 'join', room };
+    const r = resume.rooms.get(room.toLowerCase());
+    if (r) { cmd.since = r.offset; cmd.epoch = r.epoch; }
+    return cmd;
+  }
+
+  // reconnectLater schedules a reconnection after a lost connection, with
+  // exponential backoff (0.5 s doubling to 15 s, jittered), unless the node
+  // closed it for a policy violation (flooding, a refused or expired
+  // token), which a reconnection would repeat.
+  function reconnectLater(code) {
+    if (code === 1008) return;
+    const delay = Math.min(15000, 500 * 2 ** resume.retries) * (0.8 + 0.4 * Math.random());
+    resume.retries++;
+    resume.reconnecting = true;
+    resume.timer = setTimeout(() => {
+      resume.timer = 0;
+      state.auto = true; // our name may still be held by the lost connection: reclaimName
+      connect(state.me, state.room);
+    }, delay);
+  }
+
+  // connected runs on a welcome: the reconnection, if any, succeeded.
+  function connected() {
+    resume.retries = 0;
+    resume.reconnecting = false;
+  }
+
+  // stopReconnecting cancels a scheduled reconnection (the user connects).
+  function stopReconnecting() {
+    clearTimeout(resume.timer);
+    resume.timer = 0;
+    resume.reconnecting = false;
+  }
+
   // --- Remembered name: localStorage, which may be unavailable. ---
 
   const nameKey = 'edgews.chat.name';
@@ -149,7 +233,7 @@
 
   function showStatus() {
     const on = state.ws !== null && state.ws.readyState === WebSocket.OPEN;
-    $('status').textContent = on ? `You are ${state.me} in ${state.room}` : 'Not connected';
+    $('status').textContent = on ? `You are ${state.me} in ${state.room}` : resume.reconnecting ? 'reconnecting...' : 'Not connected';
     $('room').textContent = on ? state.room : '-';
     $('roomtag').textContent = on ? state.room : 'offline';
     $('connect').textContent = on ? 'Rename' : 'Connect';
@@ -173,7 +257,11 @@
   }
 
   function onEvent(ev) {
+    if ((ev.type === 'message' || ev.type === 'me') && !fresh(ev)) return;
     switch (ev.type) {
+      case 'history':
+        showHistory(ev);
+        break;
       case 'welcome':
         state.me = ev.name;
         state.room = ev.room;
@@ -181,6 +269,7 @@
         notice(`${ev.text} You are ${ev.name}.`);
         nameGranted();
         reclaimName(state.ws);
+        connected();
         showStatus();
         focusText();
         break;
@@ -225,11 +314,16 @@
   // names the user from it.
   const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
 
-  function connect(name) {
+  // connect opens the connection as name, in room (resumed; '' for the
+  // lobby).
+  function connect(name, room = '') {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = `${scheme}//${location.host}/chat`;
     if (token) url += '?token=' + encodeURIComponent(token);
     else if (name) url += '?name=' + encodeURIComponent(name);
+    const rq = resumeQuery(room);
+    if (rq) url += (url.includes('?') ? '&' : '?') + rq;
+    stopReconnecting();
     state.asked = name;
     const ws = new WebSocket(url, 'chat.v1+json');
     state.ws = ws;
@@ -246,6 +340,7 @@
       state.members = [];
       state.count = 0;
       showMembers();
+      reconnectLater(e.code);
       showStatus();
     };
     ws.onopen = showStatus;
@@ -276,11 +371,11 @@
   $('joinform').addEventListener('submit', (e) => {
     e.preventDefault();
     const room = $('roomname').value.trim();
-    if (room) send({ type: 'join', room });
+    if (room) send(joinCommand(room));
     $('roomname').value = '';
   });
 
-  $('leave').addEventListener('click', () => send({ type: 'leave' }));
+  $('leave').addEventListener('click', () => send(joinCommand('lobby'))); // a leave, resumed
 
   $('newmsgs').addEventListener('click', () => { toBottom(); $('text').focus(); });
 

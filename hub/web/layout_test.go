@@ -23,7 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-var screenshotDir = flag.String("screenshots", "", "write TestBrowserLayout's pictures of the page (desktop.png, phone.png, phone-drawer.png) into this directory (make screenshots)")
+var screenshotDir = flag.String("screenshots", "", "write TestBrowserLayout's pictures of the page (desktop.png, phone.png, phone-drawer.png, phone-dark.png) into this directory (make screenshots)")
 
 // viewport is a browser window size the page must work at.
 type viewport struct {
@@ -147,6 +147,9 @@ func checkLayout(p *page, vp viewport, base string, alice, carol *peer) {
 		t.Errorf("dark scheme: body background luminance %.2f, want a dark page", dark)
 	}
 	contrast(p, "dark")
+	if vp.mobile {
+		screenshot(p, "phone-dark.png", vp)
+	}
 	p.run("light scheme", darkScheme(false))
 
 	// Enter sends, the input keeps focus, the log follows.

@@ -69,6 +69,10 @@ func fillAttack(rep *Report, cfg *Config, m *workerResult, end, settled serverSn
 		}
 	}
 	rep.Attack = a
+	if s := rep.Sockstat; s != nil {
+		// Over every connection the attack opened, not the healthy ones.
+		s.BytesPerConn = float64((s.TCPMemPagesAfter-s.TCPMemPagesBefore)*int64(s.PageSize)) / float64(max(a.Attackers+a.Healthy, 1))
+	}
 
 	var sum ServerReport
 	for i := range rep.Servers {

@@ -148,8 +148,8 @@ type Config struct {
 	// bounds in attack.go). Conns is the number of attackers or hogs.
 
 	// Healthy is how many well-behaved clients run beside the attack:
-	// echoing (inbound) or reading every broadcast (outbound). If zero,
-	// DefaultHealthy.
+	// echoing on /echo (inbound, whichever route is attacked) or reading
+	// every broadcast (outbound). If zero, DefaultHealthy.
 	Healthy int `json:"healthy,omitempty"`
 	// FrameSize is the payload length an inbound attacker's frame header
 	// announces. If zero, DefaultAttackFrame.

@@ -43,6 +43,12 @@
 // the worker sums them, the coordinator merges the workers' (histograms
 // bucket by bucket, so percentiles are exact over all processes).
 //
+// The attack scenarios (attack-inbound, attack-outbound; attack.go, hog.go,
+// attack_report.go) use the same machinery against a loopback server only,
+// in one process: attackers write a partial frame and stall, hogs are plain
+// sockets outside gnet that never read, and the coordinator samples the
+// server's RSS for its peak and again after a settle period.
+//
 // See protocol.go for the worker protocol, payload.go for the message
 // layouts and result.go for the report schema (Report).
 package bench

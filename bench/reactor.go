@@ -28,7 +28,11 @@ func (r *reactor) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.deadline = nowNanos() + int64(r.w.cfg.HandshakeTimeout)
 	l.add(c)
 	l.pending = append(l.pending, c)
-	return appendUpgradeRequest(nil, r.w.host, r.w.path, c.key[:]), gnet.None
+	path := r.w.path
+	if c.role == roleHealthy && r.w.cfg.Scenario == AttackInbound {
+		path = DefaultPath[Echo] // they echo, whatever route is attacked
+	}
+	return appendUpgradeRequest(nil, r.w.host, path, c.key[:]), gnet.None
 }
 
 // OnTraffic parses what gnet has buffered: the 101 response, then frames,

@@ -195,7 +195,7 @@ type SockstatReport struct {
 	TCPMemPagesBefore int64   `json:"tcp_mem_pages_before"`
 	TCPMemPagesAfter  int64   `json:"tcp_mem_pages_after"`
 	PageSize          int     `json:"page_size"`
-	BytesPerConn      float64 `json:"bytes_per_conn"` // (after - before) × page size / OpenAtStart
+	BytesPerConn      float64 `json:"bytes_per_conn"` // (after - before) × page size / OpenAtStart (attacks: / attackers + healthy)
 }
 
 // Second is one second of the run, summed over processes.

@@ -162,7 +162,7 @@ func TestHistoryOnJoinAndResume(t *testing.T) {
 // offset the history no longer holds says reset and gives the newest
 // messages.
 func TestHistoryResumeReset(t *testing.T) {
-	p, _ := newChatConfig(t, 2, withHistory(3))
+	p, h := newChatConfig(t, 2, withHistory(3))
 	bob := openAs(t, p, "/chat?name=bob", 1, false)
 	for i := 1; i <= 6; i++ {
 		send(p, bob, fmt.Sprint("m", i))
@@ -195,6 +195,9 @@ func TestHistoryResumeReset(t *testing.T) {
 			send(p, alice, `{"type":"join","room":"games"}`)
 			p.Received(alice)
 		})
+	}
+	if n := h.Stats().HistoryResets.Load(); n != 2 {
+		t.Fatalf("HistoryResets = %d, want 2", n)
 	}
 	send(p, alice, `{"type":"join","room":"lobby","since":-1}`)
 	if got := p.Received(alice); len(got) != 1 || decodeEvent(t, got[0]).Type != "error" {

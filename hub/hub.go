@@ -124,6 +124,9 @@ type Stats struct {
 	RateLimited atomic.Int64 // messages dropped by the rate limit
 	RateKicks   atomic.Int64 // connections closed with 1008 for flooding
 	TooLong     atomic.Int64 // chat lines refused for exceeding MaxLine
+	// HistoryResets counts history events that said "reset": a resume
+	// from an epoch or an offset the history no longer had.
+	HistoryResets atomic.Int64
 }
 
 // Member is a chat user. Its fields are owned by its connection's loop,
@@ -193,6 +196,9 @@ func (h *Hub) Chat() engine.Handler { return h.chat }
 
 // Stats returns the hub's live counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
+
+// History is the hub's history store; nil if Config.History is zero.
+func (h *Hub) History() History { return h.hist }
 
 // Users is the number of connected chat users.
 func (h *Hub) Users() int64 { return h.users.Load() }

@@ -116,6 +116,7 @@ func (h *Hub) historyFrame(room string, rs resume, max int) *Frame {
 	bufPool.Put(msgs)
 	if reset {
 		b = append(b, `,"reset":true`...)
+		h.stats.HistoryResets.Add(1)
 	}
 	f.buf.B = append(b, '}')
 	return f.finish(codec.OpText)

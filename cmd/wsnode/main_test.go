@@ -504,6 +504,12 @@ func TestHistoryFlag(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("after the welcome:\n got %s\nwant %s", got, tt.want)
 			}
+			if tt.history == "3" {
+				waitMetric(t, n, "wsnode_history_messages", 3)
+				if b := scrape(t, n, "wsnode_history_bytes"); b < 3*64 || b > 3*1024 {
+					t.Fatalf("wsnode_history_bytes = %v for 3 short messages", b)
+				}
+			}
 		})
 	}
 }

@@ -27,6 +27,7 @@ type collector struct {
 	users, broadcasts, deliveries, whispers  *prometheus.Desc
 	rateLimited, rateKicks, tooLong          *prometheus.Desc
 	authTokens, authJWKS                     *prometheus.Desc
+	historyMsgs, historyBytes, historyResets *prometheus.Desc
 }
 
 func newCollector(srv *engine.Server, h *hub.Hub) *collector {
@@ -56,6 +57,10 @@ func newCollector(srv *engine.Server, h *hub.Hub) *collector {
 		tooLong:     d("chat_too_long_total", "Chat lines refused for exceeding --chat-max-line."),
 		authTokens:  d("auth_tokens_total", "Connect and refresh tokens verified (result ok) or refused (result: the reason); refused upgrades are also in handshake_failures_total as auth_<reason>.", "result"),
 		authJWKS:    d("auth_jwks_fetches_total", "JWKS fetches by result (error: the last good key set was kept).", "result"),
+
+		historyMsgs:   d("history_messages", "Messages kept in the rooms' history on this node (--history)."),
+		historyBytes:  d("history_bytes", "Memory of the rooms' history as counted against --history-max-bytes."),
+		historyResets: d("history_resets_total", "History events that told a resuming client it missed messages (stale epoch or offset)."),
 	}
 }
 
@@ -110,6 +115,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.authJWKS, as.JWKSFetches.Load(), "ok")
 		counter(c.authJWKS, as.JWKSFailures.Load(), "error")
+	}
+	if mh, ok := c.hub.History().(*hub.MemoryHistory); ok {
+		gauge(c.historyMsgs, float64(mh.Len()))
+		gauge(c.historyBytes, float64(mh.Bytes()))
+		counter(c.historyResets, hs.HistoryResets.Load())
 	}
 }
 

@@ -79,11 +79,12 @@ type memEntry struct {
 	buf        []byte
 }
 
-// Buffers come in power-of-two size classes from 32 bytes to 8 KiB; larger
-// ones (texts over the default MaxLine) are not kept on free lists.
+// Buffers come in size classes of two per doubling (32, 48, 64, 96, ...
+// 8 KiB), so a buffer wastes at most a third of itself (a sixth on
+// average) against half with powers of two; larger ones (texts over the
+// default MaxLine) are not kept on free lists.
 const (
-	minSizeClass   = 5 // 32 bytes
-	numSizeClasses = 9 // up to 8 KiB
+	numSizeClasses = 17 // 32 B to 8 KiB
 	maxFree        = 1 << 14
 )
 
@@ -224,17 +225,29 @@ func (s *MemoryHistory) dropLocked(e *memEntry) {
 	s.putLocked(e)
 }
 
-// sizeClass is the free list of buffers of capacity 1<<(minSizeClass+c);
-// -1 for sizes over the largest class.
+// sizeClass is the free list of buffers that hold n bytes: of capacity
+// classSize(c); -1 for sizes over the largest class.
 func sizeClass(n int) int {
-	c := 0
-	if n > 1<<minSizeClass {
-		c = bits.Len(uint(n-1)) - minSizeClass
+	if n <= 32 {
+		return 0
+	}
+	k := bits.Len(uint(n - 1)) // 1<<(k-1) < n <= 1<<k
+	c := 2 * (k - 5)
+	if n <= 3<<(k-2) {
+		c-- // the class between, 3/4 of 1<<k
 	}
 	if c >= numSizeClasses {
 		return -1
 	}
 	return c
+}
+
+// classSize is the capacity of the buffers of class c: 32, 48, 64, 96, ...
+func classSize(c int) int {
+	if c%2 == 1 {
+		return 48 << (c / 2)
+	}
+	return 32 << (c / 2)
 }
 
 // getLocked and putLocked pool entries with their buffers, by size class:
@@ -250,13 +263,13 @@ func (s *MemoryHistory) getLocked(n int) *memEntry {
 		e.next = nil
 		return e
 	}
-	return &memEntry{buf: make([]byte, 0, 1<<(minSizeClass+c))}
+	return &memEntry{buf: make([]byte, 0, classSize(c))}
 }
 
 func (s *MemoryHistory) putLocked(e *memEntry) {
 	c := sizeClass(cap(e.buf))
 	*e = memEntry{buf: e.buf[:0]}
-	if c < 0 || cap(e.buf) != 1<<(minSizeClass+c) || s.nfree >= maxFree {
+	if c < 0 || cap(e.buf) != classSize(c) || s.nfree >= maxFree {
 		return // left to the garbage collector
 	}
 	e.next = s.free[c]

@@ -329,6 +329,28 @@ func (d *Decoder) maxMessageSize() int64 {
 // engine's memory accounting.
 func (d *Decoder) Fragmented() bool { return d.fragOp != 0 }
 
+// BufCap is the capacity of the fragment buffer: the bytes the Decoder keeps
+// allocated between calls, for the engine's memory accounting.
+func (d *Decoder) BufCap() int { return cap(d.msg) }
+
+// FrameSize is the length, header included, of the next frame, whose
+// header starts p, when that header is whole and passes every check Next
+// would make on it (the limits included); otherwise 0, and Next reports the
+// error or waits for the rest of the header. It lets a caller holding the
+// start of a large frame wait until the whole frame is buffered before it
+// hands the bytes to Next again. It changes nothing in the Decoder.
+func (d *Decoder) FrameSize(p []byte) int64 {
+	if d.err != nil || d.draining {
+		return 0
+	}
+	var h ws.Header
+	hl := parseHeader(p, &h)
+	if hl == 0 || d.checkHeader(&h) != nil {
+		return 0
+	}
+	return int64(hl) + h.Length
+}
+
 // Reset returns the Decoder to its initial state: no fragmented message, no
 // pending error, not draining, and the fragment buffer freed. It keeps Role,
 // MaxFrameSize and MaxMessageSize, so a pooled Decoder can be reused without

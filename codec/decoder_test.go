@@ -461,16 +461,16 @@ func TestFragmentBufferReuse(t *testing.T) {
 		}
 	}
 	send(1000)
-	if c := d.MsgBufCap(); c == 0 || c > codec.KeepMsgBufCap {
+	if c := d.BufCap(); c == 0 || c > codec.KeepMsgBufCap {
 		t.Fatalf("small message: buffer cap %d, want kept (<= %d)", c, codec.KeepMsgBufCap)
 	}
 	send(codec.KeepMsgBufCap * 4)
-	if c := d.MsgBufCap(); c != 0 {
+	if c := d.BufCap(); c != 0 {
 		t.Fatalf("large message: buffer cap %d, want it dropped", c)
 	}
 	send(100)
 	d.Reset()
-	if c := d.MsgBufCap(); c != 0 {
+	if c := d.BufCap(); c != 0 {
 		t.Fatalf("Reset kept a buffer of cap %d", c)
 	}
 }
@@ -497,4 +497,32 @@ func TestDecoderSize(t *testing.T) {
 		t.Fatalf("Decoder is %d bytes without its fragment buffer, want <= 64", codec.DecoderStateSize)
 	}
 	t.Logf("Decoder: %d bytes + fragment buffer header", codec.DecoderStateSize)
+}
+
+func TestFrameSize(t *testing.T) {
+	m := [4]byte{1, 2, 3, 4}
+	tests := []struct {
+		name string
+		p    []byte
+		want int64
+	}{
+		{name: "empty", p: nil, want: 0},
+		{name: "one byte", p: []byte{0x81}, want: 0},
+		{name: "7-bit length, masked", p: codec.AppendFrame(nil, true, codec.OpText, make([]byte, 100), &m), want: 2 + 4 + 100},
+		{name: "16-bit length, header only", p: codec.AppendHeader(nil, true, codec.OpBinary, 1000, &m), want: 4 + 4 + 1000},
+		{name: "64-bit length, header only", p: codec.AppendHeader(nil, true, codec.OpBinary, 1_000_000, &m), want: 10 + 4 + 1_000_000},
+		{name: "64-bit length, header cut", p: codec.AppendHeader(nil, true, codec.OpBinary, 1_000_000, &m)[:9], want: 0},
+		{name: "over MaxFrameSize", p: codec.AppendHeader(nil, true, codec.OpBinary, 2_000_000, &m), want: 0},
+		{name: "unmasked", p: codec.AppendHeader(nil, true, codec.OpBinary, 1000, nil), want: 0},
+		{name: "continuation without a message", p: codec.AppendHeader(nil, true, codec.OpContinuation, 1000, &m), want: 0},
+		{name: "length overflow", p: []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}, want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var d codec.Decoder
+			if got := d.FrameSize(tc.p); got != tc.want {
+				t.Fatalf("FrameSize = %d, want %d", got, tc.want)
+			}
+		})
+	}
 }

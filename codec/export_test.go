@@ -4,9 +4,6 @@ import "unsafe"
 
 // Test-only access to unexported state.
 
-// MsgBufCap returns the capacity of the fragment buffer.
-func (d *Decoder) MsgBufCap() int { return cap(d.msg) }
-
 // UTF8State exposes the incremental validator.
 type UTF8State = utf8State
 

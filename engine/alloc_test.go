@@ -47,3 +47,33 @@ func TestCompressedEchoPathAllocs(t *testing.T) {
 		t.Fatalf("read+inflate+echo+deflate+write: %v allocs per frame, want 0", allocs)
 	}
 }
+
+// A large frame arriving over several reads costs no allocation either:
+// while it is incomplete the engine charges what gnet holds and waits,
+// without handing the bytes to the decoder again.
+func TestPartialFrameAllocs(t *testing.T) {
+	p := NewInProc(Config{MemoryBudget: 1 << 30}, 1)
+	p.Server().Handle("/echo", fuzzEcho{})
+	c, err := p.Open("/echo", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := c.gc.(*pipeConn)
+	m := [4]byte{1, 2, 3, 4}
+	wire := codec.AppendFrame(nil, true, codec.OpBinary, make([]byte, 100_000), &m)
+	in := make([]byte, 0, len(wire))
+	allocs := testing.AllocsPerRun(100, func() {
+		pc.in = append(in[:0], wire[:30_000]...)
+		p.srv.OnTraffic(pc)
+		pc.in = append(pc.in, wire[30_000:60_000]...)
+		p.srv.OnTraffic(pc)
+		pc.in = append(pc.in, wire[60_000:]...)
+		p.srv.OnTraffic(pc)
+	})
+	if allocs != 0 {
+		t.Fatalf("a frame in three reads: %v allocs, want 0", allocs)
+	}
+	if c.Held() != 0 || pc.written < 100_000 {
+		t.Fatalf("held %d after the frame, written %d", c.Held(), pc.written)
+	}
+}

@@ -53,7 +53,7 @@ type Conn struct {
 	// Timer state, in nanoseconds of the loop's clock, read by the sweep.
 	lastRead int64
 	lastPing int64
-	t0       int64 // stateHandshake: when accepted; stateClosing: when to give up on the peer's close
+	t0       int64 // stateHandshake: when accepted; stateOpen: when the partial frame or message times out (0: none, see afterRead); stateClosing: when to give up on the peer's close
 
 	id   uint64
 	addr netip.AddrPort // the peer; unmapped IPv4 for a v4-mapped IPv6 peer
@@ -66,6 +66,7 @@ type Conn struct {
 	proto    uint8            // 1 + index of the negotiated subprotocol in rt.protos; 0: none
 	zbits    uint8            // permessage-deflate: the server's max window bits (8-15); 0: not negotiated (deflate.go)
 	code     codec.StatusCode // the close code sent or received; 0 while open
+	held     heldSize         // bytes charged to the connection, see memory.go
 }
 
 // connMore is the per-connection state that most connections never need,
@@ -274,8 +275,18 @@ func (c *Conn) writev(iov [][]byte) {
 		return
 	}
 	_, _ = c.gc.Writev(iov)
-	if c.state != stateClosed && c.gc.OutboundBuffered() > c.loop.srv.cfg.MaxOutboundBytes {
+	if c.state == stateClosed {
+		return
+	}
+	out := c.gc.OutboundBuffered()
+	if out > c.loop.srv.cfg.MaxOutboundBytes {
 		c.slowConsumer()
+		return
+	}
+	// Charge what the peer did not take; the common case (it took
+	// everything, and nothing was held before) costs this one compare.
+	if out != 0 || c.held != 0 {
+		c.account()
 	}
 }
 
@@ -320,6 +331,7 @@ func (c *Conn) closeNow() {
 		return
 	}
 	c.state = stateClosed
+	c.setHeld(0) // gnet frees the buffers when it closes, after this event
 	_ = c.gc.Close()
 }
 

@@ -43,16 +43,27 @@ type Server struct {
 
 	nextID    atomic.Uint64
 	openConns atomic.Int64
-	draining  atomic.Bool
-	perIP     perIP
-	stats     counters
-	log       logger
+
+	held         atomic.Int64  // node-wide charge, see memory.go
+	evicting     atomic.Int32  // loops yet to finish the eviction round in flight
+	evictedBytes atomic.Int64  // evicted since the last release, see release.go
+	release      chan struct{} // wakes the releaser; nil without a MemoryBudget
+
+	draining atomic.Bool
+	perIP    perIP
+	stats    counters
+	log      logger
 }
 
 // New returns a Server for cfg (zero fields take their documented defaults).
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
+	var release chan struct{}
+	if cfg.MemoryBudget > 0 {
+		release = make(chan struct{}, 1)
+	}
 	return &Server{
+		release:  release,
 		cfg:      cfg,
 		log:      newLogger(cfg.Logger),
 		routes:   make(map[string]*route),
@@ -149,6 +160,12 @@ func (s *Server) Run() error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	s.cli = cli
+	relStop, relDone := make(chan struct{}), make(chan struct{})
+	if s.release != nil {
+		go s.releaser(relStop, relDone)
+	} else {
+		close(relDone)
+	}
 	close(s.ready)
 
 	errc := make(chan error, s.cfg.Loops)
@@ -166,6 +183,8 @@ func (s *Server) Run() error {
 		<-s.stopping // Shutdown closed the listener; wait for its drain
 	}
 	_ = cli.Stop() // closes what is left, OnClose for each
+	close(relStop)
+	<-relDone
 	close(s.stopped)
 	if acceptErr != nil {
 		return fmt.Errorf("engine: accept: %w", acceptErr)
@@ -263,6 +282,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *Loop {
 	old := s.Loops()
 	l := &Loop{srv: s, el: el, index: len(old)}
 	l.sweep.l = l
+	l.mem.evict.srv = s
 	s.byEL[el] = l
 	next := append(append(make([]*Loop, 0, len(old)+1), old...), l)
 	s.loops.Store(&next)
@@ -300,13 +320,14 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	c.state = stateClosed
+	c.setHeld(0)
 	c.loop.removeConn(c)
 	if c.opened {
 		c.loop.closed = append(c.loop.closed, c)
-		if c.loop.busy == 0 {
-			c.loop.begin()
-			c.loop.end()
-		}
+	}
+	if c.loop.busy == 0 && (c.opened || c.loop.mem.dirty != 0) {
+		c.loop.begin()
+		c.loop.end() // runs OnClose, publishes the released charge
 	}
 	return gnet.None
 }
@@ -327,6 +348,9 @@ func (c *Conn) onTraffic() gnet.Action {
 	gc := c.gc
 	if c.state == stateHandshake {
 		if act, done := c.handshake(); !done {
+			if c.state == stateHandshake {
+				c.account() // a partial request, up to MaxHeaderBytes
+			}
 			return act
 		}
 	}
@@ -334,8 +358,11 @@ func (c *Conn) onTraffic() gnet.Action {
 		_, _ = gc.Discard(-1)
 		return gnet.None
 	}
+	if c.held != 0 && c.waiting() {
+		return gnet.None
+	}
 	buf, _ := gc.Peek(-1)
-	off, frames := 0, int64(0)
+	off, frames, msgs := 0, int64(0), 0
 	for !c.closeTCP && (c.state == stateOpen || c.state == stateClosing) {
 		ev, n, err := c.dec.Next(buf[off:])
 		off += n
@@ -353,6 +380,9 @@ func (c *Conn) onTraffic() gnet.Action {
 			}
 			continue
 		}
+		if ev.Kind == codec.KindMessage {
+			msgs++
+		}
 		c.dispatch(ev)
 	}
 	// Never Discard(0): gnet reads n <= 0 as "discard everything", which
@@ -363,6 +393,7 @@ func (c *Conn) onTraffic() gnet.Action {
 	lc := &c.loop.counters
 	lc.nFramesIn += frames
 	lc.nBytesIn += int64(off)
+	c.afterRead(len(buf)-off, msgs > 0 || (frames > 0 && !c.dec.Fragmented()))
 	if c.closeTCP {
 		return gnet.Close // after OnTraffic's flush; gnet sends what is buffered, then closes
 	}
@@ -473,6 +504,7 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	c.setDeflate(z)
 	c.opened = true // from here on fireClose releases the slots admit took
 	c.state = stateOpen
+	c.t0 = 0 // from now on the message deadline (see afterRead)
 	c.lastPing = l.now
 	s.stats.upgrades.Add(1)
 	s.log.connDebug("open", c, slog.String("path", r.path))

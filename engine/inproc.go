@@ -125,6 +125,17 @@ func (p *InProc) CompressedReceived(c *Conn) int { return c.gc.(*pipeConn).compr
 // Written is the number of bytes written to c so far.
 func (p *InProc) Written(c *Conn) int64 { return c.gc.(*pipeConn).written }
 
+// Stall makes c's client stop reading (stalled) or read again: while it
+// does not, what is written to c stays queued in its outbound buffer, and
+// is dropped when it reads again.
+func (p *InProc) Stall(c *Conn, stalled bool) {
+	pc := c.gc.(*pipeConn)
+	pc.stalled = stalled
+	if !stalled {
+		pc.queued = 0
+	}
+}
+
 // Closed reports whether the server closed c's TCP connection.
 func (p *InProc) Closed(c *Conn) bool { return c.gc.(*pipeConn).closed }
 
@@ -154,13 +165,15 @@ type pipeConn struct {
 	compressed int
 	msgs       []string
 	closed     bool
+	stalled    bool // the peer does not read: writes stay in queued
+	queued     int
 }
 
 func (pc *pipeConn) Context() any              { return pc.ctx }
 func (pc *pipeConn) SetContext(v any)          { pc.ctx = v }
 func (pc *pipeConn) RemoteAddr() net.Addr      { return pc.remote }
 func (pc *pipeConn) EventLoop() gnet.EventLoop { return pc.el }
-func (pc *pipeConn) OutboundBuffered() int     { return 0 }
+func (pc *pipeConn) OutboundBuffered() int     { return pc.queued }
 func (pc *pipeConn) InboundBuffered() int      { return len(pc.in) }
 func (pc *pipeConn) Peek(int) ([]byte, error)  { return pc.in, nil }
 
@@ -177,6 +190,12 @@ func (pc *pipeConn) Close() error { pc.closed = true; return nil }
 func (pc *pipeConn) Write(b []byte) (int, error) { return pc.Writev([][]byte{b}) }
 
 func (pc *pipeConn) Writev(bs [][]byte) (int, error) {
+	if pc.stalled || pc.queued > 0 {
+		for _, b := range bs {
+			pc.queued += len(b)
+		}
+		return 0, nil
+	}
 	n := 0
 	for _, b := range bs {
 		n += len(b)

@@ -56,6 +56,7 @@ type Loop struct {
 	flate loopFlate // permessage-deflate state shared by the loop's connections
 
 	counters loopCounters
+	mem      loopMem // held bytes, see memory.go
 }
 
 type pendEntry struct {
@@ -145,6 +146,7 @@ func (l *Loop) end() {
 		l.busy--
 	}
 	l.counters.publish()
+	l.publishMem()
 }
 
 // reserve returns n bytes of arena space, flushing first when the arena is

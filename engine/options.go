@@ -15,7 +15,8 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultCloseTimeout     = 3 * time.Second
 	DefaultMaxHeaderBytes   = 8 << 10
-	DefaultMaxOutboundBytes = 4 << 20
+	DefaultMaxOutboundBytes = 1 << 20
+	DefaultMessageTimeout   = 30 * time.Second
 
 	// DefaultCompressionThreshold is the smallest message compressed when
 	// Compression is on: below it deflate saves a few bytes at best and
@@ -59,6 +60,19 @@ type Config struct {
 	// kernel has not accepted yet; a connection over it is a slow consumer and
 	// is closed with 1008. If zero, DefaultMaxOutboundBytes.
 	MaxOutboundBytes int
+	// MemoryBudget bounds the bytes the node holds for all its connections
+	// together: partial frames and requests in gnet's inbound buffers,
+	// fragmented messages, and output the peers have not taken yet, counted
+	// as allocated capacity (see memory.go). When the total passes it, the
+	// connections holding the most are closed, largest first, until the
+	// total is under 90% of it: with close 1013 "try again later", or a TCP
+	// close for a peer that cannot take that frame. Zero means no budget.
+	MemoryBudget int64
+	// MessageTimeout closes with 1008 a connection whose frame, or
+	// fragmented message, has not arrived whole this long after its first
+	// byte, so a slow body cannot hold memory until Timeout. The timer
+	// sweep checks it. If zero, DefaultMessageTimeout; negative disables it.
+	MessageTimeout time.Duration
 	// ReusePort sets SO_REUSEPORT so several node processes can share Addr.
 	ReusePort bool
 	// SocketRecvBuffer and SocketSendBuffer set SO_RCVBUF/SO_SNDBUF on every
@@ -142,6 +156,9 @@ func (c Config) withDefaults() Config {
 	if c.CompressionLevel < 1 || c.CompressionLevel > 9 {
 		c.CompressionLevel = DefaultCompressionLevel
 	}
+	if c.MessageTimeout == 0 {
+		c.MessageTimeout = DefaultMessageTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -153,7 +170,7 @@ func (c Config) withDefaults() Config {
 // to [10ms, 1s] so that a million idle connections cost a bounded sweep rate.
 func (c Config) tickPeriod() time.Duration {
 	d := c.HandshakeTimeout
-	for _, v := range []time.Duration{c.PingPeriod, c.Timeout, c.CloseTimeout} {
+	for _, v := range []time.Duration{c.PingPeriod, c.Timeout, c.CloseTimeout, c.MessageTimeout} {
 		if v > 0 && v < d {
 			d = v
 		}

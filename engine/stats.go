@@ -72,6 +72,9 @@ type counters struct {
 	accepted      atomic.Int64
 	upgrades      atomic.Int64
 	slowConsumers atomic.Int64
+	evicted       [NumDirs]atomic.Int64 // by direction, see memory.go
+	msgTimeouts   atomic.Int64
+	releases      atomic.Int64 // see release.go
 	refused       [NumReasons]atomic.Int64
 	refusedBy     refusedBy // Upgrader refusals, by Refusal.Reason
 	closes        [NumCloseBuckets]atomic.Int64
@@ -116,6 +119,20 @@ type Stats struct {
 	FramesOut int64
 	BytesIn   int64
 	BytesOut  int64
+	// Evicted counts the connections closed to keep the node under
+	// MemoryBudget, by direction (DirInbound, DirOutbound: what most of
+	// their held bytes were).
+	Evicted [NumDirs]int64
+	// HeldBytes is the node-wide total of the connections' held bytes (see
+	// memory.go); MemoryBudget is the configured budget (0: none).
+	HeldBytes    int64
+	MemoryBudget int64
+	// MessageTimeouts counts connections closed with 1008 because a frame or
+	// fragmented message did not complete within MessageTimeout.
+	MessageTimeouts int64
+	// MemoryReleases counts the times memory was handed back to the OS
+	// after an eviction.
+	MemoryReleases int64
 	// LoopLag is, per loop, the longest delay between the ticker posting a
 	// timer sweep and the loop running it, since the previous Stats call: how
 	// long work waits for a busy loop.
@@ -139,6 +156,14 @@ func (s *Server) Stats() Stats {
 		Draining:      s.draining.Load(),
 		DeflateConns:  s.stats.deflateConns.Load(),
 		InflateErrors: s.stats.inflateErrors.Load(),
+
+		HeldBytes:       s.held.Load(),
+		MemoryBudget:    s.cfg.MemoryBudget,
+		MessageTimeouts: s.stats.msgTimeouts.Load(),
+		MemoryReleases:  s.stats.releases.Load(),
+	}
+	for i := range st.Evicted {
+		st.Evicted[i] = s.stats.evicted[i].Load()
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.stats.refused[i].Load()

@@ -8,7 +8,9 @@ import (
 )
 
 // sweepTask walks a loop's connections once per tick: handshake deadlines,
-// idle timeouts, pings and close-handshake deadlines. It replaces a timer
+// message timeouts, idle timeouts, pings and close-handshake deadlines, and
+// it refreshes the held bytes of connections that hold some (gnet sends
+// queued output without telling the engine). It replaces a timer
 // per connection: one pass over a slice of pointers is far cheaper than a
 // million runtime timers, and needs no goroutine.
 type sweepTask struct{ l *Loop }
@@ -48,6 +50,15 @@ func (t *sweepTask) Run(l *Loop) {
 				c.closeNow()
 			}
 		case stateOpen:
+			if c.t0 != 0 && now > c.t0 {
+				l.srv.stats.msgTimeouts.Add(1)
+				l.srv.log.connDebug("message timeout", c)
+				c.closeWith(codec.StatusPolicyViolation, "message timeout")
+				continue
+			}
+			if c.held != 0 {
+				c.account() // the peer may have read what was queued for it
+			}
 			// lastRead is at least the upgrade's read: it is never older
 			// than the connection.
 			ping, timeout := c.timers(cfg.PingPeriod, cfg.Timeout)

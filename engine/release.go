@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"runtime"
+	"runtime/debug"
+	"time"
+)
+
+// After an eviction the evicted connections' buffers are garbage, or sit in
+// gnet's sync.Pools (its ring and byte-slice pools), and the Go runtime
+// hands free pages back to the OS only gradually (the background
+// scavenger). One goroutine per server, not on any loop, hurries that along
+// after a large eviction: a GC to move the pools' contents to their victim
+// caches, then debug.FreeOSMemory, whose GC frees them and which returns
+// the free pages at once. It runs at most once per releaseInterval, so an
+// attack evicted over and over costs a bounded share of a core.
+const (
+	// releaseDelay lets the loops finish closing the evicted connections
+	// (gnet closes them after the event that evicted them) first.
+	releaseDelay = 100 * time.Millisecond
+	// releaseInterval is the least time between two releases.
+	releaseInterval = time.Second
+)
+
+// releaseMemory asks for a release if the evictions since the last one
+// freed at least an eighth of the budget. Any goroutine; never blocks.
+func (s *Server) releaseMemory() {
+	if s.release == nil || s.evictedBytes.Load() < s.cfg.MemoryBudget/8 {
+		return
+	}
+	select {
+	case s.release <- struct{}{}:
+	default: // one is already pending
+	}
+}
+
+// releaser runs until stop is closed.
+func (s *Server) releaser(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTimer(0)
+	<-t.C
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.release:
+		}
+		t.Reset(releaseDelay)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		s.evictedBytes.Store(0)
+		runtime.GC()
+		debug.FreeOSMemory()
+		s.stats.releases.Add(1)
+		t.Reset(releaseInterval)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -184,3 +184,26 @@ func TestChatInvalidUTF8OverSockets(t *testing.T) {
 		t.Fatalf("b got %q, want %q", got, want)
 	}
 }
+
+// /chat's frame limit defaults to ChatSizeFactor × MaxLine: a frame
+// announcing more is closed with 1009 at its header, while /echo keeps the
+// server's larger limits.
+func TestChatFrameLimitDefault(t *testing.T) {
+	srv, h := startNode(t, engine.Config{})
+	a := dialChatTarget(t, srv, "/chat?name=a")
+	a.expect(t, "You are connected! There are 1 users here.")
+	limit := hub.ChatSizeFactor * hub.DefaultMaxLine
+	a.send(t, strings.Repeat("x", limit)) // at the limit: an error line, the connection stays
+	a.expect(t, "error: message too long (16384 bytes, limit 4096); not sent")
+	a.send(t, strings.Repeat("x", limit+1))
+	<-a.done
+	var ce *websocket.CloseError
+	if !errors.As(a.err, &ce) || ce.Code != int(codec.StatusMessageTooBig) {
+		t.Fatalf("a ended with %v, want close 1009", a.err)
+	}
+	waitUsers(t, h, 0)
+	e := dialChatTarget(t, srv, "/echo")
+	big := strings.Repeat("e", 100_000)
+	e.send(t, big)
+	e.expect(t, big)
+}

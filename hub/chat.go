@@ -23,6 +23,8 @@ func (ch *chat) Subprotocols() []string { return []string{ProtocolJSON} }
 
 func (ch *chat) OnOpen(c *engine.Conn) {
 	h := ch.h
+	c.SetMaxFrameSize(h.maxFrame)
+	c.SetMaxMessageSize(h.maxMessage)
 	id, _ := c.Value().(*auth.Identity) // from the upgrade hook; nil: anonymous
 	m := &Member{c: c, idx: -1, json: c.Protocol() == ProtocolJSON, id: id}
 	if id != nil && !h.claimOwned(m, id.Name) {

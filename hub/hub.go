@@ -18,6 +18,12 @@ const (
 	DefaultMaxLine    = 4096 // bytes of chat text in one message, /me or whisper
 	DefaultBurst      = 10   // messages accepted at once when Rate is set
 	DefaultMaxStrikes = 10   // consecutive refused messages before close 1008
+
+	// ChatSizeFactor sets /chat's default frame and message limit: this
+	// many times MaxLine (16 KiB for the default MaxLine), room for a JSON
+	// envelope and escaped characters around a line of MaxLine bytes, so a
+	// chat connection cannot make the node hold megabytes.
+	ChatSizeFactor = 4
 )
 
 // Config configures a Hub. The zero value works: every field documents what
@@ -30,6 +36,13 @@ type Config struct {
 	// bytes; a longer one is not sent and its sender gets an error line.
 	// If zero, DefaultMaxLine.
 	MaxLine int
+	// MaxMessage bounds a /chat frame, and a whole fragmented /chat message,
+	// in bytes; a larger one closes the connection with 1009 as soon as its
+	// header arrives (a line of at most MaxLine bytes that is longer only
+	// in its framing gets an error line instead). It never exceeds the
+	// server's MaxFrameSize and MaxMessageSize, which /echo keeps.
+	// If zero, ChatSizeFactor × MaxLine.
+	MaxMessage int64
 	// Rate is how many messages per second (commands included) one
 	// connection may send, sustained; messages over it are dropped with an
 	// error line. If zero, there is no limit (the tutorial's behaviour);
@@ -78,6 +91,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLine <= 0 {
 		c.MaxLine = DefaultMaxLine
 	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = ChatSizeFactor * int64(c.MaxLine)
+	}
 	if c.Burst <= 0 {
 		c.Burst = DefaultBurst
 	}
@@ -107,6 +123,8 @@ type Hub struct {
 	rateText            string // "5/s, burst 10", for the error line
 	start               time.Time
 	clock               func() time.Duration // since start; tests replace it
+
+	maxFrame, maxMessage int64 // /chat's limits: MaxMessage within the server's
 
 	users    atomic.Int64  // connected chat users, all loops
 	nextName atomic.Uint64 // user0, user1, ...
@@ -163,6 +181,8 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{srv: srv, cfg: cfg, seed: maphash.MakeSeed(), start: time.Now()}
 	h.clock = func() time.Duration { return time.Since(h.start) }
+	sc := srv.Config()
+	h.maxFrame, h.maxMessage = min(cfg.MaxMessage, sc.MaxFrameSize), min(cfg.MaxMessage, sc.MaxMessageSize)
 	if cfg.Rate > 0 {
 		h.interval = int64(float64(time.Second) / cfg.Rate)
 		h.tolerance = int64(cfg.Burst-1) * h.interval

@@ -55,7 +55,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.DurationVar(&e.CloseTimeout, "close-timeout", engine.DefaultCloseTimeout, "wait this long for the peer's close frame before closing TCP")
 	fs.Int64Var(&e.MaxFrameSize, "max-frame-size", 1<<20, "largest frame payload in bytes; larger closes with 1009")
 	fs.Int64Var(&e.MaxMessageSize, "max-message-size", 4<<20, "largest (fragmented) message in bytes; larger closes with 1009")
-	add("WebSocket", "ping-period", "timeout", "close-timeout", "max-frame-size", "max-message-size")
+	fs.DurationVar(&e.MessageTimeout, "message-timeout", engine.DefaultMessageTimeout, "close with 1008 a connection whose frame or fragmented message is not complete this long after it began (negative = off)")
+	add("WebSocket", "ping-period", "timeout", "close-timeout", "max-frame-size", "max-message-size", "message-timeout")
 
 	add("Compression", addCompressionFlags(fs, e)...)
 
@@ -65,14 +66,16 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.DurationVar(&e.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "close a connection that has not upgraded within this")
 	fs.IntVar(&e.MaxHeaderBytes, "max-header-bytes", engine.DefaultMaxHeaderBytes, "largest upgrade request head in bytes; larger gets 431")
 	fs.IntVar(&e.MaxOutboundBytes, "max-outbound-bytes", engine.DefaultMaxOutboundBytes, "bytes queued for one connection before it is closed as a slow consumer (1008)")
-	add("Limits", "max-conns", "max-conns-per-ip", "allowed-origins", "handshake-timeout", "max-header-bytes", "max-outbound-bytes")
+	fs.Int64Var(&e.MemoryBudget, "memory-budget", 512<<20, "bytes held for all connections together (partial frames and messages, unsent output); over it the largest holders are closed with 1013 (0 = none)")
+	add("Limits", "max-conns", "max-conns-per-ip", "allowed-origins", "handshake-timeout", "max-header-bytes", "max-outbound-bytes", "memory-budget")
 
 	fs.IntVar(&o.hub.Shards, "shards", hub.DefaultShards, "hub name and room registry shards")
 	fs.Float64Var(&o.hub.Rate, "chat-rate", 5, "chat messages per second per connection, commands included; over it an error line (0 = no limit)")
 	fs.IntVar(&o.hub.Burst, "chat-burst", hub.DefaultBurst, "chat messages accepted at once on an idle connection before --chat-rate applies")
 	fs.IntVar(&o.hub.MaxStrikes, "chat-max-strikes", hub.DefaultMaxStrikes, "consecutive messages over --chat-rate that close the connection with 1008")
 	fs.IntVar(&o.hub.MaxLine, "chat-max-line", hub.DefaultMaxLine, "largest chat text in bytes; longer gets an error line")
-	add("Chat", "shards", "chat-rate", "chat-burst", "chat-max-strikes", "chat-max-line")
+	fs.Int64Var(&o.hub.MaxMessage, "chat-max-message", 0, "largest /chat frame or message in bytes, at most --max-frame-size/--max-message-size; larger closes with 1009 (0 = 4 x --chat-max-line)")
+	add("Chat", "shards", "chat-rate", "chat-burst", "chat-max-strikes", "chat-max-line", "chat-max-message")
 
 	add("Authentication", addAuthFlags(fs, &o.auth)...)
 

@@ -28,6 +28,8 @@ type collector struct {
 	rateLimited, rateKicks, tooLong          *prometheus.Desc
 	authTokens, authJWKS                     *prometheus.Desc
 	historyMsgs, historyBytes, historyResets *prometheus.Desc
+	held, budget, evicted, msgTimeouts       *prometheus.Desc
+	releases                                 *prometheus.Desc
 }
 
 func newCollector(srv *engine.Server, h *hub.Hub) *collector {
@@ -61,6 +63,11 @@ func newCollector(srv *engine.Server, h *hub.Hub) *collector {
 		historyMsgs:   d("history_messages", "Messages kept in the rooms' history on this node (--history)."),
 		historyBytes:  d("history_bytes", "Memory of the rooms' history as counted against --history-max-bytes."),
 		historyResets: d("history_resets_total", "History events that told a resuming client it missed messages (stale epoch or offset)."),
+		held:          d("held_bytes", "Bytes held for all connections (partial frames and messages, unsent output), as allocated."),
+		budget:        d("memory_budget_bytes", "--memory-budget (0: none)."),
+		evicted:       d("memory_evictions_total", "Connections closed (1013) to stay under --memory-budget, by what they mostly held.", "direction"),
+		msgTimeouts:   d("message_timeouts_total", "Connections closed (1008) for a frame or message not complete within --message-timeout."),
+		releases:      d("memory_releases_total", "Times memory was returned to the OS after an eviction."),
 	}
 }
 
@@ -121,6 +128,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.historyBytes, float64(mh.Bytes()))
 		counter(c.historyResets, hs.HistoryResets.Load())
 	}
+	gauge(c.held, float64(st.HeldBytes))
+	gauge(c.budget, float64(st.MemoryBudget))
+	for d, n := range st.Evicted {
+		counter(c.evicted, n, engine.DirName(d))
+	}
+	counter(c.msgTimeouts, st.MessageTimeouts)
+	counter(c.releases, st.MemoryReleases)
 }
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime

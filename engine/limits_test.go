@@ -208,6 +208,9 @@ func TestStatsCount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The loop publishes its frame counts at the end of the event, after the
+	// echo went out: the client can read it first.
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.Stats().FramesOut == 10 }, "10 frames out counted")
 	st := srv.Stats()
 	if st.OpenConns != 1 || st.Upgrades != 1 || st.Accepted != 1 {
 		t.Fatalf("open %d upgrades %d accepted %d", st.OpenConns, st.Upgrades, st.Accepted)

@@ -28,15 +28,15 @@ const (
 // from any goroutine.
 //
 // Layout. A Conn lives as long as its connection, and an idle node is
-// mostly Conns, so its size is guarded by TestConnSize: 216 bytes on 64-bit
-// platforms, in the runtime's 224-byte size class (the next class is 240).
+// mostly Conns, so its size is guarded by TestConnSize: 224 bytes on 64-bit
+// platforms, exactly the runtime's 224-byte size class (the next is 240).
 // Fields are grouped by when they are used, then by size, so that there is
 // no padding. What is needed only while the upgrade is answered lives on the
 // loop (Loop.hsConn), and what few connections need (query, kept headers,
 // close reason, overridden timers) in connMore, allocated on first need.
-// To add state: 2 bytes are free after code (the byte after proto holds
-// zbits); 4- and 8-byte fields cost their size, and past
-// 224 bytes the Conn moves to the 240-byte class.
+// To add state: one byte is free before code and six after it (the bytes
+// after proto hold zbits and held); anything larger moves the Conn to the
+// 240-byte class.
 type Conn struct {
 	// Used on every read and write.
 	gc    gnet.Conn
@@ -65,8 +65,8 @@ type Conn struct {
 	closeTCP bool             // close the TCP connection at the end of the current read
 	proto    uint8            // 1 + index of the negotiated subprotocol in rt.protos; 0: none
 	zbits    uint8            // permessage-deflate: the server's max window bits (8-15); 0: not negotiated (deflate.go)
-	code     codec.StatusCode // the close code sent or received; 0 while open
 	held     heldSize         // bytes charged to the connection, see memory.go
+	code     codec.StatusCode // the close code sent or received; 0 while open
 }
 
 // connMore is the per-connection state that most connections never need,

@@ -35,10 +35,9 @@ import (
 // 256 KiB per loop whatever the load, until the end of that event; they are
 // charged once flushed, as outbound bytes, if the peer does not take them.
 //
-// The charge is stored in 16 bits (heldSize, a float with an 11-bit
-// mantissa, rounded up): Conn has exactly two bytes of padding for it, and
-// growing Conn past 320 bytes would move every connection into the next
-// allocation size class (352 bytes).
+// The charge is stored in one byte (heldSize, a small float rounded up, at
+// most 1/8 over), in the padding of Conn's 224-byte size class (see the
+// layout comment on Conn), so that no connection grows for it.
 //
 // Cost. held changes only when a connection keeps bytes across events, so
 // the common case (each read holds whole frames, each write is taken at
@@ -121,29 +120,37 @@ func (c *Conn) setHeld(n int) {
 // end of its last event. Loop only.
 func (c *Conn) Held() int64 { return c.held.bytes() }
 
-// heldSize is a byte count in 16 bits: mantissa<<exponent, with an 11-bit
-// mantissa and a 5-bit exponent, exact below 2 KiB and rounded up by at most
-// 1/1024 above, up to 4 TiB.
-type heldSize uint16
+// heldSize is a byte count in one byte: exact below 16, then four
+// significant bits (8..15 << e), rounded up, so at most 1/8 over; up to
+// 15 << 30 (15 GiB), which larger counts saturate to. Codes order as their
+// byte counts.
+type heldSize uint8
+
+const maxHeldSize = heldSize(255)
 
 func toHeldSize(n int) heldSize {
-	if n <= 0 {
-		return 0
+	if n < 16 {
+		return heldSize(max(n, 0))
 	}
 	u := uint64(n)
-	e := max(bits.Len64(u)-11, 0)
-	m := (u + 1<<e - 1) >> e // round up
-	if m == 1<<11 {          // the rounding carried into a new bit
-		m >>= 1
+	e := bits.Len64(u) - 4
+	m := (u + 1<<e - 1) >> e // round up: 8..16
+	if m == 16 {
+		m = 8
 		e++
 	}
-	if e > 31 {
-		return 1<<16 - 1
+	if e > 30 {
+		return maxHeldSize
 	}
-	return heldSize(e<<11 | int(m))
+	return heldSize((e+1)<<3 | int(m-8))
 }
 
-func (h heldSize) bytes() int64 { return int64(h&(1<<11-1)) << (h >> 11) }
+func (h heldSize) bytes() int64 {
+	if h < 16 {
+		return int64(h)
+	}
+	return int64(8+h&7) << (h>>3 - 1)
+}
 
 // loopMem is a loop's share of the accounting.
 type loopMem struct {

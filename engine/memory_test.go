@@ -9,19 +9,22 @@ import (
 
 func TestHeldSize(t *testing.T) {
 	prev := heldSize(0)
-	for _, n := range []int{0, 1, 100, 2047, 2048, 2049, 4095, 4096, 65537, 1_000_000, 1 << 20, 1<<20 + 1, 123_456_789, 1 << 40} {
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 100, 2047, 2048, 2049, 4095, 4096, 65537, 1_000_000, 1 << 20, 1<<20 + 1, 123_456_789, 15 << 30} {
 		h := toHeldSize(n)
 		got := h.bytes()
-		if got < int64(n) || got > int64(n)+int64(n)/1024+1 {
-			t.Errorf("toHeldSize(%d).bytes() = %d, want n rounded up by at most 1/1024", n, got)
+		if got < int64(n) || got > int64(n)+int64(n)/8 {
+			t.Errorf("toHeldSize(%d).bytes() = %d, want n rounded up by at most 1/8", n, got)
 		}
-		if n < 2048 && got != int64(n) {
-			t.Errorf("toHeldSize(%d).bytes() = %d, want exact below 2 KiB", n, got)
+		if (n < 16 || n&(n-1) == 0) && got != int64(n) {
+			t.Errorf("toHeldSize(%d).bytes() = %d, want exact below 16 and for powers of two", n, got)
 		}
 		if h < prev {
 			t.Errorf("toHeldSize(%d) = %d < toHeldSize of a smaller count (%d): heldSize must order as bytes", n, h, prev)
 		}
 		prev = h
+	}
+	if got := toHeldSize(1 << 40).bytes(); got != 15<<30 {
+		t.Errorf("1 TiB: %d, want saturated at 15 GiB", got)
 	}
 }
 
@@ -125,7 +128,7 @@ func TestHeldFragments(t *testing.T) {
 	m := [4]byte{1, 2, 3, 4}
 	pc.in = codec.AppendFrame(pc.in, false, codec.OpBinary, make([]byte, 30_000), &m)
 	p.srv.OnTraffic(pc)
-	if c.Held() != int64(c.dec.BufCap()) || c.Held() < 30_000 {
+	if c.Held() != toHeldSize(c.dec.BufCap()).bytes() || c.Held() < 30_000 {
 		t.Fatalf("one 30,000-byte fragment: held %d, decoder buffer cap %d", c.Held(), c.dec.BufCap())
 	}
 	pc.in = codec.AppendFrame(pc.in, true, codec.OpContinuation, make([]byte, 30_000), &m)

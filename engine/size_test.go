@@ -7,8 +7,10 @@ import (
 
 // maxConnSize is Conn's size on 64-bit platforms (see the layout comment on
 // Conn). Growing it costs every idle connection: raise it only on purpose,
-// after checking the size class (224 bytes today, then 240, 256).
-const maxConnSize = 216
+// after checking the size class (224 bytes today, then 240, 256). It went
+// from 216 to 224 for the memory budget's held byte: the same size class,
+// so no connection grew.
+const maxConnSize = 224
 
 func TestConnSize(t *testing.T) {
 	if got := unsafe.Sizeof(Conn{}); got > maxConnSize {

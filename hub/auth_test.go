@@ -354,15 +354,20 @@ func testRSA(t testing.TB) *rsa.PrivateKey {
 	return rsaKey
 }
 
-// mustVerifierWithKey is a Required verifier with testRSA's public key as kid "k1".
-func mustVerifierWithKey(t testing.TB, clk *fakeClock) *auth.Verifier {
+// testRSAPEM is testRSA's public key as PEM, with kid "k1".
+func testRSAPEM(t testing.TB) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(&testRSA(t).PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"kid": "k1"}, Bytes: der})
-	v, err := auth.New(auth.Config{Mode: auth.Required, PublicKeys: pemKey, Now: clk.now})
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"kid": "k1"}, Bytes: der})
+}
+
+// mustVerifierWithKey is a Required verifier with testRSA's public key as kid "k1".
+func mustVerifierWithKey(t testing.TB, clk *fakeClock) *auth.Verifier {
+	t.Helper()
+	v, err := auth.New(auth.Config{Mode: auth.Required, PublicKeys: testRSAPEM(t), Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}

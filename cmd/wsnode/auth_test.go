@@ -61,7 +61,7 @@ func TestTokenCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--sub", "a"}, "--hmac-secret-file is required"},
+		{[]string{"--sub", "a"}, "one of --hmac-secret-file and --private-key is required"},
 		{[]string{"--hmac-secret-file", path}, "--sub is required"},
 		{[]string{"--hmac-secret-file", short, "--sub", "a"}, "at least 32"},
 		{[]string{"--hmac-secret-file", path, "--sub", "a b"}, `name "a b"`},
@@ -192,4 +192,50 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.n.mu.Lock()
 	defer w.n.mu.Unlock()
 	return w.n.log.Write(p)
+}
+
+// TestTokenPrivateKeyAndPublicKeysFile signs RS256, ES256 and EdDSA tokens
+// with wsnode token --private-key --kid (keys made by openssl, as a user
+// would) and connects with them to a node whose --auth-public-keys file
+// holds the three public keys, named by kid.
+func TestTokenPrivateKeyAndPublicKeysFile(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatalf("openssl: %v", err)
+	}
+	dir := t.TempDir()
+	var pubs bytes.Buffer
+	keys := map[string][]string{"rsa": {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"},
+		"ec": {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"}, "ed": {"-algorithm", "ED25519"}}
+	for kid, alg := range keys {
+		priv := filepath.Join(dir, kid+".pem")
+		if out, err := exec.Command("openssl", append(append([]string{"genpkey"}, alg...), "-out", priv)...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl genpkey %s: %v %s", kid, err, out)
+		}
+		pub, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The kid header goes after the BEGIN line, then a blank line.
+		first, rest, _ := strings.Cut(string(pub), "\n")
+		pubs.WriteString(first + "\nkid: " + kid + "\n\n" + rest)
+	}
+	keysFile := filepath.Join(dir, "keys.pem")
+	if err := os.WriteFile(keysFile, pubs.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, "--auth", "required", "--auth-public-keys", keysFile)
+	for kid := range keys {
+		tok := mintToken(t, "--private-key", filepath.Join(dir, kid+".pem"), "--kid", kid, "--sub", "u-"+kid)
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?token="+tok, nil)
+		if err != nil {
+			t.Fatalf("%s token: %v", kid, err)
+		}
+		c.Close()
+		// The same token under another kid is refused.
+		other := map[string]string{"rsa": "ec", "ec": "ed", "ed": "rsa"}[kid]
+		bad := mintToken(t, "--private-key", filepath.Join(dir, kid+".pem"), "--kid", other, "--sub", "u-"+kid)
+		if _, resp, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?token="+bad, nil); err == nil || resp.StatusCode != 401 {
+			t.Fatalf("%s key under kid %s: %v", kid, other, err)
+		}
+	}
 }

@@ -62,3 +62,4 @@ STORM=$STORM0
 run "storm, --auth off" ""
 run "storm, --auth required, HS256" "$hs" --auth required --auth-hmac-secret-file "$d/secret"
 run "storm, --auth required, RS256" "$rs" --auth required --auth-public-keys "$d/keys.pem"
+run "storm, --auth required, RS256, --auth-workers 2" "$rs" --auth required --auth-public-keys "$d/keys.pem" --auth-workers 2

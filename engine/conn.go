@@ -17,6 +17,7 @@ type connState uint8
 
 const (
 	stateHandshake connState = iota // reading the HTTP upgrade request
+	stateUpgrading                  // the request read; an Upgrader decides off the loop (upgradeJob)
 	stateOpen                       // WebSocket open
 	stateClosing                    // close frame sent, waiting for the peer's close
 	stateClosed                     // TCP closed or closing; writes are dropped

@@ -36,6 +36,7 @@ type Server struct {
 	runErr   chan error    // Run's result, with Start
 
 	sweepFns []func(*Loop) // HandleSweep's, run at the end of every sweep
+	upgrades *upgradePool  // runs Upgraders off the loops (Config.UpgradeWorkers), or nil
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*Loop] // copy-on-write, in discovery order
@@ -166,6 +167,9 @@ func (s *Server) Run() error {
 	} else {
 		close(relDone)
 	}
+	if s.cfg.UpgradeWorkers > 0 {
+		s.upgrades = newUpgradePool(s.cfg.UpgradeWorkers)
+	}
 	close(s.ready)
 
 	errc := make(chan error, s.cfg.Loops)
@@ -185,6 +189,9 @@ func (s *Server) Run() error {
 	_ = cli.Stop() // closes what is left, OnClose for each
 	close(relStop)
 	<-relDone
+	if s.upgrades != nil {
+		s.upgrades.stop() // the loops are stopped: nothing submits any more
+	}
 	close(s.stopped)
 	if acceptErr != nil {
 		return fmt.Errorf("engine: accept: %w", acceptErr)
@@ -264,7 +271,7 @@ func (drainTask) Run(l *Loop) {
 		switch c := l.conns[i]; c.state {
 		case stateOpen:
 			c.startClose(codec.StatusGoingAway, "going away")
-		case stateHandshake:
+		case stateHandshake, stateUpgrading:
 			c.closeNow()
 		}
 	}
@@ -345,7 +352,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 }
 
 func (c *Conn) onTraffic() gnet.Action {
-	gc := c.gc
+	if c.state == stateUpgrading {
+		return gnet.None // an Upgrader decides off the loop; the bytes stay buffered
+	}
 	if c.state == stateHandshake {
 		if act, done := c.handshake(); !done {
 			if c.state == stateHandshake {
@@ -354,6 +363,12 @@ func (c *Conn) onTraffic() gnet.Action {
 			return act
 		}
 	}
+	return c.readFrames()
+}
+
+// readFrames decodes and dispatches the frames gnet has buffered.
+func (c *Conn) readFrames() gnet.Action {
+	gc := c.gc
 	if c.state == stateClosed {
 		_, _ = gc.Discard(-1)
 		return gnet.None
@@ -471,6 +486,29 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	if err != nil {
 		return c.refuse(err), false
 	}
+	var id any
+	if r.up != nil {
+		if p := s.upgrades; p != nil { // off the loop; see upgradeJob
+			if !p.submit(&upgradeJob{c: c, r: r, u: u, end: end, req: req}) {
+				return c.refuse(errUpgradeBusy), false
+			}
+			c.state = stateUpgrading
+			return gnet.None, false
+		}
+		var rf *Refusal
+		if id, rf = r.up.Upgrade(&req); rf != nil {
+			c.refuseUpgrade(rf)
+			return gnet.Close, false
+		}
+	}
+	return c.open(r, u, end, req, id)
+}
+
+// open admits an upgrade request whose Upgrader (if any) accepted it with
+// identity id, answers 101 and calls OnOpen. end is the request head's
+// length in gnet's buffer.
+func (c *Conn) open(r *route, u upgradeInfo, end int, req Request, id any) (gnet.Action, bool) {
+	s := c.loop.srv
 	// The request is the loop's while the upgrade is answered (Request
 	// reads it there), so that a Conn does not carry it for its life.
 	l := c.loop
@@ -479,15 +517,7 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 	if he := c.admit(); he != nil {
 		return c.refuse(he), false
 	}
-	if r.up != nil {
-		id, rf := r.up.Upgrade(&l.hsReq)
-		if rf != nil {
-			c.releaseSlots()
-			c.refuseUpgrade(rf)
-			return gnet.Close, false
-		}
-		c.value = id // the handler's OnOpen finds it as Value
-	}
+	c.value = id // the handler's OnOpen finds the Upgrader's identity as Value
 	c.rt = r
 	if p := selectProtocol(u.protocols, r.protos); p != "" {
 		c.proto = uint8(slices.Index(r.protos, p) + 1) // Handle caps protos at 255

@@ -14,3 +14,11 @@ func GnetCopies(c *Conn) (local, remote, sockaddr, safeCtx bool) {
 	held := *(*unsafe.Pointer)(unsafe.Pointer(sc.UnsafeAddr())) != nil // atomic.Pointer's only pointer
 	return c.gc.LocalAddr() != nil, c.gc.RemoteAddr() != nil, !v.FieldByName("remote").IsNil(), held
 }
+
+// SetUpgradeQueue sets the queue length per upgrade worker of servers
+// created from now on, and returns a function that restores it.
+func SetUpgradeQueue(n int) (restore func()) {
+	old := upgradeQueuePerWorker
+	upgradeQueuePerWorker = n
+	return func() { upgradeQueuePerWorker = old }
+}

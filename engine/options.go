@@ -114,6 +114,13 @@ type Config struct {
 	// CompressionLevel is the deflate level, 1 (fastest) to 9 (smallest).
 	// If zero (or out of range), DefaultCompressionLevel.
 	CompressionLevel int
+	// UpgradeWorkers, if positive, runs the Upgraders' Upgrade on this many
+	// goroutines off the event loops: the handshake waits (its bytes stay
+	// buffered, HandshakeTimeout still applies) and resumes on its loop
+	// through Loop.Post. At most 1,024 requests per worker wait; beyond
+	// that upgrades get 503 (ReasonUpgradeBusy). If zero,
+	// Upgrade runs on the loop (see Upgrader for when that is better).
+	UpgradeWorkers int
 	// Logger receives the engine's logs: connection lifecycle and every
 	// refused connection's reason at debug, slow consumers at warn
 	// (rate-limited), nothing per message. If nil, logs are discarded.

@@ -24,11 +24,12 @@ const (
 	ReasonOrigin                       // Origin not in AllowedOrigins
 	ReasonDraining                     // the server is shutting down
 	ReasonFDLimit                      // the process is at its descriptor limit (RLIMIT_NOFILE)
+	ReasonUpgradeBusy                  // the UpgradeWorkers' queue is full
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{"bad_request", "http_version", "not_found", "method", "upgrade_headers",
-	"key", "ws_version", "header_too_large", "timeout", "max_conns", "max_conns_per_ip", "origin", "draining", "fd_limit"}
+	"key", "ws_version", "header_too_large", "timeout", "max_conns", "max_conns_per_ip", "origin", "draining", "fd_limit", "upgrade_busy"}
 
 func (r Reason) String() string {
 	if r < NumReasons {

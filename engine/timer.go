@@ -43,7 +43,7 @@ func (t *sweepTask) Run(l *Loop) {
 	for i := 0; i < len(l.conns); i++ {
 		c := l.conns[i]
 		switch c.state {
-		case stateHandshake:
+		case stateHandshake, stateUpgrading:
 			if now-c.t0 > int64(cfg.HandshakeTimeout) {
 				l.srv.stats.refused[ReasonTimeout].Add(1)
 				l.srv.log.connDebug("refused", c, slog.String("reason", ReasonTimeout.String()))

@@ -5,27 +5,30 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 // Upgrader is implemented by Handlers that decide from the upgrade request
 // whether a WebSocket connection may open: authentication, for example.
 //
-// Upgrade runs on the connection's event loop after the engine's own checks
-// (route, RFC 6455 headers, Origin, connection limits) passed and before the
-// 101 is sent. It must not block: no network calls (fetch keys in the
-// background and verify from memory). It returns either the identity to
-// attach to the connection, which is the Conn's Value when OnOpen runs (nil
-// is fine; OnOpen may replace it with SetValue), or a Refusal, which is sent
-// as the HTTP answer instead of the upgrade.
+// Upgrade runs after the request passed the engine's syntax checks (route,
+// RFC 6455 headers) and before the connection limits, Origin and the 101.
+// It returns either the identity to attach to the connection, which is the
+// Conn's Value when OnOpen runs (nil is fine; OnOpen may replace it with
+// SetValue), or a Refusal, which is sent as the HTTP answer instead of the
+// upgrade. It must not do network calls (fetch keys in the background and
+// verify from memory).
 //
-// Why on the loop and not on a worker pool: verifying a JWT costs at most a
-// few hundred microseconds (hub/auth's BenchmarkVerify: HS256 about 10µs,
-// RS256 about 100µs, ES256 about 200µs on the 2-core reference machine), and
-// an event loop that spends it stalls its other connections for that long
-// only; a connect storm of 2,000 RS256 connects per second measured no
-// echo p99 rise near 20ms (see README, Authentication). Suspending the
-// handshake and answering through Loop.Post would add a task, a copy of
-// the request and a state per connection for no measured gain.
+// Where it runs. With Config.UpgradeWorkers zero, on the connection's event
+// loop, inline: cheapest when Upgrade takes microseconds (an HMAC check
+// takes about 10µs). With UpgradeWorkers set, on that many goroutines off
+// the loops: the handshake is suspended (its bytes stay in gnet's buffer),
+// and the answer comes back through Loop.Post, so a slow check (an RS256
+// or ES256 signature, 100-200µs) never stalls the other connections of the
+// loop during a connect storm. Upgrade must then be safe for concurrent use
+// and must not touch loop state. README's Authentication section has the
+// measurements of both.
 type Upgrader interface {
 	Upgrade(r *Request) (identity any, refuse *Refusal)
 }
@@ -100,3 +103,90 @@ func (c *Conn) refuseUpgrade(rf *Refusal) {
 	_, _ = c.gc.Write(appendRefusal(nil, rf))
 	c.state = stateClosed
 }
+
+// upgradeQueuePerWorker bounds the upgrade requests waiting for each of
+// Config.UpgradeWorkers; more are refused with 503. A var for tests.
+var upgradeQueuePerWorker = 1024
+
+var errUpgradeBusy = &httpError{status: 503, reason: ReasonUpgradeBusy, msg: "server busy", header: "Retry-After: 1\r\n"}
+
+// upgradePool runs Upgraders off the loops, on a fixed number of
+// goroutines fed by a bounded queue: no goroutine per connection, and a
+// connect storm queues (or is refused) instead of stalling the loops.
+type upgradePool struct {
+	jobs chan *upgradeJob
+	wg   sync.WaitGroup
+}
+
+func newUpgradePool(workers int) *upgradePool {
+	p := &upgradePool{jobs: make(chan *upgradeJob, workers*upgradeQueuePerWorker)}
+	p.wg.Add(workers)
+	for range workers {
+		go p.work()
+	}
+	return p
+}
+
+// submit queues j, or reports false when the queue is full. Never blocks.
+func (p *upgradePool) submit(j *upgradeJob) bool {
+	select {
+	case p.jobs <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *upgradePool) work() {
+	defer p.wg.Done()
+	for j := range p.jobs {
+		j.id, j.rf = j.r.up.Upgrade(&j.req)
+		_ = j.c.loop.Post(j) // on error the loops are stopping and close the connection
+	}
+}
+
+// stop ends the workers once the queue is drained. Only after the loops
+// stopped: they are the only ones that submit.
+func (p *upgradePool) stop() {
+	close(p.jobs)
+	p.wg.Wait()
+}
+
+// upgradeJob is an upgrade request decided off the loop: the worker runs
+// the Upgrader on its own copy of the request, then posts the job back to
+// the connection's loop, where Run answers it as the handshake would have.
+type upgradeJob struct {
+	c   *Conn
+	r   *route
+	u   upgradeInfo
+	end int // the request head's length, still in gnet's buffer
+	req Request
+	id  any      // the Upgrader's answer
+	rf  *Refusal // or its refusal
+}
+
+func (j *upgradeJob) Run(l *Loop) {
+	c := j.c
+	if c.state != stateUpgrading {
+		return // closed meanwhile: handshake timeout, drain, or the peer left
+	}
+	c.state = stateHandshake
+	if j.rf != nil {
+		c.refuseUpgrade(j.rf)
+		_ = c.gc.Close()
+		return
+	}
+	// Handler callbacks from here on run as in a read, not a task: what
+	// they write is copied (WriteShared's task rule does not hold).
+	l.inTask = false
+	defer func() { l.inTask = true }()
+	act, done := c.open(j.r, j.u, j.end, j.req, j.id)
+	if done {
+		act = c.readFrames() // frames that arrived with or after the request
+	}
+	if act == gnet.Close {
+		_ = c.gc.Close()
+	}
+}
+
+func (j *upgradeJob) Done() {}

@@ -81,3 +81,119 @@ func TestHandleSweepRunsOnEveryLoop(t *testing.T) {
 	}
 	enginetest.CheckFor(t, 5*time.Second, func() bool { return runs[0].Load() >= 2 && runs[1].Load() >= 2 }, "two sweeps on each loop")
 }
+
+// slowGate is an Upgrader that blocks until released: it stands for a
+// verification too slow for the loop.
+type slowGate struct {
+	recorder
+	entered chan string
+	release chan struct{}
+}
+
+func (g *slowGate) Upgrade(r *engine.Request) (any, *engine.Refusal) {
+	g.entered <- r.Query("user")
+	<-g.release
+	if u := r.Query("user"); u != "mallory" {
+		return u, nil
+	}
+	return nil, &engine.Refusal{Status: 401, Reason: "auth_bad"}
+}
+
+// TestUpgradeWorkers runs the Upgrader off the loop: while it blocks, the
+// loop serves other connections; its answer completes the handshake on
+// the loop, with a frame sent right behind the request delivered after
+// OnOpen; refusals and a full queue are real HTTP answers.
+func TestUpgradeWorkers(t *testing.T) {
+	defer engine.SetUpgradeQueue(1)()
+	g := &slowGate{entered: make(chan string, 4), release: make(chan struct{})}
+	srv := startServer(t, engine.Config{Loops: 1, UpgradeWorkers: 1}, func(s *engine.Server) {
+		s.Handle("/gate", g)
+		s.Handle("/echo", &recorder{})
+	})
+	// alice's request, with a frame right behind it, blocks the worker.
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := strings.Replace(upgradeReq, "%s", "/gate?user=alice", 1)
+	if _, err := conn.Write(append([]byte(req), frame(true, codec.OpText, []byte("early"))...)); err != nil {
+		t.Fatal(err)
+	}
+	if u := <-g.entered; u != "alice" {
+		t.Fatalf("upgrader saw %q", u)
+	}
+	// The one loop still serves: a new connection echoes.
+	other := dialRaw(t, srv.Addr(), "/echo")
+	other.write(frame(true, codec.OpText, []byte("ping")))
+	if ev, err := other.next(5 * time.Second); err != nil || string(ev.Payload) != "ping" {
+		t.Fatalf("echo while an upgrade is pending: %v %q", err, ev.Payload)
+	}
+	// The queue holds one more; a third waiting request is refused.
+	bob, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	_, _ = io.WriteString(bob, strings.Replace(upgradeReq, "%s", "/gate?user=mallory", 1))
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.Stats().Accepted >= 3 }, "mallory's connection")
+	third, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	_, _ = io.WriteString(third, strings.Replace(upgradeReq, "%s", "/gate?user=carol", 1))
+	_ = third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, _ := io.ReadAll(third); !strings.HasPrefix(string(resp), "HTTP/1.1 503 ") || !strings.Contains(string(resp), "Retry-After: 1") {
+		t.Fatalf("a request over the queue: %q", resp)
+	}
+	if n := srv.Stats().Refused[engine.ReasonUpgradeBusy]; n != 1 {
+		t.Fatalf("Refused[upgrade_busy] = %d", n)
+	}
+	// Release: alice opens, and her early frame is echoed after the 101.
+	close(g.release)
+	rc := &rawClient{t: t, conn: conn, br: bufioReader(conn)}
+	rc.dec.Role = codec.RoleClient
+	rc.dec.MaxFrameSize, rc.dec.MaxMessageSize = 1<<20, 1<<20
+	if head := rc.readHead(); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		t.Fatalf("alice: %q", head)
+	}
+	if ev, err := rc.next(5 * time.Second); err != nil || string(ev.Payload) != "early" {
+		t.Fatalf("the frame sent behind the request: %v %q", err, ev.Payload)
+	}
+	// mallory is refused by the Upgrader, from the worker's answer.
+	_ = bob.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, _ := io.ReadAll(bob); !strings.HasPrefix(string(resp), "HTTP/1.1 401 ") {
+		t.Fatalf("mallory: %q", resp)
+	}
+	if n := srv.Stats().RefusedBy["auth_bad"]; n != 1 {
+		t.Fatalf("RefusedBy[auth_bad] = %d", n)
+	}
+}
+
+// TestUpgradeWorkersPeerLeaves closes a connection while its upgrade is
+// pending: the worker's answer finds it gone, OnOpen is never called and
+// no connection slot is held.
+func TestUpgradeWorkersPeerLeaves(t *testing.T) {
+	g := &slowGate{entered: make(chan string, 2), release: make(chan struct{})}
+	opened := make(chan any, 2)
+	g.configure = func(c *engine.Conn) { opened <- c.Value() }
+	srv := startServer(t, engine.Config{Loops: 1, UpgradeWorkers: 1}, func(s *engine.Server) { s.Handle("/gate", g) })
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(conn, strings.Replace(upgradeReq, "%s", "/gate?user=alice", 1))
+	<-g.entered
+	conn.Close()
+	close(g.release)
+	// bob's upgrade goes through the same worker and loop after alice's
+	// answer: once bob is open, alice's answer has been handled.
+	dialRaw(t, srv.Addr(), "/gate?user=bob")
+	if id := <-opened; id != "bob" {
+		t.Fatalf("OnOpen for %v: alice left before her answer", id)
+	}
+	if n := srv.OpenConns(); n != 1 {
+		t.Fatalf("%d open connections, want 1", n)
+	}
+}

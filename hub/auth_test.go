@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -392,6 +393,12 @@ func noPresence(msgs []string) []string {
 // 1008, and the timer sweep closes an expired connection with 1008 "token
 // expired" once the (fake) clock passes its exp.
 func TestAuthOverSockets(t *testing.T) {
+	for _, workers := range []int{0, 2} { // verified on the loops, and off them
+		t.Run(fmt.Sprintf("UpgradeWorkers=%d", workers), func(t *testing.T) { testAuthOverSockets(t, workers) })
+	}
+}
+
+func testAuthOverSockets(t *testing.T, workers int) {
 	clk := &fakeClockAtomic{}
 	clk.set(authT0)
 	v, err := auth.New(auth.Config{Mode: auth.Required, HMACSecret: testSecret, Now: clk.now, ValidName: hub.ValidName})
@@ -400,7 +407,7 @@ func TestAuthOverSockets(t *testing.T) {
 	}
 	t.Cleanup(v.Close)
 	// A short handshake timeout makes the sweeps frequent (a quarter of it).
-	srv, _ := startNodeConfig(t, engine.Config{HandshakeTimeout: 100 * time.Millisecond}, hub.Config{Shards: 4, Auth: v})
+	srv, _ := startNodeConfig(t, engine.Config{HandshakeTimeout: 400 * time.Millisecond, UpgradeWorkers: workers}, hub.Config{Shards: 4, Auth: v})
 	url := "ws://" + srv.Addr().String()
 
 	_, resp, err := websocket.DefaultDialer.Dial(url+"/chat?token=nope", nil)

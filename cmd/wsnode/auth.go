@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"edgews/engine"
 	"edgews/hub"
 	"edgews/hub/auth"
 )
@@ -19,8 +20,9 @@ type authFlags struct {
 }
 
 // addAuthFlags registers the --auth-* flags and returns their names, for
-// the Authentication group of --help.
-func addAuthFlags(fs *flag.FlagSet, a *authFlags) []string {
+// the Authentication group of --help. --auth-workers sets the engine's
+// UpgradeWorkers.
+func addAuthFlags(fs *flag.FlagSet, a *authFlags, e *engine.Config) []string {
 	fs.StringVar(&a.mode, "auth", "off", "connect tokens (JWT): off, optional (anonymous without a token) or required")
 	fs.StringVar(&a.secretFile, "auth-hmac-secret-file", "", "file holding the HS256/384/512 secret (at least 32 bytes; surrounding whitespace is trimmed)")
 	fs.StringVar(&a.keysFile, "auth-public-keys", "", "PEM file of RS256/PS256/ES256/EdDSA public keys; a \"kid: NAME\" block header names a key")
@@ -29,7 +31,8 @@ func addAuthFlags(fs *flag.FlagSet, a *authFlags) []string {
 	fs.StringVar(&a.issuer, "auth-issuer", "", "required iss claim (empty = not checked)")
 	fs.StringVar(&a.audience, "auth-audience", "", "required aud claim (empty = not checked)")
 	fs.DurationVar(&a.leeway, "auth-leeway", auth.DefaultLeeway, "clock skew allowed on exp and nbf")
-	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway"}
+	fs.IntVar(&e.UpgradeWorkers, "auth-workers", 0, "verify tokens on this many goroutines off the event loops (0 = on the loops)")
+	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway", "auth-workers"}
 }
 
 // verifier builds the token verifier, or nil with --auth off.

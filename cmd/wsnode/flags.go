@@ -77,7 +77,7 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.Int64Var(&o.hub.MaxMessage, "chat-max-message", 0, "largest /chat frame or message in bytes, at most --max-frame-size/--max-message-size; larger closes with 1009 (0 = 4 x --chat-max-line)")
 	add("Chat", "shards", "chat-rate", "chat-burst", "chat-max-strikes", "chat-max-line", "chat-max-message")
 
-	add("Authentication", addAuthFlags(fs, &o.auth)...)
+	add("Authentication", addAuthFlags(fs, &o.auth, e)...)
 
 	fs.IntVar(&o.hub.History, "history", 50, "messages kept per room, sent to JSON clients on entry and resumable after a reconnect (0 = no history)")
 	fs.DurationVar(&o.hub.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a room's messages are kept")

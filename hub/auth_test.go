@@ -2,10 +2,10 @@ package hub_test
 
 import (
 	"crypto/rand"
-	"fmt"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"

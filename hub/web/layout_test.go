@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"edgews/engine"
+	"edgews/engine/enginetest"
+	"edgews/hub"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -41,15 +43,20 @@ type viewport struct {
 // focus, and WCAG AA contrast in the light and the dark scheme. The page
 // must raise no script error and no Content-Security-Policy violation.
 func TestBrowserLayout(t *testing.T) {
-	srv := startNode(t)
 	browser := newBrowser(t, 40*time.Second)
-	base := "http://" + srv.Addr().String() + "/"
-	alice, carol := dialPeer(t, srv, "alice"), dialPeer(t, srv, "carol")
 	for _, vp := range []viewport{
 		{name: "phone", w: 390, h: 844, mobile: true, me: "bob"},
 		{name: "desktop", w: 1280, h: 800, me: "dave"},
 	} {
 		t.Run(vp.name, func(t *testing.T) {
+			// A node of its own (another origin, so another localStorage),
+			// with room history: what alice and carol said before the tab
+			// came is shown as past messages.
+			srv := startNodeConfig(t, hub.Config{History: 50})
+			base := "http://" + srv.Addr().String() + "/"
+			alice, carol := dialPeer(t, srv, "alice"), dialPeer(t, srv, "carol")
+			alice.sayStored(t, "morning! who is around today?")
+			carol.sayStored(t, "/me is on the train")
 			ctx, closeTab := chromedp.NewContext(browser) // a tab of its own, closed after
 			defer closeTab()
 			p := &page{t: t, name: vp.me, ctx: ctx}
@@ -211,14 +218,15 @@ func darkScheme(on bool) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// scene fills the log as the README's pictures show it: the others chat,
-// whisper and act, and the tab's user answers.
+// scene fills the log as the README's pictures show it: below what was
+// said before the tab came (history), the others chat, whisper and act,
+// and the tab's user answers.
 func scene(p *page, vp viewport, alice, carol *peer) {
 	names := []string{"alice", "carol", vp.me}
 	slices.Sort(names)
 	p.members(strings.Join(names, ","))
 	alice.say(p.t, "hi "+vp.me+"! the page fits a phone now")
-	carol.say(p.t, "/me waves from the train")
+	carol.say(p.t, "/me waves")
 	p.say("", "hello both, typing this on the go")
 	if id := eval[string](p, `document.activeElement.id`); id != "text" {
 		p.t.Errorf("after clicking Send, focus on %q, want the message input", id)
@@ -226,6 +234,9 @@ func scene(p *page, vp viewport, alice, carol *peer) {
 	alice.say(p.t, "/w "+vp.me+" long links wrap too: https://example.com/docs/deploy#running-behind-a-tls-terminating-load-balancer")
 	carol.say(p.t, "see you in #games later")
 	p.logHas("see you in #games later")
+	if n := eval[int](p, `document.querySelectorAll('#log li.past').length`); n != 2 {
+		p.t.Errorf("%d past messages (the room's history) in the log, want 2", n)
+	}
 }
 
 // screenshot captures the window as a PNG of its size and writes it
@@ -397,9 +408,10 @@ func accessible(p *page) {
 }
 
 // luminanceJS defines WCAG 2 relative luminance and contrast for CSS
-// colours as getComputedStyle gives them (rgb/rgba), and background(el),
-// the opaque colour behind an element (its and its ancestors'
-// backgrounds composited over white).
+// colours as getComputedStyle gives them (rgb/rgba), background(el), the
+// opaque colour behind an element (its and its ancestors' backgrounds
+// composited over white), and opacity(el), the product of its and its
+// ancestors' opacity, which fades text towards what is behind it.
 const luminanceJS = `
 function rgba(c) { const m = c.match(/[\d.]+/g).map(Number); return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; }
 function over(top, under) { const a = top[3]; return [0, 1, 2].map(i => top[i] * a + under[i] * (1 - a)).concat(1); }
@@ -416,8 +428,10 @@ function background(el) {
   for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
   return bg;
 }
-function contrastRatio(fgCSS, bg) {
-  const fg = over(rgba(fgCSS), bg), a = lum(fg), b = lum(bg);
+function opacity(el) { let o = 1; for (let e = el; e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity); return o; }
+function contrastRatio(fgCSS, bg, alpha = 1) {
+  const c = rgba(fgCSS); c[3] *= alpha;
+  const fg = over(c, bg), a = lum(fg), b = lum(bg);
   return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
 }
 `
@@ -433,8 +447,8 @@ func contrast(p *page, scheme string) {
 	  const check = (el, color, what) => {
 	    const s = getComputedStyle(el), size = parseFloat(s.fontSize), bold = parseInt(s.fontWeight) >= 700;
 	    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
-	    const ratio = contrastRatio(color, background(el));
-	    if (ratio < need) bad.push(what + ' ' + ratio.toFixed(2) + ':1 (' + color + ' on ' + background(el) + ')');
+	    const o = opacity(el), ratio = contrastRatio(color, background(el), o);
+	    if (ratio < need) bad.push(what + ' ' + ratio.toFixed(2) + ':1 (' + color + (o < 1 ? ' at opacity ' + o : '') + ' on ' + background(el) + ')');
 	  };
 	  for (const el of document.querySelectorAll('body *')) {
 	    if (el.closest(':disabled') || el.getClientRects().length === 0 || getComputedStyle(el).visibility !== 'visible') continue;
@@ -459,6 +473,9 @@ func contrast(p *page, scheme string) {
 type peer struct {
 	c    *websocket.Conn
 	done chan struct{} // closed when reading ends
+
+	mu   sync.Mutex
+	seen []string // the lines received
 }
 
 func dialPeer(t *testing.T, srv *engine.Server, name string) *peer {
@@ -467,18 +484,34 @@ func dialPeer(t *testing.T, srv *engine.Server, name string) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	pr := &peer{c: c, done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(pr.done)
 		for {
-			if _, _, err := c.ReadMessage(); err != nil {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
 				return
 			}
+			pr.mu.Lock()
+			pr.seen = append(pr.seen, string(msg))
+			pr.mu.Unlock()
 		}
 	}()
-	pr := &peer{c: c, done: done}
 	t.Cleanup(pr.close)
 	return pr
+}
+
+// sayStored says line and waits until it comes back: the room (and its
+// history) has it.
+func (pr *peer) sayStored(t *testing.T, line string) {
+	t.Helper()
+	pr.say(t, line)
+	text := strings.TrimPrefix(line, "/me ")
+	enginetest.CheckFor(t, 5*time.Second, func() bool {
+		pr.mu.Lock()
+		defer pr.mu.Unlock()
+		return slices.ContainsFunc(pr.seen, func(s string) bool { return strings.HasSuffix(s, text) })
+	}, "the room echoing "+line)
 }
 
 // close drops the connection (no close frame) and waits for the reader.

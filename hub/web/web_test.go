@@ -15,8 +15,14 @@ import (
 // startNode runs engine + hub + the page on 127.0.0.1:0 until the test ends.
 func startNode(t *testing.T) *engine.Server {
 	t.Helper()
+	return startNodeConfig(t, hub.Config{})
+}
+
+// startNodeConfig is startNode with a hub configuration.
+func startNodeConfig(t *testing.T, cfg hub.Config) *engine.Server {
+	t.Helper()
 	srv := engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
-	hub.New(srv, hub.Config{})
+	hub.New(srv, cfg)
 	h := web.Handler()
 	for _, p := range web.Paths() {
 		srv.HandleHTTP(p, h)

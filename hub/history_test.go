@@ -9,6 +9,8 @@ import (
 
 	"edgews/engine"
 	"edgews/hub"
+	"edgews/hub/auth"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // histEvent is a history, message or me event as a JSON client gets it.
@@ -270,4 +272,35 @@ func TestHistoryOff(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	var _ *engine.Conn = a
+}
+
+// ?room= at connect obeys a token's rooms claim, as /join does.
+func TestStartRoomObeysTokenRooms(t *testing.T) {
+	p, _, _ := authChat(t, auth.Required)
+	tok := func(sub string) string {
+		return token(t, jwt.MapClaims{"sub": sub, "iss": "app", "rooms": []string{"dev"}})
+	}
+	c, err := p.Open("/chat?room=games&token="+tok("a"), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	got := p.Received(c)
+	if len(got) != 2 || got[1] != `error: your token does not let you join "games"` {
+		t.Fatalf("?room=games: %q", got)
+	}
+	send(p, c, "/users")
+	if got := p.Received(c); len(got) != 1 || !strings.HasPrefix(got[0], "*** 1 in lobby") {
+		t.Fatalf("not in the lobby: %q", got)
+	}
+	d, err := p.Open("/chat?room=Dev&token="+tok("b"), 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	p.Received(d)
+	send(p, d, "/users")
+	if got := p.Received(d); len(got) != 1 || !strings.HasPrefix(got[0], "*** 1 in dev") {
+		t.Fatalf("?room=Dev: %q", got)
+	}
 }

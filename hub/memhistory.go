@@ -313,17 +313,22 @@ func (s *MemoryHistory) Read(room string, since uint64, epoch string, resume boo
 	return r.epoch, reset
 }
 
-// Len is the number of stored messages.
+// Len is the number of stored messages (expired ones are dropped first).
 func (s *MemoryHistory) Len() int {
+	now := s.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireLocked(now)
 	return s.count
 }
 
 // Bytes is the memory the store counts against MaxBytes: every entry with
-// its buffer, and every room.
+// its buffer, and every room (expired messages are dropped first). Metrics
+// read it, so a quiet node's history still shrinks with the TTL.
 func (s *MemoryHistory) Bytes() int64 {
+	now := s.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireLocked(now)
 	return s.bytes
 }

@@ -175,15 +175,12 @@ func TestMemoryHistoryTTL(t *testing.T) {
 	if msgs, _, _ := readAll(s, "held", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{2}) {
 		t.Fatalf("held room after 1h: %v, want [2]", offsets(msgs))
 	}
-	clk.t = clk.t.Add(30 * time.Minute) // all gone
-	if s.Len() != 2 {                   // expiry runs on reads and appends: not yet
-		t.Fatalf("Len = %d before the next read", s.Len())
+	clk.t = clk.t.Add(30 * time.Minute) // all gone, even before a read
+	if s.Len() != 0 {
+		t.Fatalf("Len = %d, want 0", s.Len())
 	}
 	if msgs, _, _ := readAll(s, "held", 0, "", false, 10); msgs != nil {
 		t.Fatalf("held room after 1h30: %v", offsets(msgs))
-	}
-	if s.Len() != 0 {
-		t.Fatalf("Len = %d, want 0", s.Len())
 	}
 	off, epoch := s.Append("empty", false, "u", []byte("again"), 1)
 	if off != 1 || epoch == oldEpoch {

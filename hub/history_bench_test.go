@@ -3,7 +3,9 @@ package hub_test
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"edgews/codec"
 	"edgews/engine"
@@ -25,6 +27,77 @@ func BenchmarkBroadcastHistory(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) { benchmarkBroadcastConfig(b, 2000, true, tt.cfg) })
 	}
+}
+
+// BenchmarkBroadcastHistoryPaired is BenchmarkBroadcastHistory with the
+// two nodes (history off and on, 2,000 members each, half JSON) measured
+// in alternation, message by message, so that a busy machine's drift
+// weighs on both alike. It reports the median cost per delivery of each
+// and the median of the per-message ratios (on-vs-off, target at most
+// 1.05): medians, because other processes' bursts on a shared machine
+// hit single messages.
+func BenchmarkBroadcastHistoryPaired(b *testing.B) {
+	const members = 2000
+	type node struct {
+		p      *engine.InProc
+		sender *engine.Conn
+		last   *engine.Conn
+		ns     []float64 // per message
+	}
+	msg := []byte("a chat line of a typical length, about sixty bytes long....")
+	var nodes [2]*node
+	for i, cfg := range []hub.Config{{Shards: 4}, {Shards: 4, History: 50}} {
+		p, _ := newChatConfig(b, 2, cfg)
+		n := &node{p: p}
+		for k := range members {
+			var hdr []string
+			if k%2 == 1 {
+				hdr = append(hdr, jsonHeader)
+			}
+			c, err := p.Open("/chat", k%2, false, hdr...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if k == 0 {
+				n.sender = c
+			}
+			n.last = c
+		}
+		for range 60 { // warm the pools and fill the history
+			p.Message(n.sender, codec.OpText, msg)
+		}
+		p.Drain()
+		nodes[i] = n
+	}
+	before := [2]int64{nodes[0].p.Written(nodes[0].last), nodes[1].p.Written(nodes[1].last)}
+	for _, n := range nodes {
+		n.ns = make([]float64, b.N)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 2 {
+			n := nodes[(i+k)%2] // alternate which goes first
+			t0 := time.Now()
+			n.p.Message(n.sender, codec.OpText, msg)
+			n.p.Drain()
+			n.ns[i] = float64(time.Since(t0).Nanoseconds())
+		}
+	}
+	b.StopTimer()
+	for i, n := range nodes {
+		if n.p.Written(n.last) == before[i] {
+			b.Fatal("nothing delivered")
+		}
+	}
+	ratios := make([]float64, b.N)
+	for i := range ratios {
+		ratios[i] = nodes[1].ns[i] / nodes[0].ns[i]
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(median(ratios), "on-vs-off")
+	b.ReportMetric(median(nodes[0].ns)/members, "off-ns/delivery")
+	b.ReportMetric(median(nodes[1].ns)/members, "on-ns/delivery")
 }
 
 // BenchmarkJoinStorm measures what a join costs when 1,000 JSON users

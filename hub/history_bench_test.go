@@ -150,6 +150,28 @@ func BenchmarkJoinStorm(b *testing.B) {
 	}
 }
 
+// BenchmarkHistoryEvent measures what history adds to a join: reading a
+// room's 50 messages and encoding them into the history event (one frame,
+// about 9 KB for 60-byte lines).
+func BenchmarkHistoryEvent(b *testing.B) {
+	p, h := newChatConfig(b, 1, hub.Config{Shards: 4, History: 50})
+	speaker, err := p.Open("/chat?room=storm", 0, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 50 {
+		p.Message(speaker, codec.OpText, fmt.Appendf(nil, "message %d of the room's history, of a typical length..", i))
+	}
+	p.Drain()
+	n := hub.EncodeHistory(h, "storm")
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		hub.EncodeHistory(h, "storm")
+	}
+}
+
 // BenchmarkHistoryAppend measures storing one message in a full store
 // (1,000 rooms of 50 messages: each append recycles the room's oldest),
 // and reports the heap one stored message takes (heap-B/msg, measured

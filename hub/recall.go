@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"slices"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"edgews/codec"
@@ -101,26 +103,40 @@ func storedEvent(room string, hm *HistoryMessage) event {
 //
 //	{"type":"history","room":"games","epoch":"9f2c41d0-3","messages":[{"type":"message",...,"offset":41,"epoch":"9f2c41d0-3"}],"reset":true}
 func (h *Hub) historyFrame(room string, rs resume, max int) *Frame {
-	msgs := bufPool.Get()
-	msgs.B = msgs.B[:0]
+	sp := historyScratch.Get().(*[]byte)
+	msgs := (*sp)[:0]
 	epoch, reset := h.hist.Read(room, rs.since, rs.epoch, rs.ok, max, func(hm *HistoryMessage) {
-		if len(msgs.B) > 0 {
-			msgs.B = append(msgs.B, ',')
+		if len(msgs) > 0 {
+			msgs = append(msgs, ',')
 		}
 		ev := storedEvent(room, hm)
-		msgs.B = ev.appendJSON(msgs.B)
+		msgs = ev.appendJSON(msgs)
 	})
 	f := beginFrame()
-	b := appendJSONString(append(f.buf.B, `{"type":"history","room":`...), room)
-	b = append(append(append(appendField(b, "epoch", epoch), `,"messages":[`...), msgs.B...), ']')
-	bufPool.Put(msgs)
+	// One allocation of the right size at most, not a doubling series:
+	// a history of 50 messages is some 10 KiB.
+	b := slices.Grow(f.buf.B, len(room)+len(epoch)+len(msgs)+80)
+	b = appendJSONString(append(b, `{"type":"history","room":`...), room)
+	b = append(append(append(appendField(b, "epoch", epoch), `,"messages":[`...), msgs...), ']')
 	if reset {
 		b = append(b, `,"reset":true`...)
 		h.stats.HistoryResets.Add(1)
 	}
 	f.buf.B = append(b, '}')
+	if cap(msgs) <= maxHistoryScratch {
+		*sp = msgs
+		historyScratch.Put(sp)
+	}
 	return f.finish(codec.OpText)
 }
+
+// historyScratch holds the buffers history messages are encoded into
+// before their event is assembled: apart from the broadcast frames' pool,
+// whose size classes they would skew. Larger ones than maxHistoryScratch
+// (very long messages) are left to the garbage collector.
+var historyScratch = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxHistoryScratch = 256 << 10
 
 // showHistory answers /history [n]: the last n messages of m's room (at
 // most Config.History), as text lines between a header and a footer, or

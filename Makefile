@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run test fuzz bench lint bench-compare bench-scale
+.PHONY: help build run test fuzz bench lint bench-compare bench-scale bench-auth
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -42,6 +42,11 @@ bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcas
 	cd bench/peers && $(GO) build -o ../../bin/ ./cmd/...
 	mkdir -p reports
 	bin/wsbench compare --bin bin --reports reports/compare | tee reports/compare.md
+
+bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 of connected users during a 2,000/s connect storm (~3 min)
+	mkdir -p reports
+	$(GO) test -run='^$$' -bench='^BenchmarkConnectAuth$$' -benchtime=3000x -count=3 ./hub | tee reports/auth-connect.txt
+	sh bench/auth-storm.sh bin | tee reports/auth-storm.md
 
 CONNS ?= 100000
 bench-scale: build ## ramp to CONNS idle connections (default 100000) over SO_REUSEPORT node processes, probe echo latency

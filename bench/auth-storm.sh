@@ -7,11 +7,13 @@
 # runs. Cases: no storm (baseline), storm with --auth off, storm with
 # HS256 and RS256 tokens under --auth required (every echo user and every
 # storm connection carries a token). BIN holds wsnode and wsbench
-# (make build). Tokens are printed nowhere.
+# (make build). The cases run interleaved REPEAT times (default 3); the
+# summary gives each case's median echo p99. Tokens are printed nowhere.
 set -eu
 bin=${1:-bin}
 STORM=${STORM:-10000}
 RAMP=${RAMP:-2000}
+REPEAT=${REPEAT:-3}
 d=$(mktemp -d)
 node=
 cleanup() { [ -n "$node" ] && kill "$node" 2>/dev/null; rm -rf "$d"; }
@@ -53,13 +55,27 @@ run() {
 	if [ -n "$sp" ]; then
 		grep -E '^(connections|connect time|  failed)' "$d/storm.txt" | sed 's/^/storm  /'
 	fi
+	p99=$(sed -n 's/^round trip.* p99 \([0-9.]*\)\(m\{0,1\}s\|µs\).*/\1 \2/p' "$d/echo.txt" |
+		awk '{ v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; print v }')
+	echo "$label|${p99:-?}" >>"$d/summary"
 }
 
-echo "# auth-storm: echo of 100 connected users during a connect storm of $STORM at $RAMP/s ($(nproc) cores)"
+echo "# auth-storm: echo of 100 connected users during a connect storm of $STORM at $RAMP/s ($(nproc) cores, $REPEAT rounds)"
 STORM0=$STORM
-STORM=0 run "no storm, --auth off" ""
-STORM=$STORM0
-run "storm, --auth off" ""
-run "storm, --auth required, HS256" "$hs" --auth required --auth-hmac-secret-file "$d/secret"
-run "storm, --auth required, RS256" "$rs" --auth required --auth-public-keys "$d/keys.pem"
-run "storm, --auth required, RS256, --auth-workers 2" "$rs" --auth required --auth-public-keys "$d/keys.pem" --auth-workers 2
+for round in $(seq "$REPEAT"); do
+	echo
+	echo "## round $round"
+	STORM=0 run "no storm, --auth off" ""
+	STORM=$STORM0
+	run "storm, --auth off" ""
+	run "storm, --auth required, HS256" "$hs" --auth required --auth-hmac-secret-file "$d/secret"
+	run "storm, --auth required, RS256" "$rs" --auth required --auth-public-keys "$d/keys.pem"
+	run "storm, --auth required, RS256, --auth-workers 2" "$rs" --auth required --auth-public-keys "$d/keys.pem" --auth-workers 2
+done
+echo
+echo "| case | echo p99 (ms), median of $REPEAT | each round |"
+echo "|---|---|---|"
+awk -F'|' '{ v[$1] = v[$1] " " $2; n[$1]++; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+	END { for (i = 1; i <= k; i++) { c = order[i]; split(v[c], a, " "); m = n[c]
+		for (x = 1; x <= m; x++) for (y = x + 1; y <= m; y++) if (a[y] + 0 < a[x] + 0) { t = a[x]; a[x] = a[y]; a[y] = t }
+		printf "| %s | %s |%s |\n", c, a[int((m + 1) / 2)], v[c] } }' "$d/summary"

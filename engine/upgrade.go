@@ -18,7 +18,9 @@ import (
 // Conn's Value when OnOpen runs (nil is fine; OnOpen may replace it with
 // SetValue), or a Refusal, which is sent as the HTTP answer instead of the
 // upgrade. It must not do network calls (fetch keys in the background and
-// verify from memory).
+// verify from memory). It may rewrite r.RawQuery, to drop a credential the
+// connection should not keep: OnOpen and Conn.Request see the rewritten
+// query.
 //
 // Where it runs. With Config.UpgradeWorkers zero, on the connection's event
 // loop, inline: cheapest when Upgrade takes microseconds (an HMAC check

@@ -46,6 +46,8 @@ func (h *Hub) upgrade(r *engine.Request) (any, *engine.Refusal) {
 	}
 	v := h.cfg.Auth
 	tok, err := auth.TokenFrom(r.RawQuery, r.Header("Authorization"))
+	// The connection keeps its query for Conn.Request: not the token.
+	r.RawQuery = auth.WithoutToken(r.RawQuery)
 	if err == nil && tok == "" && v.Mode() == auth.Optional {
 		return nil, nil // anonymous
 	}

@@ -221,6 +221,10 @@ func TestAuthNamesReserved(t *testing.T) {
 	if h.Users() != users {
 		t.Fatalf("users %d -> %d", users, h.Users())
 	}
+	// The connection does not keep its token.
+	if q := alice.Request().RawQuery; strings.Contains(q, "token") {
+		t.Fatalf("the connection keeps the query %q", q)
+	}
 	// A token without a name claim is called by its sub; ?name= is ignored.
 	d := openTok(t, p, jwt.MapClaims{"sub": "dave-42"}, 1, false)
 	send(p, d, "/users")

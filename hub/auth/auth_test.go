@@ -356,6 +356,23 @@ func TestTokenFrom(t *testing.T) {
 	}
 }
 
+func TestWithoutToken(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                            "",
+		"token=abc":                   "",
+		"name=a&token=abc":            "name=a",
+		"token=abc&name=a&room=b":     "name=a&room=b",
+		"token=a&token=b&x=1":         "x=1",
+		"mytoken=a&name=b":            "mytoken=a&name=b",
+		"name=a&&token=x&tokens=keep": "name=a&tokens=keep",
+		"%74oken=x&a=1":               "a=1",
+	} {
+		if got := WithoutToken(in); got != want {
+			t.Errorf("WithoutToken(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func BenchmarkVerify(b *testing.B) {
 	k := getKeys(b)
 	now := t0

@@ -41,3 +41,27 @@ func TokenFrom(rawQuery, authorization string) (string, error) {
 	}
 	return q + h, nil
 }
+
+// WithoutToken returns rawQuery without its token parameters (by their
+// unescaped key, as TokenFrom reads them), the others as they were: what a
+// connection keeps of its request after the upgrade then holds no
+// credential (and, with nothing else, no query at all).
+func WithoutToken(rawQuery string) string {
+	if !strings.Contains(rawQuery, "oken=") && !strings.Contains(rawQuery, "%") {
+		return rawQuery // no token parameter: no copy
+	}
+	var b strings.Builder
+	for rest := rawQuery; rest != ""; {
+		var p string
+		p, rest, _ = strings.Cut(rest, "&")
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); p == "" || err == nil && uk == "token" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}

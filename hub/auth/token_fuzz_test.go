@@ -31,6 +31,9 @@ func FuzzToken(f *testing.F) {
 		if err != nil {
 			wantReason(t, err, ReasonMalformed)
 		}
+		if left, _ := TokenFrom(WithoutToken(query), ""); left != "" {
+			t.Fatalf("WithoutToken(%q) = %q still holds a token", query, WithoutToken(query))
+		}
 		if _, err := v.Verify(tok); err != nil {
 			checkRefusal(t, err, tok)
 		}

@@ -342,6 +342,9 @@ func (c *Conn) fireClose() {
 		return
 	}
 	c.opened = false
+	if c.zbits != 0 {
+		c.loop.srv.stats.deflateOpen.Add(-1)
+	}
 	code := c.code
 	if code == 0 {
 		code = statusAbnormalClosure

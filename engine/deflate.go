@@ -39,7 +39,18 @@ func (c *Conn) Compressed() bool { return c.zbits != 0 }
 // encodes a frame for c itself (the hub's shared broadcasts) asks this to
 // pick the compressed or the plain encoding.
 func (c *Conn) CompressSize(n int) bool {
-	return c.zbits != 0 && n >= c.loop.srv.cfg.CompressionThreshold && n <= 1<<c.zbits
+	return n <= c.DeflateWindow() && n >= c.loop.srv.cfg.CompressionThreshold
+}
+
+// DeflateWindow is the largest message c may be sent compressed (the
+// window the client allowed the server, see codec.Deflate.WindowBits), or
+// 0 when c did not negotiate permessage-deflate. A fan-out that has
+// already applied the threshold checks only this, per recipient.
+func (c *Conn) DeflateWindow() int {
+	if c.zbits == 0 {
+		return 0
+	}
+	return 1 << c.zbits
 }
 
 // negotiateDeflate answers the client's permessage-deflate offers, when the
@@ -59,8 +70,14 @@ func (c *Conn) setDeflate(d codec.Deflate) {
 		c.zbits = d.WindowBits
 		c.dec.Deflate = true
 		c.loop.srv.stats.deflateConns.Add(1)
+		c.loop.srv.stats.deflateOpen.Add(1)
 	}
 }
+
+// CompressedConns is the number of open connections that negotiated
+// permessage-deflate: code that shares encoded frames among connections
+// compresses a twin only when it is not zero. Safe from any goroutine.
+func (s *Server) CompressedConns() int64 { return s.stats.deflateOpen.Load() }
 
 // inflate replaces a compressed message's payload with its inflated form
 // in ev. On failure (1009 over MaxMessageSize, 1002 not deflate, 1007 bad

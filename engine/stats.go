@@ -80,6 +80,7 @@ type counters struct {
 	refusedBy     refusedBy // Upgrader refusals, by Refusal.Reason
 	closes        [NumCloseBuckets]atomic.Int64
 	deflateConns  atomic.Int64 // upgrades that negotiated permessage-deflate
+	deflateOpen   atomic.Int64 // of those, the connections still open
 	inflateErrors atomic.Int64 // compressed messages that failed to inflate
 }
 
@@ -144,6 +145,7 @@ type Stats struct {
 	// (over MaxMessageSize once inflated, not deflate, or bad UTF-8).
 	DeflateConns  int64
 	InflateErrors int64
+	DeflateOpen   int64 // open connections that negotiated permessage-deflate
 }
 
 // Stats returns the counters. Safe from any goroutine.
@@ -157,6 +159,7 @@ func (s *Server) Stats() Stats {
 		Draining:      s.draining.Load(),
 		DeflateConns:  s.stats.deflateConns.Load(),
 		InflateErrors: s.stats.inflateErrors.Load(),
+		DeflateOpen:   s.stats.deflateOpen.Load(),
 
 		HeldBytes:       s.held.Load(),
 		MemoryBudget:    s.cfg.MemoryBudget,

@@ -157,3 +157,32 @@ func TestMemoryHistoryAppendAllocs(t *testing.T) {
 		t.Fatalf("Len = %d, want 150", s.Len())
 	}
 }
+
+// A compressed broadcast costs no allocation either: each format is
+// compressed once into a pooled buffer with a pooled deflater, and the
+// twin is shared like the plain frame.
+func TestCompressedBroadcastAllocs(t *testing.T) {
+	p, h := newCompressedChat(t, 2)
+	members := openMembers(t, p, 101, func(i int) []string {
+		hdr := []string{deflateHeader}[:i%4/2^1] // half of each format compressed
+		if i%2 == 1 {
+			hdr = append(hdr, jsonHeader)
+		}
+		return hdr
+	})
+	sender := members[0]
+	msg := []byte(chatText(1000))
+	p.Message(sender, codec.OpText, msg)
+	p.Drain()
+	before := h.Stats().Compressed.Load()
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.Message(sender, codec.OpText, msg)
+		p.Drain()
+	})
+	if h.Stats().Compressed.Load() == before {
+		t.Fatal("nothing compressed")
+	}
+	if allocs != 0 {
+		t.Fatalf("compressed broadcast to 101 members: %v allocs, want 0", allocs)
+	}
+}

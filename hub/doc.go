@@ -131,4 +131,14 @@
 // (uniqueness, whisper lookups, member lists) are split into
 // Config.Shards shards by name hash, each with its own lock, touched on
 // connects, commands and disconnects, never on the message path.
+//
+// # Compression
+//
+// With the server's Compression on, a broadcast frame of at least the
+// CompressionThreshold gets a compressed twin, built once per format (with
+// a pooled deflater, never one per connection) as long as some open
+// connection negotiated permessage-deflate; each loop then writes every
+// member the twin or the plain frame, whichever its connection takes
+// (engine.Conn.DeflateWindow). Replies and whispers are compressed for
+// their one recipient. Stats.Compressed counts the compressions.
 package hub

@@ -15,7 +15,8 @@ import (
 // buffer to the pool.
 type Frame struct {
 	buf  *bytebufferpool.ByteBuffer
-	off  int // the header is written right-aligned before the payload
+	zbuf *bytebufferpool.ByteBuffer // the compressed twin (whole frame, RSV1 set), or nil; see frame_deflate.go
+	off  int                        // the header is written right-aligned before the payload
 	refs atomic.Int32
 }
 
@@ -58,6 +59,10 @@ func (f *Frame) release() {
 	if f.refs.Add(-1) == 0 {
 		bufPool.Put(f.buf)
 		f.buf = nil
+		if f.zbuf != nil {
+			bufPool.Put(f.zbuf)
+			f.zbuf = nil
+		}
 		framePool.Put(f)
 	}
 }

@@ -116,6 +116,7 @@ type Hub struct {
 	rooms []*roomShard // room registry, by room-name hash
 	seed  maphash.Seed
 	hist  History // nil: no history
+	z     *deflaters
 
 	// Rate limit in GCRA form (see limiter): nanoseconds per message and
 	// how far ahead of the clock a connection may run. interval 0: no limit.
@@ -145,6 +146,7 @@ type Stats struct {
 	// HistoryResets counts history events that said "reset": a resume
 	// from an epoch or an offset the history no longer had.
 	HistoryResets atomic.Int64
+	Compressed    atomic.Int64 // frames given a compressed twin (once per broadcast and format, or per reply)
 }
 
 // Member is a chat user. Its fields are owned by its connection's loop,
@@ -179,7 +181,7 @@ type Member struct {
 // New creates a Hub and registers its routes (/echo and /chat) on srv.
 func New(srv *engine.Server, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{srv: srv, cfg: cfg, seed: maphash.MakeSeed(), start: time.Now()}
+	h := &Hub{srv: srv, cfg: cfg, seed: maphash.MakeSeed(), start: time.Now(), z: newDeflaters(srv.Config())}
 	h.clock = func() time.Duration { return time.Since(h.start) }
 	sc := srv.Config()
 	h.maxFrame, h.maxMessage = min(cfg.MaxMessage, sc.MaxFrameSize), min(cfg.MaxMessage, sc.MaxMessageSize)

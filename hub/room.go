@@ -91,6 +91,8 @@ func (h *Hub) broadcast(room string, tf, jf *Frame, skip *Member) {
 	}
 	loops := h.srv.Loops()
 	h.stats.Broadcasts.Add(1)
+	h.compress(tf) // once per format, shared by every member that takes it
+	h.compress(jf)
 	if tf != nil {
 		tf.refs.Store(int32(len(loops)))
 	}
@@ -110,6 +112,7 @@ func (h *Hub) broadcast(room string, tf, jf *Frame, skip *Member) {
 // takes over the caller's reference to f.
 func (h *Hub) sendTo(m *Member, f *Frame) {
 	f.refs.Store(1)
+	h.compressFor(m, f)
 	t := directTaskPool.Get().(*directTask)
 	t.f, t.m, t.stats = f, m, &h.stats
 	_ = m.c.Loop().Post(t)
@@ -149,6 +152,15 @@ func deliver(members []*Member, f *Frame, skip *Member) int {
 	}
 	b := f.Bytes()
 	n := 0
+	if f.zbuf != nil {
+		// Compressed twin: each member is written the encoding it takes.
+		for _, m := range members {
+			if m != skip && m.c.WriteShared(f.bytesFor(m.c)) == nil {
+				n++
+			}
+		}
+		return n
+	}
 	for _, m := range members {
 		if m != skip && m.c.WriteShared(b) == nil {
 			n++
@@ -178,7 +190,7 @@ type directTask struct {
 var directTaskPool = sync.Pool{New: func() any { return new(directTask) }}
 
 func (t *directTask) Run(*engine.Loop) {
-	if t.m.c.WriteShared(t.f.Bytes()) == nil {
+	if t.m.c.WriteShared(t.f.bytesFor(t.m.c)) == nil {
 		t.stats.Deliveries.Add(1)
 	}
 }

@@ -14,6 +14,29 @@ type loopFlate struct {
 	inf  codec.Inflater
 	def  *codec.Deflater // created on first use
 	zbuf []byte          // Send's compressed frame, until it is queued
+	held int64           // inf's and zbuf's capacity as last charged (accountFlate)
+}
+
+// accountFlate charges the buffers the loop keeps for permessage-deflate
+// between events (the inflater's input and output, up to 64 KiB each, and
+// Send's compressed frame) to the node's held bytes (memory.go). They are
+// the loop's, not a connection's: they go in size class 0, which an
+// eviction round never picks (planEviction stops at class 1), so they
+// count against Config.MemoryBudget without making a connection look big.
+// A compressed message still arriving is charged to its connection like a
+// plain one (its fragments sit in the decoder's buffer, Decoder.BufCap);
+// the output of an inflate larger than 64 KiB lives only within the event
+// that inflates it, bounded by MaxMessageSize. Loop only.
+func (l *Loop) accountFlate() {
+	n := int64(l.flate.inf.Held() + cap(l.flate.zbuf))
+	if n == l.flate.held {
+		return
+	}
+	m := &l.mem
+	m.byClass[0] += n - l.flate.held
+	m.delta += n - l.flate.held
+	m.dirty |= 1
+	l.flate.held = n
 }
 
 // keepZbufCap is the largest compressed-frame scratch buffer a loop keeps.
@@ -88,6 +111,7 @@ func (c *Conn) inflate(ev *codec.Event) bool {
 		limit = codec.DefaultMaxMessageSize
 	}
 	p, err := c.loop.flate.inf.Inflate(ev.Payload, ev.Op == codec.OpText, limit)
+	c.loop.accountFlate()
 	if err != nil {
 		c.loop.srv.stats.inflateErrors.Add(1)
 		c.startClose(codec.CloseCode(err), err.Error())
@@ -114,4 +138,5 @@ func (c *Conn) sendCompressed(op codec.OpCode, payload []byte) {
 	if cap(l.flate.zbuf) > keepZbufCap {
 		l.flate.zbuf = nil
 	}
+	l.accountFlate()
 }

@@ -239,3 +239,30 @@ func TestDeflateGorilla(t *testing.T) {
 		}
 	}
 }
+
+// TestDeflateHeldBytes: what permessage-deflate keeps is in the node's
+// held bytes: a compressed message still arriving is charged to its
+// connection, and the loop's inflate buffers to the node (not to a
+// connection) once a message was inflated.
+func TestDeflateHeldBytes(t *testing.T) {
+	srv, _ := echoServer(t, engine.Config{Compression: true, Loops: 1})
+	rc, _ := dialDeflate(t, srv.Addr(), "/echo", "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+	// Incompressible bytes, so the compressed fragment is large.
+	big := make([]byte, 48<<10)
+	for i := range big {
+		big[i] = byte(i*7919>>3 ^ i>>11)
+	}
+	z := deflated(t, big)
+	rc.write(zframe(false, codec.OpBinary, z[:len(z)/2]))
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.HeldBytes() >= int64(len(z)/2) }, "the compressed fragment charged")
+	rc.write(frame(true, codec.OpContinuation, z[len(z)/2:]))
+	if ev, err := rc.next(5 * time.Second); err != nil || ev.Kind != codec.KindMessage {
+		t.Fatalf("echo: %v %v", ev.Kind, err)
+	}
+	// The connection holds nothing now; the loop keeps its inflate buffers
+	// (at least the copy of the compressed message) up to 64 KiB each.
+	enginetest.CheckFor(t, 5*time.Second, func() bool {
+		h := srv.HeldBytes()
+		return h >= int64(len(z)) && h <= 3*64<<10
+	}, "the loop's inflate buffers charged")
+}

@@ -302,6 +302,7 @@ func (c *Conn) slowConsumer() {
 	if c.code == 0 {
 		c.setClose(codec.StatusPolicyViolation, "slow consumer")
 	}
+	c.loop.srv.freed.Add(int64(outHeld(c.gc.OutboundBuffered()))) // see release.go
 	c.closeNow()
 }
 

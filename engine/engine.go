@@ -45,10 +45,10 @@ type Server struct {
 	nextID    atomic.Uint64
 	openConns atomic.Int64
 
-	held         atomic.Int64  // node-wide charge, see memory.go
-	evicting     atomic.Int32  // loops yet to finish the eviction round in flight
-	evictedBytes atomic.Int64  // evicted since the last release, see release.go
-	release      chan struct{} // wakes the releaser; nil without a MemoryBudget
+	held     atomic.Int64  // node-wide charge, see memory.go
+	evicting atomic.Int32  // loops yet to finish the eviction round in flight
+	freed    atomic.Int64  // held by connections the node closed since the last release, see release.go
+	release  chan struct{} // wakes the releaser; nil without a MemoryBudget
 
 	draining atomic.Bool
 	perIP    perIP

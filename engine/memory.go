@@ -194,9 +194,12 @@ func (l *Loop) publishMem() {
 	m.dirty = 0
 	s := l.srv
 	total := s.held.Add(m.delta)
+	freeing := m.delta < 0
 	m.delta = 0
 	if b := s.cfg.MemoryBudget; b > 0 && total > b {
 		s.overBudget(total)
+	} else if freeing && s.release != nil {
+		s.releaseMemory()
 	}
 }
 
@@ -275,11 +278,7 @@ func (t *evictTask) Run(l *Loop) {
 	m.evictList = list[:0]
 }
 
-func (t *evictTask) Done() {
-	if t.srv.evicting.Add(-1) == 0 {
-		t.srv.releaseMemory()
-	}
-}
+func (t *evictTask) Done() { t.srv.evicting.Add(-1) }
 
 // Eviction directions, for Stats.Evicted.
 const (
@@ -301,7 +300,6 @@ func (c *Conn) evict() {
 	}
 	s := c.loop.srv
 	s.stats.evicted[dir].Add(1)
-	s.evictedBytes.Add(held)
 	s.log.connWarn("memory budget exceeded: connection evicted", c,
 		slog.Int64("held", held), slog.String("direction", dirNames[dir]), slog.Int64("node_held", s.held.Load()))
 	c.closeWith(codec.StatusTryAgainLater, "try again later")
@@ -329,6 +327,7 @@ func (c *Conn) closeWith(code codec.StatusCode, reason string) {
 	if c.code == 0 || c.state == stateOpen {
 		c.setClose(code, reason)
 	}
+	c.loop.srv.freed.Add(c.held.bytes())
 	c.closeNow()
 }
 

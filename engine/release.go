@@ -6,14 +6,16 @@ import (
 	"time"
 )
 
-// After an eviction the evicted connections' buffers are garbage, or sit in
-// gnet's sync.Pools (its ring and byte-slice pools), and the Go runtime
-// hands free pages back to the OS only gradually (the background
-// scavenger). One goroutine per server, not on any loop, hurries that along
-// after a large eviction: a GC to move the pools' contents to their victim
-// caches, then debug.FreeOSMemory, whose GC frees them and which returns
-// the free pages at once. It runs at most once per releaseInterval, so an
-// attack evicted over and over costs a bounded share of a core.
+// After an eviction (or message timeouts, or slow consumers closed) the
+// closed connections' buffers are garbage, or sit in gnet's sync.Pools (its
+// ring and byte-slice pools), and the Go runtime hands free pages back to
+// the OS only gradually (the background scavenger). One goroutine per
+// server, not on any loop, hurries that along once the connections the
+// node closed held an eighth of the budget: a GC to move the pools'
+// contents to their victim caches, then debug.FreeOSMemory, whose GC frees
+// them and which returns the free pages at once. It runs at most once per
+// releaseInterval, so an attack evicted over and over costs a bounded share
+// of a core. Only with a MemoryBudget.
 const (
 	// releaseDelay lets the loops finish closing the evicted connections
 	// (gnet closes them after the event that evicted them) first.
@@ -22,10 +24,11 @@ const (
 	releaseInterval = time.Second
 )
 
-// releaseMemory asks for a release if the evictions since the last one
-// freed at least an eighth of the budget. Any goroutine; never blocks.
+// releaseMemory asks for a release if the connections the node closed
+// itself since the last one (evictions, message timeouts, slow consumers)
+// held at least an eighth of the budget. Any goroutine; never blocks.
 func (s *Server) releaseMemory() {
-	if s.release == nil || s.evictedBytes.Load() < s.cfg.MemoryBudget/8 {
+	if s.release == nil || s.freed.Load() < s.cfg.MemoryBudget/8 {
 		return
 	}
 	select {
@@ -52,7 +55,7 @@ func (s *Server) releaser(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case <-t.C:
 		}
-		s.evictedBytes.Store(0)
+		s.freed.Store(0)
 		runtime.GC()
 		debug.FreeOSMemory()
 		s.stats.releases.Add(1)

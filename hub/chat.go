@@ -46,8 +46,6 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 		m.name = h.generateName(m)
 	}
 	room, rs, roomRefused := startRoom(m, c.Request())
-	if false {
-	}
 	c.SetValue(m)
 	h.enter(m, room)
 	if h.hist == nil {

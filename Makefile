@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run test fuzz bench lint bench-compare bench-scale bench-auth
+.PHONY: help build run test fuzz bench lint bench-compare bench-scale bench-auth bench-attack
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -56,6 +56,22 @@ bench-scale: build ## ramp to CONNS idle connections (default 100000) over SO_RE
 .PHONY: screenshots
 screenshots: ## pictures of the chat page at desktop and phone sizes (headless Chromium) into docs/, as the README shows them
 	$(GO) test -count=1 -run '^TestBrowserLayout$$' ./hub/web -screenshots $(CURDIR)/docs
+
+BUDGET      ?= 67108864
+ATTACK_ADDR ?= 127.0.0.1:18090
+bench-attack: SHELL := /bin/bash
+bench-attack: build ## both memory attacks of issue 15 (400 stalled 1 MB frames; 300 non-reading chat members, 3,000 lines), each against a fresh node with --memory-budget BUDGET (64 MiB); RSS before, peak, after 10 s (~1 min)
+	mkdir -p reports
+	@set -o pipefail; : > reports/attack.txt; : > reports/attack-node.log; \
+	attack() { \
+		bin/wsnode --addr $(ATTACK_ADDR) --chat-rate 0 --memory-budget $(BUDGET) 2>>reports/attack-node.log & pid=$$!; \
+		for i in $$(seq 100); do (exec 3<>/dev/tcp/$(subst :,/,$(ATTACK_ADDR))) 2>/dev/null && break; sleep 0.1; done; \
+		echo "node: bin/wsnode --chat-rate 0 --memory-budget $(BUDGET) (pid $$pid)" | tee -a reports/attack.txt; \
+		bin/wsbench "$$@" --url ws://$(ATTACK_ADDR) -q --server-pid $$pid | tee -a reports/attack.txt; rc=$$?; \
+		kill $$pid; wait $$pid; return $$rc; \
+	}; \
+	attack attack-inbound -c 400 --frame-size 1000000 --duration 10s && \
+	attack attack-outbound -c 300 --lines 3000
 
 lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module and bench/peers: zero findings
 	$(GO) vet ./...

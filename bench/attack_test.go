@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,10 @@ func attackBytes(frame int, frac float64) int64 {
 	return int64(codec.HeaderLen(frame, true) + int(frac*float64(frame)))
 }
 
-// Today's node holds a stalled frame until its idle timeout closes the
-// connection (1001 "timeout"); the healthy clients echo throughout.
+// With a message timeout longer than the idle timeout (the default 30 s
+// against 1 s here) the node holds a stalled frame until the idle timeout
+// closes the connection (1001 "timeout"); the healthy clients echo
+// throughout.
 func TestAttackInboundHeldUntilIdleTimeout(t *testing.T) {
 	srv := startServer(t, engine.Config{Timeout: time.Second}, hub.Config{})
 	url := "ws://" + srv.Addr().String()
@@ -72,8 +75,9 @@ func TestAttackInboundHeldUntilIdleTimeout(t *testing.T) {
 	}
 }
 
-// A trickling attacker keeps the idle timeout from firing: today's node
-// holds it for as long as the attack lasts.
+// A trickling attacker keeps the idle timeout from firing: short of the
+// message timeout (30 s by default) the node holds it for as long as the
+// attack lasts.
 func TestAttackInboundTrickleIsHeld(t *testing.T) {
 	url := startNodeWith(t, engine.Config{Timeout: time.Second}, hub.Config{})
 	rep := run(t, bench.Config{Scenario: bench.AttackInbound, URL: url, Conns: 20, Healthy: 1, FrameSize: 100_000,
@@ -92,7 +96,7 @@ func TestAttackInboundTrickleIsHeld(t *testing.T) {
 	}
 }
 
-// Today's node closes members that do not read once their queue passes
+// The node closes members that do not read once their queue passes
 // --max-outbound-bytes (TCP close, no close frame); the healthy members
 // receive every line. The node runs as its own process: in this one, under
 // -race, it would slow the healthy readers into slow consumers too.
@@ -159,5 +163,51 @@ func TestAttackRefusals(t *testing.T) {
 				t.Errorf("report %+v after %v, want none, at once", rep, time.Since(start))
 			}
 		})
+	}
+}
+
+// Over --memory-budget the node closes the largest holders with 1013 until
+// it is under 90% of the budget; what stays open holds less than it, and the
+// healthy clients never notice.
+func TestAttackInboundBudgetEvictsWith1013(t *testing.T) {
+	const budget = 32 << 20
+	n := startBuiltNode(t, "--memory-budget", strconv.Itoa(budget))
+	rep := run(t, bench.Config{Scenario: bench.AttackInbound, URL: "ws://" + n.Addr, Conns: 40, Healthy: 2, FrameSize: 1_000_000,
+		Duration: 1500 * time.Millisecond, Settle: 200 * time.Millisecond, ServerPIDs: []int{n.PID}})
+	a, m := rep.Attack, rep.Messages
+	if a.Attackers != 40 || a.Closed == 0 || a.CloseCodes["1013"] != a.Closed || a.Closed+a.OpenAtEnd != 40 {
+		t.Fatalf("attack = %+v, want some of the 40 attackers closed, all with 1013", a)
+	}
+	if held := int64(a.OpenAtEnd) * attackBytes(1_000_000, bench.DefaultSendFrac); held > budget {
+		t.Errorf("%d attackers left open hold %d bytes, over the %d budget", a.OpenAtEnd, held, budget)
+	}
+	if a.LastCloseSec > 1.5 {
+		t.Errorf("last eviction %v s after the attack began, want within the attack", a.LastCloseSec)
+	}
+	if a.HealthyLost != 0 || m.Sent == 0 || m.Received != m.Sent {
+		t.Fatalf("healthy lost %d, messages %+v: want the healthy clients echoing throughout", a.HealthyLost, m)
+	}
+	if s := rep.Servers; len(s) != 1 || s[0].Error != "" || s[0].RSSPeakBytes <= s[0].RSSBeforeBytes {
+		t.Fatalf("servers = %+v, want the node's RSS measured", s)
+	}
+}
+
+// --message-timeout closes a trickling frame with 1008, whatever the idle
+// timeout; /chat's frame limit closes a 1,000,000-byte frame with 1009 at
+// its header.
+func TestAttackInboundMessageTimeoutAndChatLimit(t *testing.T) {
+	n := startBuiltNode(t, "--message-timeout", "1s")
+	rep := run(t, bench.Config{Scenario: bench.AttackInbound, URL: "ws://" + n.Addr, Conns: 20, Healthy: 1, FrameSize: 100_000,
+		Trickle: 100 * time.Millisecond, Duration: 2 * time.Second, Settle: 100 * time.Millisecond})
+	if a := rep.Attack; a.Closed != 20 || a.CloseCodes["1008"] != 20 || a.FirstCloseSec < 0.8 || a.LastCloseSec > 2 {
+		t.Fatalf("attack = %+v, want the 20 trickling attackers closed with 1008 about 1 s in", a)
+	}
+	rep = run(t, bench.Config{Scenario: bench.AttackInbound, URL: "ws://" + n.Addr + "/chat", Conns: 20, Healthy: 1,
+		Duration: 500 * time.Millisecond, Settle: 100 * time.Millisecond})
+	if a := rep.Attack; a.Closed != 20 || a.CloseCodes["1009"] != 20 || a.LastCloseSec > 0.5 {
+		t.Fatalf("attack = %+v, want the 20 /chat attackers closed with 1009 at once", a)
+	}
+	if m := rep.Messages; m.Sent == 0 || m.Received != m.Sent || rep.Attack.HealthyLost != 0 {
+		t.Fatalf("healthy messages %+v: want them echoing on /echo throughout", m)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/gorilla/websocket"
 )
 
@@ -317,7 +318,17 @@ func membersReachable(p *page, vp viewport) {
 	if got := eval[string](p, `document.getElementById('drawer').getAttribute('aria-expanded')`); got != "true" {
 		t.Errorf("drawer button aria-expanded %q when open", got)
 	}
+	if got := eval[string](p, `document.activeElement.id + ' ' + document.querySelector('section').inert + ' ' + document.querySelector('header').inert`); got != "closedrawer true true" {
+		t.Errorf("drawer open: focus, section and header inert %q, want closedrawer true true", got)
+	}
 	screenshot(p, "phone-drawer.png", vp)
+	p.run("closing with Escape", chromedp.KeyEvent(kb.Escape))
+	p.waitJS("the drawer closed", shown+` !== ''`)
+	if got := eval[string](p, `document.activeElement.id + ' ' + document.querySelector('section').inert`); got != "drawer false" {
+		t.Errorf("drawer closed with Escape: focus and section inert %q, want drawer false", got)
+	}
+	p.run("opening the drawer again", chromedp.Click(chromedp.ID("drawer")))
+	p.waitJS("the member list on screen", shown+` === ''`)
 	p.run("picking alice", chromedp.Click(`#members button`)) // sorted: alice first
 	p.waitJS("the drawer closed", shown+` !== ''`)
 	if got := eval[string](p, `document.getElementById('to').value + '|' + document.activeElement.id`); got != "alice|text" {

@@ -113,10 +113,12 @@
     try { localStorage.setItem(nameKey, name); } catch { /* private mode: not remembered */ }
   }
 
-  // nameGranted runs when the server names us: a name we asked for is
-  // remembered (a generated one is not), and the ?name= of the address is
-  // dropped so a reload uses the remembered name, which may be newer.
+  // nameGranted runs when the server names us: the name field shows the
+  // name we have, a name we asked for is remembered (a generated one is
+  // not), and the ?name= of the address is dropped so a reload uses the
+  // remembered name, which may be newer.
   function nameGranted() {
+    $('name').value = state.me;
     if (!state.asked || state.me.toLowerCase() !== state.asked.toLowerCase()) return;
     rememberName(state.me);
     const url = new URL(location.href);

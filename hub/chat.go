@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -47,31 +48,62 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	}
 	room, rs, roomRefused := startRoom(m, c.Request())
 	c.SetValue(m)
-	h.enter(m, room)
-	if h.hist == nil {
-		roomsOf(c.Loop()).join(m, room)
-		ch.welcome(m, n, refused, roomRefused)
-	} else {
-		// The welcome is written now, the history and the move into the
-		// room's delivery list are posted: see moveIn.
-		ch.welcome(m, n, refused, roomRefused)
-		h.moveIn(m, rs, nil)
+	if h.cl != nil {
+		// The name is this node's; the cluster is asked off the loop and
+		// the member arrives in its room once it answers (claimTask).
+		h.claimCluster(m, m.name, refused != nil || c.Request().Query("name") == "", &arrival{refused: refused, room: room, rs: rs, roomRefused: roomRefused})
+		return
 	}
-	// Connects are announced to JSON clients only, which keep a member
-	// list; text clients keep the tutorial's quiet lobby (/users lists it).
-	h.presenceJSON(m, actJoined, m.ri)
+	ch.arrive(m, n, &arrival{refused: refused, room: room, rs: rs, roomRefused: roomRefused})
 }
 
-// generateName claims a free userN name for m and returns it. Generated
-// names come from one counter, so they are unique across loops; the
-// registry still checks, for names chosen by users.
+// generateName claims a generated name for m on this node. Generated names
+// come from one counter, so they are unique across loops; the registry
+// still checks, for names chosen by users. In a cluster they are random
+// instead (user0 would be taken on every node but the first; the cluster
+// claim that follows catches the rare clash).
 func (h *Hub) generateName(m *Member) string {
 	for {
-		name := "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
+		var name string
+		if h.cl != nil {
+			name = "user" + strconv.FormatUint(rand.Uint64N(clusterNames), 10)
+		} else {
+			name = "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
+		}
 		if h.claim(m, name) {
 			return name
 		}
 	}
+}
+
+// clusterNames is how many generated names a cluster draws from.
+const clusterNames = 10_000_000
+
+// arrival is where a connecting member goes, and what its welcome says.
+type arrival struct {
+	refused     *event // why the name asked for with ?name= was not given
+	room        string
+	rs          resume // history to send from
+	roomRefused *event // why the room asked for with ?room= was not given
+}
+
+// arrive puts m, named, into its room and greets it as one of n users.
+// Loop only (m's).
+func (ch *chat) arrive(m *Member, n int64, a *arrival) {
+	h := ch.h
+	h.enter(m, a.room)
+	if h.hist == nil {
+		roomsOf(m.c.Loop()).join(m, a.room)
+		ch.welcome(m, n, a.refused, a.roomRefused)
+	} else {
+		// The welcome is written now, the history and the move into the
+		// room's delivery list are posted: see moveIn.
+		ch.welcome(m, n, a.refused, a.roomRefused)
+		h.moveIn(m, a.rs, nil)
+	}
+	// Connects are announced to JSON clients only, which keep a member
+	// list; text clients keep the tutorial's quiet lobby (/users lists it).
+	h.presenceJSON(m, actJoined, m.ri)
 }
 
 // claimOwned gives an authenticated member its token's name: shared with
@@ -114,6 +146,13 @@ func (t *evictTask) Run(*engine.Loop) {
 	old := m.name
 	m.name = h.generateName(m)
 	h.renameIn(m, m.name)
+	if h.cl != nil {
+		// The authenticated user's claim shares old; this member no
+		// longer does, and its new name is granted at once (a clash with
+		// another node's random name is astronomically rare).
+		h.cl.Release(old)
+		h.cl.Claim(m.name, m.ri.name, func(bool) {})
+	}
 	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" is reserved for its authenticated user; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)
 }
@@ -178,6 +217,11 @@ func (ch *chat) OnMessage(c *engine.Conn, op codec.OpCode, p []byte) {
 	if m.kicked || !ch.h.admit(m) {
 		return
 	}
+	if m.ri == nil { // a cluster still claims its name
+		ch.h.stats.NotReady.Add(1)
+		ch.h.replyError(m, errNotReady, "not ready: wait for the welcome before sending")
+		return
+	}
 	if op != codec.OpText {
 		return // the tutorial's chat handles text frames only
 	}
@@ -196,10 +240,15 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 		return
 	}
 	h := ch.h
-	roomsOf(c.Loop()).leave(m)
-	h.exit(m)
-	h.presenceJSON(m, actLeft, m.ri)
+	if m.ri != nil { // else a cluster was still claiming its name
+		roomsOf(c.Loop()).leave(m)
+		h.exit(m)
+		h.presenceJSON(m, actLeft, m.ri)
+	}
 	h.release(m, m.name)
+	if h.cl != nil {
+		h.cl.Release(m.name) // after its claim: the cluster keeps their order
+	}
 	h.users.Add(-1)
 }
 
@@ -207,10 +256,14 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 // disconnected (left); text members are not told (see OnOpen), nor are
 // rooms over MaxRoster members.
 func (h *Hub) presenceJSON(m *Member, action string, ri *roomInfo) {
-	if ri.json.Load() == 0 {
+	if ri.json.Load() == 0 && h.cl == nil {
 		return
 	}
 	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, ts: time.Now().UnixMilli()}
+	h.share(&ev, true) // the other nodes' JSON members are told, whatever this node's are
+	if ri.json.Load() == 0 {
+		return
+	}
 	if ev.members, ev.count, ev.seq = h.roster(ri); ev.members == nil {
 		return
 	}

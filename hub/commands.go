@@ -118,6 +118,7 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 		text = []byte{} // an empty line still has a "text" (no allocation: zero size)
 	}
 	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli()}
+	h.share(&ev, false)
 	if h.hist != nil {
 		h.sayStored(m.ri, &ev)
 		return
@@ -154,13 +155,30 @@ func (h *Hub) rename(m *Member, name string) {
 	case !h.claim(m, name):
 		h.replyError(m, errNameTaken, nameTaken(name))
 		return
+	case h.cl != nil && foldName(name) != foldName(m.name):
+		// Held here; the cluster answers off the loop (renameTask).
+		h.cl.Claim(name, m.ri.name, func(ok bool) {
+			_ = m.c.Loop().Post(&renameTask{h: h, m: m, name: name, ok: ok})
+		})
+		return
 	}
+	h.applyRename(m, name)
+}
+
+// applyRename gives m the name it holds (claimed), and tells the room.
+func (h *Hub) applyRename(m *Member, name string) {
 	old := m.name
 	if foldName(old) != foldName(name) { // else claim has respelled m's entry
 		h.release(m, old)
+		if h.cl != nil {
+			h.cl.Release(old)
+		}
 	}
 	m.name = name
 	h.renameIn(m, name)
+	if h.cl != nil {
+		h.cl.Update(name, m.ri.name)
+	}
 	h.presence(m, actRenamed, old, false, nil)
 }
 
@@ -175,6 +193,14 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 		return
 	}
 	t, toName, tabs := h.lookup(to)
+	if t == nil && h.cl != nil {
+		if node, spelled, ok := h.cl.Lookup(to); ok {
+			ev := event{typ: evWhisper, from: m.name, to: spelled, text: text, ts: time.Now().UnixMilli()}
+			h.whisperRemote(node, &ev)
+			h.sendTo(m, ev.frame(m.json))
+			return
+		}
+	}
 	switch {
 	case t == nil:
 		h.replyError(m, errUnknownUser, "no user named "+quoteShort(to))
@@ -226,6 +252,9 @@ func (h *Hub) move(m *Member, room string, rs resume) {
 	h.exit(m)
 	h.presence(m, actLeft, "", false, m)
 	created := h.enter(m, room)
+	if h.cl != nil {
+		h.cl.Update(m.name, room)
+	}
 	h.moveIn(m, rs, func() { h.presence(m, actJoined, "", created, nil) })
 }
 
@@ -239,6 +268,7 @@ func (h *Hub) presence(m *Member, action, old string, created bool, skip *Member
 	}
 	tf, jf := ev.frames(ri)
 	h.broadcast(ri.name, tf, jf, skip)
+	h.share(&ev, false)
 }
 
 // listUsers answers /users with the members of m's room (their count

@@ -19,6 +19,7 @@ const (
 	errForbidden    errCode = "forbidden"       // the token does not allow it: /join outside its rooms, /nick without "nick":true
 	errInvalidToken errCode = "invalid_token"   // a /refresh token that does not verify, or is for another user
 	errNoHistory    errCode = "no_history"      // /history on a node without history
+	errNotReady     errCode = "not_ready"       // a message before the welcome, while the cluster claims the name
 )
 
 // invalidName and nameTaken are the texts of errInvalidName ("name" or

@@ -78,6 +78,10 @@ type Config struct {
 	// MemoryHistory; a cluster passes a store shared by its nodes.
 	HistoryStore History
 
+	// Cluster joins the hub to the other nodes of a cluster (hub/cluster
+	// implements it over NATS). If nil, the hub is a single node and runs
+	// no cluster code.
+	Cluster Cluster
 	// Logger receives the hub's logs: a connection closed for flooding, at
 	// debug (Stats.RateKicks counts them), nothing per message. If nil,
 	// logs are discarded.
@@ -112,6 +116,7 @@ type Hub struct {
 	srv   *engine.Server
 	cfg   Config
 	chat  *chat
+	cl    Cluster      // nil: a single node
 	names []*shard     // name registry, by folded-name hash
 	rooms []*roomShard // room registry, by room-name hash
 	seed  maphash.Seed
@@ -147,6 +152,11 @@ type Stats struct {
 	// from an epoch or an offset the history no longer had.
 	HistoryResets atomic.Int64
 	Compressed    atomic.Int64 // frames given a compressed twin (once per broadcast and format, or per reply)
+	NotReady      atomic.Int64 // messages refused while the sender's name was being claimed cluster-wide
+
+	// ClusterDropped counts messages from other nodes that were not
+	// delivered: malformed, or a whisper whose target has left.
+	ClusterDropped atomic.Int64
 }
 
 // Member is a chat user. Its fields are owned by its connection's loop,
@@ -162,7 +172,7 @@ type Stats struct {
 type Member struct {
 	c    *engine.Conn
 	name string
-	ri   *roomInfo      // the room the member is in (never nil once open)
+	ri   *roomInfo      // the room the member is in; nil only while a cluster claims its name (claimTask)
 	id   *auth.Identity // from the connect token (replaced by /refresh); nil: anonymous
 
 	// The member's place in its loop's delivery lists. It follows ri with
@@ -203,6 +213,10 @@ func New(srv *engine.Server, cfg Config) *Hub {
 		}
 	}
 	h.chat = &chat{h: h}
+	if cfg.Cluster != nil {
+		h.cl = cfg.Cluster
+		h.cl.Attach(h)
+	}
 	if h.authOn() {
 		srv.Handle("/echo", authEcho{h: h})
 		srv.HandleSweep(h.sweepExpired)

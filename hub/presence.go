@@ -59,6 +59,12 @@ func (h *Hub) enter(m *Member, room string) (created bool) {
 		if h.hist != nil {
 			h.hist.Hold(room)
 		}
+		if h.cl != nil {
+			h.cl.Subscribe(room) // in order with Unsubscribe: under s.mu
+			if _, n := h.cl.Roster(room, nil); n > 0 {
+				created = false // it has members on other nodes
+			}
+		}
 	}
 	ri.members[m] = m.name
 	ri.seq = h.seq.Add(1)
@@ -84,6 +90,9 @@ func (h *Hub) exit(m *Member) {
 			if h.hist != nil {
 				h.hist.Release(ri.name) // its history stays until the TTL
 			}
+			if h.cl != nil {
+				h.cl.Unsubscribe(ri.name)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -107,11 +116,21 @@ func (h *Hub) roster(ri *roomInfo) (names []string, count int, seq uint64) {
 	s := h.roomShard(ri.name)
 	s.mu.Lock()
 	seq, count = ri.seq, len(ri.members)
+	var remote []string
+	if h.cl != nil {
+		// The other nodes' members change without touching ri.seq: every
+		// list with them in it is a new version.
+		var n int
+		remote, n = h.cl.Roster(ri.name, nil)
+		count += n
+		seq = h.seq.Add(1)
+	}
 	if count <= MaxRoster {
 		names = make([]string, 0, count)
 		for _, name := range ri.members {
 			names = append(names, name)
 		}
+		names = append(names, remote...)
 	}
 	s.mu.Unlock()
 	slices.Sort(names) // outside the lock
@@ -135,4 +154,14 @@ func (ri *roomInfo) count(m *Member) *atomic.Int32 {
 		return &ri.json
 	}
 	return &ri.text
+}
+
+// roomInfo is room's node-wide membership, or nil if it has no member
+// here. Safe from any goroutine.
+func (h *Hub) roomInfo(room string) *roomInfo {
+	s := h.roomShard(room)
+	s.mu.Lock()
+	ri := s.rooms[room]
+	s.mu.Unlock()
+	return ri
 }

@@ -1,0 +1,136 @@
+package hub
+
+import (
+	"sync"
+)
+
+// Cluster joins a hub to the other nodes of a cluster: hub/cluster
+// implements it over NATS. A hub without one (Config.Cluster nil) is a
+// single node and never calls into it.
+//
+// Every method is safe from any goroutine and returns at once: network
+// work happens on the implementation's own goroutines, so an event loop
+// never waits on another node. Names are compared case-insensitively
+// (the implementation keys them by foldName's lower case).
+type Cluster interface {
+	// Attach is called once by New, before any other method, with the hub
+	// that receives the other nodes' events.
+	Attach(r Receiver)
+
+	// Publish sends msg (a room event in the wire form, see wire.go) to
+	// the other nodes that have members in room. msg is valid during the
+	// call only. Delivery is at most once; a message that cannot be
+	// queued is dropped and counted, never waited for.
+	Publish(room string, msg []byte)
+	// SendTo sends msg (a whisper) to one node, as Publish does.
+	SendTo(node string, msg []byte)
+	// Subscribe and Unsubscribe start and stop the delivery of room's
+	// events to this node. The hub subscribes when a room gets its first
+	// member on this node and unsubscribes when its last one leaves.
+	Subscribe(room string)
+	Unsubscribe(room string)
+
+	// Claim asks for name, for a user in room, cluster-wide. done is
+	// called once, from another goroutine, with false if a user of
+	// another node holds the name. When the cluster is unavailable it
+	// answers true (the name is then unique on this node only) and claims
+	// the name again once the cluster is back.
+	Claim(name, room string, done func(ok bool))
+	// Update records the room, or the spelling, of a name this node
+	// holds.
+	Update(name, room string)
+	// Release frees a name this node holds.
+	Release(name string)
+
+	// Users is the number of users on the other nodes.
+	Users() int64
+	// Roster appends the names of room's members on the other nodes to
+	// names and returns it with their count. It may lag the other nodes
+	// by a bounded time (see docs/deploy.md).
+	Roster(room string, names []string) ([]string, int)
+	// Lookup finds a user of another node: the node's id and the name as
+	// its owner spells it; ok is false if no other node has the user.
+	Lookup(name string) (node, spelled string, ok bool)
+}
+
+// Receiver is what a Cluster calls on its hub: *Hub implements it.
+type Receiver interface {
+	// Receive handles a message from another node (Cluster.Publish or
+	// Cluster.SendTo). msg is valid during the call only. Calls come from
+	// one goroutine at a time, in the order the messages arrived.
+	Receive(msg []byte)
+}
+
+// wireBufs holds the scratch buffers that events are encoded into for the
+// cluster; the cluster copies them.
+var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// share sends a room event to the other nodes (nothing without a
+// cluster). jsonOnly marks a presence meant for JSON members only.
+func (h *Hub) share(ev *event, jsonOnly bool) {
+	if h.cl == nil {
+		return
+	}
+	bp := wireBufs.Get().(*[]byte)
+	*bp = ev.appendWire((*bp)[:0], jsonOnly)
+	h.cl.Publish(ev.room, *bp)
+	wireBufs.Put(bp)
+}
+
+// whisperRemote sends a whisper to a user of another node.
+func (h *Hub) whisperRemote(node string, ev *event) {
+	bp := wireBufs.Get().(*[]byte)
+	*bp = ev.appendWire((*bp)[:0], false)
+	h.cl.SendTo(node, *bp)
+	wireBufs.Put(bp)
+}
+
+// Receive implements Receiver: a room event of another node is encoded
+// once per format read by this node's members of the room and fanned out
+// through the loops exactly as a local broadcast is; a whisper is sent to
+// its target, if the target is still here.
+func (h *Hub) Receive(msg []byte) {
+	ev, jsonOnly, err := parseWire(msg)
+	if err != nil {
+		h.stats.ClusterDropped.Add(1)
+		return
+	}
+	if ev.typ == evWhisper {
+		t, toName, tabs := h.lookup(ev.to)
+		if t == nil {
+			h.stats.ClusterDropped.Add(1) // gone meanwhile
+			return
+		}
+		ev.to = toName
+		h.sendTo(t, ev.frame(t.json))
+		for _, tab := range tabs { // the same user on more tabs
+			h.sendTo(tab, ev.frame(tab.json))
+		}
+		h.stats.Whispers.Add(1)
+		return
+	}
+	ri := h.roomInfo(ev.room)
+	if ri == nil {
+		return // its last member here left while the message was on its way
+	}
+	if ev.typ == evPresence && ri.json.Load() > 0 {
+		if ev.members, ev.count, ev.seq = h.roster(ri); ev.members == nil && jsonOnly {
+			return
+		}
+	}
+	if h.hist != nil && ev.typ != evPresence {
+		// Each node's history keeps the other nodes' messages too, in the
+		// order this node delivered them.
+		h.sayStored(ri, &ev)
+		return
+	}
+	var tf, jf *Frame
+	if jsonOnly {
+		if ri.json.Load() > 0 {
+			jf = ev.frame(true)
+		}
+	} else {
+		tf, jf = ev.frames(ri)
+	}
+	h.broadcast(ri.name, tf, jf, nil)
+}

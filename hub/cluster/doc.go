@@ -1,0 +1,59 @@
+// Package cluster joins chat nodes into one chat over NATS: it implements
+// hub.Cluster, and it is the only package of the node that imports nats.go.
+//
+//	cl, err := cluster.New(cluster.Config{URLs: "nats://127.0.0.1:4222", TTL: 15 * time.Second})
+//	h := hub.New(srv, hub.Config{Cluster: cl}) // hub.New calls cl.Attach(h)
+//	...
+//	srv.Shutdown(ctx) // the users' names are released...
+//	cl.Close(ctx)     // ...and written out before the node says goodbye
+//
+// # Messages
+//
+// Core NATS publish/subscribe, at most once. Room events go to the subject
+// NAME.room.ROOM, which a node subscribes to only while the room has
+// members on it, so the server forwards one message per broadcast to each
+// interested node. Whispers go to NAME.node.NODE, the target's node. The
+// connection is opened with NoEcho: a node serves its own members from its
+// local fan-out and never gets its own messages back. The event loops
+// never touch the connection: Publish copies the message into a bounded
+// queue that one publisher goroutine drains (a full queue is a counted
+// drop, never a wait), and one goroutine hands arrivals to the hub in
+// arrival order. NATS keeps the order of one connection's messages to a
+// subscriber, so each sender's order is kept.
+//
+// # Names, counts and rosters
+//
+// On JetStream key-value, in two buckets:
+//
+//	NAME_names  key: lower-case user name   value: "NODE ROOM Name"   (no TTL)
+//	NAME_nodes  key: NODE                   value: "alive"            (bucket TTL = Config.TTL)
+//
+// A claim is KeyValue.Create, atomic: of two nodes claiming one name at
+// the same instant, exactly one wins. A claim that finds the name taken
+// checks the owner's liveness key; if the owner is gone, the stale claim
+// is replaced with a revision-checked Update (so again only one claimer
+// wins). Every node refreshes its liveness key four times per TTL, so the
+// key of a node that died without a goodbye (kill -9) expires within the
+// TTL; every node's janitor looks for such nodes eight times per TTL,
+// drops their users from its counts and rosters and deletes their names
+// (revision-checked). Registry calls run on a few worker goroutines (one
+// name always on the same worker, so its claim, updates and release keep
+// their order) and answer through callbacks that the hub turns into
+// Loop.Post tasks.
+//
+// Every node watches NAME_names and keeps the other nodes' users in
+// memory: the count in the greeting, /users, member lists and whisper
+// look-ups read that view, which lags the writes by the watch's delivery
+// time (milliseconds; bounded by the janitor period for dead nodes).
+//
+// # Faults
+//
+// The connection retries forever (also when NATS is unreachable at
+// start); the node serves its local chat meanwhile and Healthy reports
+// false. Claims made while the cluster is unavailable are granted locally
+// and claimed cluster-wide again once it is back, as are the releases and
+// moves missed. Messages published while disconnected go to nats.go's
+// reconnect buffer (Config.ReconnectBuf) and are sent on reconnect; past
+// it they are dropped and counted. Messages in flight during an outage are
+// lost (at most once), never delivered twice.
+package cluster

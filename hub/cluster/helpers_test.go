@@ -1,0 +1,169 @@
+package cluster_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"edgews/engine"
+	"edgews/engine/enginetest"
+	"edgews/hub"
+	"edgews/hub/cluster"
+	"edgews/hub/cluster/clustertest"
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	var opts []goleak.Option
+	for _, f := range engine.ProcessGoroutines() {
+		opts = append(opts, goleak.IgnoreTopFunction(f))
+	}
+	// nats-server's process-wide goroutines, started on first use.
+	opts = append(opts, goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine"))
+	goleak.VerifyTestMain(m, opts...)
+}
+
+// testTTL is the short --cluster-ttl of the fault tests.
+const testTTL = 2 * time.Second
+
+// node is one clustered chat node: engine, hub and cluster membership.
+type node struct {
+	srv *engine.Server
+	hub *hub.Hub
+	cl  *cluster.Node
+}
+
+// startNode runs a node joined to the NATS at url until the test ends
+// (or stop is called): the engine drains first, then the node says
+// goodbye.
+func startNode(t *testing.T, url, id string) *node {
+	t.Helper()
+	cl, err := cluster.New(cluster.Config{URLs: url, NodeID: id, TTL: testTTL, OpTimeout: time.Second, Logger: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{cl: cl}
+	t.Cleanup(func() { n.close(t) })
+	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+	n.hub = hub.New(n.srv, hub.Config{Shards: 4, Cluster: cl, History: 50})
+	enginetest.Start(t, n.srv)
+	return n
+}
+
+func (n *node) close(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.cl.Close(ctx); err != nil {
+		t.Errorf("cluster: Close: %v", err)
+	}
+}
+
+// startCluster starts NATS and k nodes, and waits until every node is
+// connected and set up.
+func startCluster(t *testing.T, k int) (*clustertest.NATS, []*node) {
+	t.Helper()
+	ns := clustertest.StartNATS(t)
+	var nodes []*node
+	for i := 0; i < k; i++ {
+		nodes = append(nodes, startNode(t, ns.URL(), "n"+string(rune('0'+i))))
+	}
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node "+n.cl.ID()+" healthy")
+	}
+	return ns, nodes
+}
+
+// waitSubscribed waits until every node has told NATS of its interest in
+// room.
+func waitSubscribed(t *testing.T, nodes []*node, room string) {
+	t.Helper()
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 5*time.Second, func() bool { return n.cl.Subscribed(room) }, n.cl.ID()+" subscribed to "+room)
+	}
+}
+
+// waitUsers waits until every node counts want users cluster-wide.
+func waitUsers(t *testing.T, nodes []*node, want int64) {
+	t.Helper()
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 5*time.Second, func() bool { return n.hub.Users()+n.cl.Users() == want }, "cluster-wide user count on "+n.cl.ID())
+	}
+}
+
+// client is a chat client whose received lines arrive on a channel.
+type client struct {
+	c    *websocket.Conn
+	in   chan string
+	done chan struct{}
+}
+
+// dial connects to the node's /chat at target ("?name=x").
+func dial(t *testing.T, n *node, query string, protocols ...string) *client {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: protocols}
+	c, _, err := d.Dial("ws://"+n.srv.Addr().String()+"/chat"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &client{c: c, in: make(chan string, 4096), done: make(chan struct{})}
+	go func() {
+		defer close(cl.done)
+		for {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			cl.in <- string(p)
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-cl.done })
+	return cl
+}
+
+// next is the next line, or fails the test after 5s.
+func (cl *client) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case s := <-cl.in:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("timed out waiting for a line")
+		return ""
+	}
+}
+
+func (cl *client) expect(t *testing.T, want string) {
+	t.Helper()
+	if got := cl.next(t); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// expectPrefix reads a line starting with prefix.
+func (cl *client) expectPrefix(t *testing.T, prefix string) string {
+	t.Helper()
+	got := cl.next(t)
+	if !strings.HasPrefix(got, prefix) {
+		t.Fatalf("got %q, want a line starting with %q", got, prefix)
+	}
+	return got
+}
+
+func (cl *client) send(t *testing.T, s string) {
+	t.Helper()
+	if err := cl.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quiet checks that nothing more arrives for a moment.
+func (cl *client) quiet(t *testing.T) {
+	t.Helper()
+	select {
+	case s := <-cl.in:
+		t.Fatalf("unexpected line %q", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -1,0 +1,161 @@
+package cluster
+
+import (
+	"sync"
+
+	"github.com/nats-io/nats.go"
+)
+
+// pubJob is one message waiting for the publisher goroutine. Jobs and
+// their buffers are pooled: queueing a message allocates nothing.
+type pubJob struct {
+	target string // room or node
+	node   bool   // target is a node (a whisper)
+	buf    []byte
+}
+
+var jobPool = sync.Pool{New: func() any { return &pubJob{buf: make([]byte, 0, 256)} }}
+
+// maxSubjects bounds the publisher's cache of subject strings.
+const maxSubjects = 4096
+
+// Publish implements hub.Cluster. It copies msg into the queue; it never
+// waits (a full queue is counted in Stats.PubDropped).
+func (n *Node) Publish(room string, msg []byte) { n.enqueue(room, false, msg) }
+
+// SendTo implements hub.Cluster.
+func (n *Node) SendTo(node string, msg []byte) { n.enqueue(node, true, msg) }
+
+func (n *Node) enqueue(target string, node bool, msg []byte) {
+	j := jobPool.Get().(*pubJob)
+	j.target, j.node, j.buf = target, node, append(j.buf[:0], msg...)
+	select {
+	case n.pub <- j:
+	default:
+		n.stats.PubDropped.Add(1)
+		putJob(j)
+	}
+}
+
+func putJob(j *pubJob) {
+	if cap(j.buf) > 64<<10 {
+		j.buf = make([]byte, 0, 256) // a big message's buffer is not kept
+	}
+	j.target = ""
+	jobPool.Put(j)
+}
+
+// Subscribe implements hub.Cluster: the publisher goroutine subscribes.
+func (n *Node) Subscribe(room string) { n.setWant(room, true) }
+
+// Unsubscribe implements hub.Cluster.
+func (n *Node) Unsubscribe(room string) { n.setWant(room, false) }
+
+func (n *Node) setWant(room string, on bool) {
+	n.subMu.Lock()
+	n.want[room] = on
+	n.subMu.Unlock()
+	select {
+	case n.subKick <- struct{}{}:
+	default:
+	}
+}
+
+// publisher publishes the queued messages in queue order (so each loop's,
+// hence each sender's, order is kept) and keeps the room subscriptions in
+// line with Subscribe and Unsubscribe. nats.go's Publish may write to the
+// socket when its buffer fills: that wait happens here, never on a loop.
+func (n *Node) publisher() {
+	roomSubj := make(map[string]string) // room -> subject, so that publishing allocates nothing
+	nodeSubj := make(map[string]string)
+	subs := make(map[string]*nats.Subscription)
+	subject := func(j *pubJob) string {
+		m, prefix := roomSubj, n.roomPrefix
+		if j.node {
+			m, prefix = nodeSubj, n.nodePrefix
+		}
+		if s, ok := m[j.target]; ok {
+			return s
+		}
+		if len(m) >= maxSubjects {
+			clear(m)
+		}
+		s := prefix + j.target
+		m[j.target] = s
+		return s
+	}
+	for {
+		select {
+		case j := <-n.pub:
+			if err := n.nc.Publish(subject(j), j.buf); err != nil {
+				n.stats.PubDropped.Add(1)
+			} else {
+				n.stats.MsgsOut.Add(1)
+			}
+			putJob(j)
+		case <-n.subKick:
+			n.reconcile(subs)
+		case <-n.stop:
+			for {
+				select {
+				case j := <-n.pub:
+					if n.nc.Publish(subject(j), j.buf) == nil {
+						n.stats.MsgsOut.Add(1)
+					}
+					putJob(j)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// reconcile subscribes to the rooms wanted and unsubscribes from the
+// others. Publisher goroutine only.
+func (n *Node) reconcile(subs map[string]*nats.Subscription) {
+	n.subMu.Lock()
+	want := n.want
+	n.want = make(map[string]bool, len(want))
+	n.subMu.Unlock()
+	for room, on := range want {
+		switch sub := subs[room]; {
+		case on && sub == nil:
+			s, err := n.nc.ChanSubscribe(n.roomPrefix+room, n.arrivals)
+			if err != nil {
+				n.log.Warn("cluster: subscribe", "room", room, "err", err)
+				continue
+			}
+			subs[room] = s
+		case !on && sub != nil:
+			_ = sub.Unsubscribe()
+			delete(subs, room)
+		}
+	}
+	// The server has the interest once it has answered a ping after the
+	// SUBs; while disconnected, nats.go sends them on reconnect.
+	_ = n.nc.FlushTimeout(n.cfg.OpTimeout)
+	n.subMu.Lock()
+	for room := range want {
+		if subs[room] != nil {
+			n.subscribed[room] = true
+		} else {
+			delete(n.subscribed, room)
+		}
+	}
+	n.subMu.Unlock()
+}
+
+// receiver hands the other nodes' messages to the hub, one at a time, in
+// arrival order.
+func (n *Node) receiver() {
+	for {
+		select {
+		case m := <-n.arrivals:
+			n.stats.MsgsIn.Add(1)
+			n.recv.Receive(m.Data)
+		case <-n.stop:
+			return
+		}
+	}
+}

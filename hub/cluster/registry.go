@@ -1,0 +1,379 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Registry calls (hub.Cluster's Claim, Update and Release) are queued to
+// one of a few workers, by name: one name's calls keep their order. A
+// worker remembers the names this node holds and the revision it wrote,
+// so that its updates and releases are revision-checked (a name that
+// another node took over, after this node was cut off for longer than the
+// TTL, is never overwritten or deleted).
+
+type opKind uint8
+
+const (
+	opClaim opKind = iota
+	opUpdate
+	opRelease
+	opResync // claim again what was granted or changed during an outage
+)
+
+type op struct {
+	kind       opKind
+	key        string // lower-case name
+	name, room string
+	done       func(ok bool) // opClaim
+}
+
+// held is a name this node holds.
+type held struct {
+	name, room string
+	rev        uint64 // revision written; 0: not (yet) written to the cluster
+	refs       int    // claims not yet released: an authenticated user's tabs share a name
+}
+
+var keySeed = maphash.MakeSeed()
+
+func (n *Node) worker(key string) *worker {
+	return n.reg[maphash.String(keySeed, key)%workers]
+}
+
+// Claim implements hub.Cluster.
+func (n *Node) Claim(name, room string, done func(ok bool)) {
+	key := strings.ToLower(name)
+	n.worker(key).push(op{kind: opClaim, key: key, name: name, room: room, done: done})
+}
+
+// Update implements hub.Cluster.
+func (n *Node) Update(name, room string) {
+	key := strings.ToLower(name)
+	n.worker(key).push(op{kind: opUpdate, key: key, name: name, room: room})
+}
+
+// Release implements hub.Cluster.
+func (n *Node) Release(name string) {
+	key := strings.ToLower(name)
+	n.worker(key).push(op{kind: opRelease, key: key})
+}
+
+// resync asks every worker to write again what the cluster missed.
+func (n *Node) resync() {
+	for _, w := range n.reg {
+		w.push(op{kind: opResync})
+	}
+}
+
+// worker runs registry calls one at a time. Its queue is a slice, not a
+// bounded channel: it holds at most a few calls per connected user (each
+// user's commands are rate-limited), and a push must never wait.
+type worker struct {
+	n     *Node
+	mu    sync.Mutex
+	queue []op
+	busy  bool
+	idle  chan struct{} // closed and replaced when the queue empties
+	kick  chan struct{}
+
+	held  map[string]*held  // worker goroutine only
+	dirty bool              // worker goroutine only: something waits for resync
+	freed map[string]uint64 // released while unavailable: key -> revision to delete
+}
+
+func newWorker(n *Node) *worker {
+	return &worker{n: n, kick: make(chan struct{}, 1), idle: make(chan struct{}),
+		held: make(map[string]*held), freed: make(map[string]uint64)}
+}
+
+func (w *worker) push(o op) {
+	w.mu.Lock()
+	w.queue = append(w.queue, o)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once the calls queued before it are done, or ctx ends.
+func (w *worker) wait(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		empty, idle := len(w.queue) == 0 && !w.busy, w.idle
+		w.mu.Unlock()
+		if empty {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *worker) run() {
+	for {
+		select {
+		case <-w.kick:
+		case <-w.n.stop:
+			return
+		}
+		for {
+			w.mu.Lock()
+			if len(w.queue) == 0 {
+				w.busy = false
+				close(w.idle)
+				w.idle = make(chan struct{})
+				w.mu.Unlock()
+				break
+			}
+			o := w.queue[0]
+			w.queue[0] = op{}
+			w.queue = w.queue[1:]
+			if len(w.queue) == 0 {
+				w.queue = nil // let a burst's backing array go
+			}
+			w.busy = true
+			w.mu.Unlock()
+			w.do(o)
+		}
+	}
+}
+
+func (w *worker) do(o op) {
+	switch o.kind {
+	case opClaim:
+		o.done(w.claim(o.key, o.name, o.room))
+	case opUpdate:
+		w.update(o.key, o.name, o.room)
+	case opRelease:
+		w.release(o.key)
+	case opResync:
+		w.resyncAll()
+	}
+}
+
+// call runs one registry call with the timeout, timing and counting it.
+func (w *worker) call(f func(ctx context.Context) error) error {
+	n := w.n
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
+	start := time.Now()
+	err := f(ctx)
+	cancel()
+	n.stats.RegistryOps.Add(1)
+	if n.cfg.ObserveRegistry != nil {
+		n.cfg.ObserveRegistry(time.Since(start))
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyNotFound) && !isWrongRevision(err) {
+		n.stats.RegistryErrors.Add(1)
+	}
+	return err
+}
+
+// kv is the buckets, or nil while the cluster is unavailable.
+func (w *worker) kv() *buckets {
+	if !w.n.Healthy() {
+		return nil
+	}
+	return w.n.kv.Load()
+}
+
+func value(node, room, name string) []byte { return []byte(node + " " + room + " " + name) }
+
+// claim takes key for this node; false if a live node holds it.
+func (w *worker) claim(key, name, room string) bool {
+	if h := w.held[key]; h != nil {
+		h.refs++ // this node holds it already: another tab of its user
+		return true
+	}
+	h := &held{name: name, room: room, refs: 1}
+	delete(w.freed, key)
+	b := w.kv()
+	if b == nil {
+		w.held[key], w.dirty = h, true
+		return true
+	}
+	ok, err := w.write(b, key, h)
+	if err != nil {
+		w.n.log.Debug("cluster: claim granted locally: registry unavailable", "name", name, "err", err)
+		w.held[key], w.dirty = h, true
+		return true
+	}
+	if ok {
+		w.held[key] = h
+	}
+	return ok
+}
+
+// write creates key for h, replacing a stale claim (one of a node that is
+// gone, or of this node's id in an earlier life) with a revision-checked
+// update. It sets h.rev; ok is false if a live node holds key.
+func (w *worker) write(b *buckets, key string, h *held) (ok bool, err error) {
+	n := w.n
+	val := value(n.cfg.NodeID, h.room, h.name)
+	var rev uint64
+	err = w.call(func(ctx context.Context) (err error) { rev, err = b.names.Create(ctx, key, val); return err })
+	if err == nil {
+		h.rev = rev
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, err
+	}
+	var e jetstream.KeyValueEntry
+	err = w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return w.write(b, key, h) // released meanwhile: try again
+	}
+	if err != nil {
+		return false, err
+	}
+	owner, _, _ := parseValue(e.Value())
+	if owner != n.cfg.NodeID {
+		err = w.call(func(ctx context.Context) error { _, err := b.nodes.Get(ctx, owner); return err })
+		if err == nil {
+			return false, nil // a live node holds it
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, err
+		}
+	}
+	err = w.call(func(ctx context.Context) (err error) {
+		rev, err = b.names.Update(ctx, key, val, e.Revision())
+		return err
+	})
+	if isWrongRevision(err) {
+		return false, nil // another claimer replaced the stale claim first
+	}
+	if err != nil {
+		return false, err
+	}
+	n.stats.StaleFreed.Add(1)
+	h.rev = rev
+	return true, nil
+}
+
+// update records a held name's room or spelling.
+func (w *worker) update(key, name, room string) {
+	h := w.held[key]
+	if h == nil {
+		return
+	}
+	h.name, h.room = name, room
+	b := w.kv()
+	if b == nil || h.rev == 0 {
+		w.dirty = true
+		return
+	}
+	var rev uint64
+	err := w.call(func(ctx context.Context) (err error) {
+		rev, err = b.names.Update(ctx, key, value(w.n.cfg.NodeID, room, name), h.rev)
+		return err
+	})
+	switch {
+	case err == nil:
+		h.rev = rev
+	case isWrongRevision(err):
+		w.lost(key, h)
+	default:
+		w.dirty = true
+	}
+}
+
+// release frees a held name.
+func (w *worker) release(key string) {
+	h := w.held[key]
+	if h == nil {
+		return
+	}
+	if h.refs--; h.refs > 0 {
+		return
+	}
+	delete(w.held, key)
+	if h.rev == 0 {
+		return
+	}
+	b := w.kv()
+	if b == nil {
+		w.freed[key], w.dirty = h.rev, true
+		return
+	}
+	if err := w.del(b, key, h.rev); err != nil && !isWrongRevision(err) {
+		w.freed[key], w.dirty = h.rev, true
+	}
+}
+
+func (w *worker) del(b *buckets, key string, rev uint64) error {
+	return w.call(func(ctx context.Context) error { return b.names.Delete(ctx, key, jetstream.LastRevision(rev)) })
+}
+
+// resyncAll writes what was granted, changed or released while the
+// cluster was unavailable, and checks that the names written before are
+// still this node's (the cluster may have been restarted without its
+// store, or have freed them while this node was cut off).
+func (w *worker) resyncAll() {
+	b := w.kv()
+	if b == nil {
+		return
+	}
+	w.dirty = false
+	for key, rev := range w.freed {
+		if err := w.del(b, key, rev); err != nil && !isWrongRevision(err) {
+			w.dirty = true
+			continue
+		}
+		delete(w.freed, key)
+	}
+	for key, h := range w.held {
+		if h.rev != 0 {
+			var e jetstream.KeyValueEntry
+			err := w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
+			if err == nil && e.Revision() == h.rev {
+				continue // still ours, unchanged
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				w.dirty = true
+				continue
+			}
+			h.rev = 0
+		}
+		ok, err := w.write(b, key, h)
+		switch {
+		case err != nil:
+			w.dirty = true
+		case !ok:
+			w.lost(key, h)
+		}
+	}
+}
+
+// lost gives up a name that another node holds now: the user keeps it on
+// this node (renaming a connected user behind its back would be worse), but
+// the cluster no longer sees it as this node's.
+func (w *worker) lost(key string, h *held) {
+	w.n.stats.Conflicts.Add(1)
+	w.n.log.Warn("cluster: a name granted during an outage is held by another node", "name", h.name)
+	delete(w.held, key)
+}
+
+// isWrongRevision reports a failed revision check.
+func isWrongRevision(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// parseValue splits a names value: "NODE ROOM Name".
+func parseValue(v []byte) (node, room, name string) {
+	s := string(v)
+	node, rest, _ := strings.Cut(s, " ")
+	room, name, _ = strings.Cut(rest, " ")
+	return node, room, name
+}

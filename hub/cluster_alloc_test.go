@@ -1,0 +1,83 @@
+//go:build !race
+
+package hub_test
+
+import (
+	"testing"
+
+	"edgews/codec"
+	"edgews/engine"
+	"edgews/hub"
+)
+
+// tap is a hub.Cluster that keeps the last message published and grants
+// every claim: the hub's side of the cluster, measured without a network
+// (hub/cluster's tests run the real thing over a real nats-server).
+type tap struct {
+	last []byte
+	n    int
+}
+
+func (c *tap) Attach(hub.Receiver)                     {}
+func (c *tap) Publish(_ string, msg []byte)            { c.last = append(c.last[:0], msg...); c.n++ }
+func (c *tap) SendTo(_ string, msg []byte)             { c.Publish("", msg) }
+func (c *tap) Subscribe(string)                        {}
+func (c *tap) Unsubscribe(string)                      {}
+func (c *tap) Claim(_, _ string, done func(bool))      { done(true) }
+func (c *tap) Update(string, string)                   {}
+func (c *tap) Release(string)                          {}
+func (c *tap) Users() int64                            { return 0 }
+func (c *tap) Roster(string, []string) ([]string, int) { return nil, 0 }
+func (c *tap) Lookup(string) (string, string, bool)    { return "", "", false }
+
+// In a cluster, a broadcast also hands one wire message to the cluster
+// (no allocation), and a message from another node is encoded once per
+// format and fanned out like a local broadcast: no allocation either,
+// however many members.
+func TestClusterAllocs(t *testing.T) {
+	cl := &tap{}
+	p, h := newChatConfig(t, 2, hub.Config{Shards: 4, Cluster: cl})
+	var members []*engine.Conn
+	for i := 0; i < 101; i++ {
+		var hdr []string
+		if i%2 == 1 {
+			hdr = append(hdr, jsonHeader)
+		}
+		c, err := p.Open("/chat", i%2, false, hdr...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, c)
+	}
+	p.Drain()
+	sender := members[0]
+	msg := []byte("hello everyone")
+	p.Message(sender, codec.OpText, msg)
+	p.Drain()
+	published := cl.n
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.Message(sender, codec.OpText, msg)
+		p.Drain()
+	})
+	if cl.n == published {
+		t.Fatal("nothing published to the cluster")
+	}
+	if allocs != 0 {
+		t.Fatalf("clustered broadcast to 101 members: %v allocs, want 0", allocs)
+	}
+
+	wire := append([]byte(nil), cl.last...)
+	before := [2]int64{p.Written(members[99]), p.Written(members[100])}
+	h.Receive(wire)
+	p.Drain()
+	allocs = testing.AllocsPerRun(1000, func() {
+		h.Receive(wire)
+		p.Drain()
+	})
+	if p.Written(members[99]) == before[0] || p.Written(members[100]) == before[1] {
+		t.Fatal("a message from another node was not delivered to both formats")
+	}
+	if allocs != 0 {
+		t.Fatalf("message from another node to 101 members: %v allocs, want 0", allocs)
+	}
+}

@@ -304,3 +304,23 @@ func TestStartRoomObeysTokenRooms(t *testing.T) {
 		t.Fatalf("?room=Dev: %q", got)
 	}
 }
+
+// A room that empties keeps its history (and epoch) until the TTL: the
+// next to enter it still gets what was said.
+func TestHistoryOutlivesItsMembers(t *testing.T) {
+	p, h := newChatConfig(t, 2, withHistory(50))
+	bob := openAs(t, p, "/chat?name=bob&room=games", 1, true)
+	send(p, bob, "one")
+	send(p, bob, "two")
+	epoch := decodeEvent(t, p.Received(bob)[1]).Epoch
+	send(p, bob, `{"type":"leave"}`)
+	if h.Rooms() != 1 {
+		t.Fatalf("Rooms = %d, want 1 (games is empty)", h.Rooms())
+	}
+	alice := openAs(t, p, "/chat?name=alice", 0, true)
+	send(p, alice, fmt.Sprintf(`{"type":"join","room":"games","since":1,"epoch":%q}`, epoch))
+	got := p.Received(alice)
+	if hist := decodeEvent(t, got[len(got)-1]); hist.Reset || hist.Epoch != epoch || !slices.Equal(texts(hist.Messages), []string{"bob: two"}) {
+		t.Fatalf("history of the emptied room: %s", got[len(got)-1])
+	}
+}

@@ -102,52 +102,76 @@ func BenchmarkBroadcastHistoryPaired(b *testing.B) {
 
 // BenchmarkJoinStorm measures what a join costs when 1,000 JSON users
 // join a room holding 50 messages of history, one after another: per join
-// the registry, the presence event to the room, and (history on) the
-// history event of 50 messages encoded under the room's order lock.
-// ns/join is the figure; off is the same storm without history.
+// the registry, the presence event to the room (to up to 1,000 members:
+// most of the cost), and, with history on, the history event of 50
+// messages encoded under the room's order lock. Two nodes, history off
+// and on, take turns storm by storm (a busy machine's drift then weighs
+// on both alike); it reports the median cost per join of each and the
+// median of their per-storm difference (on-minus-off-ns/join).
 func BenchmarkJoinStorm(b *testing.B) {
-	for _, tt := range []struct {
-		name string
-		cfg  hub.Config
-	}{
-		{"off", hub.Config{Shards: 4}},
-		{"on", hub.Config{Shards: 4, History: 50}},
-	} {
-		b.Run(tt.name, func(b *testing.B) {
-			const joiners = 1000
-			p, _ := newChatConfig(b, 2, tt.cfg)
-			speaker, err := p.Open("/chat?room=storm", 0, false)
-			if err != nil {
+	const joiners = 1000
+	type storm struct {
+		p       *engine.InProc
+		conns   []*engine.Conn
+		perJoin []float64
+		last    *engine.Conn
+		before  int64
+	}
+	join, leave := []byte(`{"type":"join","room":"storm"}`), []byte(`{"type":"leave"}`)
+	var storms [2]*storm
+	for i, cfg := range []hub.Config{{Shards: 4}, {Shards: 4, History: 50}} {
+		p, _ := newChatConfig(b, 2, cfg)
+		speaker, err := p.Open("/chat?room=storm", 0, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k := range 50 {
+			p.Message(speaker, codec.OpText, fmt.Appendf(nil, "message %d of the room's history, of a typical length", k))
+		}
+		st := &storm{p: p, conns: make([]*engine.Conn, joiners)}
+		for k := range st.conns {
+			if st.conns[k], err = p.Open("/chat", k%2, false, jsonHeader); err != nil {
 				b.Fatal(err)
 			}
-			for i := range 50 {
-				p.Message(speaker, codec.OpText, fmt.Appendf(nil, "message %d of the room's history, of a typical length", i))
-			}
-			conns := make([]*engine.Conn, joiners)
-			for i := range conns {
-				if conns[i], err = p.Open("/chat", i%2, false, jsonHeader); err != nil {
-					b.Fatal(err)
-				}
-			}
-			p.Drain()
-			join, leave := []byte(`{"type":"join","room":"storm"}`), []byte(`{"type":"leave"}`)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				for _, c := range conns {
-					p.Message(c, codec.OpText, join)
-				}
-				p.Drain()
-				b.StopTimer()
-				for _, c := range conns {
-					p.Message(c, codec.OpText, leave)
-				}
-				p.Drain()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/joiners, "ns/join")
-		})
+		}
+		p.Drain()
+		st.last = st.conns[joiners-1]
+		st.before = p.Written(st.last)
+		storms[i] = st
 	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 2 {
+			st := storms[(i+k)%2] // alternate which goes first
+			t0 := time.Now()
+			for _, c := range st.conns {
+				st.p.Message(c, codec.OpText, join)
+			}
+			st.p.Drain()
+			st.perJoin = append(st.perJoin, float64(time.Since(t0).Nanoseconds())/joiners)
+			b.StopTimer()
+			for _, c := range st.conns {
+				st.p.Message(c, codec.OpText, leave)
+			}
+			st.p.Drain()
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	for _, st := range storms {
+		if st.p.Written(st.last) == st.before {
+			b.Fatal("nothing delivered")
+		}
+	}
+	diffs := make([]float64, b.N)
+	for i := range diffs {
+		diffs[i] = storms[1].perJoin[i] - storms[0].perJoin[i]
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(median(diffs), "on-minus-off-ns/join")
+	b.ReportMetric(median(storms[0].perJoin), "off-ns/join")
+	b.ReportMetric(median(storms[1].perJoin), "on-ns/join")
 }
 
 // BenchmarkHistoryEvent measures what history adds to a join: reading a

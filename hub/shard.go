@@ -17,15 +17,51 @@ type shard struct {
 
 // nameEntry is a registered name. The registry keeps its own copy of the
 // name as typed, so other loops never read Member.name.
+//
+// An entry is in the registry for as long as its holder is connected, so
+// it is small: what only authenticated names have is behind auth, and an
+// anonymous name costs 32 bytes a map slot instead of 64.
 type nameEntry struct {
 	m    *Member
 	name string
-	sub  string    // the authenticated holder's sub; "" when anonymous
+	auth *nameAuth // nil when anonymous; replaced, never changed in place
+}
+
+// nameAuth is the authenticated part of a nameEntry.
+type nameAuth struct {
+	sub  string    // the holder's sub
 	tabs []*Member // more connections of sub sharing the name (two tabs); never changed in place
 }
 
+func newNameEntry(m *Member, name, sub string) nameEntry {
+	e := nameEntry{m: m, name: name}
+	if sub != "" {
+		e.auth = &nameAuth{sub: sub}
+	}
+	return e
+}
+
+// sub is the authenticated holder's sub; "" when anonymous.
+func (e *nameEntry) sub() string {
+	if e.auth == nil {
+		return ""
+	}
+	return e.auth.sub
+}
+
+// tabs are the other connections sharing the name; never changed in place.
+func (e *nameEntry) tabs() []*Member {
+	if e.auth == nil {
+		return nil
+	}
+	return e.auth.tabs
+}
+
+// setTabs replaces the tabs of an authenticated entry.
+func (e *nameEntry) setTabs(tabs []*Member) { e.auth = &nameAuth{sub: e.auth.sub, tabs: tabs} }
+
 // holds reports whether m is one of the entry's connections.
-func (e *nameEntry) holds(m *Member) bool { return e.m == m || slices.Contains(e.tabs, m) }
+func (e *nameEntry) holds(m *Member) bool { return e.m == m || slices.Contains(e.tabs(), m) }
 
 // foldName is a name's registry key: names that differ only in case clash,
 // so "Alice" cannot pass for "alice".
@@ -57,15 +93,15 @@ func (h *Hub) claimName(m *Member, name string, evict bool) (ok bool, evicted *M
 	e, taken := s.byName[key]
 	switch {
 	case !taken:
-		s.byName[key] = nameEntry{m: m, name: name, sub: sub}
+		s.byName[key] = newNameEntry(m, name, sub)
 	case e.holds(m):
 		e.name = name
 		s.byName[key] = e
-	case sub != "" && e.sub == sub:
-		e.tabs = append(slices.Clip(e.tabs), m)
+	case sub != "" && e.sub() == sub:
+		e.setTabs(append(slices.Clip(e.tabs()), m))
 		s.byName[key] = e
-	case evict && sub != "" && e.sub == "" && len(e.tabs) == 0:
-		s.byName[key] = nameEntry{m: m, name: name, sub: sub}
+	case evict && sub != "" && e.sub() == "" && len(e.tabs()) == 0:
+		s.byName[key] = newNameEntry(m, name, sub)
 		return true, e.m
 	default:
 		return false, nil
@@ -80,14 +116,16 @@ func (h *Hub) release(m *Member, name string) {
 	s.mu.Lock()
 	e := s.byName[key]
 	switch {
-	case e.m == m && len(e.tabs) == 0:
+	case e.m == m && len(e.tabs()) == 0:
 		delete(s.byName, key)
 	case e.m == m:
-		e.m, e.tabs = e.tabs[0], slices.Clone(e.tabs[1:])
+		tabs := e.tabs()
+		e.m = tabs[0]
+		e.setTabs(slices.Clone(tabs[1:]))
 		s.byName[key] = e
 	default:
-		if i := slices.Index(e.tabs, m); i >= 0 {
-			e.tabs = slices.Delete(slices.Clone(e.tabs), i, i+1)
+		if i := slices.Index(e.tabs(), m); i >= 0 {
+			e.setTabs(slices.Delete(slices.Clone(e.tabs()), i, i+1))
 			s.byName[key] = e
 		}
 	}
@@ -104,5 +142,5 @@ func (h *Hub) lookup(name string) (*Member, string, []*Member) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e := s.byName[key]
-	return e.m, e.name, e.tabs
+	return e.m, e.name, e.tabs()
 }

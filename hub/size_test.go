@@ -16,3 +16,13 @@ func TestMemberSize(t *testing.T) {
 		t.Fatalf("hub.Member is %d bytes, more than %d: see the layout comment on Member before raising maxMemberSize", got, maxMemberSize)
 	}
 }
+
+// A name registry entry is held for every connected user: keep what only
+// authenticated names need behind nameEntry.auth.
+const maxNameEntrySize = 32
+
+func TestNameEntrySize(t *testing.T) {
+	if got := unsafe.Sizeof(nameEntry{}); got > maxNameEntrySize {
+		t.Fatalf("hub.nameEntry is %d bytes, more than %d: put rare state behind auth", got, maxNameEntrySize)
+	}
+}

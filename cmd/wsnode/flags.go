@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"edgews/engine"
+	"edgews/engine/mempolicy"
 	"edgews/hub"
 )
 
@@ -20,6 +21,7 @@ const envPrefix = "WSNODE_"
 type options struct {
 	engine         engine.Config
 	hub            hub.Config
+	memory         mempolicy.Config
 	allowedOrigins string
 	metricsAddr    string
 	pprof          bool
@@ -83,6 +85,10 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.DurationVar(&o.hub.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a room's messages are kept")
 	fs.Int64Var(&o.hub.HistoryMaxBytes, "history-max-bytes", hub.DefaultHistoryMaxBytes, "memory for all rooms' history on the node, in bytes; over it the oldest messages go first")
 	add("History", "history", "history-ttl", "history-max-bytes")
+
+	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 50; -1 = off, needs a memory limit)")
+	fs.Int64Var(&o.memory.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes, as GOMEMLIMIT (0 = $GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1 = none)")
+	add("Memory", "gogc", "memory-limit")
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"edgews/engine"
+	"edgews/engine/mempolicy"
 	"edgews/hub"
 	"edgews/hub/web"
 )
@@ -66,6 +67,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	o.engine.Logger = logger
 	o.hub.Logger = logger
 	raiseFileLimit(logger)
+	mem, err := mempolicy.Apply(o.memory)
+	if err != nil {
+		logger.Error("memory policy", "err", err)
+		return 2
+	}
+	logger.Info("memory policy", "gogc", mem.GCPercent, "memory_limit", mem.MemoryLimit, "memory_limit_from", mem.Source)
 	if o.hub.Auth, err = o.auth.verifier(logger); err != nil {
 		logger.Error("authentication", "err", err)
 		return 2
@@ -83,6 +90,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		srv.HandleHTTP(p, page)
 	}
 
+	// Memory freed by a wave of connections goes back to the system.
+	release := &mempolicy.Releaser{Open: srv.OpenConns, Logger: logger}
+	releaseCtx, stopRelease := context.WithCancel(context.Background())
+	defer stopRelease()
+	go release.Run(releaseCtx)
+
 	var metrics *http.Server
 	if o.metricsAddr != "" {
 		ln, err := net.Listen("tcp", o.metricsAddr)
@@ -90,7 +103,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			logger.Error("metrics listener", "err", err)
 			return 1
 		}
-		metrics = &http.Server{Handler: metricsHandler(srv, h, o.pprof), ReadHeaderTimeout: 5 * time.Second}
+		metrics = &http.Server{Handler: metricsHandler(srv, h, release, o.pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metrics.Serve(ln) }()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}

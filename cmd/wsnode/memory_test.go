@@ -252,7 +252,7 @@ func checkRSSReturns(t *testing.T, n *node, base int64) {
 	t.Helper()
 	pid := n.cmd.Process.Pid
 	start := time.Now()
-	for scrape(t, n, "wsnode_memory_releases_total") < 1 {
+	for scrape(t, n, `wsnode_memory_releases_total{cause="eviction"}`) < 1 {
 		if time.Since(start) > 5*time.Second {
 			t.Fatal("no memory release after the eviction")
 		}

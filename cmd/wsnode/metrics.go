@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"edgews/engine"
+	"edgews/engine/mempolicy"
 	"edgews/hub"
 	"edgews/hub/auth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,14 +31,16 @@ type collector struct {
 	historyMsgs, historyBytes, historyResets *prometheus.Desc
 	held, budget, evicted, msgTimeouts       *prometheus.Desc
 	releases                                 *prometheus.Desc
+
+	release *mempolicy.Releaser // returns memory after connection waves
 }
 
-func newCollector(srv *engine.Server, h *hub.Hub) *collector {
+func newCollector(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("wsnode_"+name, help, labels, nil)
 	}
 	return &collector{
-		srv: srv, hub: h,
+		srv: srv, hub: h, release: release,
 		open:        d("connections_open", "Open WebSocket connections."),
 		accepted:    d("connections_accepted_total", "TCP connections accepted."),
 		upgrades:    d("connections_total", "WebSocket connections opened."),
@@ -67,7 +70,7 @@ func newCollector(srv *engine.Server, h *hub.Hub) *collector {
 		budget:        d("memory_budget_bytes", "--memory-budget (0: none)."),
 		evicted:       d("memory_evictions_total", "Connections closed (1013) to stay under --memory-budget, by what they mostly held.", "direction"),
 		msgTimeouts:   d("message_timeouts_total", "Connections closed (1008) for a frame or message not complete within --message-timeout."),
-		releases:      d("memory_releases_total", "Times memory was returned to the OS after an eviction."),
+		releases:      d("memory_releases_total", "Times freed memory was returned to the OS, by cause: an eviction (--memory-budget) or the end of a wave of connections (go_gc_gogc_percent and go_gc_gomemlimit_bytes show --gogc and --memory-limit).", "cause"),
 	}
 }
 
@@ -134,14 +137,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.evicted, n, engine.DirName(d))
 	}
 	counter(c.msgTimeouts, st.MessageTimeouts)
-	counter(c.releases, st.MemoryReleases)
+	counter(c.releases, st.MemoryReleases, "eviction")
+	counter(c.releases, c.release.Releases(), "connection_wave")
 }
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime
 // and process collectors) and /healthz.
-func metricsHandler(srv *engine.Server, h *hub.Hub, withPprof bool) http.Handler {
+func metricsHandler(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser, withPprof bool) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(srv, h), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(srv, h, release), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if withPprof {

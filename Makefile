@@ -38,10 +38,11 @@ fuzz: ## longer fuzzing of the decoder, the handshake, the chat's JSON commands 
 bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt
 
-bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcast N=10,000, connect N=50,000; markdown table (~10 min)
+COMPARE_FLAGS ?=
+bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcast N=10,000, idle /echo and /chat N=50,000 (COMPARE_FLAGS="--connect-conns 15000": one process); markdown table (~12 min)
 	cd bench/peers && $(GO) build -o ../../bin/ ./cmd/...
 	mkdir -p reports
-	bin/wsbench compare --bin bin --reports reports/compare | tee reports/compare.md
+	bin/wsbench compare --bin bin --reports reports/compare $(COMPARE_FLAGS) | tee reports/compare.md
 
 bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 of connected users during a 2,000/s connect storm (~3 min)
 	mkdir -p reports
@@ -49,9 +50,10 @@ bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 
 	sh bench/auth-storm.sh bin | tee reports/auth-storm.md
 
 CONNS ?= 100000
-bench-scale: build ## ramp to CONNS idle connections (default 100000) over SO_REUSEPORT node processes, probe echo latency
+SCALE_PATH ?= /echo
+bench-scale: build ## ramp to CONNS idle connections (default 100000) on SCALE_PATH (/echo; /chat) over SO_REUSEPORT node processes, probe echo latency
 	mkdir -p reports
-	bin/wsbench scale --bin bin --conns $(CONNS) | tee reports/scale-$(CONNS).md
+	bin/wsbench scale --bin bin --conns $(CONNS) --path $(SCALE_PATH) | tee reports/scale-$(CONNS)$(subst /,-,$(SCALE_PATH)).md
 
 .PHONY: screenshots
 screenshots: ## pictures of the chat page at desktop and phone sizes (headless Chromium) into docs/, as the README shows them

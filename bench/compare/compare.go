@@ -19,11 +19,13 @@ import (
 
 // Config is a comparison run. Zero fields take the documented defaults,
 // which are the issue's: echo C=1000 P=1 KiB, broadcast N=10,000,
-// connect N=50,000 idle.
+// connect N=50,000 idle, on /echo (connect) and on /chat (connect-chat).
 type Config struct {
 	Bin     string   // directory holding wsnode, wsbench, gorilla, gws, nbio; if empty, "bin"
 	Servers []string // if empty, Servers
-	// Scenarios to run, from "echo", "broadcast", "connect"; if empty, all.
+	// Scenarios to run, from "echo", "broadcast", "connect" (idle /echo
+	// connections), "connect-chat" (idle /chat users, each a chat member);
+	// if empty, all.
 	Scenarios []string
 
 	EchoConns    int           // if zero, 1000
@@ -60,7 +62,7 @@ func (c *Config) defaults() {
 		c.Servers = Servers
 	}
 	if len(c.Scenarios) == 0 {
-		c.Scenarios = []string{"echo", "broadcast", "connect"}
+		c.Scenarios = []string{"echo", "broadcast", "connect", "connect-chat"}
 	}
 	set(&c.EchoConns, 1000)
 	set(&c.EchoPayload, 1024)
@@ -117,6 +119,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Report, error) {
 	procs := 1
 	args := []string{scenario, "-q", "--json"}
+	path := ""
 	switch scenario {
 	case "echo":
 		args = append(args, "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.EchoPayload),
@@ -125,10 +128,14 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 		args = append(args, "-c", strconv.Itoa(cfg.BroadcastConns), "--senders", strconv.Itoa(cfg.BroadcastSenders),
 			"--rate", strconv.FormatFloat(cfg.BroadcastRate, 'f', -1, 64), "--payload", strconv.Itoa(cfg.BroadcastPayload),
 			"--duration", cfg.Duration.String(), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64))
-	case "connect":
+	case "connect", "connect-chat":
 		procs = cfg.ConnectProcs
+		args = append([]string{"connect"}, args[1:]...)
 		args = append(args, "-c", strconv.Itoa(cfg.ConnectConns), "--procs", strconv.Itoa(procs),
 			"--duration", cfg.ConnectHold.String(), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64))
+		if scenario == "connect-chat" {
+			path = "/chat"
+		}
 	default:
 		return nil, fmt.Errorf("compare: unknown scenario %q", scenario)
 	}
@@ -138,7 +145,7 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 	}
 	defer cl.stop()
 	time.Sleep(200 * time.Millisecond) // let the servers settle before the RSS baseline
-	args = append(args, "--url", "ws://"+cl.addr, "--server-pid", cl.pidList())
+	args = append(args, "--url", "ws://"+cl.addr+path, "--server-pid", cl.pidList())
 	rep, raw, err := runBench(ctx, cfg.Bin, args)
 	if cfg.Reports != "" && raw != nil {
 		_ = os.MkdirAll(cfg.Reports, 0o755)
@@ -199,13 +206,19 @@ var metrics = []metric{
 	}},
 	{"broadcast", "broadcast p99 delivery latency", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
 	{"broadcast", "server CPU s per 1M deliveries", true, "s", cpuPerMillion},
-	{"connect", "idle connections held", false, "", func(r *bench.Report) (float64, bool) { return float64(r.Conns.Connected), true }},
-	{"connect", "server RSS per idle connection", true, "B", func(r *bench.Report) (float64, bool) {
-		if s := server(r); s != nil && r.Conns.Connected > 0 {
-			return s.RSSBytesPerConn, true
-		}
-		return 0, false
-	}},
+	{"connect", "idle /echo connections held", false, "", connected},
+	{"connect", "server RSS per idle /echo connection", true, "B", rssPerConn},
+	{"connect-chat", "idle /chat users held", false, "", connected},
+	{"connect-chat", "server RSS per idle /chat user", true, "B", rssPerConn},
+}
+
+func connected(r *bench.Report) (float64, bool) { return float64(r.Conns.Connected), true }
+
+func rssPerConn(r *bench.Report) (float64, bool) {
+	if s := server(r); s != nil && r.Conns.Connected > 0 {
+		return s.RSSBytesPerConn, true
+	}
+	return 0, false
 }
 
 func perSec(r *bench.Report) (float64, bool) {

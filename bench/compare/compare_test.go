@@ -49,9 +49,10 @@ func TestMarkdownRatios(t *testing.T) {
 	}
 }
 
-// End to end: build the node and wsbench, run a small echo and broadcast
-// against two node processes named differently (a stand-in peer), and read
-// the table. Every figure must be a number and the node's share of loss 0.
+// End to end: build the node and wsbench, run a small echo, broadcast and
+// idle /chat connect against two node processes named differently (a
+// stand-in peer), and read the table. Every figure must be a number and the
+// node's share of loss 0.
 func TestRunAgainstTwoServers(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []string{"wsnode", "wsbench"} {
@@ -67,16 +68,24 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	results := Run(ctx, Config{
-		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "broadcast"},
+		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "broadcast", "connect-chat"},
 		EchoConns: 20, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10,
+		ConnectConns: 30, ConnectHold: 500 * time.Millisecond,
 		Duration: time.Second, Ramp: 1000, Reports: filepath.Join(dir, "reports"), Log: &log,
 	})
-	if len(results) != 4 {
-		t.Fatalf("%d results, want 4", len(results))
+	if len(results) != 6 {
+		t.Fatalf("%d results, want 6", len(results))
 	}
 	for _, r := range results {
 		if r.Err != nil {
 			t.Fatalf("%s %s: %v\nlog:\n%s", r.Server, r.Scenario, r.Err, log.String())
+		}
+		if r.Scenario == "connect-chat" {
+			// Idle /chat users (chat members), not /echo connections.
+			if r.Report.Conns.Connected != 30 || !strings.HasSuffix(r.Report.URL, "/chat") {
+				t.Fatalf("%s connect-chat: %d connected to %s, want 30 to /chat", r.Server, r.Report.Conns.Connected, r.Report.URL)
+			}
+			continue
 		}
 		if r.Report.Messages == nil || r.Report.Messages.Received == 0 || r.Report.Messages.Lost != 0 {
 			t.Fatalf("%s %s: messages %+v", r.Server, r.Scenario, r.Report.Messages)
@@ -90,7 +99,9 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	}
 	var b bytes.Buffer
 	Markdown(&b, results)
-	if !strings.Contains(b.String(), "| echo msgs/s |") || !strings.Contains(b.String(), "| broadcast deliveries/s |") || strings.Contains(b.String(), "failed") {
+	if !strings.Contains(b.String(), "| echo msgs/s |") || !strings.Contains(b.String(), "| broadcast deliveries/s |") ||
+		!strings.Contains(b.String(), "| idle /chat users held | 30 | 30 |") || !strings.Contains(b.String(), "| server RSS per idle /chat user (lower is better) |") ||
+		strings.Contains(b.String(), "failed") {
 		t.Fatalf("table:\n%s", b.String())
 	}
 }

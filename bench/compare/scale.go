@@ -18,6 +18,7 @@ import (
 type ScaleConfig struct {
 	Bin     string        // if empty, "bin"
 	Conns   int           // if zero, 100000
+	Path    string        // route of the idle connections; if empty, "/echo"
 	PerProc int           // connections per node process and per bench worker; if zero, 18000
 	Ramp    float64       // connections/s; if zero, 5000
 	Echo    int           // echo connections of the latency probe; if zero, 100
@@ -28,6 +29,7 @@ type ScaleConfig struct {
 // ScaleResult is what Scale measured.
 type ScaleResult struct {
 	Procs   int
+	Path    string        // route of the idle connections
 	Connect *bench.Report // the idle connections (RSS per node process in Servers)
 	Echo    *bench.Report // the latency probe under that load; nil if it failed
 	EchoErr error         // why the probe failed
@@ -50,6 +52,9 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	if cfg.PerProc == 0 {
 		cfg.PerProc = 18000
 	}
+	if cfg.Path == "" {
+		cfg.Path = "/echo"
+	}
 	if cfg.Ramp == 0 {
 		cfg.Ramp = 5000
 	}
@@ -71,7 +76,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	}
 	defer cl.stop()
 	time.Sleep(200 * time.Millisecond)
-	fmt.Fprintf(cfg.Log, "scale: %d node processes on %s, dialing %d connections at %.0f/s\n", procs, cl.addr, cfg.Conns, cfg.Ramp)
+	fmt.Fprintf(cfg.Log, "scale: %d node processes on %s, dialing %d connections to %s at %.0f/s\n", procs, cl.addr, cfg.Conns, cfg.Path, cfg.Ramp)
 
 	rampFor := time.Duration(float64(cfg.Conns)/cfg.Ramp*float64(time.Second)) + 5*time.Second
 	hold := rampFor + cfg.EchoFor + 5*time.Second
@@ -83,7 +88,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	go func() {
 		rep, _, err := runBench(ctx, cfg.Bin, append([]string{"connect", "-q", "--json", "-c", strconv.Itoa(cfg.Conns),
 			"--procs", strconv.Itoa(procs), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64),
-			"--duration", hold.String(), "--url", "ws://" + cl.addr, "--server-pid", cl.pidList()}, loadedTimeouts...))
+			"--duration", hold.String(), "--url", "ws://" + cl.addr + cfg.Path, "--server-pid", cl.pidList()}, loadedTimeouts...))
 		connDone <- out{rep, err}
 	}()
 	select {
@@ -98,7 +103,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
-	res := &ScaleResult{Procs: procs, Connect: o.rep, Echo: echo, EchoErr: echoErr}
+	res := &ScaleResult{Procs: procs, Path: cfg.Path, Connect: o.rep, Echo: echo, EchoErr: echoErr}
 	for _, s := range o.rep.Series {
 		if s.Conns >= o.rep.Conns.Connected {
 			res.Ramp = time.Duration(s.T) * time.Second
@@ -113,7 +118,7 @@ func MarkdownScale(w io.Writer, r *ScaleResult) {
 	c := r.Connect
 	fmt.Fprintf(w, "| figure | value |\n|---|---:|\n")
 	fmt.Fprintf(w, "| node processes (SO_REUSEPORT) / bench workers | %d / %d |\n", r.Procs, c.Procs)
-	fmt.Fprintf(w, "| connections open / target (failed) | %d / %d (%d) |\n", c.Conns.Connected, c.Conns.Target, c.Conns.Failed)
+	fmt.Fprintf(w, "| connections open / target (failed), route | %d / %d (%d), %s |\n", c.Conns.Connected, c.Conns.Target, c.Conns.Failed, r.Path)
 	for reason, n := range c.Conns.Failures {
 		fmt.Fprintf(w, "| failed: %s | %d (%s) |\n", reason, n, c.Conns.FailureExamples[reason])
 	}

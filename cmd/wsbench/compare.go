@@ -21,7 +21,7 @@ func runCompare(args []string) int {
 	var servers, scenarios string
 	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench, gorilla, gws and nbio")
 	fs.StringVar(&servers, "servers", strings.Join(compare.Servers, ","), "servers to run, the node first")
-	fs.StringVar(&scenarios, "scenarios", "echo,broadcast,connect", "scenarios to run")
+	fs.StringVar(&scenarios, "scenarios", "echo,broadcast,connect,connect-chat", "scenarios to run (connect: idle /echo connections; connect-chat: idle /chat users)")
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 1000, "echo: connections")
 	fs.IntVar(&cfg.EchoPayload, "echo-payload", 1024, "echo: payload bytes")
 	fs.IntVar(&cfg.EchoInflight, "echo-inflight", 1, "echo: messages in flight per connection")
@@ -29,9 +29,9 @@ func runCompare(args []string) int {
 	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 10000, "broadcast: users")
 	fs.IntVar(&cfg.BroadcastSenders, "broadcast-senders", 20, "broadcast: senders")
 	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 40, "broadcast: messages per second, all senders together")
-	fs.IntVar(&cfg.ConnectConns, "connect-conns", 50000, "connect: idle connections")
-	fs.IntVar(&cfg.ConnectProcs, "connect-procs", 0, "connect: server processes and bench workers (0 = one per 18,000)")
-	fs.DurationVar(&cfg.ConnectHold, "connect-hold", 5*time.Second, "connect: hold time")
+	fs.IntVar(&cfg.ConnectConns, "connect-conns", 50000, "connect, connect-chat: idle connections")
+	fs.IntVar(&cfg.ConnectProcs, "connect-procs", 0, "connect, connect-chat: server processes and bench workers (0 = one per 18,000)")
+	fs.DurationVar(&cfg.ConnectHold, "connect-hold", 5*time.Second, "connect, connect-chat: hold time")
 	fs.Float64Var(&cfg.Ramp, "ramp", 5000, "connections opened per second")
 	fs.StringVar(&cfg.Reports, "reports", "", "also save each raw JSON report in `DIR`")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +60,7 @@ func runScale(args []string) int {
 	var cfg compare.ScaleConfig
 	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode and wsbench")
 	fs.IntVar(&cfg.Conns, "conns", 100000, "idle connections")
+	fs.StringVar(&cfg.Path, "path", "/echo", "route the idle connections open: /echo, or /chat (each a chat member)")
 	fs.IntVar(&cfg.PerProc, "per-proc", 18000, "connections per node process and per bench worker (the descriptor limit here is 20,000)")
 	fs.Float64Var(&cfg.Ramp, "ramp", 5000, "connections opened per second")
 	fs.IntVar(&cfg.Echo, "echo-conns", 100, "echo latency probe: connections")

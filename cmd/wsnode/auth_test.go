@@ -2,9 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,5 +244,49 @@ func TestTokenPrivateKeyAndPublicKeysFile(t *testing.T) {
 		if _, resp, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?token="+bad, nil); err == nil || resp.StatusCode != 401 {
 			t.Fatalf("%s key under kid %s: %v", kid, other, err)
 		}
+	}
+}
+
+// TestAuthJWKSFlags runs the node with --auth-jwks-url on a local JWKS
+// server: an RS256 token signed with the published key opens, the fetches
+// are in /metrics, and a node whose JWKS cannot be fetched at start exits
+// with an error that says so.
+func TestAuthJWKSFlags(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding
+	doc := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"j1","use":"sig","n":%q,"e":%q}]}`,
+		b64.EncodeToString(key.N.Bytes()), b64.EncodeToString(big.NewInt(int64(key.E)).Bytes()))
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/jwks.json" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, doc)
+	}))
+	defer jwks.Close()
+	n := startNode(t, "--auth", "required", "--auth-jwks-url", jwks.URL+"/jwks.json", "--auth-jwks-refresh", "1h")
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "j", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "j1"
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?token="+s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitMetric(t, n, `wsnode_auth_jwks_fetches_total{result="ok"}`, 1)
+	waitMetric(t, n, `wsnode_auth_jwks_fetches_total{result="error"}`, 0)
+
+	cmd := exec.Command(binPath, "--addr", "127.0.0.1:0", "--auth", "required", "--auth-jwks-url", jwks.URL+"/missing")
+	timer := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() }) // a node that starts anyway must not hang the test
+	defer timer.Stop()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "JWKS") {
+		t.Fatalf("JWKS down at start: %v %s", err, out)
 	}
 }

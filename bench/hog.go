@@ -37,10 +37,14 @@ type hog struct {
 const hogMSS = 1460
 
 // Drain bounds: a hog that sends nothing for hogQuiet is still open; one
-// that still sends after hogDrainMax is counted open too.
+// that still sends after hogDrainMax is counted open too, and so is every
+// hog not drained within hogDrainAll. hogDrainers goroutines drain (10,000
+// quiet hogs take 10 s).
 const (
 	hogQuiet    = 250 * time.Millisecond
 	hogDrainMax = 5 * time.Second
+	hogDrainAll = 20 * time.Second
+	hogDrainers = 256
 )
 
 // dialHog dials, shrinks the receive buffer before the connect (so the
@@ -114,7 +118,7 @@ func (w *worker) upgradeBlocking(nc net.Conn, key []byte) ([]byte, *FailError) {
 }
 
 // drainHogs reads every hog until the server's close (EOF or reset), or
-// until it has been quiet for hogQuiet (still open), with up to Dialers
+// until it has been quiet for hogQuiet (still open), with up to hogDrainers
 // goroutines, and records each one's fate.
 func (w *worker) drainHogs() {
 	w.hogsMu.Lock()
@@ -122,11 +126,12 @@ func (w *worker) drainHogs() {
 	w.hogsMu.Unlock()
 	next := make(chan *hog)
 	var wg sync.WaitGroup
-	for range min(w.cfg.Dialers, len(hogs)) {
+	stop := time.Now().Add(hogDrainAll)
+	for range min(hogDrainers, len(hogs)) {
 		wg.Go(func() {
 			buf := make([]byte, 64<<10)
 			for h := range next {
-				h.drain(buf)
+				h.drain(buf, stop)
 			}
 		})
 	}
@@ -138,10 +143,13 @@ func (w *worker) drainHogs() {
 }
 
 // drain reads h as described at drainHogs; buf is scratch.
-func (h *hog) drain(buf []byte) {
+func (h *hog) drain(buf []byte, stop time.Time) {
 	dec := codec.Decoder{Role: codec.RoleClient}
 	pend := h.pre
 	end := time.Now().Add(hogDrainMax)
+	if end.After(stop) {
+		end = stop
+	}
 	for {
 		// Frames are looked at only for a close; the rest is counted.
 		for {

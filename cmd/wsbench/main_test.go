@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"edgews/bench"
+	"edgews/engine"
+	"edgews/engine/enginetest"
+	"edgews/hub"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	var opts []goleak.Option
+	for _, f := range engine.ProcessGoroutines() {
+		opts = append(opts, goleak.IgnoreTopFunction(f))
+	}
+	goleak.VerifyTestMain(m, opts...)
+}
+
+// capture runs the command line and returns its exit code, stdout and
+// stderr.
+func capture(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = outW, errW
+	outC, errC := make(chan string), make(chan string)
+	go func() { b, _ := io.ReadAll(outR); outC <- string(b) }()
+	go func() { b, _ := io.ReadAll(errR); errC <- string(b) }()
+	code := run(args)
+	os.Stdout, os.Stderr = stdout, stderr
+	outW.Close()
+	errW.Close()
+	return code, <-outC, <-errC
+}
+
+// The attacks' own defaults (line size, rate, duration) apply unless a flag
+// says otherwise, although the flags' defaults are the other scenarios'.
+func TestAttackUsesItsDefaults(t *testing.T) {
+	srv := engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+	hub.New(srv, hub.Config{})
+	enginetest.Start(t, srv)
+	code, out, errOut := capture(t, "attack-outbound", "--url", "ws://"+srv.Addr().String(), "-c", "3", "--healthy", "1",
+		"--lines", "20", "--settle", "100ms", "--loops", "2", "--json", "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	p := rep.Params
+	if p.Payload != bench.DefaultAttackLine || p.Rate != bench.DefaultAttackRate || p.Lines != 20 || p.Healthy != 1 || p.SettleSec != 0.1 {
+		t.Fatalf("params = %+v, want the attack's line size and rate", p)
+	}
+	// Twice the time the lines take at the rate, plus a second.
+	if want := (2*20*time.Second/bench.DefaultAttackRate + time.Second).Seconds(); p.DurationSec != want {
+		t.Errorf("duration %v s, want %v", p.DurationSec, want)
+	}
+	if a := rep.Attack; a == nil || a.Attackers != 3 || rep.Messages.Sent != 20 || rep.Messages.Received != 20*2 {
+		t.Fatalf("attack %+v, messages %+v: want 3 hogs, 20 lines to the 2 readers", rep.Attack, rep.Messages)
+	}
+	code, _, errOut = capture(t, "attack-outbound", "--url", "ws://127.0.0.1:1", "--payload", "70000")
+	if code != 1 || !strings.Contains(errOut, "line size 70000 is over the bound") {
+		t.Fatalf("exit %d, stderr %q: want the --payload bound named", code, errOut)
+	}
+}
+
+func TestAttackRefusesRemoteTarget(t *testing.T) {
+	code, out, errOut := capture(t, "attack-inbound", "--url", "ws://192.0.2.1:8080")
+	if code != 1 || out != "" || !strings.Contains(errOut, "wsbench: attack scenarios only target a loopback server") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want exit 1 naming the loopback rule", code, out, errOut)
+	}
+}

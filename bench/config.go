@@ -110,6 +110,14 @@ type Config struct {
 	// text" to another user whose name the bench has learned from the chat.
 	// Zero disables whispers (the node does not support them yet).
 	WhisperFrac float64 `json:"whisper_frac"`
+	// Compression offers permessage-deflate (RFC 7692) as Chromium does
+	// ("permessage-deflate; client_max_window_bits"), inflates the
+	// compressed messages it receives (the bench itself sends plain ones,
+	// which the extension allows), fills payloads with chat-like JSON text
+	// instead of a repeated byte (so compression ratios are realistic), and
+	// reports wire bytes beside payload bytes. A server that declines the
+	// offer still works; its wire bytes then show no saving.
+	Compression bool `json:"compression,omitempty"`
 	// Drain is how long broadcast and chat keep receiving after the senders
 	// stop, and the longest echo waits for its last replies. If zero, DefaultDrain.
 	Drain time.Duration `json:"drain"`

@@ -69,7 +69,21 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 				return n, false // the rest of the frame has not arrived
 			}
 		case codec.KindMessage:
-			l.onMessage(c, ev.Op, ev.Payload, now)
+			p := ev.Payload
+			if ev.Compressed {
+				var err error
+				if p, err = l.inf.Inflate(p, ev.Op == codec.OpText, maxInflate); err != nil {
+					mask := codec.NewMask()
+					l.out = codec.AppendClose(l.out, codec.CloseCode(err), "", &mask)
+					c.why = &FailError{Reason: ReasonProtocol, Msg: "bench: bad compressed message from " + l.w.addr + ": " + err.Error()}
+					return n, true
+				}
+			}
+			recv := l.st.recv
+			l.onMessage(c, ev.Op, p, now)
+			if l.st.recv != recv {
+				l.st.wire += int64(k) // the frame as it came, header included
+			}
 		case codec.KindPing:
 			mask := codec.NewMask()
 			l.out = codec.AppendFrame(l.out, true, codec.OpPong, ev.Payload, &mask)
@@ -93,6 +107,10 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 		}
 	}
 }
+
+// maxInflate bounds an inflated message: far above what the scenarios
+// send, so only a broken server reaches it.
+const maxInflate = 64 << 20
 
 // onMessage handles one received message.
 func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {

@@ -49,43 +49,53 @@ func acceptFor(key []byte) [28]byte {
 	return out
 }
 
-// appendUpgradeRequest appends the upgrade request for path on host.
-func appendUpgradeRequest(dst []byte, host, path string, key []byte) []byte {
+// deflateOffer is the permessage-deflate offer of Config.Compression:
+// Chromium's.
+const deflateOffer = "permessage-deflate; client_max_window_bits"
+
+// appendUpgradeRequest appends the upgrade request for path on host, with
+// the permessage-deflate offer if deflate.
+func appendUpgradeRequest(dst []byte, host, path string, key []byte, deflate bool) []byte {
 	dst = append(dst, "GET "...)
 	dst = append(dst, path...)
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
 	dst = append(dst, host...)
 	dst = append(dst, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "...)
 	dst = append(dst, key...)
+	if deflate {
+		dst = append(dst, "\r\nSec-WebSocket-Extensions: "+deflateOffer...)
+	}
 	return append(dst, "\r\nUser-Agent: wsbench\r\n\r\n"...)
 }
 
 // parseUpgradeResponse checks the upgrade response at the start of buf.
 // n is the length of the response head, to be discarded; n == 0 with a nil
 // error means the head has not fully arrived. Bytes after the head are
-// frames.
-func parseUpgradeResponse(buf, key []byte, addr string) (n int, ferr *FailError) {
+// frames. With offered (the request offered permessage-deflate), a
+// permessage-deflate answer sets deflate; any other extension, or one not
+// offered, is a bad handshake.
+func parseUpgradeResponse(buf, key []byte, addr string, offered bool) (n int, deflate bool, ferr *FailError) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(buf) > maxResponseHead {
-			return 0, badHandshake(addr, "response head over "+strconv.Itoa(maxResponseHead)+" bytes")
+			return 0, false, badHandshake(addr, "response head over "+strconv.Itoa(maxResponseHead)+" bytes")
 		}
 		// A refusal's status line is enough to report it, whole head or not.
 		if line, ok := firstLine(buf); ok {
 			if status, ok := statusOf(line); ok && status != 101 {
-				return 0, statusError(status, string(line), addr)
+				return 0, false, statusError(status, string(line), addr)
 			}
 		}
-		return 0, nil
+		return 0, false, nil
 	}
 	head := buf[:end+2] // keep the last header's CRLF
 	line, _ := firstLine(head)
 	status, ok := statusOf(line)
 	if !ok {
-		return 0, badHandshake(addr, "status line "+strconv.Quote(string(line)))
+		return 0, false, badHandshake(addr, "status line "+strconv.Quote(string(line)))
 	}
 	if status != 101 {
-		return 0, statusError(status, string(line), addr)
+		return 0, false, statusError(status, string(line), addr)
 	}
 	var upgrade, connection, accept bool
 	want := acceptFor(key)
@@ -96,7 +106,7 @@ func parseUpgradeResponse(buf, key []byte, addr string) (n int, ferr *FailError)
 		rest = rest[i+2:]
 		colon := bytes.IndexByte(h, ':')
 		if colon < 0 {
-			return 0, badHandshake(addr, "header line "+strconv.Quote(string(h)))
+			return 0, false, badHandshake(addr, "header line "+strconv.Quote(string(h)))
 		}
 		name, value := bytes.TrimSpace(h[:colon]), bytes.TrimSpace(h[colon+1:])
 		switch {
@@ -106,22 +116,25 @@ func parseUpgradeResponse(buf, key []byte, addr string) (n int, ferr *FailError)
 			connection = hasToken(value, "upgrade")
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Accept")):
 			if !bytes.Equal(value, want[:]) {
-				return 0, badHandshake(addr, "Sec-WebSocket-Accept "+strconv.Quote(string(value))+", want "+string(want[:]))
+				return 0, false, badHandshake(addr, "Sec-WebSocket-Accept "+strconv.Quote(string(value))+", want "+string(want[:]))
 			}
 			accept = true
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Extensions")):
-			return 0, badHandshake(addr, "extension "+strconv.Quote(string(value))+" that was not offered")
+			if !offered || deflate || !bytes.HasPrefix(value, []byte("permessage-deflate")) {
+				return 0, false, badHandshake(addr, "extension "+strconv.Quote(string(value))+" that was not offered")
+			}
+			deflate = true
 		}
 	}
 	switch {
 	case !upgrade:
-		return 0, badHandshake(addr, "no Upgrade: websocket header")
+		return 0, false, badHandshake(addr, "no Upgrade: websocket header")
 	case !connection:
-		return 0, badHandshake(addr, "no Connection: Upgrade header")
+		return 0, false, badHandshake(addr, "no Connection: Upgrade header")
 	case !accept:
-		return 0, badHandshake(addr, "no Sec-WebSocket-Accept header")
+		return 0, false, badHandshake(addr, "no Sec-WebSocket-Accept header")
 	}
-	return end + 4, nil
+	return end + 4, deflate, nil
 }
 
 // firstLine returns buf up to its first CRLF.

@@ -40,7 +40,7 @@ func TestParseUpgradeResponse(t *testing.T) {
 		{name: "head too long", in: "HTTP/1.1 101 OK\r\n" + strings.Repeat("X-Pad: y\r\n", 1000), reason: ReasonBadHandshake, want: "over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, fe := parseUpgradeResponse([]byte(tc.in), key, "127.0.0.1:1")
+			n, _, fe := parseUpgradeResponse([]byte(tc.in), key, "127.0.0.1:1", false)
 			if tc.reason == "" {
 				if fe != nil {
 					t.Fatalf("error %v", fe)
@@ -67,11 +67,11 @@ func TestParseUpgradeResponseByteByByte(t *testing.T) {
 	key := []byte("dGhlIHNhbXBsZSBub25jZQ==")
 	ok := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
 	for k := 0; k < len(ok); k++ {
-		if n, fe := parseUpgradeResponse([]byte(ok[:k]), key, "x"); n != 0 || fe != nil {
+		if n, _, fe := parseUpgradeResponse([]byte(ok[:k]), key, "x", false); n != 0 || fe != nil {
 			t.Fatalf("after %d bytes: n=%d err=%v", k, n, fe)
 		}
 	}
-	if n, fe := parseUpgradeResponse([]byte(ok), key, "x"); n != len(ok) || fe != nil {
+	if n, _, fe := parseUpgradeResponse([]byte(ok), key, "x", false); n != len(ok) || fe != nil {
 		t.Fatalf("whole: n=%d err=%v", n, fe)
 	}
 }
@@ -79,7 +79,7 @@ func TestParseUpgradeResponseByteByByte(t *testing.T) {
 func TestUpgradeRequest(t *testing.T) {
 	var key [keyLen]byte
 	newKey(&key)
-	req := string(appendUpgradeRequest(nil, "127.0.0.1:8080", "/chat", key[:]))
+	req := string(appendUpgradeRequest(nil, "127.0.0.1:8080", "/chat", key[:], false))
 	for _, want := range []string{"GET /chat HTTP/1.1\r\n", "Host: 127.0.0.1:8080\r\n", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
 		"Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: " + string(key[:]) + "\r\n"} {
 		if !strings.Contains(req, want) {
@@ -112,5 +112,27 @@ func TestFailErrorIs(t *testing.T) {
 	}
 	if msg := portLimitError(nil).Error(); !strings.Contains(msg, "ip_local_port_range") || !strings.Contains(msg, "--per-source") {
 		t.Errorf("port limit message: %s", msg)
+	}
+}
+
+// With the offer made, a permessage-deflate answer is accepted and
+// reported; another extension, or a second one, is still refused.
+func TestParseUpgradeResponseDeflate(t *testing.T) {
+	key := []byte("dGhlIHNhbXBsZSBub25jZQ==")
+	ok := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+	ext := "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"
+	if n, deflate, fe := parseUpgradeResponse([]byte(ok+ext+"\r\n"), key, "x", true); fe != nil || !deflate || n == 0 {
+		t.Fatalf("n=%d deflate=%v err=%v", n, deflate, fe)
+	}
+	if _, deflate, fe := parseUpgradeResponse([]byte(ok+"\r\n"), key, "x", true); fe != nil || deflate {
+		t.Fatalf("declined offer: deflate=%v err=%v", deflate, fe)
+	}
+	for _, bad := range []string{"Sec-WebSocket-Extensions: x-other\r\n", ext + ext} {
+		if _, _, fe := parseUpgradeResponse([]byte(ok+bad+"\r\n"), key, "x", true); fe == nil || fe.Reason != ReasonBadHandshake {
+			t.Fatalf("%q: err=%v, want a bad handshake", bad, fe)
+		}
+	}
+	if req := string(appendUpgradeRequest(nil, "h", "/echo", key, true)); !strings.Contains(req, "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n") {
+		t.Fatalf("request %q lacks the offer", req)
 	}
 }

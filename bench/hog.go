@@ -90,7 +90,7 @@ func (w *worker) dialHog(c *conn, local net.IP) {
 func (w *worker) upgradeBlocking(nc net.Conn, key []byte) ([]byte, *FailError) {
 	_ = nc.SetDeadline(time.Now().Add(w.cfg.HandshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(appendUpgradeRequest(nil, w.host, w.path, key)); err != nil {
+	if _, err := nc.Write(appendUpgradeRequest(nil, w.host, w.path, key, false)); err != nil {
 		return nil, dialFailure(err, w.addr, nil, w.cfg.DialTimeout)
 	}
 	buf := make([]byte, 0, 1024)
@@ -100,7 +100,7 @@ func (w *worker) upgradeBlocking(nc net.Conn, key []byte) ([]byte, *FailError) {
 		}
 		k, err := nc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+k]
-		n, fe := parseUpgradeResponse(buf, key, w.addr)
+		n, _, fe := parseUpgradeResponse(buf, key, w.addr, false)
 		if fe != nil {
 			return nil, fe
 		}

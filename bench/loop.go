@@ -38,9 +38,10 @@ type loop struct {
 	// Accounting by send second (broadcast, chat), see workerResult.
 	sentB, recvB, ackB, sentW, recvW []int64
 
-	out  []byte // frames for the connection being handled; reused
-	pay  []byte // payload template, stamped in place per message
-	wbuf []byte // "/whisper NAME " + payload
+	out  []byte         // frames for the connection being handled; reused
+	inf  codec.Inflater // Config.Compression: inflates for all the loop's connections
+	pay  []byte         // payload template, stamped in place per message
+	wbuf []byte         // "/whisper NAME " + payload
 	rng  *rand.Rand
 
 	started  bool  // the load phase began on this loop
@@ -56,6 +57,7 @@ type loop struct {
 
 type loopStats struct {
 	sent, recv, bytes, other, pongs, late int64
+	wire                                  int64 // frame bytes of the counted messages (bytes: their payloads, inflated)
 	whisperEchoes                         int64
 	inflight                              int64
 	attackers                             int // attack-inbound: open when the attack began
@@ -72,12 +74,18 @@ func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
 	switch w.cfg.Scenario {
 	case Echo:
 		l.pay = newEchoPayload(w.cfg.Payload)
+		if w.cfg.Compression {
+			fillChatLike(l.pay[echoHeaderLen:])
+		}
 	case AttackInbound:
 		l.pay = newEchoPayload(w.cfg.Payload)
 		l.atk = attackFrame(w.cfg.FrameSize)
 		l.atkHead = codec.HeaderLen(w.cfg.FrameSize, true)
 	case Broadcast, Chat, AttackOutbound:
 		l.pay = newChatPayload(w.cfg.Payload)
+		if w.cfg.Compression {
+			fillChatLike(l.pay[chatHeaderLen:])
+		}
 		l.sentB, l.recvB, l.ackB = make([]int64, n), make([]int64, n), make([]int64, n)
 		l.sentW, l.recvW = make([]int64, n), make([]int64, n)
 	}

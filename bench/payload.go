@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 )
 
 // Message layouts. Every message the bench sends carries its send time, so
@@ -136,4 +137,37 @@ func getHex(src []byte) (v uint64, ok bool) {
 		}
 	}
 	return v, true
+}
+
+// fillChatLike fills p with chat-like JSON events (repeated keys and
+// names, varied words from a small vocabulary), the same bytes on every
+// run: what a chat node's egress looks like to a compressor. A repeated
+// filler byte would compress a thousandfold and flatter every server.
+func fillChatLike(p []byte) {
+	names := [...]string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
+	words := strings.Fields("the a to and of is in it you that was for on are with as I his they be at one have this from " +
+		"or had by hot word but what some we can out other were all there when up use your how said an each she which do " +
+		"their time if will way about many then them write would like so these her long make thing see him two has look " +
+		"more day could go come did number sound no most people my over know water than call first who may down side been " +
+		"now find any new work part take get place made live where after back little only round man year came show every")
+	var b []byte
+	seed := uint32(1)
+	next := func(n int) int { seed = seed*1664525 + 1013904223; return int(seed>>16) % n }
+	for len(b) < len(p) {
+		b = append(b, `{"type":"message","room":"lobby","from":"`...)
+		b = append(b, names[next(len(names))]...)
+		b = append(b, `","text":"`...)
+		for i, n := 0, 4+next(10); i < n; i++ {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, words[next(len(words))]...)
+		}
+		b = append(b, `","ts":17`...)
+		for i := 0; i < 11; i++ {
+			b = append(b, hexDigits[next(10)])
+		}
+		b = append(b, "}\n"...)
+	}
+	copy(p, b)
 }

@@ -32,7 +32,7 @@ func (r *reactor) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if c.role == roleHealthy && r.w.cfg.Scenario == AttackInbound {
 		path = DefaultPath[Echo] // they echo, whatever route is attacked
 	}
-	return appendUpgradeRequest(nil, r.w.host, path, c.key[:]), gnet.None
+	return appendUpgradeRequest(nil, r.w.host, path, c.key[:], r.w.cfg.Compression), gnet.None
 }
 
 // OnTraffic parses what gnet has buffered: the 101 response, then frames,
@@ -50,7 +50,7 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 	off := 0
 	switch c.state {
 	case stateHandshake:
-		n, fe := parseUpgradeResponse(buf, c.key[:], r.w.addr)
+		n, deflate, fe := parseUpgradeResponse(buf, c.key[:], r.w.addr, r.w.cfg.Compression)
 		if fe != nil {
 			l.failConn(c, fe)
 			return gnet.Close
@@ -59,6 +59,7 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		off = n
+		c.dec.Deflate = deflate
 		c.state = stateOpen
 		recordNanos(l.connect, now-c.dialed)
 		r.w.opened()

@@ -55,7 +55,12 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 		rep.Latency = latencyOf(lh)
 		mr := &MessageReport{Sent: m.Sent, Received: m.Received, Other: m.Other, DurationSec: dur,
 			SentPerSec: float64(m.Sent) / dur, PerSec: float64(m.Received) / dur,
-			MBPerSec: float64(m.Bytes) / dur / 1e6, LateSends: m.LateSends, WindowSec: dur}
+			MBPerSec: float64(m.Bytes) / dur / 1e6, LateSends: m.LateSends, WindowSec: dur,
+			PayloadBytes: m.Bytes, WireBytes: m.WireBytes}
+		if m.Received > 0 {
+			mr.PayloadBytesPerMsg = float64(m.Bytes) / float64(m.Received)
+			mr.WireBytesPerMsg = float64(m.WireBytes) / float64(m.Received)
+		}
 		if cfg.Scenario == Echo || cfg.Scenario == AttackInbound {
 			mr.Expected = m.Sent
 			mr.Lost, mr.Extra = max(0, m.Sent-m.Received), max(0, m.Received-m.Sent)

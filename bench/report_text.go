@@ -67,6 +67,10 @@ func (r *Report) WriteText(w io.Writer) error {
 			line("  whispers", "sent %s  expected %s  received %s  (echoed to sender %s)", count(w.Sent), count(w.Expected), count(w.Received), count(w.Echoes))
 		}
 		line("throughput", "%s %s/s  %.2f MB/s  (sent %s msg/s)", count(int64(m.PerSec)), noun, m.MBPerSec, count(int64(m.SentPerSec)))
+		if m.Received > 0 {
+			line("  bytes", "%.0f payload, %.0f on the wire per message (%.0f%%)", m.PayloadBytesPerMsg, m.WireBytesPerMsg,
+				100*m.WireBytesPerMsg/max(m.PayloadBytesPerMsg, 1))
+		}
 		if m.LateSends > 0 {
 			line("  late sends", "%s (the client could not keep the requested rate)", count(m.LateSends))
 		}

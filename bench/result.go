@@ -120,6 +120,13 @@ type MessageReport struct {
 	SentPerSec  float64 `json:"sent_per_sec"`
 	// PerSec is received messages (echo replies, deliveries) per second.
 	PerSec float64 `json:"per_sec"`
+	// PayloadBytes is the received messages' payloads (inflated, when
+	// compressed); WireBytes the frames that carried them, headers
+	// included, as they came off the socket. Per message: the averages.
+	PayloadBytes       int64   `json:"payload_bytes"`
+	WireBytes          int64   `json:"wire_bytes"`
+	PayloadBytesPerMsg float64 `json:"payload_bytes_per_msg"`
+	WireBytesPerMsg    float64 `json:"wire_bytes_per_msg"`
 	// MBPerSec is received payload in 10^6 bytes per second.
 	MBPerSec float64 `json:"mb_per_sec"`
 	// LateSends counts sends the pacer made late or skipped because the
@@ -235,6 +242,7 @@ type workerResult struct {
 	Sent            int64                 `json:"sent"`
 	Received        int64                 `json:"received"`
 	Bytes           int64                 `json:"bytes"`
+	WireBytes       int64                 `json:"wire_bytes"`
 	Other           int64                 `json:"other"`
 	LateSends       int64                 `json:"late_sends,omitempty"`
 	WhisperEchoes   int64                 `json:"whisper_echoes,omitempty"`
@@ -284,6 +292,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.Sent += r.Sent
 		out.Received += r.Received
 		out.Bytes += r.Bytes
+		out.WireBytes += r.WireBytes
 		out.Other += r.Other
 		out.LateSends += r.LateSends
 		out.WhisperEchoes += r.WhisperEchoes

@@ -299,6 +299,7 @@ func (w *worker) result() *workerResult {
 		r.Sent += l.st.sent
 		r.Received += l.st.recv
 		r.Bytes += l.st.bytes
+		r.WireBytes += l.st.wire
 		r.Other += l.st.other
 		r.LateSends += l.st.late
 		r.WhisperEchoes += l.st.whisperEchoes

@@ -43,6 +43,7 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "send phase (echo, broadcast, chat); hold time (connect)")
 	fs.DurationVar(&cfg.Duration, "hold", bench.DefaultDuration, "connect: same as --duration")
 	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, "message size in bytes (echo >= 8, broadcast/chat >= 37)")
+	fs.BoolVar(&cfg.Compression, "compression", false, "offer permessage-deflate (as Chromium does), inflate what is received, fill payloads with chat-like JSON; reports wire bytes per message")
 	fs.IntVar(&cfg.InFlight, "inflight", 1, "echo: messages in flight per connection")
 	fs.IntVar(&cfg.Senders, "senders", bench.DefaultSenders, "broadcast: users that send")
 	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "broadcast: messages per second, all senders together")

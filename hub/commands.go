@@ -118,6 +118,10 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 		text = []byte{} // an empty line still has a "text" (no allocation: zero size)
 	}
 	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli()}
+	if h.seqr != nil { // delivered when it comes back stored (ReceiveStored)
+		h.seqr.Sequence(ev.room, typ == evMe, ev.from, ev.text, ev.ts)
+		return
+	}
 	h.share(&ev, false)
 	if h.hist != nil {
 		h.sayStored(m.ri, &ev)

@@ -93,7 +93,10 @@
 // given its offset, stored and posted to every loop, and an entering
 // member's history is read and its move into the room's delivery list
 // posted (see recall.go). Text clients get no history pushed; /history [n]
-// shows it.
+// shows it. In a cluster with a Sequencer (hub/cluster's JetStream
+// history), offsets and epochs are the cluster's: messages come back
+// stored to every node (ReceiveStored), which keeps a MemoryHistory
+// mirror, so a client resumes on any node and history survives restarts.
 //
 // Limits: chat text over Config.MaxLine is refused with an error
 // ("too_long"); messages over Config.Rate get "rate_limited" errors, and

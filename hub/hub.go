@@ -82,6 +82,13 @@ type Config struct {
 	// implements it over NATS). If nil, the hub is a single node and runs
 	// no cluster code.
 	Cluster Cluster
+	// Sequencer, with History set, keeps the history in the cluster
+	// instead of on this node: offsets and epochs shared by all nodes
+	// (hub/cluster's JetStream history; see Sequencer). The node then
+	// keeps a MemoryHistory mirror of it (History, HistoryTTL and
+	// HistoryMaxBytes apply to the mirror; HistoryStore is unused). If
+	// nil, each node keeps its own history.
+	Sequencer Sequencer
 	// Logger receives the hub's logs: a connection closed for flooding, at
 	// debug (Stats.RateKicks counts them), nothing per message. If nil,
 	// logs are discarded.
@@ -117,6 +124,7 @@ type Hub struct {
 	cfg   Config
 	chat  *chat
 	cl    Cluster      // nil: a single node
+	seqr  Sequencer    // nil: history (if any) kept by this node
 	names []*shard     // name registry, by folded-name hash
 	rooms []*roomShard // room registry, by room-name hash
 	seed  maphash.Seed
@@ -208,8 +216,12 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	}
 	if cfg.History > 0 {
 		h.hist = cfg.HistoryStore
-		if h.hist == nil {
-			h.hist = NewMemoryHistory(MemoryHistoryConfig{PerRoom: cfg.History, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes})
+		if h.hist == nil || cfg.Sequencer != nil {
+			h.hist = NewMemoryHistory(MemoryHistoryConfig{PerRoom: cfg.History, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes, Mirror: cfg.Sequencer != nil})
+		}
+		if cfg.Sequencer != nil {
+			h.seqr = cfg.Sequencer
+			h.seqr.Attach(h)
 		}
 	}
 	h.chat = &chat{h: h}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"math/bits"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -23,6 +24,9 @@ type MemoryHistoryConfig struct {
 	MaxBytes int64
 	// Now is the clock of the TTL. If nil, time.Now; tests set their own.
 	Now func() time.Time
+	// Mirror makes the store a copy of a cluster's history, written with
+	// Put: a room has no epoch ("") until its first message brings one.
+	Mirror bool
 }
 
 // MemoryHistory is the single node's History: every room's messages in
@@ -45,6 +49,7 @@ type MemoryHistory struct {
 	maxBytes int64
 	now      func() time.Time
 	boot     string // epoch prefix: random per store, so per node run
+	mirror   bool
 
 	mu         sync.Mutex
 	rooms      map[string]*memRoom
@@ -113,7 +118,7 @@ func NewMemoryHistory(cfg MemoryHistoryConfig) *MemoryHistory {
 	_, _ = rand.Read(r[:]) // never fails (crypto/rand panics instead)
 	return &MemoryHistory{
 		perRoom: cfg.PerRoom, ttl: int64(cfg.TTL), maxBytes: cfg.MaxBytes, now: cfg.Now,
-		boot: hex.EncodeToString(r[:]), rooms: make(map[string]*memRoom),
+		boot: hex.EncodeToString(r[:]), rooms: make(map[string]*memRoom), mirror: cfg.Mirror,
 	}
 }
 
@@ -123,7 +128,10 @@ func (s *MemoryHistory) roomLocked(room string) *memRoom {
 	r := s.rooms[room]
 	if r == nil {
 		s.gen++
-		r = &memRoom{name: room, epoch: s.boot + "-" + strconv.FormatUint(s.gen, 36), next: 1}
+		r = &memRoom{name: room, next: 1}
+		if !s.mirror {
+			r.epoch = s.boot + "-" + strconv.FormatUint(s.gen, 36)
+		}
 		s.rooms[room] = r
 		s.bytes += roomOverhead + int64(len(room))
 	}
@@ -162,9 +170,42 @@ func (s *MemoryHistory) Append(room string, me bool, from string, text []byte, t
 	defer s.mu.Unlock()
 	s.expireLocked(now)
 	r := s.roomLocked(room)
+	off := r.next
+	s.appendLocked(r, now, me, from, text, ts)
+	return off, r.epoch
+}
+
+// Put stores a message whose offset and epoch were given elsewhere (a
+// cluster's history, which this store mirrors). A new epoch, or an offset
+// that does not follow the room's last one, drops what the room held: its
+// history starts again there. Its age for the TTL is ts (when it was
+// said), not when it arrived.
+func (s *MemoryHistory) Put(room string, offset uint64, epoch string, me bool, from string, text []byte, ts int64) {
+	at := ts * int64(time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(s.now().UnixNano())
+	r := s.roomLocked(room)
+	if r.epoch != epoch || offset != r.next {
+		r.holds++ // kept while emptied
+		for r.head != nil {
+			s.dropLocked(r.head)
+		}
+		r.holds--
+		if r.epoch != epoch {
+			r.epoch = strings.Clone(epoch)
+		}
+		r.next = offset
+	}
+	s.appendLocked(r, at, me, from, text, ts)
+}
+
+// appendLocked stores a message at r's next offset, stored at clock time
+// at, and enforces the caps.
+func (s *MemoryHistory) appendLocked(r *memRoom, at int64, me bool, from string, text []byte, ts int64) {
 	e := s.getLocked(len(from) + len(text))
 	e.buf = append(append(e.buf[:0], from...), text...)
-	e.room, e.off, e.at, e.ts, e.from, e.me = r, r.next, now, ts, uint8(len(from)), me
+	e.room, e.off, e.at, e.ts, e.from, e.me = r, r.next, at, ts, uint8(len(from)), me
 	r.next++
 	// Link at the tails: the room's and the node's lists stay in age order.
 	if r.tail == nil {
@@ -189,7 +230,6 @@ func (s *MemoryHistory) Append(room string, me bool, from string, text []byte, t
 	for s.bytes > s.maxBytes && s.head != nil {
 		s.dropLocked(s.head)
 	}
-	return e.off, r.epoch
 }
 
 // expireLocked drops the messages older than the TTL: the oldest first,

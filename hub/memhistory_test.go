@@ -206,3 +206,41 @@ func TestMemoryHistoryEpochPerRun(t *testing.T) {
 		t.Fatalf("both runs have epoch %q", ea)
 	}
 }
+
+// A mirror takes offsets and epochs as given: a room has no epoch before
+// its first message; a new epoch or a gap in the offsets starts the room's
+// history again; the TTL counts from when a message was said.
+func TestMemoryHistoryMirrorPut(t *testing.T) {
+	clk := &histClock{t: time.Unix(1_000_000, 0)}
+	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 3, TTL: time.Hour, Now: clk.now, Mirror: true})
+	s.Hold("r")
+	if _, epoch, _ := readAll(s, "r", 0, "", false, 10); epoch != "" {
+		t.Fatalf("epoch before any message: %q", epoch)
+	}
+	ms := clk.t.UnixMilli()
+	for off := uint64(7); off <= 10; off++ {
+		s.Put("r", off, "e1", false, "u", []byte(fmt.Sprint("m", off)), ms)
+	}
+	msgs, epoch, _ := readAll(s, "r", 0, "", false, 10)
+	if epoch != "e1" || !slices.Equal(offsets(msgs), []uint64{8, 9, 10}) {
+		t.Fatalf("after 7..10: %v epoch %q", offsets(msgs), epoch)
+	}
+	if msgs, _, reset := readAll(s, "r", 8, "e1", true, 10); reset || !slices.Equal(offsets(msgs), []uint64{9, 10}) {
+		t.Fatalf("resume after 8: %v reset %v", offsets(msgs), reset)
+	}
+	s.Put("r", 12, "e1", false, "u", []byte("gap"), ms) // 11 never came
+	if msgs, _, _ := readAll(s, "r", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{12}) {
+		t.Fatalf("after a gap: %v", offsets(msgs))
+	}
+	s.Put("r", 1, "e2", false, "u", []byte("new"), ms)
+	if msgs, epoch, _ := readAll(s, "r", 0, "", false, 10); epoch != "e2" || !slices.Equal(offsets(msgs), []uint64{1}) {
+		t.Fatalf("new epoch: %v %q", offsets(msgs), epoch)
+	}
+	// Replayed from a stream after a restart, the oldest come first and
+	// expire by when they were said.
+	s.Put("q", 1, "e3", false, "u", []byte("2h ago"), ms-int64(2*time.Hour/time.Millisecond))
+	s.Put("q", 2, "e3", false, "u", []byte("now"), ms)
+	if msgs, _, reset := readAll(s, "q", 1, "e3", true, 10); reset || !slices.Equal(offsets(msgs), []uint64{2}) {
+		t.Fatalf("after the TTL: %v reset %v", offsets(msgs), reset)
+	}
+}

@@ -46,6 +46,26 @@
 // look-ups read that view, which lags the writes by the watch's delivery
 // time (milliseconds; bounded by the janitor period for dead nodes).
 //
+// # History
+//
+// With Node.NewHistory passed as hub.Config.Sequencer, the rooms' history
+// is the cluster's, on one JetStream stream:
+//
+//	NAME_history  subject NAME.hist.ROOM  headers Edgews-Offset, -Epoch, -From, -Me, -Ts; data: the text
+//	              at most PerRoom messages per subject, MaxAge = TTL, MaxBytes, file storage
+//
+// A chat message is then not published on NAME.room.ROOM: the saying
+// node stores it with a compare-and-set on the subject's last sequence
+// (its offset is the last message's plus one, in the same epoch; a room
+// with no message starts a new random epoch at 1; when another node
+// stored first it reads the room's last message and retries), and every
+// node, the sayer included, delivers it from an ordered consumer of the
+// whole stream, in stream order, into its hub's history mirror and to its
+// members. So offsets and epochs are the same on every node, a client
+// resumes on any node, and a node that starts (or restarts) replays the
+// stream into its mirror. Storing waits for the stream's acknowledgement
+// on one goroutine per node; delivery follows that round trip.
+//
 // # Faults
 //
 // The connection retries forever (also when NATS is unreachable at

@@ -30,9 +30,10 @@ const testTTL = 2 * time.Second
 
 // node is one clustered chat node: engine, hub and cluster membership.
 type node struct {
-	srv *engine.Server
-	hub *hub.Hub
-	cl  *cluster.Node
+	srv  *engine.Server
+	hub  *hub.Hub
+	cl   *cluster.Node
+	hist *cluster.History // the shared history, if the node uses it
 }
 
 // startNode runs a node joined to the NATS at url until the test ends

@@ -1,0 +1,81 @@
+package hub
+
+import "unsafe"
+
+// Sequencer orders and keeps the rooms' messages for all the nodes of a
+// cluster (hub/cluster implements it with a JetStream stream), so that
+// offsets and epochs are the same on every node, a client resumes on any
+// node, and history outlives a node's restart.
+//
+// With one (Config.Sequencer, and Config.History set), a message said on
+// this node is not delivered at once: Sequence hands it over, and it comes
+// back to every node, this one included, through ReceiveStored, with its
+// offset and epoch, in the room's order. Each node keeps the last messages
+// of every room in its own MemoryHistory (a mirror of the stream, filled
+// by ReceiveStored), from which entering members get their history with
+// the same exact boundary as on a single node (see recall.go).
+type Sequencer interface {
+	// Attach is called once by New, before any other method, with the hub
+	// that receives the stored messages.
+	Attach(r StoredReceiver)
+	// Sequence sends a message said in room to be given its offset and
+	// stored. It copies from and text and never waits: the network work
+	// happens on the implementation's goroutines. A message that cannot
+	// be stored is dropped (and counted by the implementation).
+	Sequence(room string, me bool, from string, text []byte, ts int64)
+}
+
+// StoredReceiver is what a Sequencer calls: *Hub implements it.
+type StoredReceiver interface {
+	// ReceiveStored delivers a stored message to the node: into its
+	// history mirror and to the room's members here. Calls come from one
+	// goroutine at a time, in the order of the room's offsets. from and
+	// text are valid during the call only.
+	ReceiveStored(room string, offset uint64, epoch string, me bool, from, text []byte, ts int64)
+}
+
+// ReceiveStored implements StoredReceiver. The mirror is written and the
+// message posted under the room's order lock, as sayStored does on a
+// single node; a room without members here only gets its mirror updated,
+// under its registry shard's lock, so that a member entering it meanwhile
+// either finds the message in its history or gets it live.
+func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, me bool, from, text []byte, ts int64) {
+	mirror, _ := h.hist.(*MemoryHistory)
+	if mirror == nil {
+		return // no history configured: New ignored the sequencer
+	}
+	// The name is read only while storing and encoding, during this call.
+	name := unsafe.String(unsafe.SliceData(from), len(from))
+	s := h.roomShard(room)
+	for {
+		s.mu.Lock()
+		ri := s.rooms[room]
+		if ri == nil {
+			mirror.Put(room, offset, epoch, me, name, text, ts)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		ri.order.Lock()
+		s.mu.Lock()
+		current := s.rooms[room] == ri
+		s.mu.Unlock()
+		if !current { // emptied and replaced meanwhile: take the new one
+			ri.order.Unlock()
+			continue
+		}
+		mirror.Put(room, offset, epoch, me, name, text, ts)
+		typ := evMessage
+		if me {
+			typ = evMe
+		}
+		if text == nil {
+			text = []byte{}
+		}
+		ev := event{typ: typ, room: room, from: name, text: text, ts: ts, offset: offset, epoch: epoch}
+		tf, jf := ev.frames(ri)
+		h.broadcast(room, tf, jf, nil)
+		ri.order.Unlock()
+		return
+	}
+}

@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run test fuzz bench lint bench-compare bench-scale bench-auth bench-attack
+.PHONY: help build run run-cluster bench-cluster test fuzz bench lint bench-compare bench-scale bench-auth bench-attack
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -16,6 +16,23 @@ build: ## build wsnode, wsbench and wschat into bin/
 
 run: ## start the node on $(ADDR): /echo, /chat
 	$(GO) run ./cmd/wsnode --addr $(ADDR)
+
+NATS_ADDR ?= 127.0.0.1:4222
+run-cluster: ## three nodes on :8081 :8082 :8083, one embedding NATS (JetStream) on $(NATS_ADDR); Ctrl-C stops all
+	@$(GO) build -o bin/ ./cmd/wsnode
+	@store=$$(mktemp -d); \
+	trap 'kill $$pids 2>/dev/null; wait; rm -rf $$store; echo; echo "cluster stopped"' INT TERM EXIT; \
+	bin/wsnode --addr 127.0.0.1:8081 --node-id node1 --nats-embed $(NATS_ADDR) --nats-store $$store & pids=$$!; \
+	sleep 1; \
+	bin/wsnode --addr 127.0.0.1:8082 --node-id node2 --nats nats://$(NATS_ADDR) & pids="$$pids $$!"; \
+	bin/wsnode --addr 127.0.0.1:8083 --node-id node3 --nats nats://$(NATS_ADDR) & pids="$$pids $$!"; \
+	sleep 1; \
+	echo; echo "one chat on three nodes: open each in a browser tab"; \
+	echo "  http://127.0.0.1:8081/   (embeds NATS on $(NATS_ADDR))"; \
+	echo "  http://127.0.0.1:8082/"; \
+	echo "  http://127.0.0.1:8083/"; \
+	echo "Ctrl-C stops all three"; \
+	wait
 
 test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minutes on 2 cores)
 	$(GO) test -race -count=1 ./...

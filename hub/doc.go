@@ -17,7 +17,7 @@
 // are told apart by their start, which no user can forge ("[name]" and
 // "* name" carry the sender's real name, names are [A-Za-z0-9_-]):
 //
-//	server -> newcomer: You are connected! There are N users here.   (N: users on the node, newcomer included)
+//	server -> newcomer: You are connected! There are N users here.   (N: users on the node, or the cluster, newcomer included)
 //	client -> server:   TEXT                  say TEXT to your room (everyone starts in "lobby")
 //	server -> room:     [alice]: TEXT         sender included
 //	client -> server:   /me waves             server -> room: * alice waves
@@ -122,6 +122,17 @@
 //	server -> sender:   *** token refreshed; it expires at 2026-01-02T04:04:05Z
 //	                    {"type":"refreshed","text":"token refreshed; ..."}
 //	server -> sender:   error: refresh refused: auth: token expired   (code "invalid_token")
+//
+// # Cluster
+//
+// With Config.Cluster (hub/cluster implements it over NATS) several nodes
+// are one chat: every room event is also handed to the cluster (Cluster.Publish,
+// in a compact wire form, see wire.go) and the other nodes' events arrive
+// through Hub.Receive, which encodes them once per format and fans them out
+// like a local broadcast. Names are claimed cluster-wide off the loop (see
+// claim.go): a connecting member is greeted, and a /nick applied, once the
+// cluster answered. Counts, rosters and whisper look-ups add the cluster's
+// view of the other nodes. Without a cluster none of this runs.
 //
 // # Sharding
 //

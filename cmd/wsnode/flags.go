@@ -30,6 +30,7 @@ type options struct {
 	logFormat      string
 	version        bool
 	auth           authFlags
+	cluster        clusterFlags
 }
 
 // group is a heading of --help and the flags listed under it.
@@ -89,6 +90,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 50; -1 = off, needs a memory limit)")
 	fs.Int64Var(&o.memory.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes, as GOMEMLIMIT (0 = $GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1 = none)")
 	add("Memory", "gogc", "memory-limit")
+
+	add("Cluster", addClusterFlags(fs, &o.cluster)...)
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")

@@ -82,6 +82,20 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		logger.Info("authentication", "mode", o.hub.Auth.Mode().String())
 	}
 
+	cl, err := o.cluster.start(logger)
+	if err != nil {
+		logger.Error("cluster", "err", err)
+		return 2
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cl.stop(ctx) // after the drain: a drained node's users are released first
+		cancel()
+	}()
+	if cl.node != nil {
+		o.hub.Cluster = cl.node
+	}
+
 	srv := engine.New(o.engine)
 	h := hub.New(srv, o.hub)
 	srv.HandleHTTP("/healthz", func(*engine.Request) engine.Response { return health(srv) })
@@ -103,7 +117,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			logger.Error("metrics listener", "err", err)
 			return 1
 		}
-		metrics = &http.Server{Handler: metricsHandler(srv, h, release, o.pprof), ReadHeaderTimeout: 5 * time.Second}
+		metrics = &http.Server{Handler: metricsHandler(srv, h, release, cl, o.pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metrics.Serve(ln) }()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}

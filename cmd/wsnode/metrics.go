@@ -143,9 +143,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime
 // and process collectors) and /healthz.
-func metricsHandler(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser, withPprof bool) http.Handler {
+func metricsHandler(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser, cl *clustered, withPprof bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(srv, h, release), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cl.node != nil {
+		reg.MustRegister(newClusterCollector(cl))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if withPprof {
@@ -156,7 +159,7 @@ func metricsHandler(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser,
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		r := health(srv)
+		r := cl.health(srv) // and the cluster: a balancer may prefer connected nodes
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(r.Status)
 		_, _ = w.Write(r.Body)

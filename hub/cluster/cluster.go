@@ -54,6 +54,10 @@ type Config struct {
 	// reconnecting, in bytes. If zero, DefaultReconnectBuf; negative: none
 	// (such messages are dropped at once).
 	ReconnectBuf int
+	// Replicas is how many copies JetStream keeps of the names and
+	// liveness buckets (3 on a three-server NATS cluster). If zero, 1.
+	// It applies when the buckets are created.
+	Replicas int
 	// ObserveRegistry, if not nil, is called with the duration of every
 	// registry call (claims, updates, releases), from a worker goroutine.
 	ObserveRegistry func(time.Duration)
@@ -136,7 +140,6 @@ type Node struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
-	killed   atomic.Bool // test hook: died without a goodbye
 }
 
 type buckets struct {
@@ -264,16 +267,14 @@ func (n *Node) closing() bool {
 // connection. Call it after the hub's connections are closed.
 func (n *Node) Close(ctx context.Context) error {
 	var err error
-	if !n.killed.Load() {
-		for _, w := range n.reg {
-			if e := w.wait(ctx); e != nil && err == nil {
-				err = fmt.Errorf("cluster: close: %w", e)
-			}
+	for _, w := range n.reg {
+		if e := w.wait(ctx); e != nil && err == nil {
+			err = fmt.Errorf("cluster: close: %w", e)
 		}
 	}
 	n.stopOnce.Do(func() { close(n.stop) })
 	n.wg.Wait()
-	if !n.killed.Load() && n.nc.IsConnected() {
+	if n.nc.IsConnected() {
 		_ = n.nc.FlushWithContext(ctx)
 		if b := n.kv.Load(); b != nil {
 			octx, cancel := context.WithTimeout(ctx, n.cfg.OpTimeout)

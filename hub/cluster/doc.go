@@ -26,17 +26,17 @@
 // On JetStream key-value, in two buckets:
 //
 //	NAME_names  key: lower-case user name   value: "NODE ROOM Name"   (no TTL)
-//	NAME_nodes  key: NODE                   value: "alive"            (bucket TTL = Config.TTL)
+//	NAME_nodes  key: NODE                   value: "alive"            (bucket TTL = 3/4 Config.TTL)
 //
 // A claim is KeyValue.Create, atomic: of two nodes claiming one name at
 // the same instant, exactly one wins. A claim that finds the name taken
 // checks the owner's liveness key; if the owner is gone, the stale claim
 // is replaced with a revision-checked Update (so again only one claimer
 // wins). Every node refreshes its liveness key four times per TTL, so the
-// key of a node that died without a goodbye (kill -9) expires within the
-// TTL; every node's janitor looks for such nodes eight times per TTL,
-// drops their users from its counts and rosters and deletes their names
-// (revision-checked). Registry calls run on a few worker goroutines (one
+// key of a node that died without a goodbye (kill -9) expires within 3/4
+// of the TTL; every node's janitor looks for such nodes sixteen times per
+// TTL, drops their users from its counts and rosters and deletes their
+// names (revision-checked): all within the TTL. Registry calls run on a few worker goroutines (one
 // name always on the same worker, so its claim, updates and release keep
 // their order) and answer through callbacks that the hub turns into
 // Loop.Post tasks.

@@ -100,10 +100,13 @@ func (n *Node) Lookup(name string) (node, spelled string, ok bool) {
 // supervise sets the registry up on every (re)connection: the buckets,
 // this node's liveness key, the watch, then a resync of the workers. It
 // then refreshes the liveness key four times per TTL and runs the janitor
-// eight times per TTL.
+// sixteen times per TTL. The key lives three quarters of the TTL (a live
+// node refreshes it twice more before that), so a dead node's key is gone
+// 3/4 TTL after its last refresh, and the janitor frees its names within
+// 13/16 of the TTL: within the TTL, whatever the janitors' phases.
 func (n *Node) supervise() {
 	refresh := time.NewTicker(n.cfg.TTL / 4)
-	janitor := time.NewTicker(n.cfg.TTL / 8)
+	janitor := time.NewTicker(n.cfg.TTL / 16)
 	defer refresh.Stop()
 	defer janitor.Stop()
 	var w jetstream.KeyWatcher
@@ -149,7 +152,7 @@ func (n *Node) supervise() {
 			n.v.mu.Unlock()
 			continue
 		case <-refresh.C:
-			if n.ready.Load() && !n.killed.Load() {
+			if n.ready.Load() {
 				n.alive()
 			}
 			continue
@@ -163,7 +166,7 @@ func (n *Node) supervise() {
 		n.ready.Store(false)
 		stopWatch()
 		synced = false
-		if n.killed.Load() || !n.nc.IsConnected() {
+		if !n.nc.IsConnected() {
 			continue
 		}
 		if err := n.setup(); err != nil {
@@ -195,13 +198,13 @@ func (n *Node) setup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.OpTimeout)
 	defer cancel()
 	names, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.cfg.Name + "_names", Description: "edgews chat: user name -> NODE ROOM Name", History: 1,
+		Bucket: n.cfg.Name + "_names", Description: "edgews chat: user name -> NODE ROOM Name", History: 1, Replicas: n.cfg.Replicas,
 	})
 	if err != nil {
 		return err
 	}
 	nodes, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.cfg.Name + "_nodes", Description: "edgews chat: live nodes", History: 1, TTL: n.cfg.TTL,
+		Bucket: n.cfg.Name + "_nodes", Description: "edgews chat: live nodes", History: 1, TTL: n.cfg.TTL * 3 / 4, Replicas: n.cfg.Replicas,
 	})
 	if err != nil {
 		return err

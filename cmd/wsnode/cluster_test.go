@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgews/engine/enginetest"
+	"edgews/hub/cluster/clustertest"
+	"github.com/gorilla/websocket"
+)
+
+// chatClient dials a node's /chat and reads its greeting.
+func chatClient(t *testing.T, n *node, query string) (*websocket.Conn, string) {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, readLine(t, c)
+}
+
+func readLine(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, p, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
+
+func healthz(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// The built node with --nats: NATS unreachable at start (local chat
+// served, /healthz on --metrics-addr 503 "cluster unavailable" until it
+// connects), then chat across two nodes; a node killed with -9 in a
+// broadcast storm (the other keeps delivering, its names free within
+// --cluster-ttl); a node drained with SIGTERM (its users leave the counts
+// at once).
+func TestClusterNodes(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	ns := clustertest.UnstartedNATS(t)
+	const ttl = 2 * time.Second
+	flags := []string{"--nats", ns.URL(), "--cluster-ttl", ttl.String(), "--chat-rate", "0"}
+	a := startNode(t, append(flags, "--node-id", "a")...)
+
+	if code, body := healthz("http://" + a.metricsAddr + "/healthz"); code != 503 || body != "cluster unavailable" {
+		t.Fatalf("metrics /healthz without NATS: %d %q, want 503 cluster unavailable", code, body)
+	}
+	if code, _ := healthz("http://" + a.addr + "/healthz"); code != 200 {
+		t.Fatalf("node /healthz without NATS: %d, want 200 (the port keeps answering)", code)
+	}
+	ann, greeting := chatClient(t, a, "?name=ann")
+	if greeting != "You are connected! There are 1 users here." {
+		t.Fatalf("greeting without NATS: %q", greeting)
+	}
+	_ = ann.WriteMessage(websocket.TextMessage, []byte("alone"))
+	if got := readLine(t, ann); got != "[ann]: alone" {
+		t.Fatalf("local chat without NATS: %q", got)
+	}
+
+	ns.Start(t)
+	enginetest.CheckFor(t, 10*time.Second, func() bool { code, _ := healthz("http://" + a.metricsAddr + "/healthz"); return code == 200 }, "a's /healthz 200 once NATS is up")
+	if v := scrape(t, a, "wsnode_cluster_nats_connected"); v != 1 {
+		t.Fatalf("wsnode_cluster_nats_connected = %v", v)
+	}
+
+	b := startNode(t, append(flags, "--node-id", "b")...)
+	enginetest.CheckFor(t, 10*time.Second, func() bool { code, _ := healthz("http://" + b.metricsAddr + "/healthz"); return code == 200 }, "b's /healthz 200")
+	bob, greeting := chatClient(t, b, "?name=bob")
+	if greeting != "You are connected! There are 2 users here." {
+		t.Fatalf("greeting on b: %q (ann, claimed while NATS was down, must be counted)", greeting)
+	}
+	_, greeting = chatClient(t, b, "?name=ANN")
+	if !strings.HasPrefix(greeting, "You are connected!") {
+		t.Fatal(greeting)
+	}
+	// ann's name, granted while NATS was down, was claimed again once it
+	// came back: b refuses it (the refusal follows the greeting).
+	bobs := []*websocket.Conn{bob}
+	for i := 0; i < 3; i++ {
+		c, _ := chatClient(t, b, fmt.Sprintf("?name=b%d", i))
+		bobs = append(bobs, c)
+	}
+	waitMetric(t, a, "wsnode_cluster_remote_users", 5)
+
+	// A broadcast storm from both nodes; b dies with -9 in the middle.
+	const msgs = 300
+	var wg sync.WaitGroup
+	var killed time.Time // written before wg.Done
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < msgs; i++ {
+			if ann.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("s%d", i))) != nil {
+				return
+			}
+			if i == msgs/3 {
+				killed = time.Now()
+				_ = b.cmd.Process.Signal(syscall.SIGKILL)
+			}
+			for _, c := range bobs {
+				_ = c.WriteMessage(websocket.TextMessage, []byte("storm"))
+			}
+		}
+	}()
+	got := 0
+	for got < msgs {
+		line := readLine(t, ann)
+		if strings.HasPrefix(line, "[ann]: s") {
+			if line != fmt.Sprintf("[ann]: s%d", got) {
+				t.Fatalf("a delivered %q, want s%d", line, got)
+			}
+			got++
+		}
+	}
+	wg.Wait()
+	<-b.exited
+	// Its names free within the TTL.
+	enginetest.CheckFor(t, ttl-time.Since(killed), func() bool { return scrape(t, a, "wsnode_cluster_remote_users") == 0 }, "b's users gone from a's counts")
+	t.Logf("b's users gone %v after kill -9 (TTL %v)", time.Since(killed), ttl)
+	newBob, _ := chatClient(t, a, "")
+	_ = newBob.WriteMessage(websocket.TextMessage, []byte("/nick bob"))
+	for {
+		line := readLine(t, newBob)
+		if strings.Contains(line, "is now known as bob") {
+			break
+		}
+		if strings.HasPrefix(line, "error:") {
+			t.Fatalf("bob not free after b died: %q", line)
+		}
+	}
+
+	// SIGTERM: c's users leave a's counts at once, not after the TTL.
+	c := startNode(t, append(flags, "--node-id", "c", "--drain-timeout", "2s")...)
+	enginetest.CheckFor(t, 10*time.Second, func() bool { code, _ := healthz("http://" + c.metricsAddr + "/healthz"); return code == 200 }, "c's /healthz 200")
+	cee, _ := chatClient(t, c, "?name=cee")
+	go func() { // answers the drain's close frame
+		for _, _, err := cee.NextReader(); err == nil; _, _, err = cee.NextReader() {
+		}
+	}()
+	waitMetric(t, a, "wsnode_cluster_remote_users", 1)
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	drained := time.Now()
+	waitMetric(t, a, "wsnode_cluster_remote_users", 0)
+	if d := time.Since(drained); d >= ttl {
+		t.Fatalf("drained node's users left the counts after %v, not before the TTL", d)
+	}
+	if err := <-c.exited; err != nil {
+		t.Fatalf("c exit: %v\n%s", err, c.logs())
+	}
+}
+
+// --nats-embed: a node runs NATS itself; another joins it with --nats.
+func TestClusterEmbedded(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	e := startNode(t, "--nats-embed", addr, "--nats-store", t.TempDir(), "--node-id", "e")
+	o := startNode(t, "--nats", "nats://"+addr, "--node-id", "o")
+	for _, n := range []*node{e, o} {
+		enginetest.CheckFor(t, 10*time.Second, func() bool { code, _ := healthz("http://" + n.metricsAddr + "/healthz"); return code == 200 }, "healthz 200")
+	}
+	x, _ := chatClient(t, e, "?name=x")
+	y, greeting := chatClient(t, o, "?name=y")
+	if greeting != "You are connected! There are 2 users here." {
+		t.Fatal(greeting)
+	}
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return scrape(t, e, "wsnode_cluster_remote_users") == 1 }, "e sees y")
+	// Subscriptions are set up in the background: repeat until one crosses.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_ = y.WriteMessage(websocket.TextMessage, []byte("hi x"))
+		_ = x.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, p, err := x.ReadMessage(); err == nil && string(p) == "[y]: hi x" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message crossed from o to e")
+		}
+	}
+}

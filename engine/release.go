@@ -22,6 +22,8 @@ const (
 	releaseDelay = 100 * time.Millisecond
 	// releaseInterval is the least time between two releases.
 	releaseInterval = time.Second
+	// releaseTrail is when the trailing release follows the last one.
+	releaseTrail = 2 * time.Second
 )
 
 // releaseMemory asks for a release if the connections the node closed
@@ -37,34 +39,45 @@ func (s *Server) releaseMemory() {
 	}
 }
 
-// releaser runs until stop is closed.
+// releaser runs until stop is closed. After each release prompted by
+// closes it makes one more, releaseTrail later: connections left open by
+// an attack may still have been growing their buffers (garbage that no GC
+// collects while the node allocates nothing) when the closes stopped.
 func (s *Server) releaser(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTimer(0)
-	<-t.C
+	trail := time.NewTimer(time.Hour)
+	trail.Stop()
+	defer trail.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-s.release:
-		}
-		t.Reset(releaseDelay)
-		select {
-		case <-stop:
-			t.Stop()
-			return
-		case <-t.C:
+			trail.Stop()
+			if !sleep(stop, releaseDelay) {
+				return
+			}
+			trail.Reset(releaseTrail)
+		case <-trail.C:
 		}
 		s.freed.Store(0)
 		runtime.GC()
 		debug.FreeOSMemory()
 		s.stats.releases.Add(1)
-		t.Reset(releaseInterval)
-		select {
-		case <-stop:
-			t.Stop()
+		if !sleep(stop, releaseInterval) {
 			return
-		case <-t.C:
 		}
+	}
+}
+
+// sleep waits d, or until stop is closed (then it reports false).
+func sleep(stop <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-t.C:
+		return true
 	}
 }

@@ -26,8 +26,9 @@ const (
 )
 
 // casRetries bounds the attempts to store one message when other nodes
-// keep storing messages in the same room first.
-const casRetries = 8
+// keep storing messages in the same room first (each attempt reads the
+// room's last message again: a busy room across nodes needs a few).
+const casRetries = 64
 
 // HistoryConfig configures a History.
 type HistoryConfig struct {

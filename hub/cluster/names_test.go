@@ -38,7 +38,8 @@ func TestNameClashAcrossNodes(t *testing.T) {
 	b.send(t, "/w alice hi")
 	b.expect(t, "["+bName+" -> Alice]: hi")
 	c.expect(t, "["+bName+" -> Alice]: hi")
-	// carl is free again.
+	// carl is free again, once node 2's release has reached the registry.
+	enginetest.CheckFor(t, 2*time.Second, func() bool { _, _, held := nodes[1].cl.Lookup("carl"); return !held }, "carl released")
 	b.send(t, "/nick carl")
 	b.expect(t, "*** "+bName+" is now known as carl")
 }

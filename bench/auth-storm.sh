@@ -69,8 +69,8 @@ for round in $(seq "$REPEAT"); do
 	STORM=$STORM0
 	run "storm, --auth off" ""
 	run "storm, --auth required, HS256" "$hs" --auth required --auth-hmac-secret-file "$d/secret"
-	run "storm, --auth required, RS256" "$rs" --auth required --auth-public-keys "$d/keys.pem"
-	run "storm, --auth required, RS256, --auth-workers 2" "$rs" --auth required --auth-public-keys "$d/keys.pem" --auth-workers 2
+	run "storm, --auth required, RS256 on the loops (--auth-workers 0)" "$rs" --auth required --auth-public-keys "$d/keys.pem" --auth-workers 0
+	run "storm, --auth required, RS256 off the loops (default: a worker per core)" "$rs" --auth required --auth-public-keys "$d/keys.pem"
 done
 echo
 echo "| case | echo p99 (ms), median of $REPEAT | each round |"

@@ -38,8 +38,9 @@ func (h *Hub) authOn() bool { return h.cfg.Auth != nil && h.cfg.Auth.Mode() != a
 
 // upgrade is the engine's upgrade hook for /chat and /echo: with auth on,
 // it verifies the request's token and attaches its *auth.Identity to the
-// connection, or refuses the upgrade with 401. It runs on the loop: a
-// verification is a few hundred microseconds at worst (see engine.Upgrader).
+// connection, or refuses the upgrade with 401. It runs on the loop, or on
+// the engine's upgrade workers (engine.Config.UpgradeWorkers): it reads
+// only the request and the Verifier, which is safe for concurrent use.
 func (h *Hub) upgrade(r *engine.Request) (any, *engine.Refusal) {
 	if !h.authOn() {
 		return nil, nil

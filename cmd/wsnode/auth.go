@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"edgews/engine"
@@ -31,8 +32,24 @@ func addAuthFlags(fs *flag.FlagSet, a *authFlags, e *engine.Config) []string {
 	fs.StringVar(&a.issuer, "auth-issuer", "", "required iss claim (empty = not checked)")
 	fs.StringVar(&a.audience, "auth-audience", "", "required aud claim (empty = not checked)")
 	fs.DurationVar(&a.leeway, "auth-leeway", auth.DefaultLeeway, "clock skew allowed on exp and nbf")
-	fs.IntVar(&e.UpgradeWorkers, "auth-workers", 0, "verify tokens on this many goroutines off the event loops (0 = on the loops)")
+	fs.IntVar(&e.UpgradeWorkers, "auth-workers", -1, "verify tokens on this many goroutines off the event loops (0 = on the loops; -1 = one per core with public keys or a JWKS, on the loops with an HMAC secret only)")
 	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway", "auth-workers"}
+}
+
+// upgradeWorkers resolves --auth-workers -1 (auto): an RS256/ES256/EdDSA
+// signature takes 100-200µs to verify, long enough that a connect storm
+// verified on the loops raised the echo p99 of connected users (README,
+// Authentication: measured with make bench-auth), so public-key tokens are
+// verified off the loops; an HMAC takes about 10µs, less than handing the
+// request to a worker and back.
+func (a *authFlags) upgradeWorkers(n int) int {
+	if n >= 0 {
+		return n
+	}
+	if mode, _ := auth.ParseMode(a.mode); mode != auth.Off && (a.keysFile != "" || a.jwksURL != "") {
+		return runtime.NumCPU()
+	}
+	return 0
 }
 
 // verifier builds the token verifier, or nil with --auth off.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,24 @@ func TestAuthJWKSFlags(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "JWKS") {
 		t.Fatalf("JWKS down at start: %v %s", err, out)
+	}
+}
+
+func TestAuthWorkersAuto(t *testing.T) {
+	for _, tc := range []struct {
+		a    authFlags
+		n    int
+		want int
+	}{
+		{authFlags{mode: "required", keysFile: "k.pem"}, -1, runtime.NumCPU()},
+		{authFlags{mode: "optional", jwksURL: "https://idp/jwks"}, -1, runtime.NumCPU()},
+		{authFlags{mode: "required", secretFile: "s"}, -1, 0},
+		{authFlags{mode: "off", keysFile: "k.pem"}, -1, 0},
+		{authFlags{mode: "required", keysFile: "k.pem"}, 0, 0},
+		{authFlags{mode: "required", secretFile: "s"}, 3, 3},
+	} {
+		if got := tc.a.upgradeWorkers(tc.n); got != tc.want {
+			t.Errorf("%+v with --auth-workers %d: %d workers, want %d", tc.a, tc.n, got, tc.want)
+		}
 	}
 }

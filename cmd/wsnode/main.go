@@ -77,9 +77,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		logger.Error("authentication", "err", err)
 		return 2
 	}
+	o.engine.UpgradeWorkers = o.auth.upgradeWorkers(o.engine.UpgradeWorkers)
 	if o.hub.Auth != nil {
 		defer o.hub.Auth.Close()
-		logger.Info("authentication", "mode", o.hub.Auth.Mode().String())
+		logger.Info("authentication", "mode", o.hub.Auth.Mode().String(), "workers", o.engine.UpgradeWorkers)
 	}
 
 	cl, err := o.cluster.start(logger)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -200,5 +201,71 @@ func TestClusterEmbedded(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no message crossed from o to e")
 		}
+	}
+}
+
+// --history-shared: the history is the cluster's. A message said on one
+// node has the same offset and epoch in the other's history, a client
+// resumes on the other node, and a node started afterwards (as after a
+// restart) has the history from the stream.
+func TestHistorySharedNodes(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	ns := clustertest.StartNATS(t)
+	flags := []string{"--nats", ns.URL(), "--history-shared", "--chat-rate", "0"}
+	a := startNode(t, append(flags, "--node-id", "a")...)
+	b := startNode(t, append(flags, "--node-id", "b")...)
+	for _, n := range []*node{a, b} {
+		enginetest.CheckFor(t, 10*time.Second, func() bool { code, _ := healthz("http://" + n.metricsAddr + "/healthz"); return code == 200 }, "healthz 200")
+	}
+	talker, _ := chatClient(t, a, "?name=talker")
+	for _, s := range []string{"one", "two"} {
+		_ = talker.WriteMessage(websocket.TextMessage, []byte(s))
+		if got := readLine(t, talker); got != "[talker]: "+s { // back from the stream
+			t.Fatalf("talker got %q", got)
+		}
+	}
+	waitMetric(t, b, "wsnode_history_messages", 2)
+
+	type msg struct {
+		Offset uint64
+		Epoch  string
+		Text   string
+	}
+	type history struct {
+		Type     string
+		Epoch    string
+		Reset    bool
+		Messages []msg
+	}
+	historyOn := func(n *node, query string) history {
+		t.Helper()
+		d := websocket.Dialer{Subprotocols: []string{"chat.v1+json"}}
+		c, _, err := d.Dial("ws://"+n.addr+"/chat"+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		for {
+			var h history
+			if err := json.Unmarshal([]byte(readLine(t, c)), &h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Type == "history" {
+				return h
+			}
+		}
+	}
+	hb := historyOn(b, "")
+	if hb.Reset || len(hb.Messages) != 2 || hb.Messages[0].Offset != 1 || hb.Messages[1].Text != "two" || hb.Epoch == "" || hb.Messages[1].Epoch != hb.Epoch {
+		t.Fatalf("history on b: %+v", hb)
+	}
+	ha := historyOn(a, "?since=1&epoch="+hb.Epoch)
+	if ha.Reset || len(ha.Messages) != 1 || ha.Messages[0].Offset != 2 || ha.Epoch != hb.Epoch {
+		t.Fatalf("resumed on a: %+v", ha)
+	}
+	c := startNode(t, append(flags, "--node-id", "c")...)
+	waitMetric(t, c, "wsnode_history_messages", 2)
+	if hc := historyOn(c, "?since=1&epoch="+hb.Epoch); hc.Reset || len(hc.Messages) != 1 || hc.Messages[0].Text != "two" {
+		t.Fatalf("resumed on a node started later: %+v", hc)
 	}
 }

@@ -31,6 +31,7 @@ type options struct {
 	version        bool
 	auth           authFlags
 	cluster        clusterFlags
+	historyShared  bool
 }
 
 // group is a heading of --help and the flags listed under it.
@@ -85,7 +86,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.IntVar(&o.hub.History, "history", 50, "messages kept per room, sent to JSON clients on entry and resumable after a reconnect (0 = no history)")
 	fs.DurationVar(&o.hub.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a room's messages are kept")
 	fs.Int64Var(&o.hub.HistoryMaxBytes, "history-max-bytes", hub.DefaultHistoryMaxBytes, "memory for all rooms' history on the node, in bytes; over it the oldest messages go first")
-	add("History", "history", "history-ttl", "history-max-bytes")
+	fs.BoolVar(&o.historyShared, "history-shared", false, "with --nats: keep the history in a JetStream stream shared by all nodes (same offsets everywhere, resume on any node, survives restarts); messages are then delivered once the stream has stored them, and dropped while it is unavailable")
+	add("History", "history", "history-ttl", "history-max-bytes", "history-shared")
 
 	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 50; -1 = off, needs a memory limit)")
 	fs.Int64Var(&o.memory.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes, as GOMEMLIMIT (0 = $GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1 = none)")

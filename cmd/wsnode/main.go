@@ -95,6 +95,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}()
 	if cl.node != nil {
 		o.hub.Cluster = cl.node
+		if o.historyShared && o.hub.History > 0 {
+			o.hub.Sequencer = sharedHistory(cl.node, o.hub, logger)
+		}
 	}
 
 	srv := engine.New(o.engine)

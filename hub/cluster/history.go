@@ -122,6 +122,7 @@ func (n *Node) NewHistory(ctx context.Context, cfg HistoryConfig) (*History, err
 		MaxBytes:          cfg.MaxBytes,
 		Discard:           jetstream.DiscardOld,
 		Storage:           jetstream.FileStorage,
+		Replicas:          n.cfg.Replicas, // as the buckets: 0 is 1
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: history stream: %w", err)

@@ -24,6 +24,8 @@
 // HTTP status and headers (a Refusal, counted in Stats.RefusedBy by its
 // reason), or let it open with an identity attached (the Conn's Value in
 // OnOpen). Authentication plugs in here without the engine knowing of it.
+// Upgrade runs on the loop, or with Config.UpgradeWorkers on a bounded pool
+// of goroutines off the loops while the handshake waits.
 // Handlers keep per-connection deadlines of their own (a token's expiry) and
 // act on them from a HandleSweep function, run by each loop's timer sweep.
 //

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"runtime"
@@ -76,8 +77,20 @@ var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast
 type Config struct {
 	Scenario Scenario `json:"scenario"`
 	// URL is the server, ws://host:port, with an optional path. If the path is
-	// empty or "/", DefaultPath[Scenario] is used.
+	// empty or "/", DefaultPath[Scenario] is used. Ignored when URLs is set.
 	URL string `json:"url"`
+	// URLs are several servers (the nodes of a cluster) sharing the users,
+	// each written as URL is. User i connects to URLs[NodeOf(i)]: round
+	// robin, with the senders (broadcast) and talkers (chat) round robin
+	// among themselves, so every node has its share of both. After
+	// defaults it holds every URL, resolved, and URL is URLs[0]. Empty:
+	// URL alone. The attack scenarios take one URL only.
+	URLs []string `json:"urls,omitempty"`
+	// Islands says that the URLs are separate servers that do not relay to
+	// each other: a broadcast is expected only by the users on its sender's
+	// URL. False: the URLs are one cluster, every broadcast is expected by
+	// every user, whichever URL they are on.
+	Islands bool `json:"islands,omitempty"`
 
 	// Conns is the number of connections (users), over all processes.
 	// If zero, DefaultConns[Scenario].
@@ -201,23 +214,25 @@ func (c Config) withDefaults() (Config, error) {
 	if _, ok := DefaultConns[c.Scenario]; !ok {
 		return c, fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, scenarioList())
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return c, fmt.Errorf("bench: bad URL %q: %w", c.URL, err)
+	if len(c.URLs) == 0 {
+		c.URLs = []string{c.URL}
 	}
-	if u.Scheme != "ws" {
-		return c, fmt.Errorf("bench: URL %q: scheme must be ws (no TLS)", c.URL)
+	if len(c.URLs) > 1 && c.Scenario.attack() {
+		return c, fmt.Errorf("bench: %s takes one URL, not %d", c.Scenario, len(c.URLs))
 	}
-	if u.Host == "" {
-		return c, fmt.Errorf("bench: URL %q has no host", c.URL)
+	if len(c.URLs) > MaxURLs {
+		return c, fmt.Errorf("bench: %d URLs, at most %d", len(c.URLs), MaxURLs)
 	}
-	if _, _, err := net.SplitHostPort(u.Host); err != nil {
-		u.Host = net.JoinHostPort(u.Host, "80")
+	urls := make([]string, len(c.URLs))
+	var u *url.URL
+	for i := len(c.URLs) - 1; i >= 0; i-- { // ends with u = URLs[0]
+		var err error
+		if u, err = c.resolveURL(c.URLs[i]); err != nil {
+			return c, err
+		}
+		urls[i] = u.String()
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = DefaultPath[c.Scenario]
-	}
-	c.URL = u.String()
+	c.URLs, c.URL = urls, urls[0]
 	if c.Scenario.attack() {
 		// Before the generic defaults: the attacks have their own.
 		if err := c.attackDefaults(u.Hostname()); err != nil {
@@ -290,6 +305,31 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// MaxURLs bounds Config.URLs: the per-URL accounting keeps one counter per
+// pair of URLs and second.
+const MaxURLs = 64
+
+// resolveURL checks one server URL and fills in its port and path.
+func (c *Config) resolveURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("bench: bad URL %q: %w", s, err)
+	}
+	if u.Scheme != "ws" {
+		return nil, fmt.Errorf("bench: URL %q: scheme must be ws (no TLS)", s)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("bench: URL %q has no host", s)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		u.Host = net.JoinHostPort(u.Host, "80")
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = DefaultPath[c.Scenario]
+	}
+	return u, nil
+}
+
 // maxFailures is how many failures are tolerated (-1: no limit).
 func (c *Config) maxFailures() int {
 	if c.MaxFailures < 0 {
@@ -307,6 +347,45 @@ func (c *Config) connectBudget() time.Duration {
 	// 1,000,000 connections on 2 cores), and this bound is against hangs,
 	// not a measurement.
 	return ramp + ramp/4 + c.DialTimeout + c.HandshakeTimeout + 10*time.Second
+}
+
+// talkers is how many chat users talk.
+func (c *Config) talkers() int {
+	return max(1, int(math.Round(float64(c.Conns)*c.TalkFrac)))
+}
+
+// sendersOf is how many users send in the scenario: broadcast's senders,
+// chat's talkers, none otherwise.
+func (c *Config) sendersOf() int {
+	switch c.Scenario {
+	case Broadcast:
+		return c.Senders
+	case Chat:
+		return c.talkers()
+	}
+	return 0
+}
+
+// NodeOf is the index in URLs of the server user i connects to, for a
+// Config after defaults. Users are dealt round robin, but senders (see
+// senderIndex) first and then the other users, so that senders evenly
+// spaced at a multiple of len(URLs) still do not all land on one node.
+func (c *Config) NodeOf(i int) int {
+	n := len(c.URLs)
+	if n <= 1 || i < 0 {
+		return 0
+	}
+	k := c.sendersOf()
+	if k == 0 || i >= c.Conns {
+		return i % n
+	}
+	if s, ok := senderIndex(i, c.Conns, k); ok {
+		return s % n
+	}
+	// Users 0..i hold (i+1)*k/Conns senders; i is the rest's i-(that)th.
+	// The rest's round continues where the senders' ended, so that the
+	// users per URL differ by at most one, as in a plain round robin.
+	return (i - (i+1)*k/c.Conns + k) % n
 }
 
 func scenarioList() string {

@@ -25,6 +25,7 @@ type conn struct {
 	gc     gnet.Conn
 	l      *loop
 	id     int   // global user index, 0..Conns-1
+	node   int   // index of its URL in Config.URLs (Config.NodeOf(id))
 	sender int32 // ordinal among the senders (broadcast) or talkers (chat); -1: never sends
 	role   role
 	state  connState
@@ -60,7 +61,7 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 			// so there is no point draining it politely).
 			mask := codec.NewMask()
 			l.out = codec.AppendClose(l.out, codec.CloseCode(err), "", &mask)
-			c.why = &FailError{Reason: ReasonProtocol, Msg: "bench: bad frame from " + l.w.addr + ": " + err.Error()}
+			c.why = &FailError{Reason: ReasonProtocol, Msg: "bench: bad frame from " + l.w.targets[c.node].addr + ": " + err.Error()}
 			return n, true
 		}
 		switch ev.Kind {
@@ -75,7 +76,7 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 				if p, err = l.inf.Inflate(p, ev.Op == codec.OpText, maxInflate); err != nil {
 					mask := codec.NewMask()
 					l.out = codec.AppendClose(l.out, codec.CloseCode(err), "", &mask)
-					c.why = &FailError{Reason: ReasonProtocol, Msg: "bench: bad compressed message from " + l.w.addr + ": " + err.Error()}
+					c.why = &FailError{Reason: ReasonProtocol, Msg: "bench: bad compressed message from " + l.w.targets[c.node].addr + ": " + err.Error()}
 					return n, true
 				}
 			}
@@ -102,7 +103,7 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 			}
 			l.out = codec.AppendClose(l.out, code, "", &mask)
 			c.why = &FailError{Reason: ReasonClosed, Msg: fmt.Sprintf("bench: %s closed an open connection with code %d %q",
-				l.w.addr, ev.Code, ev.Reason)}
+				l.w.targets[c.node].addr, ev.Code, ev.Reason)}
 			return n, true
 		}
 	}
@@ -145,16 +146,20 @@ func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 		recordNanos(l.lat, now-m.sent)
 		recordNanos(l.ivl, now-m.sent)
 		l.st.recv++
+		l.recvN[c.node]++
 		l.st.bytes += int64(len(p))
 		if b := l.bucket(m.sent); b >= 0 {
 			if m.kind == kindWhisper {
 				l.recvW[b]++
 			} else {
 				l.recvB[b]++
+				from := l.w.cfg.NodeOf(int(m.sender))
+				l.recvX[from*len(l.ackN)+c.node][b]++
 				if int(m.sender) == c.id {
 					// The sender's own copy: the server accepted the message
 					// and relayed it to everyone.
 					l.ackB[b]++
+					l.ackN[from][b]++
 				}
 			}
 		}

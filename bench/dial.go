@@ -170,7 +170,8 @@ func (w *worker) dialAll() {
 // dialOne dials user id and enrolls the connection into gnet, which runs
 // OnOpen (the upgrade request) on one of its loops before returning.
 func (w *worker) dialOne(id int) {
-	c := &conn{id: id, sender: -1, idx: -1, hidx: -1, dialed: nowNanos(), role: w.cfg.roleOf(id)}
+	c := &conn{id: id, node: w.cfg.NodeOf(id), sender: -1, idx: -1, hidx: -1, dialed: nowNanos(), role: w.cfg.roleOf(id)}
+	addr := w.targets[c.node].addr
 	c.dec = codec.Decoder{Role: codec.RoleClient}
 	newKey(&c.key)
 	switch w.cfg.Scenario {
@@ -197,9 +198,9 @@ func (w *worker) dialOne(id int) {
 		d.LocalAddr = &net.TCPAddr{IP: local}
 		d.Control = bindNoPort
 	}
-	nc, err := d.Dial("tcp", w.addr)
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
-		w.failed(dialFailure(err, w.addr, local, w.cfg.DialTimeout))
+		w.failed(c.node, dialFailure(err, addr, local, w.cfg.DialTimeout))
 		return
 	}
 	select {
@@ -211,6 +212,6 @@ func (w *worker) dialOne(id int) {
 	// EnrollContext dups the socket into gnet and closes nc; the *conn rides
 	// along as the gnet context, so OnOpen finds it without a lookup.
 	if _, err := w.cli.EnrollContext(nc, c); err != nil {
-		w.failed(dialFailure(err, w.addr, local, w.cfg.DialTimeout))
+		w.failed(c.node, dialFailure(err, addr, local, w.cfg.DialTimeout))
 	}
 }

@@ -49,6 +49,11 @@
 // sockets outside gnet that never read, and the coordinator samples the
 // server's RSS for its peak and again after a settle period.
 //
+// Config.URLs spreads the users over several servers, the nodes of a
+// cluster (Config.NodeOf deals them); the broadcast accounting is then kept
+// per pair of sender's and receiver's URL (report.go, broadcastCounts), and
+// Report.Nodes has each URL's counts.
+//
 // See protocol.go for the worker protocol, payload.go for the message
 // layouts and result.go for the report schema (Report).
 package bench

@@ -70,19 +70,19 @@ func (w *worker) dialHog(c *conn, local net.IP) {
 	}
 	nc, err := d.Dial("tcp", w.addr)
 	if err != nil {
-		w.failed(dialFailure(err, w.addr, local, w.cfg.DialTimeout))
+		w.failed(c.node, dialFailure(err, w.addr, local, w.cfg.DialTimeout))
 		return
 	}
 	pre, fe := w.upgradeBlocking(nc, c.key[:])
 	if fe != nil {
 		nc.Close()
-		w.failed(fe)
+		w.failed(c.node, fe)
 		return
 	}
 	w.hogsMu.Lock()
 	w.hogs = append(w.hogs, &hog{nc: nc, pre: pre})
 	w.hogsMu.Unlock()
-	w.opened()
+	w.opened(c.node)
 }
 
 // upgradeBlocking writes the upgrade request on nc and reads the response,

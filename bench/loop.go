@@ -37,6 +37,12 @@ type loop struct {
 	st loopStats
 	// Accounting by send second (broadcast, chat), see workerResult.
 	sentB, recvB, ackB, sentW, recvW []int64
+	// The same per URL (see workerResult): ackN[from][second],
+	// recvX[from*len(URLs)+to][second]; and per URL, users open at the
+	// start, messages sent and received.
+	ackN, recvX  [][]int64
+	openN        []int
+	sentN, recvN []int64
 
 	out  []byte         // frames for the connection being handled; reused
 	inf  codec.Inflater // Config.Compression: inflates for all the loop's connections
@@ -88,7 +94,17 @@ func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
 		}
 		l.sentB, l.recvB, l.ackB = make([]int64, n), make([]int64, n), make([]int64, n)
 		l.sentW, l.recvW = make([]int64, n), make([]int64, n)
+		nodes := len(w.cfg.URLs)
+		l.ackN, l.recvX = make([][]int64, nodes), make([][]int64, nodes*nodes)
+		for i := range l.ackN {
+			l.ackN[i] = make([]int64, n)
+		}
+		for i := range l.recvX {
+			l.recvX[i] = make([]int64, n)
+		}
 	}
+	l.openN = make([]int, max(len(w.cfg.URLs), 1))
+	l.sentN, l.recvN = make([]int64, len(l.openN)), make([]int64, len(l.openN))
 	// Sized once so that the hot path never grows them: a frame is at most
 	// the payload plus a 14-byte header, whispers add the command and name.
 	l.out = make([]byte, 0, 4*(w.cfg.Payload+64)*max(w.cfg.InFlight, 1))
@@ -172,6 +188,7 @@ func (l *loop) begin(now int64) {
 			continue
 		}
 		l.st.openAtStart++
+		l.openN[c.node]++
 		switch w.cfg.Scenario {
 		case Echo, AttackInbound:
 			if !l.sending(now) {
@@ -265,6 +282,7 @@ func (l *loop) sendChat(c *conn, now int64) {
 		return // gnet closes the connection; OnClose counts it
 	}
 	l.st.sent++
+	l.sentN[c.node]++
 	if b := l.bucket(now); b >= 0 {
 		if kind == kindWhisper {
 			l.sentW[b]++
@@ -284,7 +302,7 @@ func (l *loop) sweepHandshakes(now int64) {
 		}
 		if now >= c.deadline {
 			l.failConn(c, &FailError{Reason: ReasonHandshakeTimeout,
-				Msg: "bench: no upgrade response from " + l.w.addr + " within " + l.w.cfg.HandshakeTimeout.String()})
+				Msg: "bench: no upgrade response from " + l.w.targets[c.node].addr + " within " + l.w.cfg.HandshakeTimeout.String()})
 			_ = l.el.Close(c.gc)
 			continue
 		}
@@ -326,7 +344,7 @@ func every(next *int64, now int64, period time.Duration) bool {
 // failConn counts c as a failed connection.
 func (l *loop) failConn(c *conn, fe *FailError) {
 	c.state = stateFailed
-	l.w.failed(fe)
+	l.w.failed(c.node, fe)
 }
 
 // add and remove keep l.conns, swap-removing by index.

@@ -27,6 +27,7 @@ func (w *worker) learnName(id int, p []byte, at int) {
 }
 
 // pickName returns the name of a random other user with a known name, or nil.
+// With Config.Islands the user must be on self's URL: no other can be told.
 func (w *worker) pickName(rng *rand.Rand, self int) []byte {
 	w.namesMu.Lock()
 	defer w.namesMu.Unlock()
@@ -35,7 +36,7 @@ func (w *worker) pickName(rng *rand.Rand, self int) []byte {
 	}
 	for range 4 {
 		id := w.named[rng.IntN(len(w.named))]
-		if id != self {
+		if id != self && (!w.cfg.Islands || w.cfg.NodeOf(id) == w.cfg.NodeOf(self)) {
 			return *w.names[id].Load()
 		}
 	}

@@ -28,11 +28,12 @@ func (r *reactor) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.deadline = nowNanos() + int64(r.w.cfg.HandshakeTimeout)
 	l.add(c)
 	l.pending = append(l.pending, c)
-	path := r.w.path
+	t := r.w.targets[c.node]
+	path := t.path
 	if c.role == roleHealthy && r.w.cfg.Scenario == AttackInbound {
 		path = DefaultPath[Echo] // they echo, whatever route is attacked
 	}
-	return appendUpgradeRequest(nil, r.w.host, path, c.key[:], r.w.cfg.Compression), gnet.None
+	return appendUpgradeRequest(nil, t.addr, path, c.key[:], r.w.cfg.Compression), gnet.None
 }
 
 // OnTraffic parses what gnet has buffered: the 101 response, then frames,
@@ -50,7 +51,7 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 	off := 0
 	switch c.state {
 	case stateHandshake:
-		n, deflate, fe := parseUpgradeResponse(buf, c.key[:], r.w.addr, r.w.cfg.Compression)
+		n, deflate, fe := parseUpgradeResponse(buf, c.key[:], r.w.targets[c.node].addr, r.w.cfg.Compression)
 		if fe != nil {
 			l.failConn(c, fe)
 			return gnet.Close
@@ -62,7 +63,7 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.dec.Deflate = deflate
 		c.state = stateOpen
 		recordNanos(l.connect, now-c.dialed)
-		r.w.opened()
+		r.w.opened(c.node)
 	case stateOpen:
 	default:
 		_, _ = gc.Discard(-1)
@@ -96,7 +97,7 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 	defer l.unlock(took)
 	switch c.state {
 	case stateHandshake:
-		msg := "bench: " + r.w.addr + " closed the connection during the upgrade"
+		msg := "bench: " + r.w.targets[c.node].addr + " closed the connection during the upgrade"
 		if err != nil && !errors.Is(err, io.EOF) {
 			msg += ": " + err.Error()
 		}
@@ -118,7 +119,7 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 		if !r.w.closing.Load() {
 			why := c.why
 			if why == nil {
-				msg := "bench: " + r.w.addr + " closed an open connection without a close frame"
+				msg := "bench: " + r.w.targets[c.node].addr + " closed an open connection without a close frame"
 				if err != nil && !errors.Is(err, io.EOF) {
 					msg += ": " + err.Error()
 				}

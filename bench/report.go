@@ -10,6 +10,16 @@ func newReport(cfg *Config) *Report {
 	r := &Report{Schema: SchemaVersion, Scenario: cfg.Scenario, URL: cfg.URL, Procs: cfg.Procs, Loops: cfg.Loops,
 		Params: Params{Conns: cfg.Conns, RampRate: cfg.RampRate, DurationSec: cfg.Duration.Seconds()},
 		Conns:  ConnReport{Target: cfg.users()}, Series: []Second{}}
+	if len(cfg.URLs) > 1 {
+		r.Islands = cfg.Islands
+		r.Nodes = make([]NodeCounts, len(cfg.URLs))
+		for i, u := range cfg.URLs {
+			r.Nodes[i].URL = u
+		}
+		for i := range cfg.users() {
+			r.Nodes[cfg.NodeOf(i)].Users++
+		}
+	}
 	switch cfg.Scenario {
 	case Echo, AttackInbound:
 		r.Params.Payload, r.Params.InFlight, r.Params.DrainSec = cfg.Payload, cfg.InFlight, cfg.Drain.Seconds()
@@ -77,12 +87,11 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 			// included); a refused one (rate limit) is expected nowhere.
 			acked := sumTo(m.AckB, cut)
 			mr.Refused = max(0, sumTo(m.SentB, cut)-acked)
-			expB := acked * int64(m.OpenAtStart)
-			gotB := sumTo(m.RecvB, cut)
+			expB, _, lostB, extraB := broadcastCounts(rep, cfg, m, cut)
 			expW, gotW := sumTo(m.SentW, cut), sumTo(m.RecvW, cut)
 			mr.Expected = expB + expW
-			mr.Lost = max(0, expB-gotB) + max(0, expW-gotW)
-			mr.Extra = max(0, gotB-expB) + max(0, gotW-expW)
+			mr.Lost = lostB + max(0, expW-gotW)
+			mr.Extra = extraB + max(0, gotW-expW)
 			if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
 				mr.Whispers = &WhisperReport{Sent: sumTo(m.SentW, len(m.SentW)), Expected: expW, Received: gotW, Echoes: m.WhisperEchoes}
 			}
@@ -93,6 +102,13 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 		rep.Messages = mr
 	}
 
+	if len(rep.Nodes) > 0 {
+		for i := range rep.Nodes {
+			n := &rep.Nodes[i]
+			n.Connected, n.Failed = at(m.ConnectedN, i), at(m.FailedN, i)
+			n.OpenAtStart, n.Sent, n.Received = at(m.OpenN, i), at(m.SentN, i), at(m.RecvN, i)
+		}
+	}
 	conns := max(rep.Conns.OpenAtStart, 1)
 	var sum ServerReport
 	for _, pid := range cfg.ServerPIDs {
@@ -125,4 +141,56 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 		rep.Sockstat = &SockstatReport{TCPMemPagesBefore: before.tcpMem, TCPMemPagesAfter: after.tcpMem, PageSize: page,
 			BytesPerConn: float64((after.tcpMem-before.tcpMem)*int64(page)) / float64(conns)}
 	}
+}
+
+// broadcastCounts is the broadcast accounting of the messages sent in the
+// first cut seconds, pair of URLs by pair: the senders on URL i had acked_i
+// broadcasts accepted (their own copy came back), each expected by the
+// open_j users on every URL j of a cluster, or on URL i only for islands.
+// Loss and extra are counted per pair, so that a surplus on one pair does
+// not hide a loss on another. It fills the per-URL part of rep.Nodes.
+func broadcastCounts(rep *Report, cfg *Config, m *workerResult, cut int) (exp, got, lost, extra int64) {
+	if len(m.AckN) == 0 {
+		// One URL, from a worker that kept no per-URL arrays: the totals are
+		// its only pair.
+		one := *m
+		one.AckN, one.RecvX, one.OpenN = [][]int64{m.AckB}, [][]int64{m.RecvB}, []int{m.OpenAtStart}
+		m = &one
+	}
+	n := len(m.AckN)
+	for i := range n {
+		acked := sumTo(m.AckN[i], cut)
+		for j := range n {
+			var e int64
+			if !cfg.Islands || i == j {
+				e = acked * int64(at(m.OpenN, j))
+			}
+			var g int64
+			if k := i*n + j; k < len(m.RecvX) {
+				g = sumTo(m.RecvX[k], cut)
+			}
+			exp, got = exp+e, got+g
+			lost, extra = lost+max(0, e-g), extra+max(0, g-e)
+			if j < len(rep.Nodes) {
+				nd := &rep.Nodes[j]
+				nd.Expected += e
+				nd.Lost += max(0, e-g)
+				if i != j {
+					nd.FromOther += g
+				}
+			}
+		}
+		if i < len(rep.Nodes) {
+			rep.Nodes[i].Accepted = acked
+		}
+	}
+	return exp, got, lost, extra
+}
+
+// at is a[i], or zero past its end.
+func at[T int | int64](a []T, i int) T {
+	if i < len(a) {
+		return a[i]
+	}
+	return 0
 }

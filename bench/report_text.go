@@ -18,7 +18,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Procs > 1 {
 		procs = "processes"
 	}
-	line("wsbench "+string(r.Scenario), "%s  (%d %s x %d loops)", r.URL, r.Procs, procs, r.Loops)
+	target := r.URL
+	if len(r.Nodes) > 1 {
+		kind := "cluster"
+		if r.Islands {
+			kind = "islands"
+		}
+		target = fmt.Sprintf("%s and %d more URLs (%s)", r.URL, len(r.Nodes)-1, kind)
+	}
+	line("wsbench "+string(r.Scenario), "%s  (%d %s x %d loops)", target, r.Procs, procs, r.Loops)
 	params := fmt.Sprintf("%d conns, ramp %s/s, %s s", p.Conns, count(int64(p.RampRate)), trimFloat(p.DurationSec))
 	switch r.Scenario {
 	case Connect:
@@ -49,6 +57,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if ex, ok := c.FailureExamples["disconnect"]; ok && c.Disconnects > 0 {
 		line("  disconnect", "%s", ex)
 	}
+	for i, n := range r.Nodes {
+		line(fmt.Sprintf("  node %d", i), "%s  %d/%d connected, %d open at start, %d failed", n.URL, n.Connected, n.Users, n.OpenAtStart, n.Failed)
+	}
 	r.writeAttackText(line)
 	if m := r.Messages; m != nil {
 		noun := "deliveries"
@@ -62,6 +73,17 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		if m.WindowSec < m.DurationSec {
 			line("  window", "counted over the first %s s only: a connection was lost then", trimFloat(m.WindowSec))
+		}
+		for i, n := range r.Nodes {
+			if r.Messages.Expected == 0 && n.Sent == 0 && n.Received == 0 {
+				continue
+			}
+			from := "from other nodes"
+			if r.Islands {
+				from = "from other islands (not expected)"
+			}
+			line(fmt.Sprintf("  node %d", i), "sent %s  accepted %s  received %s  expected %s  lost %s  %s %s",
+				count(n.Sent), count(n.Accepted), count(n.Received), count(n.Expected), count(n.Lost), from, count(n.FromOther))
 		}
 		if w := m.Whispers; w != nil {
 			line("  whispers", "sent %s  expected %s  received %s  (echoed to sender %s)", count(w.Sent), count(w.Expected), count(w.Received), count(w.Echoes))

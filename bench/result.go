@@ -39,6 +39,12 @@ type Report struct {
 	// Workers is each process's share of the counts above (which are their
 	// sums), in worker order.
 	Workers []WorkerCounts `json:"workers"`
+	// Nodes is each URL's share of the counts above, in Config.URLs order;
+	// nil with one URL.
+	Nodes []NodeCounts `json:"nodes,omitempty"`
+	// Islands is Config.Islands: the URLs were separate servers, each
+	// broadcast expected only on its sender's URL.
+	Islands bool `json:"islands,omitempty"`
 	// Attack is what attack-inbound and attack-outbound measure besides
 	// the counts above (which there count the healthy clients' messages);
 	// nil for the other scenarios.
@@ -227,6 +233,27 @@ type WorkerCounts struct {
 	Received  int64 `json:"received"`
 }
 
+// NodeCounts is one server URL's part of a run (Config.URLs): its users
+// and what they sent and received.
+type NodeCounts struct {
+	URL         string `json:"url"`
+	Users       int    `json:"users"` // users dealt to it (Config.NodeOf)
+	Connected   int    `json:"connected"`
+	Failed      int    `json:"failed"`
+	OpenAtStart int    `json:"open_at_start"`
+	Sent        int64  `json:"sent"`     // messages its users sent
+	Received    int64  `json:"received"` // messages its users received
+	// Broadcast and chat, over the accounting window: the broadcasts of
+	// its senders the server accepted, the deliveries to its users that a
+	// lossless server (cluster, or island with Config.Islands) makes, what
+	// of them arrived short, and the deliveries from senders on other URLs
+	// (those are part of Expected unless Islands).
+	Accepted  int64 `json:"accepted"`
+	Expected  int64 `json:"expected"`
+	Lost      int64 `json:"lost"`
+	FromOther int64 `json:"from_other"`
+}
+
 // workerResult is what one worker sends when its load phase is over.
 type workerResult struct {
 	Worker          int                   `json:"worker"`
@@ -249,12 +276,24 @@ type workerResult struct {
 	// Accounting by send second (broadcast, chat): index (sent - start) / 1 s.
 	// AckB counts broadcasts whose copy came back to their sender: the ones
 	// the server accepted.
-	SentB  []int64  `json:"sent_b,omitempty"`
-	RecvB  []int64  `json:"recv_b,omitempty"`
-	AckB   []int64  `json:"ack_b,omitempty"`
-	SentW  []int64  `json:"sent_w,omitempty"`
-	RecvW  []int64  `json:"recv_w,omitempty"`
-	Series []Second `json:"series,omitempty"`
+	SentB []int64 `json:"sent_b,omitempty"`
+	RecvB []int64 `json:"recv_b,omitempty"`
+	AckB  []int64 `json:"ack_b,omitempty"`
+	SentW []int64 `json:"sent_w,omitempty"`
+	RecvW []int64 `json:"recv_w,omitempty"`
+	// The broadcast accounting per URL (index in Config.URLs): AckN[i] is
+	// AckB of the senders on URL i, RecvX[i*len(URLs)+j] the deliveries of
+	// their broadcasts to the users on URL j.
+	AckN  [][]int64 `json:"ack_n,omitempty"`
+	RecvX [][]int64 `json:"recv_x,omitempty"`
+	// Per URL: connections opened, failed, open when the load began, and
+	// messages sent and received by its users.
+	ConnectedN []int    `json:"connected_n,omitempty"`
+	FailedN    []int    `json:"failed_n,omitempty"`
+	OpenN      []int    `json:"open_n,omitempty"`
+	SentN      []int64  `json:"sent_n,omitempty"`
+	RecvN      []int64  `json:"recv_n,omitempty"`
+	Series     []Second `json:"series,omitempty"`
 	// Attack is the attack scenarios' own counts; nil otherwise.
 	Attack *attackResult `json:"attack,omitempty"`
 	// LinesDone is when attack-outbound's sender sent its last line (Unix
@@ -302,6 +341,13 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.SentW = addInto(out.SentW, r.SentW)
 		out.RecvW = addInto(out.RecvW, r.RecvW)
 		out.LinesDone = max(out.LinesDone, r.LinesDone)
+		out.AckN = addRows(out.AckN, r.AckN)
+		out.RecvX = addRows(out.RecvX, r.RecvX)
+		out.ConnectedN = addInto(out.ConnectedN, r.ConnectedN)
+		out.FailedN = addInto(out.FailedN, r.FailedN)
+		out.OpenN = addInto(out.OpenN, r.OpenN)
+		out.SentN = addInto(out.SentN, r.SentN)
+		out.RecvN = addInto(out.RecvN, r.RecvN)
 		if a := r.Attack; a != nil {
 			if out.Attack == nil {
 				out.Attack = &attackResult{}
@@ -342,12 +388,23 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 }
 
 // addInto adds b to a element by element, growing a as needed.
-func addInto(a, b []int64) []int64 {
+func addInto[T int | int64](a, b []T) []T {
 	for len(a) < len(b) {
 		a = append(a, 0)
 	}
 	for i, v := range b {
 		a[i] += v
+	}
+	return a
+}
+
+// addRows adds b to a row by row (addInto each), growing a as needed.
+func addRows(a, b [][]int64) [][]int64 {
+	for len(a) < len(b) {
+		a = append(a, nil)
+	}
+	for i, row := range b {
+		a[i] = addInto(a[i], row)
 	}
 	return a
 }

@@ -36,10 +36,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if share+fdSlack > fileLimit() {
 		return fail(fileLimitError(share, users))
 	}
-	u, _ := url.Parse(cfg.URL)
-	host, _, _ := net.SplitHostPort(u.Host)
-	if _, err := planSources(&cfg, host); err != nil {
-		return fail(err)
+	for _, s := range cfg.URLs {
+		u, _ := url.Parse(s)
+		host, _, _ := net.SplitHostPort(u.Host)
+		if _, err := planSources(&cfg, host); err != nil {
+			return fail(err)
+		}
 	}
 
 	before := snapServers(cfg.ServerPIDs)

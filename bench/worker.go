@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
 	"net"
 	"net/url"
 	"sync"
@@ -27,9 +26,10 @@ type workerSpec struct {
 type worker struct {
 	cfg     Config
 	spec    workerSpec
-	addr    string // host:port
-	host    string // Host header
-	path    string
+	addr    string   // host:port of URLs[0] (the attacks' only server)
+	host    string   // its Host header
+	path    string   // its request path
+	targets []target // every URL; user i dials targets[cfg.NodeOf(i)]
 	sources sourcePlan
 	talkers int // chat
 
@@ -60,6 +60,8 @@ type worker struct {
 	fails    map[string]int
 	examples map[string]*FailError
 	nfailed  int
+	// Per URL (index as in targets): users dialed, connected, failed.
+	nodeConnected, nodeFailed []atomic.Int64
 
 	// names maps user index to the name the chat gave it, learned from
 	// broadcasts, for whispers; nil unless whispers are on.
@@ -77,22 +79,36 @@ type worker struct {
 
 func newWorker(spec workerSpec) (*worker, error) {
 	cfg := spec.Config
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("bench: bad URL %q: %w", cfg.URL, err)
+	if len(cfg.URLs) == 0 {
+		cfg.URLs = []string{cfg.URL}
 	}
-	w := &worker{cfg: cfg, spec: spec, addr: u.Host, host: u.Host, path: u.RequestURI(),
+	w := &worker{cfg: cfg, spec: spec,
 		byEL: make(map[gnet.EventLoop]*loop), done: make(chan struct{}), abort: make(chan struct{}),
-		fails: map[string]int{}, examples: map[string]*FailError{}}
-	host, _, _ := net.SplitHostPort(u.Host)
-	if w.sources, err = planSources(&cfg, host); err != nil {
-		return nil, err
+		fails: map[string]int{}, examples: map[string]*FailError{},
+		nodeConnected: make([]atomic.Int64, len(cfg.URLs)), nodeFailed: make([]atomic.Int64, len(cfg.URLs))}
+	for _, s := range cfg.URLs {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("bench: bad URL %q: %w", s, err)
+		}
+		w.targets = append(w.targets, target{addr: u.Host, path: u.RequestURI()})
+		host, _, _ := net.SplitHostPort(u.Host)
+		if w.sources, err = planSources(&cfg, host); err != nil {
+			return nil, err
+		}
 	}
-	w.talkers = max(1, int(math.Round(float64(cfg.Conns)*cfg.TalkFrac)))
+	w.addr, w.host, w.path = w.targets[0].addr, w.targets[0].addr, w.targets[0].path
+	w.talkers = cfg.talkers()
 	if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
 		w.names = make([]atomic.Pointer[[]byte], cfg.Conns)
 	}
 	return w, nil
+}
+
+// target is one server URL, split for dialing and the upgrade request.
+type target struct {
+	addr string // host:port, also the Host header
+	path string // request path and query
 }
 
 // start runs the gnet client with the configured number of loops.
@@ -138,8 +154,9 @@ func (w *worker) loopList() []*loop {
 
 func (w *worker) share() int { return w.spec.Hi - w.spec.Lo }
 
-// opened counts a completed upgrade.
-func (w *worker) opened() {
+// opened counts a completed upgrade of a user of URL node.
+func (w *worker) opened(node int) {
+	w.nodeConnected[node].Add(1)
 	w.connected.Add(1)
 	w.open.Add(1)
 	w.settle()
@@ -154,9 +171,10 @@ func (w *worker) settle() {
 	}
 }
 
-// failed counts a connection that could not be opened, and aborts the
-// run when the failure is fatal or too many have failed.
-func (w *worker) failed(fe *FailError) {
+// failed counts a connection to URL node that could not be opened, and
+// aborts the run when the failure is fatal or too many have failed.
+func (w *worker) failed(node int, fe *FailError) {
+	w.nodeFailed[node].Add(1)
 	w.failMu.Lock()
 	k := fe.key()
 	w.fails[k]++
@@ -286,6 +304,10 @@ func (w *worker) result() *workerResult {
 		r.FailureExamples[k] = v
 	}
 	w.failMu.Unlock()
+	for i := range w.nodeConnected {
+		r.ConnectedN = append(r.ConnectedN, int(w.nodeConnected[i].Load()))
+		r.FailedN = append(r.FailedN, int(w.nodeFailed[i].Load()))
+	}
 	conn, lat := newHist(), newHist()
 	for _, l := range w.loopList() {
 		l.mu.Lock()
@@ -308,6 +330,11 @@ func (w *worker) result() *workerResult {
 		r.AckB = addInto(r.AckB, l.ackB)
 		r.SentW = addInto(r.SentW, l.sentW)
 		r.RecvW = addInto(r.RecvW, l.recvW)
+		r.AckN = addRows(r.AckN, l.ackN)
+		r.RecvX = addRows(r.RecvX, l.recvX)
+		r.OpenN = addInto(r.OpenN, l.openN)
+		r.SentN = addInto(r.SentN, l.sentN)
+		r.RecvN = addInto(r.RecvN, l.recvN)
 		l.mu.Unlock()
 	}
 	r.ConnectHDR, r.LatencyHDR = encodeHist(conn), encodeHist(lat)

@@ -36,7 +36,9 @@ func run(args []string) int {
 	var pids pidList
 	var jsonOut, quiet bool
 	var htmlFile string
-	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080", "server `URL` (path optional: /echo for connect and echo, /chat for broadcast and chat)")
+	var urls urlList
+	fs.Var(&urls, "url", "server `URL` (default ws://127.0.0.1:8080; path optional: /echo for connect and echo, /chat for broadcast and chat); repeat or comma-separate for the nodes of a cluster: connections are dealt round robin")
+	fs.BoolVar(&cfg.Islands, "islands", false, "with several --url: they are separate servers, a broadcast is expected only on its sender's URL (default: one cluster, expected everywhere)")
 	fs.IntVar(&cfg.Conns, "c", 0, "connections (users); 0 = per scenario: connect 1000, echo 100, broadcast 1000, chat 1000")
 	fs.IntVar(&cfg.Conns, "conns", 0, "same as -c")
 	fs.Float64Var(&cfg.RampRate, "ramp", bench.DefaultRampRate, "connections opened per second")
@@ -101,6 +103,10 @@ func run(args []string) int {
 		return 2
 	}
 	cfg.ServerPIDs = pids
+	cfg.URLs = urls
+	if len(urls) == 0 {
+		cfg.URL = "ws://127.0.0.1:8080"
+	}
 	if cfg.Scenario == bench.AttackInbound || cfg.Scenario == bench.AttackOutbound {
 		// The attacks have their own defaults for these (see bench.Config):
 		// only what the user set overrides them.
@@ -226,6 +232,20 @@ func (p *pidList) Set(v string) error {
 			return fmt.Errorf("bad pid %q", f)
 		}
 		*p = append(*p, n)
+	}
+	return nil
+}
+
+// urlList is a repeatable, comma-separated --url.
+type urlList []string
+
+func (u *urlList) String() string { return strings.Join(*u, ",") }
+
+func (u *urlList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			*u = append(*u, f)
+		}
 	}
 	return nil
 }

@@ -85,3 +85,36 @@ func TestAttackRefusesRemoteTarget(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q: want exit 1 naming the loopback rule", code, out, errOut)
 	}
 }
+
+// --url takes several nodes, comma-separated or repeated: connections are
+// dealt over all of them and the report counts each node's.
+func TestSeveralURLs(t *testing.T) {
+	var urls []string
+	for range 3 {
+		srv := engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+		hub.New(srv, hub.Config{})
+		enginetest.Start(t, srv)
+		urls = append(urls, "ws://"+srv.Addr().String())
+	}
+	code, out, errOut := capture(t, "connect", "--url", urls[0]+","+urls[1], "--url", urls[2], "-c", "7",
+		"--hold", "100ms", "--loops", "2", "--json", "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	if len(rep.Nodes) != 3 || rep.Conns.Connected != 7 {
+		t.Fatalf("nodes %+v, conns %+v: want 7 connections over 3 nodes", rep.Nodes, rep.Conns)
+	}
+	for i, n := range rep.Nodes {
+		if want := []int{3, 2, 2}[i]; n.URL != urls[i]+"/echo" || n.Users != want || n.Connected != want {
+			t.Errorf("node %d = %+v, want %s/echo with %d connected", i, n, urls[i], want)
+		}
+	}
+	code, _, errOut = capture(t, "connect", "--url", urls[0]+",http://127.0.0.1:1")
+	if code != 1 || !strings.Contains(errOut, "scheme must be ws") {
+		t.Fatalf("exit %d, stderr %q: want the bad second URL named", code, errOut)
+	}
+}

@@ -248,5 +248,9 @@ func (h *Hub) Stats() *Stats { return &h.stats }
 // History is the hub's history store; nil if Config.History is zero.
 func (h *Hub) History() History { return h.hist }
 
+// Sequencer is the cluster's history the hub uses (Config.Sequencer);
+// nil if none.
+func (h *Hub) Sequencer() Sequencer { return h.seqr }
+
 // Users is the number of connected chat users.
 func (h *Hub) Users() int64 { return h.users.Load() }

@@ -225,6 +225,8 @@ func TestHistorySharedNodes(t *testing.T) {
 		}
 	}
 	waitMetric(t, b, "wsnode_history_messages", 2)
+	waitMetric(t, a, "wsnode_history_shared_stored_total", 2)
+	waitMetric(t, b, "wsnode_history_shared_stored_total", 0)
 
 	type msg struct {
 		Offset uint64

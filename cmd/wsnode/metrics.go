@@ -9,6 +9,7 @@ import (
 	"edgews/engine/mempolicy"
 	"edgews/hub"
 	"edgews/hub/auth"
+	"edgews/hub/cluster"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,6 +30,8 @@ type collector struct {
 	rateLimited, rateKicks, tooLong          *prometheus.Desc
 	authTokens, authJWKS                     *prometheus.Desc
 	historyMsgs, historyBytes, historyResets *prometheus.Desc
+	sharedStored, sharedConflicts            *prometheus.Desc
+	sharedDropped                            *prometheus.Desc
 	held, budget, evicted, msgTimeouts       *prometheus.Desc
 	releases                                 *prometheus.Desc
 
@@ -66,11 +69,15 @@ func newCollector(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser) *
 		historyMsgs:   d("history_messages", "Messages kept in the rooms' history on this node (--history)."),
 		historyBytes:  d("history_bytes", "Memory of the rooms' history as counted against --history-max-bytes."),
 		historyResets: d("history_resets_total", "History events that told a resuming client it missed messages (stale epoch or offset)."),
-		held:          d("held_bytes", "Bytes held for all connections (partial frames and messages, unsent output), as allocated."),
-		budget:        d("memory_budget_bytes", "--memory-budget (0: none)."),
-		evicted:       d("memory_evictions_total", "Connections closed (1013) to stay under --memory-budget, by what they mostly held.", "direction"),
-		msgTimeouts:   d("message_timeouts_total", "Connections closed (1008) for a frame or message not complete within --message-timeout."),
-		releases:      d("memory_releases_total", "Times freed memory was returned to the OS, by cause: an eviction (--memory-budget) or the end of a wave of connections (go_gc_gogc_percent and go_gc_gomemlimit_bytes show --gogc and --memory-limit).", "cause"),
+
+		sharedStored:    d("history_shared_stored_total", "Messages this node stored in the cluster's history stream (--history-shared)."),
+		sharedConflicts: d("history_shared_conflicts_total", "Stores retried because another node stored first in the room."),
+		sharedDropped:   d("history_shared_dropped_total", "Messages not stored (so not delivered): queue full, NATS unavailable, too many conflicts."),
+		held:            d("held_bytes", "Bytes held for all connections (partial frames and messages, unsent output), as allocated."),
+		budget:          d("memory_budget_bytes", "--memory-budget (0: none)."),
+		evicted:         d("memory_evictions_total", "Connections closed (1013) to stay under --memory-budget, by what they mostly held.", "direction"),
+		msgTimeouts:     d("message_timeouts_total", "Connections closed (1008) for a frame or message not complete within --message-timeout."),
+		releases:        d("memory_releases_total", "Times freed memory was returned to the OS, by cause: an eviction (--memory-budget) or the end of a wave of connections (go_gc_gogc_percent and go_gc_gomemlimit_bytes show --gogc and --memory-limit).", "cause"),
 	}
 }
 
@@ -130,6 +137,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.historyMsgs, float64(mh.Len()))
 		gauge(c.historyBytes, float64(mh.Bytes()))
 		counter(c.historyResets, hs.HistoryResets.Load())
+	}
+	if sh, ok := c.hub.Sequencer().(*cluster.History); ok {
+		st := sh.Stats()
+		counter(c.sharedStored, st.Stored.Load())
+		counter(c.sharedConflicts, st.Conflicts.Load())
+		counter(c.sharedDropped, st.Dropped.Load())
 	}
 	gauge(c.held, float64(st.HeldBytes))
 	gauge(c.budget, float64(st.MemoryBudget))

@@ -264,9 +264,17 @@ func (c *Conn) sendFrame(op codec.OpCode, payload []byte) {
 // enqueue adds a frame to the pending output, unless the connection is a
 // slow consumer, which is closed instead.
 func (c *Conn) enqueue(b []byte) {
-	if c.gc.OutboundBuffered()+int(c.pendBytes)+len(b) > c.loop.srv.cfg.MaxOutboundBytes {
-		c.slowConsumer()
-		return
+	limit := c.loop.srv.cfg.MaxOutboundBytes
+	if c.gc.OutboundBuffered()+int(c.pendBytes)+len(b) > limit {
+		// Frames queued in this event are not the peer's fault: hand them
+		// to the socket first, and judge by what it did not take.
+		if c.pendBytes > 0 {
+			c.loop.flushConn(c)
+		}
+		if c.state == stateClosed || c.gc.OutboundBuffered()+len(b) > limit {
+			c.slowConsumer()
+			return
+		}
 	}
 	c.loop.enqueue(c, b)
 }

@@ -191,29 +191,37 @@ func (l *Loop) enqueue(c *Conn, b []byte) {
 // the connection's outbound buffer), then checks the slow-consumer bound.
 func (l *Loop) flush() {
 	for i := 0; i < len(l.dirty); i++ { // not range: OnClose may append
-		c := l.dirty[i]
-		iov := l.iov[:0]
-		for e := c.pendHead; e != 0; e = l.pend[e-1].next {
-			iov = append(iov, l.pend[e-1].b)
-			l.counters.nFramesOut++
-			l.counters.nBytesOut += int64(len(l.pend[e-1].b))
-			if len(iov) == maxIov {
-				c.writev(iov)
-				iov = iov[:0]
-			}
-		}
-		if len(iov) > 0 {
-			c.writev(iov)
-		}
-		clear(iov)
-		l.iov = iov[:0]
-		c.pendHead, c.pendTail, c.pendBytes = 0, 0, 0
+		l.flushConn(l.dirty[i])
 	}
 	clear(l.dirty)
 	l.dirty = l.dirty[:0]
 	clear(l.pend) // drop references to shared frames
 	l.pend = l.pend[:0]
 	l.arena = l.arena[:0]
+}
+
+// flushConn hands c's pending frames to gnet in one writev. flush calls
+// it for every dirty connection; Conn.enqueue calls it early for one whose
+// pending frames alone would pass MaxOutboundBytes (a burst of broadcasts
+// in one batch of tasks), so that only what the peer has not taken counts.
+// c stays in l.dirty; with nothing pending, flush skips it.
+func (l *Loop) flushConn(c *Conn) {
+	iov := l.iov[:0]
+	for e := c.pendHead; e != 0; e = l.pend[e-1].next {
+		iov = append(iov, l.pend[e-1].b)
+		l.counters.nFramesOut++
+		l.counters.nBytesOut += int64(len(l.pend[e-1].b))
+		if len(iov) == maxIov {
+			c.writev(iov)
+			iov = iov[:0]
+		}
+	}
+	if len(iov) > 0 {
+		c.writev(iov)
+	}
+	clear(iov)
+	l.iov = iov[:0]
+	c.pendHead, c.pendTail, c.pendBytes = 0, 0, 0
 }
 
 func (l *Loop) addConn(c *Conn) {

@@ -255,3 +255,39 @@ func TestMessageDeadline(t *testing.T) {
 		t.Fatalf("received %q, want the echo then close 1008", got)
 	}
 }
+
+// writeTask writes one shared frame to c.
+type writeTask struct {
+	c     *Conn
+	frame []byte
+}
+
+func (t writeTask) Run(*Loop) { _ = t.c.WriteShared(t.frame) }
+func (t writeTask) Done()     {}
+
+// A burst of broadcasts run as one batch of tasks queues more than
+// MaxOutboundBytes for a connection within one event: a peer that takes
+// everything is not a slow consumer for it; one that takes nothing is.
+func TestBurstInOneBatchIsNotSlow(t *testing.T) {
+	p := NewInProc(Config{MaxOutboundBytes: 1 << 20}, 1)
+	p.Server().Handle("/echo", fuzzEcho{})
+	reader, _ := p.Open("/echo", 0, false)
+	hog, _ := p.Open("/echo", 0, false)
+	p.Stall(hog, true)
+	frame := codec.AppendFrame(nil, true, codec.OpText, make([]byte, 3900), nil)
+	before := p.Written(reader)
+	for i := 0; i < 300; i++ { // 1.17 MB
+		_ = reader.loop.Post(writeTask{reader, frame})
+		_ = hog.loop.Post(writeTask{hog, frame})
+	}
+	p.Drain()
+	if p.Closed(reader) || p.srv.Stats().SlowConsumers != 1 {
+		t.Fatalf("reader closed %v, SlowConsumers %d: want only the hog closed", p.Closed(reader), p.srv.Stats().SlowConsumers)
+	}
+	if got := p.Written(reader) - before; got != int64(300*len(frame)) {
+		t.Fatalf("reader got %d bytes, want %d", got, 300*len(frame))
+	}
+	if !p.Closed(hog) {
+		t.Fatal("the hog, which reads nothing, was not closed")
+	}
+}

@@ -233,6 +233,11 @@ func TestMemoryBudgetInboundAttack(t *testing.T) {
 	if held := scrape(t, n, "wsnode_held_bytes"); held > testBudget {
 		t.Fatalf("wsnode_held_bytes = %v after the round, over the budget", held)
 	}
+	// Evictions are logged at warn, rate-limited (at most one line per
+	// 100 ms, the next one saying how many were suppressed).
+	if lines := strings.Count(n.logs(), "memory budget exceeded: connection evicted"); lines < 1 || lines >= evicted {
+		t.Fatalf("%d eviction log lines for %d evictions, want at least one and fewer than the evictions", lines, evicted)
+	}
 	peak := procKB(t, pid, "VmHWM")
 	t.Logf("RSS baseline %d MiB, peak %d MiB (+%d MiB; budget %d MiB + allowance %d MiB), %d of %d attackers evicted",
 		base>>20, peak>>20, (peak-base)>>20, testBudget>>20, rssAllowance>>20, evicted, attackers)

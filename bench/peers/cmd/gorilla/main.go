@@ -15,5 +15,8 @@ import (
 
 func main() {
 	addr := flag.String("addr", cli.DefaultAddr, "listen address (host:port)")
-	cli.Main("gorilla", addr, func(ln net.Listener) (func(), error) { return gorillapeer.Serve(ln) })
+	compression := flag.Bool("compression", false, "negotiate permessage-deflate (Upgrader.EnableCompression)")
+	cli.Main("gorilla", addr, func(ln net.Listener) (func(), error) {
+		return gorillapeer.ServeWith(ln, gorillapeer.Options{Compression: *compression})
+	})
 }

@@ -17,7 +17,8 @@ func main() {
 	addr := flag.String("addr", cli.DefaultAddr, "listen address (host:port)")
 	parallel := flag.Bool("parallel", false,
 		"gws ParallelEnabled: handle one connection's messages concurrently (replies may be reordered)")
+	compression := flag.Bool("compression", false, "negotiate permessage-deflate (PermessageDeflate{Enabled: true})")
 	cli.Main("gws", addr, func(ln net.Listener) (func(), error) {
-		return gwspeer.Serve(ln, gwspeer.Options{Parallel: *parallel})
+		return gwspeer.Serve(ln, gwspeer.Options{Parallel: *parallel, Compression: *compression})
 	})
 }

@@ -21,5 +21,8 @@ func main() {
 	// nbio logs to stdout at info level by default; keep stdout for the
 	// ready line only and send nbio's own lines to stderr.
 	logging.Output = os.Stderr
-	cli.Main("nbio", addr, func(ln net.Listener) (func(), error) { return nbiopeer.Serve(ln) })
+	compression := flag.Bool("compression", false, "negotiate permessage-deflate (Upgrader.EnableCompression)")
+	cli.Main("nbio", addr, func(ln net.Listener) (func(), error) {
+		return nbiopeer.ServeWith(ln, nbiopeer.Options{Compression: *compression})
+	})
 }

@@ -334,3 +334,36 @@ func testSlowConsumer(t *testing.T, serve Serve) {
 	}
 	waitUsers(t, addr, 1)
 }
+
+// RunCompressed checks a peer started with compression on: a gorilla
+// client with EnableCompression negotiates permessage-deflate on /echo and
+// /chat, a compressed message is echoed intact, and a chat line reaches
+// its sender.
+func RunCompressed(t *testing.T, serve Serve) {
+	addr := Start(t, serve)
+	line := strings.Repeat("compressed chat line, repeated words compress well; ", 40)
+	for _, path := range []string{route.EchoPath, route.ChatPath} {
+		d := websocket.Dialer{HandshakeTimeout: ioTimeout, EnableCompression: true}
+		c, resp, err := d.Dial("ws://"+addr+path, nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", path, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+			t.Fatalf("%s: extension %q, want permessage-deflate", path, ext)
+		}
+		if err := c.WriteMessage(websocket.TextMessage, []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if strings.HasSuffix(string(p), line) {
+				break // the echo, or the chat line after the greeting
+			}
+		}
+	}
+}

@@ -41,9 +41,22 @@ type server struct {
 	done  bool
 }
 
-// Serve starts the peer on ln. The returned stop closes ln and every
+// Options are the peer's settings for a bench run.
+type Options struct {
+	// Compression negotiates permessage-deflate: Upgrader.EnableCompression,
+	// as gorilla's doc.go ("Compression EXPERIMENTAL") shows, with its
+	// defaults (no context takeover, level 1, every message compressed);
+	// the chat's PreparedMessage then compresses a broadcast once for
+	// every recipient.
+	Compression bool
+}
+
+// Serve starts the peer on ln with the default Options.
+func Serve(ln net.Listener) (stop func(), err error) { return ServeWith(ln, Options{}) }
+
+// ServeWith starts the peer on ln. The returned stop closes ln and every
 // connection and returns once all goroutines of this peer have ended.
-func Serve(ln net.Listener) (stop func(), err error) {
+func ServeWith(ln net.Listener, opt Options) (stop func(), err error) {
 	s := &server{
 		upgrader: websocket.Upgrader{
 			// gorilla doc.go "Buffers": limit buffers to the expected message
@@ -53,7 +66,8 @@ func Serve(ln net.Listener) (stop func(), err error) {
 			WriteBufferSize: 4096,
 			WriteBufferPool: &sync.Pool{},
 			// Bench clients may send any Origin; the node does not check it.
-			CheckOrigin: func(*http.Request) bool { return true },
+			CheckOrigin:       func(*http.Request) bool { return true },
+			EnableCompression: opt.Compression,
 		},
 		hub:   newHub(),
 		conns: make(map[*websocket.Conn]struct{}),

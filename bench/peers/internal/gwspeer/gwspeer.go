@@ -25,6 +25,11 @@ type Options struct {
 	// documents that messages are then handled out of order, so echo
 	// replies and one user's chat lines may be reordered; off by default.
 	Parallel bool
+	// Compression sets PermessageDeflate{Enabled: true} as gws's README
+	// server example does, keeping its defaults: no context takeover,
+	// level 1 (flate.BestSpeed), messages under 512 bytes sent plain, a
+	// pool of 32 compressors; the Broadcaster compresses a message once.
+	Compression bool
 }
 
 type server struct {
@@ -45,8 +50,10 @@ func Serve(ln net.Listener, opt Options) (stop func(), err error) {
 			// WriteMaxPayloadSize: chat lines are the text plus "[userK]: ".
 			WriteMaxPayloadSize: route.MaxMessageSize + 64,
 			// CheckUtf8Enabled stays false: gws notes "turn off the
-			// performance will be better". PermessageDeflate stays off:
-			// the node does not compress.
+			// performance will be better". PermessageDeflate only with
+			// Options.Compression (the node's --compression is off by
+			// default).
+			PermessageDeflate: gws.PermessageDeflate{Enabled: opt.Compression},
 		})
 	}
 	echo := newUpgrader(echoHandler{})

@@ -21,3 +21,7 @@ func TestConformanceParallel(t *testing.T) {
 	conformance.Run(t, func(ln net.Listener) (func(), error) { return Serve(ln, Options{Parallel: true}) },
 		conformance.Quirks{Unordered: true, NoOutboundLimit: true})
 }
+
+func TestCompression(t *testing.T) {
+	conformance.RunCompressed(t, func(ln net.Listener) (func(), error) { return Serve(ln, Options{Compression: true}) })
+}

@@ -24,7 +24,18 @@ import (
 // Serve starts the peer on ln (nbio takes the listener over and closes it
 // on stop). The returned stop closes every connection and returns once the
 // engine's pollers and task pools have stopped.
-func Serve(ln net.Listener) (stop func(), err error) {
+func Serve(ln net.Listener) (stop func(), err error) { return ServeWith(ln, Options{}) }
+
+// Options are the peer's settings for a bench run.
+type Options struct {
+	// Compression negotiates permessage-deflate: Upgrader.EnableCompression,
+	// as nbio's examples do, with its defaults (level 1); each write to a
+	// connection that negotiated it is compressed for that connection.
+	Compression bool
+}
+
+// ServeWith is Serve with opt.
+func ServeWith(ln net.Listener, opt Options) (stop func(), err error) {
 	mux := http.NewServeMux()
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Network: "tcp",
@@ -51,8 +62,11 @@ func Serve(ln net.Listener) (stop func(), err error) {
 		// No HTTP client in this process: skip the client task pool.
 		SupportServerOnly: true,
 	})
-	mux.HandleFunc(route.EchoPath, upgradeWith(newEchoUpgrader()))
-	mux.HandleFunc(route.ChatPath, upgradeWith(newChatUpgrader()))
+	echo, chat := newEchoUpgrader(), newChatUpgrader()
+	echo.EnableCompression(opt.Compression)
+	chat.EnableCompression(opt.Compression)
+	mux.HandleFunc(route.EchoPath, upgradeWith(echo))
+	mux.HandleFunc(route.ChatPath, upgradeWith(chat))
 	if err := engine.Start(); err != nil {
 		return nil, err
 	}

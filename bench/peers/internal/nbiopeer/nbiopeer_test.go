@@ -3,6 +3,7 @@
 package nbiopeer
 
 import (
+	"net"
 	"testing"
 
 	"github.com/lesismal/nbio/logging"
@@ -23,4 +24,8 @@ func TestMain(m *testing.M) {
 // nbiopeer_race_test.go.)
 func TestConformance(t *testing.T) {
 	conformance.Run(t, Serve, quirks)
+}
+
+func TestCompression(t *testing.T) {
+	conformance.RunCompressed(t, func(ln net.Listener) (func(), error) { return ServeWith(ln, Options{Compression: true}) })
 }

@@ -24,8 +24,10 @@ type Config struct {
 	Bin     string   // directory holding wsnode, wsbench, gorilla, gws, nbio; if empty, "bin"
 	Servers []string // if empty, Servers
 	// Scenarios to run, from "echo", "broadcast", "connect" (idle /echo
-	// connections), "connect-chat" (idle /chat users, each a chat member);
-	// if empty, all.
+	// connections), "connect-chat" (idle /chat users, each a chat member),
+	// "echo-deflate" and "broadcast-deflate" (echo and broadcast with
+	// permessage-deflate on in the servers and in wsbench, chat-like JSON
+	// payloads); if empty, all.
 	Scenarios []string
 
 	EchoConns    int           // if zero, 1000
@@ -37,6 +39,9 @@ type Config struct {
 	BroadcastSenders int     // if zero, 20
 	BroadcastRate    float64 // messages/s, all senders together; if zero, 40 (2/s per sender: under the node's default --chat-rate)
 	BroadcastPayload int     // if zero, 64
+
+	DeflateConns   int // broadcast-deflate: users; if zero, 2000
+	DeflatePayload int // echo-deflate and broadcast-deflate: payload bytes; if zero, 1024
 
 	ConnectConns int           // if zero, 50000
 	ConnectProcs int           // server processes and bench workers; if zero, enough for 18,000 each
@@ -62,7 +67,7 @@ func (c *Config) defaults() {
 		c.Servers = Servers
 	}
 	if len(c.Scenarios) == 0 {
-		c.Scenarios = []string{"echo", "broadcast", "connect", "connect-chat"}
+		c.Scenarios = []string{"echo", "broadcast", "connect", "connect-chat", "echo-deflate", "broadcast-deflate"}
 	}
 	set(&c.EchoConns, 1000)
 	set(&c.EchoPayload, 1024)
@@ -70,6 +75,8 @@ func (c *Config) defaults() {
 	set(&c.BroadcastConns, 10000)
 	set(&c.BroadcastSenders, 20)
 	set(&c.BroadcastPayload, 64)
+	set(&c.DeflateConns, 2000)
+	set(&c.DeflatePayload, 1024)
 	set(&c.ConnectConns, 50000)
 	set(&c.ConnectProcs, (c.ConnectConns+17999)/18000)
 	if c.Duration == 0 {
@@ -120,6 +127,7 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 	procs := 1
 	args := []string{scenario, "-q", "--json"}
 	path := ""
+	var extra []string // server flags
 	switch scenario {
 	case "echo":
 		args = append(args, "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.EchoPayload),
@@ -136,10 +144,21 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 		if scenario == "connect-chat" {
 			path = "/chat"
 		}
+	case "echo-deflate":
+		args = append([]string{"echo"}, args[1:]...)
+		args = append(args, "--compression", "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.DeflatePayload),
+			"--inflight", strconv.Itoa(cfg.EchoInflight), "--duration", cfg.Duration.String())
+		extra = compressionFlags(srv)
+	case "broadcast-deflate":
+		args = append([]string{"broadcast"}, args[1:]...)
+		args = append(args, "--compression", "-c", strconv.Itoa(cfg.DeflateConns), "--senders", strconv.Itoa(cfg.BroadcastSenders),
+			"--rate", strconv.FormatFloat(cfg.BroadcastRate, 'f', -1, 64), "--payload", strconv.Itoa(cfg.DeflatePayload),
+			"--duration", cfg.Duration.String(), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64))
+		extra = compressionFlags(srv)
 	default:
 		return nil, fmt.Errorf("compare: unknown scenario %q", scenario)
 	}
-	cl, err := start(ctx, cfg.Bin, srv, procs)
+	cl, err := start(ctx, cfg.Bin, srv, procs, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +171,16 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 		_ = os.WriteFile(filepath.Join(cfg.Reports, srv+"-"+scenario+".json"), raw, 0o644)
 	}
 	return rep, err
+}
+
+// compressionFlags turns permessage-deflate on in server srv: the node's
+// --compression on, the peers' bool --compression (bench/peers/README.md),
+// which the node also accepts as --compression=true.
+func compressionFlags(srv string) []string {
+	if srv == "wsnode" {
+		return []string{"--compression=on"}
+	}
+	return []string{"--compression=true"}
 }
 
 // runBench runs wsbench and decodes its JSON report.
@@ -198,18 +227,36 @@ var metrics = []metric{
 	{"echo", "echo p99 round trip", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
 	{"echo", "server CPU s per 1M echoes", true, "s", cpuPerMillion},
 	{"broadcast", "broadcast deliveries/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
-	{"broadcast", "broadcast loss", true, "%", func(r *bench.Report) (float64, bool) {
-		if r.Messages == nil {
-			return 0, false
-		}
-		return r.Messages.LossPct, true
-	}},
+	{"broadcast", "broadcast loss", true, "%", lossPct},
 	{"broadcast", "broadcast p99 delivery latency", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
 	{"broadcast", "server CPU s per 1M deliveries", true, "s", cpuPerMillion},
 	{"connect", "idle /echo connections held", false, "", connected},
 	{"connect", "server RSS per idle /echo connection", true, "B", rssPerConn},
 	{"connect-chat", "idle /chat users held", false, "", connected},
 	{"connect-chat", "server RSS per idle /chat user", true, "B", rssPerConn},
+	{"echo-deflate", "compressed echo msgs/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
+	{"echo-deflate", "server CPU s per 1M compressed echoes", true, "s", cpuPerMillion},
+	{"echo-deflate", "compressed echo wire bytes per reply", true, "B", wirePerMsg},
+	{"broadcast-deflate", "compressed broadcast deliveries/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
+	{"broadcast-deflate", "compressed broadcast loss", true, "%", lossPct},
+	{"broadcast-deflate", "server CPU s per 1M compressed deliveries", true, "s", cpuPerMillion},
+	{"broadcast-deflate", "compressed broadcast wire bytes per delivery", true, "B", wirePerMsg},
+}
+
+func lossPct(r *bench.Report) (float64, bool) {
+	if r.Messages == nil {
+		return 0, false
+	}
+	return r.Messages.LossPct, true
+}
+
+// wirePerMsg is the frame bytes per received message, as wsbench counted
+// them off the socket (compressed when the server compressed).
+func wirePerMsg(r *bench.Report) (float64, bool) {
+	if r.Messages == nil || r.Messages.Received == 0 {
+		return 0, false
+	}
+	return r.Messages.WireBytesPerMsg, true
 }
 
 func connected(r *bench.Report) (float64, bool) { return float64(r.Conns.Connected), true }

@@ -68,13 +68,13 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	results := Run(ctx, Config{
-		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "broadcast", "connect-chat"},
-		EchoConns: 20, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10,
+		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "broadcast", "connect-chat", "echo-deflate", "broadcast-deflate"},
+		EchoConns: 20, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10, DeflateConns: 30,
 		ConnectConns: 30, ConnectHold: 500 * time.Millisecond,
 		Duration: time.Second, Ramp: 1000, Reports: filepath.Join(dir, "reports"), Log: &log,
 	})
-	if len(results) != 6 {
-		t.Fatalf("%d results, want 6", len(results))
+	if len(results) != 10 {
+		t.Fatalf("%d results, want 10", len(results))
 	}
 	for _, r := range results {
 		if r.Err != nil {
@@ -90,6 +90,9 @@ func TestRunAgainstTwoServers(t *testing.T) {
 		if r.Report.Messages == nil || r.Report.Messages.Received == 0 || r.Report.Messages.Lost != 0 {
 			t.Fatalf("%s %s: messages %+v", r.Server, r.Scenario, r.Report.Messages)
 		}
+		if m := r.Report.Messages; strings.HasSuffix(r.Scenario, "-deflate") && m.WireBytesPerMsg > m.PayloadBytesPerMsg/2 {
+			t.Fatalf("%s %s: %.0f wire bytes per %.0f payload bytes: not compressed", r.Server, r.Scenario, m.WireBytesPerMsg, m.PayloadBytesPerMsg)
+		}
 		if len(r.Report.Servers) == 0 || r.Report.Servers[0].PID == 0 {
 			t.Fatalf("%s %s: no server measurement", r.Server, r.Scenario)
 		}
@@ -100,6 +103,7 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	var b bytes.Buffer
 	Markdown(&b, results)
 	if !strings.Contains(b.String(), "| echo msgs/s |") || !strings.Contains(b.String(), "| broadcast deliveries/s |") ||
+		!strings.Contains(b.String(), "| compressed broadcast wire bytes per delivery (lower is better) |") ||
 		!strings.Contains(b.String(), "| idle /chat users held | 30 | 30 |") || !strings.Contains(b.String(), "| server RSS per idle /chat user (lower is better) |") ||
 		strings.Contains(b.String(), "failed") {
 		t.Fatalf("table:\n%s", b.String())

@@ -21,7 +21,8 @@ func runCompare(args []string) int {
 	var servers, scenarios string
 	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench, gorilla, gws and nbio")
 	fs.StringVar(&servers, "servers", strings.Join(compare.Servers, ","), "servers to run, the node first")
-	fs.StringVar(&scenarios, "scenarios", "echo,broadcast,connect,connect-chat", "scenarios to run (connect: idle /echo connections; connect-chat: idle /chat users)")
+	fs.StringVar(&scenarios, "scenarios", "echo,broadcast,connect,connect-chat,echo-deflate,broadcast-deflate",
+		"scenarios to run (connect: idle /echo connections; connect-chat: idle /chat users; *-deflate: with permessage-deflate on both sides)")
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 1000, "echo: connections")
 	fs.IntVar(&cfg.EchoPayload, "echo-payload", 1024, "echo: payload bytes")
 	fs.IntVar(&cfg.EchoInflight, "echo-inflight", 1, "echo: messages in flight per connection")
@@ -29,6 +30,8 @@ func runCompare(args []string) int {
 	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 10000, "broadcast: users")
 	fs.IntVar(&cfg.BroadcastSenders, "broadcast-senders", 20, "broadcast: senders")
 	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 40, "broadcast: messages per second, all senders together")
+	fs.IntVar(&cfg.DeflateConns, "deflate-conns", 2000, "broadcast-deflate: users")
+	fs.IntVar(&cfg.DeflatePayload, "deflate-payload", 1024, "echo-deflate, broadcast-deflate: payload bytes (chat-like JSON)")
 	fs.IntVar(&cfg.ConnectConns, "connect-conns", 50000, "connect, connect-chat: idle connections")
 	fs.IntVar(&cfg.ConnectProcs, "connect-procs", 0, "connect, connect-chat: server processes and bench workers (0 = one per 18,000)")
 	fs.DurationVar(&cfg.ConnectHold, "connect-hold", 5*time.Second, "connect, connect-chat: hold time")

@@ -20,9 +20,9 @@ func (f onOff) String() string {
 
 func (f onOff) Set(s string) error {
 	switch s {
-	case "on":
+	case "on", "true": // true: as the peers' bool --compression=true
 		*f.b = true
-	case "off":
+	case "off", "false":
 		*f.b = false
 	default:
 		return fmt.Errorf("want on or off, not %q", s)

@@ -22,6 +22,7 @@ func TestCompressionFlags(t *testing.T) {
 		{args: nil, thresh: 128, level: 1},
 		{args: []string{"--compression", "on", "--compression-threshold", "0", "--compression-level", "6"}, on: true, thresh: -1, level: 6},
 		{env: map[string]string{"WSNODE_COMPRESSION": "on", "WSNODE_COMPRESSION_THRESHOLD": "512"}, on: true, thresh: 512, level: 1},
+		{args: []string{"--compression=true"}, on: true, thresh: 128, level: 1},
 		{args: []string{"--compression", "yes"}, wantErr: "want on or off"},
 		{args: []string{"--compression-level", "10"}, wantErr: "--compression-level 10"},
 		{args: []string{"--compression-threshold", "-5"}, wantErr: "--compression-threshold -5"},

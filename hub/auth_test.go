@@ -444,3 +444,15 @@ type fakeClockAtomic struct{ ns atomic.Int64 }
 
 func (c *fakeClockAtomic) set(t time.Time) { c.ns.Store(t.UnixNano()) }
 func (c *fakeClockAtomic) now() time.Time  { return time.Unix(0, c.ns.Load()) }
+
+func TestRefreshWithAuthOff(t *testing.T) {
+	p, _ := newChat(t, 1)
+	c := openAs(t, p, "/chat?token=ignored-when-off", 0, false)
+	send(p, c, "/refresh abc")
+	if got := p.Received(c); len(got) != 1 || !strings.HasPrefix(got[0], "error: authentication is off on this node") {
+		t.Fatalf("/refresh with auth off: %q", got)
+	}
+	if n := p.Server().Stats().RefusedBy; len(n) != 0 {
+		t.Fatalf("refusals with auth off: %v", n)
+	}
+}

@@ -1,10 +1,15 @@
 package bench_test
 
 import (
+	"fmt"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
 	"edgews/bench"
+	"edgews/engine/enginetest"
+	"edgews/hub/cluster/clustertest"
 )
 
 // Two real nodes that are not clustered: a room spans two islands. With
@@ -75,4 +80,59 @@ func TestIslandsCountedAsCluster(t *testing.T) {
 	if m.Expected != m.Sent*20 || m.Lost != cross || m.Received != m.Expected-cross || m.Extra != 0 {
 		t.Errorf("messages = %+v, want the %d crossings lost, nothing else", m, cross)
 	}
+}
+
+// A real cluster: three built nodes joined by a nats-server running in this
+// process. Every broadcast reaches every user on every node exactly once,
+// and the chat's whispers reach their targets across nodes.
+func TestClusterNoLoss(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	ns := clustertest.StartNATS(t)
+	var urls []string
+	for i := range 3 {
+		metrics := freeAddr(t)
+		n := startBuiltNode(t, "--nats", ns.URL(), "--node-id", fmt.Sprintf("n%d", i), "--metrics-addr", metrics)
+		enginetest.CheckFor(t, 10*time.Second, func() bool {
+			resp, err := http.Get("http://" + metrics + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}, "node /healthz 200 (joined the cluster)")
+		urls = append(urls, "ws://"+n.Addr)
+	}
+	rep := run(t, bench.Config{Scenario: bench.Broadcast, URLs: urls, Conns: 30, Senders: 6, Rate: 24,
+		Duration: 1500 * time.Millisecond, Drain: time.Second})
+	m := rep.Messages
+	if m.Sent < 20 || m.Refused != 0 || m.Expected != m.Sent*30 || m.Received != m.Expected || m.Lost != 0 || m.Extra != 0 {
+		t.Fatalf("messages = %+v, want every broadcast delivered to all 30 users once", m)
+	}
+	for i, n := range rep.Nodes {
+		if n.Users != 10 || n.OpenAtStart != 10 || n.Accepted == 0 || n.Lost != 0 ||
+			n.Expected != m.Sent*10 || n.FromOther != (m.Sent-n.Accepted)*10 {
+			t.Errorf("node %d = %+v, want 10 users receiving every broadcast, the other nodes' across", i, n)
+		}
+	}
+
+	rep = run(t, bench.Config{Scenario: bench.Chat, URLs: urls, Conns: 30, TalkFrac: 0.3, TalkRate: 3, WhisperFrac: 0.3,
+		Duration: 1500 * time.Millisecond, Drain: time.Second})
+	m = rep.Messages
+	if w := m.Whispers; w == nil || w.Sent == 0 || w.Received != w.Expected {
+		t.Errorf("whispers = %+v, want every whisper at its target", m.Whispers)
+	}
+	if m.Lost != 0 || m.Extra != 0 || m.Received != m.Expected {
+		t.Errorf("chat messages = %+v, want no loss across the cluster", m)
+	}
+}
+
+// freeAddr is a 127.0.0.1 address that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

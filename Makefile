@@ -34,6 +34,11 @@ run-cluster: ## three nodes on :8081 :8082 :8083, one embedding NATS (JetStream)
 	echo "Ctrl-C stops all three"; \
 	wait
 
+bench-cluster: build ## broadcast to 6,000 users in one room: one node, then NATS + 3 nodes (CPU summed over all); idle memory per connection with --nats
+	$(GO) build -o bin/ github.com/nats-io/nats-server/v2
+	mkdir -p reports
+	BIN=bin sh bench/cluster.sh | tee reports/cluster.md
+
 test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minutes on 2 cores)
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./...

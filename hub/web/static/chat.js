@@ -60,7 +60,7 @@
     if (!room) return '';
     let q = 'room=' + encodeURIComponent(room);
     const r = resume.rooms.get(room);
-    if (r) q += `&since=${r.offset}&epoch=${encodeURIComponent(r.epoch)}`;
+    if (r && r.epoch) q += `&since=${r.offset}&epoch=${encodeURIComponent(r.epoch)}`; // no epoch: nothing said yet
     return q;
   }
 
@@ -68,7 +68,7 @@
   function joinCommand(room) {
     const cmd = { type: 'join', room };
     const r = resume.rooms.get(room.toLowerCase());
-    if (r) { cmd.since = r.offset; cmd.epoch = r.epoch; }
+    if (r && r.epoch) { cmd.since = r.offset; cmd.epoch = r.epoch; }
     return cmd;
   }
 

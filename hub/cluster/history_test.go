@@ -156,7 +156,13 @@ func TestSharedHistoryConcurrentNodes(t *testing.T) {
 		cl.expectPrefix(t, "You are connected!")
 		talkers = append(talkers, cl)
 	}
+	var joiners []*client
 	for k := range each {
+		if k%4 == 2 { // users enter while the talk goes on, on both nodes
+			for range 2 {
+				joiners = append(joiners, dial(t, a, "?room=r", hub.ProtocolJSON), dial(t, b, "?room=r", hub.ProtocolJSON))
+			}
+		}
 		for i, cl := range talkers {
 			cl.send(t, fmt.Sprintf("t%d-%d", i, k))
 		}
@@ -183,6 +189,26 @@ func TestSharedHistoryConcurrentNodes(t *testing.T) {
 	for i, ev := range gotA {
 		if ev.Offset != uint64(i+1) {
 			t.Fatalf("message %d has offset %d: %v", i, ev.Offset, described(gotA))
+		}
+	}
+	// Each joiner got every message from its history's first on, once,
+	// offsets consecutive: the boundary holds on a mirror too.
+	for i, j := range joiners {
+		h := j.nextOf(t, "history")
+		offs := []uint64{}
+		for _, m := range h.Messages {
+			offs = append(offs, m.Offset)
+		}
+		for len(offs) == 0 || offs[len(offs)-1] < uint64(total) {
+			offs = append(offs, j.nextOf(t, "message").Offset)
+		}
+		for k := 1; k < len(offs); k++ {
+			if offs[k] != offs[k-1]+1 {
+				t.Fatalf("joiner %d: offset %d after %d (history of %d): %v", i, offs[k], offs[k-1], len(h.Messages), offs)
+			}
+		}
+		if len(h.Messages) > 0 && h.Messages[0].Offset != 1 && len(h.Messages) != 50 {
+			t.Fatalf("joiner %d: history of %d from %d", i, len(h.Messages), h.Messages[0].Offset)
 		}
 	}
 	t.Logf("conflicts: a %d, b %d", a.hist.Stats().Conflicts.Load(), b.hist.Stats().Conflicts.Load())

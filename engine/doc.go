@@ -45,7 +45,19 @@
 // compresses from CompressionThreshold bytes up; code that encodes shared
 // frames asks Conn.CompressSize and uses Loop.Deflater.
 //
-// Timers. Pings, idle timeouts, handshake timeouts and close-handshake timeouts
-// use no time.Timer and no goroutine per connection: gnet's ticker posts a
-// sweep to every loop, and each loop walks its own connections.
+// Memory. Every connection is charged the bytes it keeps between events,
+// as allocated: gnet's inbound ring holding a partial frame, the decoder's
+// fragment buffer, gnet's outbound buffer for a peer that does not read
+// (memory.go; Conn.Held, Server.HeldBytes). Loops keep the sums and publish
+// them once per event, never per frame. Over Config.MemoryBudget, each loop
+// evicts its share of the largest holders (close 1013, or a TCP close when
+// the peer's output is backed up) until the node is under 90% of it, and
+// one goroutine per server hands the freed memory back to the OS
+// (release.go). Config.MessageTimeout closes (1008) a connection whose
+// frame or fragmented message does not complete in time.
+//
+// Timers. Pings, idle timeouts, handshake timeouts, message timeouts and
+// close-handshake timeouts use no time.Timer and no goroutine per
+// connection: gnet's ticker posts a sweep to every loop, and each loop
+// walks its own connections.
 package engine

@@ -66,6 +66,11 @@ bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcas
 	mkdir -p reports
 	bin/wsbench compare --bin bin --reports reports/compare $(COMPARE_FLAGS) | tee reports/compare.md
 
+bench-cluster: build ## one node vs nats-server (built from the pinned module) + 3 nodes: broadcast to 6,000 users in one room, light-load p99, idle RSS per /chat user with --nats off/on; markdown table with cluster/single ratios (~3 min)
+	$(GO) build -o bin/ github.com/nats-io/nats-server/v2
+	@mkdir -p reports
+	bin/wsbench cluster --bin bin $(CLUSTER_FLAGS) | tee reports/cluster.md
+
 bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 of connected users during a 2,000/s connect storm (~3 min)
 	mkdir -p reports
 	$(GO) test -run='^$$' -bench='^BenchmarkConnectAuth$$' -benchtime=3000x -count=3 ./hub | tee reports/auth-connect.txt

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -72,15 +73,51 @@ func runScale(args []string) int {
 		return 2
 	}
 	cfg.Log = os.Stderr
+	_, ok := drive("scale", func(ctx context.Context) (*compare.ScaleResult, error) { return compare.Scale(ctx, cfg) }, compare.MarkdownScale)
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+// drive runs a driver until it ends or SIGINT/SIGTERM, then prints its
+// header line and its markdown; false when it failed.
+func drive[R any](name string, run func(context.Context) (R, error), markdown func(io.Writer, R)) (R, bool) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	started := time.Now()
-	res, err := compare.Scale(ctx, cfg)
+	res, err := run(ctx)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "wsbench scale: %v\n", err)
+		fmt.Fprintf(os.Stderr, "wsbench %s: %v\n", name, err)
+		return res, false
+	}
+	fmt.Printf("wsbench %s, %s, %d CPUs, %s\n\n", name, started.UTC().Format(time.RFC3339), runtime.NumCPU(), time.Since(started).Round(time.Second))
+	markdown(os.Stdout, res)
+	return res, true
+}
+
+// runCluster is "wsbench cluster": flags → compare.ClusterConfig → compare.Cluster.
+func runCluster(args []string) int {
+	fs := flag.NewFlagSet("wsbench cluster", flag.ContinueOnError)
+	var cfg compare.ClusterConfig
+	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench and nats-server (make bench-cluster builds it from the pinned module)")
+	fs.IntVar(&cfg.Nodes, "nodes", 3, "node processes of the cluster")
+	fs.IntVar(&cfg.Conns, "conns", 6000, "broadcast: users in the one room")
+	fs.IntVar(&cfg.Senders, "senders", 20, "broadcast: senders")
+	fs.Float64Var(&cfg.Rate, "rate", 20, "broadcast: messages per second, all senders together")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "send phase of each broadcast run")
+	fs.IntVar(&cfg.LightConns, "light-conns", 300, "light load (latency): users")
+	fs.IntVar(&cfg.LightSenders, "light-senders", 10, "light load: senders")
+	fs.Float64Var(&cfg.LightRate, "light-rate", 10, "light load: messages per second")
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 10000, "idle memory: /chat users on one node, --nats off then on")
+	fs.DurationVar(&cfg.IdleHold, "idle-hold", 3*time.Second, "idle memory: hold time")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg.Log = os.Stderr
+	res, ok := drive("cluster", func(ctx context.Context) (*compare.ClusterResult, error) { return compare.Cluster(ctx, cfg) }, compare.MarkdownCluster)
+	if !ok || len(res.Errs) > 0 {
 		return 1
 	}
-	fmt.Printf("wsbench scale, %s, %d CPUs, %s\n\n", started.UTC().Format(time.RFC3339), runtime.NumCPU(), time.Since(started).Round(time.Second))
-	compare.MarkdownScale(os.Stdout, res)
 	return 0
 }

@@ -90,6 +90,8 @@ func run(args []string) int {
 		return runCompare(args[1:])
 	case "scale":
 		return runScale(args[1:])
+	case "cluster":
+		return runCluster(args[1:])
 	}
 	cfg.Scenario = bench.Scenario(args[0])
 	if err := fs.Parse(args[1:]); err != nil {
@@ -199,6 +201,9 @@ Scenarios (each stops by itself):
              (wsbench compare --help)
   scale      ramp to --conns idle connections over several node processes
              and workers, then probe echo latency (wsbench scale --help)
+  cluster    one node against NATS plus --nodes nodes: the same broadcast,
+             heavy and light, and idle memory with --nats off and on; a
+             markdown table with cluster/single ratios (wsbench cluster --help)
 
 The final report is a table on stdout, or JSON with --json; --html FILE adds
 a self-contained page with charts. A live line is shown on stderr when it is

@@ -79,4 +79,11 @@ func TestCompressionNode(t *testing.T) {
 		}
 		ws.Close()
 	}
+	// Both connections negotiated; the chat line was compressed once.
+	if v := scrape(t, n, "wsnode_deflate_connections_total"); v != 2 {
+		t.Fatalf("wsnode_deflate_connections_total = %v, want 2", v)
+	}
+	if v := scrape(t, n, "wsnode_compressed_frames_total"); v < 1 {
+		t.Fatalf("wsnode_compressed_frames_total = %v, want >= 1", v)
+	}
 }

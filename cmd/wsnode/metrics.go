@@ -34,6 +34,8 @@ type collector struct {
 	sharedDropped                            *prometheus.Desc
 	held, budget, evicted, msgTimeouts       *prometheus.Desc
 	releases                                 *prometheus.Desc
+	deflateConns, deflateOpen, inflateErrors *prometheus.Desc
+	compressed                               *prometheus.Desc
 
 	release *mempolicy.Releaser // returns memory after connection waves
 }
@@ -77,6 +79,10 @@ func newCollector(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser) *
 		budget:          d("memory_budget_bytes", "--memory-budget (0: none)."),
 		evicted:         d("memory_evictions_total", "Connections closed (1013) to stay under --memory-budget, by what they mostly held.", "direction"),
 		msgTimeouts:     d("message_timeouts_total", "Connections closed (1008) for a frame or message not complete within --message-timeout."),
+		deflateConns:    d("deflate_connections_total", "WebSocket connections that negotiated permessage-deflate (--compression on)."),
+		deflateOpen:     d("deflate_connections_open", "Open connections that negotiated permessage-deflate."),
+		inflateErrors:   d("inflate_errors_total", "Compressed messages that closed their connection: over --max-message-size once inflated (1009), not deflate (1002) or bad UTF-8 (1007)."),
+		compressed:      d("compressed_frames_total", "Chat frames compressed: once per broadcast and format, or once per reply or whisper."),
 		releases:        d("memory_releases_total", "Times freed memory was returned to the OS, by cause: an eviction (--memory-budget) or the end of a wave of connections (go_gc_gogc_percent and go_gc_gomemlimit_bytes show --gogc and --memory-limit).", "cause"),
 	}
 }
@@ -152,6 +158,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.msgTimeouts, st.MessageTimeouts)
 	counter(c.releases, st.MemoryReleases, "eviction")
 	counter(c.releases, c.release.Releases(), "connection_wave")
+	counter(c.deflateConns, st.DeflateConns)
+	gauge(c.deflateOpen, float64(st.DeflateOpen))
+	counter(c.inflateErrors, st.InflateErrors)
+	counter(c.compressed, hs.Compressed.Load())
 }
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime

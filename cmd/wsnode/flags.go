@@ -89,7 +89,7 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.BoolVar(&o.historyShared, "history-shared", false, "with --nats: keep the history in a JetStream stream shared by all nodes (same offsets everywhere, resume on any node, survives restarts); messages are then delivered once the stream has stored them, and dropped while it is unavailable")
 	add("History", "history", "history-ttl", "history-max-bytes", "history-shared")
 
-	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 50; -1 = off, needs a memory limit)")
+	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 100; -1 = off, needs a memory limit)")
 	fs.Int64Var(&o.memory.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes, as GOMEMLIMIT (0 = $GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1 = none)")
 	add("Memory", "gogc", "memory-limit")
 

@@ -31,7 +31,7 @@ func startNodeEnv(t *testing.T, env []string, args ...string) *node {
 }
 
 // --gogc and --memory-limit reach the runtime (the Go collector's gauges
-// show them); without them the node's default GC percent (50) applies,
+// show them); without them the node's default GC percent (100) applies,
 // GOGC and GOMEMLIMIT from the environment otherwise.
 func TestMemoryPolicyFlags(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
@@ -58,8 +58,8 @@ func TestMemoryPolicyFlags(t *testing.T) {
 	}
 	t.Run("default", func(t *testing.T) {
 		n := startNodeEnv(t, nodeEnv())
-		if gc := scrape(t, n, "go_gc_gogc_percent"); gc != 50 {
-			t.Errorf("go_gc_gogc_percent = %v, want the default 50", gc)
+		if gc := scrape(t, n, "go_gc_gogc_percent"); gc != 100 {
+			t.Errorf("go_gc_gogc_percent = %v, want the default 100", gc)
 		}
 		if !strings.Contains(n.logs(), "memory policy") {
 			t.Errorf("no memory policy log line:\n%s", n.logs())

@@ -10,10 +10,13 @@ import (
 )
 
 // DefaultGCPercent is the GC percent used when neither Config.GCPercent nor
-// GOGC sets one. Measured at 15,000 idle /echo connections (README,
-// Performance): RSS per connection falls with it, and the message paths,
-// which allocate nothing, do not collect more often.
-const DefaultGCPercent = 50
+// GOGC sets one: the runtime's own. Measured (docs/deploy.md, Memory
+// policy): once a Releaser returns the memory a wave of connections freed,
+// a lower value hardly lowers the idle figure (814 B per idle /echo
+// connection at 100, 804-821 B at 50), while it made broadcast cost up to
+// 17% more CPU per delivery (gnet's pooled output buffers are refilled
+// after every collection).
+const DefaultGCPercent = 100
 
 // DefaultLimitFraction is the share of a cgroup's memory limit used as the
 // memory limit when Config.MemoryLimit is zero: the rest is for what the Go

@@ -45,11 +45,11 @@ func TestApply(t *testing.T) {
 		wantLimit int64
 		wantSrc   string
 	}{
-		{"defaults, no cgroup", Config{Getenv: env(), CgroupFiles: none}, 100, DefaultGCPercent, math.MaxInt64, "none"},
+		{"defaults, no cgroup", Config{Getenv: env(), CgroupFiles: none}, 80, DefaultGCPercent, math.MaxInt64, "none"},
 		{"flags", Config{GCPercent: 37, MemoryLimit: 512 << 20, Getenv: env("GOGC", "80", "GOMEMLIMIT", "1GiB"), CgroupFiles: []string{v2}}, 100, 37, 512 << 20, "flag"},
 		{"GOGC kept when no flag", Config{Getenv: env("GOGC", "80"), CgroupFiles: none}, 80, 80, math.MaxInt64, "none"},
 		{"GC off with a limit", Config{GCPercent: -1, MemoryLimit: 1 << 30, Getenv: env(), CgroupFiles: none}, 100, -1, 1 << 30, "flag"},
-		{"cgroup v2 limit", Config{Getenv: env(), CgroupFiles: []string{missing, v2}}, 100, DefaultGCPercent, cgroupShare(1 << 30), "cgroup"},
+		{"cgroup v2 limit", Config{Getenv: env(), CgroupFiles: []string{missing, v2}}, 80, DefaultGCPercent, cgroupShare(1 << 30), "cgroup"},
 		{"cgroup v2 max", Config{Getenv: env(), CgroupFiles: []string{v2max, v2}}, 100, DefaultGCPercent, math.MaxInt64, "none"},
 		{"cgroup v1 without limit", Config{Getenv: env(), CgroupFiles: []string{v1none}}, 100, DefaultGCPercent, math.MaxInt64, "none"},
 		{"negative limit: none, even under a cgroup", Config{MemoryLimit: -1, Getenv: env(), CgroupFiles: []string{v2}}, 100, DefaultGCPercent, math.MaxInt64, "none"},

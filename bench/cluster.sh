@@ -10,7 +10,9 @@ CONNS=${CONNS:-6000}
 SENDERS=${SENDERS:-20}
 RATE=${RATE:-20}
 DURATION=${DURATION:-10s}
-IDLE=${IDLE:-10000}
+LIGHT_RATE=${LIGHT_RATE:-2}
+IDLE_LO=${IDLE_LO:-4000}
+IDLE=${IDLE:-14000}
 NATS_PORT=${NATS_PORT:-14222}
 
 dir=$(mktemp -d)
@@ -20,6 +22,7 @@ cleanup() {
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	wait 2>/dev/null || true
 	rm -rf "$dir"
+	true # the script's status is not the cleanup's
 }
 trap cleanup EXIT INT TERM
 
@@ -39,10 +42,17 @@ node() { # node PORT [flags...]: start a node, print its pid
 	echo $!
 }
 
+gone() { # wait until the processes have exited (they are not this shell's children)
+	for p in "$@"; do
+		while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+	done
+}
+
 stopall() {
 	# shellcheck disable=SC2086
 	kill $pids 2>/dev/null || true
-	wait 2>/dev/null || true
+	# shellcheck disable=SC2086
+	gone $pids
 	pids=""
 }
 
@@ -50,6 +60,9 @@ broadcast() { # broadcast LABEL URLS PIDS
 	echo
 	echo "### $1"
 	"$BIN/wsbench" broadcast --url "$2" -c "$CONNS" --senders "$SENDERS" --rate "$RATE" --duration "$DURATION" --server-pid "$3"
+	echo
+	echo "### $1, light load: $LIGHT_RATE msg/s"
+	"$BIN/wsbench" broadcast --url "$2" -c "$CONNS" --senders "$SENDERS" --rate "$LIGHT_RATE" --duration "$DURATION" --server-pid "$3"
 }
 
 echo "## broadcast: $CONNS users in one room, $SENDERS senders, $RATE msg/s ($(($CONNS * $RATE)) deliveries/s offered), $DURATION"
@@ -73,19 +86,24 @@ broadcast "NATS + 3 nodes (CPU: the nodes and nats-server)" "ws://127.0.0.1:1810
 stopall
 
 echo
-echo "## idle memory per connection: $IDLE connections, one node, without and with --nats"
-single=$(node 18100)
-pids=$single
-healthy 127.0.0.1:18200
-echo
-echo "### without --nats"
-"$BIN/wsbench" connect --url ws://127.0.0.1:18100/chat -c "$IDLE" --hold 3s --server-pid "$single"
-stopall
+echo "## idle memory per connection: $IDLE_LO and $IDLE connections, one node, without and with --nats"
+echo "(per connection = the RSS difference between the two sizes over $(($IDLE - $IDLE_LO)): fixed costs cancel out)"
+idle() { # idle LABEL [flags...]
+	label=$1
+	shift
+	for n in "$IDLE_LO" "$IDLE"; do
+		p=$(node 18101 "$@")
+		pids="$pids $p"
+		healthy 127.0.0.1:18201
+		echo
+		echo "### $label, $n connections"
+		"$BIN/wsbench" connect --url ws://127.0.0.1:18101/chat -c "$n" --hold 3s --server-pid "$p" | grep -E "connections|server pid"
+		kill "$p"
+		gone "$p"
+	done
+}
+idle "without --nats"
 "$BIN/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$dir/js2" >"$dir/nats.log" 2>&1 &
 nats=$!
-n1=$(node 18101 --nats "nats://127.0.0.1:$NATS_PORT" --node-id bench1)
-pids="$nats $n1"
-healthy 127.0.0.1:18201
-echo
-echo "### with --nats"
-"$BIN/wsbench" connect --url ws://127.0.0.1:18101/chat -c "$IDLE" --hold 3s --server-pid "$n1"
+pids="$nats"
+idle "with --nats" --nats "nats://127.0.0.1:$NATS_PORT"

@@ -167,7 +167,7 @@ func New(cfg Config) (*Node, error) {
 		setupSig:   make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
-	n.v.init(cfg.NodeID)
+	n.v.init(cfg.NodeID, true)
 	for i := range n.reg {
 		n.reg[i] = newWorker(n)
 	}

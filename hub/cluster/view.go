@@ -21,7 +21,7 @@ type view struct {
 	mu      sync.RWMutex
 	entries map[string]entry             // key -> the other nodes' users
 	rooms   map[string]map[string]string // room -> key -> name
-	mine    map[string]uint64            // key -> revision: names under this node's id
+	mine    map[string]uint64            // key -> revision: names under this node's id, until the first purge (nil after)
 	users   atomic.Int64                 // len(entries)
 }
 
@@ -30,11 +30,16 @@ type entry struct {
 	rev              uint64
 }
 
-func (v *view) init(self string) {
+// init empties the view; mine says to collect this node's own names (for
+// the first purge only).
+func (v *view) init(self string, mine bool) {
 	v.self = self
 	v.entries = make(map[string]entry)
 	v.rooms = make(map[string]map[string]string)
-	v.mine = make(map[string]uint64)
+	v.mine = nil
+	if mine {
+		v.mine = make(map[string]uint64)
+	}
 }
 
 // put records a watched value. Caller holds mu.
@@ -42,8 +47,10 @@ func (v *view) putLocked(key string, val []byte, rev uint64) {
 	v.delLocked(key)
 	node, room, name := parseValue(val)
 	if node == v.self {
-		v.mine[key] = rev
-		return
+		if v.mine != nil {
+			v.mine[key] = rev
+		}
+		return // this node's own users are not kept twice
 	}
 	v.entries[key] = entry{node: node, room: room, name: name, rev: rev}
 	r := v.rooms[room]
@@ -185,7 +192,7 @@ func (n *Node) supervise() {
 		updates = w.Updates()
 		// A new watch replays every name: start from an empty view.
 		n.v.mu.Lock()
-		n.v.init(n.cfg.NodeID)
+		n.v.init(n.cfg.NodeID, first)
 		n.v.users.Store(0)
 		n.v.mu.Unlock()
 	}
@@ -236,6 +243,9 @@ func (n *Node) purgeMine() {
 		stale[k] = rev
 	}
 	n.v.mu.RUnlock()
+	n.v.mu.Lock()
+	n.v.mine = nil // only the first watch's names can be an earlier life's
+	n.v.mu.Unlock()
 	b := n.kv.Load()
 	for k, rev := range stale {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)

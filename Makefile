@@ -34,10 +34,10 @@ run-cluster: ## three nodes on :8081 :8082 :8083, one embedding NATS (JetStream)
 	echo "Ctrl-C stops all three"; \
 	wait
 
-bench-cluster: build ## broadcast to 6,000 users in one room: one node, then NATS + 3 nodes (CPU summed over all); idle memory per connection with --nats
+bench-cluster: build ## one node vs nats-server (built from the pinned module) + 3 nodes: broadcast to 6,000 users in one room, light-load p99, idle RSS per /chat user with --nats off/on; markdown table with cluster/single ratios (~2 min; CLUSTER_FLAGS="--rate 20" for more load)
 	$(GO) build -o bin/ github.com/nats-io/nats-server/v2
-	mkdir -p reports
-	BIN=bin sh bench/cluster.sh | tee reports/cluster.md
+	@mkdir -p reports
+	bin/wsbench cluster --bin bin $(CLUSTER_FLAGS) | tee reports/cluster.md
 
 test: lint ## lint, race tests, allocation tests, bounded fuzzing (under 10 minutes on 2 cores)
 	$(GO) test -race -count=1 ./...
@@ -65,11 +65,6 @@ bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcas
 	cd bench/peers && $(GO) build -o ../../bin/ ./cmd/...
 	mkdir -p reports
 	bin/wsbench compare --bin bin --reports reports/compare $(COMPARE_FLAGS) | tee reports/compare.md
-
-bench-cluster: build ## one node vs nats-server (built from the pinned module) + 3 nodes: broadcast to 6,000 users in one room, light-load p99, idle RSS per /chat user with --nats off/on; markdown table with cluster/single ratios (~3 min)
-	$(GO) build -o bin/ github.com/nats-io/nats-server/v2
-	@mkdir -p reports
-	bin/wsbench cluster --bin bin $(CLUSTER_FLAGS) | tee reports/cluster.md
 
 bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 of connected users during a 2,000/s connect storm (~3 min)
 	mkdir -p reports

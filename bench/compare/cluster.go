@@ -26,18 +26,28 @@ type ClusterConfig struct {
 	Nodes    int           // node processes of the cluster; if zero, 3
 	Conns    int           // users in the one room; if zero, 6000
 	Senders  int           // if zero, 20
-	Rate     float64       // broadcasts/s, all senders together; if zero, 20 (1/s per sender)
+	Rate     float64       // broadcasts/s, all senders together; if zero, 10 (60,000 deliveries/s with 6,000 users)
 	Duration time.Duration // send phase of each broadcast run; if zero, 10s
+	// Drain is how long wsbench keeps receiving after the send phase: a
+	// delivery later than that counts as lost. If zero, 5s (on a shared
+	// 2-core machine the heavy run's p99 reached 2 s, wsbench's default).
+	Drain time.Duration
 	// The light load, for latency: LightConns users, LightRate
 	// broadcasts/s from LightSenders. If zero, 300, 10 and 10.
 	LightConns   int
 	LightSenders int
 	LightRate    float64
-	// IdleConns /chat users held IdleHold for the idle memory rows; if
-	// zero, 10000 and 3s.
+	// IdleLo and IdleConns /chat users, each on a fresh node, held
+	// IdleHold, for the idle memory rows: the RSS difference between the
+	// two sizes over their difference in users is the cost per user with
+	// the fixed costs (runtime, NATS client, registry) cancelled out. If
+	// zero, 4000, 14000 and 3s; IdleLo < 0 skips the smaller size.
+	IdleLo    int
 	IdleConns int
 	IdleHold  time.Duration
 	Log       io.Writer // progress; if nil, discarded
+	// Reports, if set, receives each raw wsbench report as RUN.json.
+	Reports string
 }
 
 func (c *ClusterConfig) defaults() {
@@ -54,9 +64,13 @@ func (c *ClusterConfig) defaults() {
 	set(&c.Senders, 20)
 	set(&c.LightConns, 300)
 	set(&c.LightSenders, 10)
-	set(&c.IdleConns, 10000)
+	set(&c.IdleConns, 14000)
+	set(&c.IdleLo, 4000)
 	if c.Rate == 0 {
-		c.Rate = 20
+		c.Rate = 10
+	}
+	if c.Drain == 0 {
+		c.Drain = 5 * time.Second
 	}
 	if c.LightRate == 0 {
 		c.LightRate = 10
@@ -76,11 +90,12 @@ func (c *ClusterConfig) defaults() {
 // cluster (or, for Idle, the node without then with --nats). A failed run
 // leaves its report nil and its error in Errs.
 type ClusterResult struct {
-	Config                    ClusterConfig
-	Single, Cluster           *bench.Report // broadcast, Conns users
-	LightSingle, LightCluster *bench.Report // broadcast, LightConns users
-	IdleWithout, IdleWithNATS *bench.Report // connect, IdleConns /chat users
-	Errs                      []error
+	Config                        ClusterConfig
+	Single, Cluster               *bench.Report // broadcast, Conns users
+	LightSingle, LightCluster     *bench.Report // broadcast, LightConns users
+	IdleWithout, IdleWithNATS     *bench.Report // connect, IdleConns /chat users
+	IdleLoWithout, IdleLoWithNATS *bench.Report // connect, IdleLo /chat users; nil if skipped
+	Errs                          []error
 }
 
 // Cluster runs the cluster comparison. It returns an error only when a
@@ -102,34 +117,53 @@ func Cluster(ctx context.Context, cfg ClusterConfig) (*ClusterResult, error) {
 		}
 		return rep
 	}
-	heavy := func(urls string, pids []int) (*bench.Report, error) {
+	heavy := func(name, urls string, pids []int) (*bench.Report, error) {
 		fmt.Fprintf(cfg.Log, "cluster: broadcast, %d users, %d senders, %g msg/s on %s\n", cfg.Conns, cfg.Senders, cfg.Rate, urls)
-		return broadcastRun(ctx, &cfg, urls, pids, cfg.Conns, cfg.Senders, cfg.Rate)
+		return broadcastRun(ctx, &cfg, name, urls, pids, cfg.Conns, cfg.Senders, cfg.Rate, cfg.Duration)
 	}
-	light := func(urls string, pids []int) (*bench.Report, error) {
+	light := func(name, urls string, pids []int) (*bench.Report, error) {
 		fmt.Fprintf(cfg.Log, "cluster: light broadcast, %d users, %d senders, %g msg/s on %s\n", cfg.LightConns, cfg.LightSenders, cfg.LightRate, urls)
-		return broadcastRun(ctx, &cfg, urls, pids, cfg.LightConns, cfg.LightSenders, cfg.LightRate)
+		return broadcastRun(ctx, &cfg, name, urls, pids, cfg.LightConns, cfg.LightSenders, cfg.LightRate, cfg.Duration)
 	}
-	idle := func(url string, pid int) (*bench.Report, error) {
-		fmt.Fprintf(cfg.Log, "cluster: %d idle /chat users on %s\n", cfg.IdleConns, url)
-		rep, _, err := runBench(ctx, cfg.Bin, []string{"connect", "-q", "--json", "-c", strconv.Itoa(cfg.IdleConns),
-			"--hold", cfg.IdleHold.String(), "--url", url + "/chat", "--server-pid", strconv.Itoa(pid)})
-		return rep, err
+	// A short broadcast before the measured ones, on every fresh set of
+	// nodes: the first on a fresh cluster also pays for creating the
+	// room's subscriptions and registry entries, which is not the steady
+	// state the figures are about. Its report is saved, not tabled.
+	warm := func(name, urls string) {
+		fmt.Fprintf(cfg.Log, "cluster: warm-up broadcast on %s\n", urls)
+		rep, err := broadcastRun(ctx, &cfg, name, urls, nil, cfg.LightConns, cfg.LightSenders, cfg.LightRate, time.Second)
+		if err == nil && rep.Messages != nil && rep.Messages.Lost > 0 {
+			fmt.Fprintf(cfg.Log, "cluster: warm-up on %s lost %d of %d deliveries\n", urls, rep.Messages.Lost, rep.Messages.Expected)
+		}
+	}
+	// idle measures users idle /chat users on a fresh node (joined to
+	// natsURL unless empty).
+	idle := func(name string, users int, natsURL string) *bench.Report {
+		if users <= 0 {
+			return nil
+		}
+		one, err := startNodes(ctx, &cfg, 1, natsURL)
+		if err != nil {
+			res.Errs = append(res.Errs, err)
+			return nil
+		}
+		defer one.stop()
+		fmt.Fprintf(cfg.Log, "cluster: %d idle /chat users on %s\n", users, one.addrs[0])
+		return keep(clusterBench(ctx, &cfg, name, []string{"connect", "-q", "--json", "-c", strconv.Itoa(users),
+			"--hold", cfg.IdleHold.String(), "--url", "ws://" + one.addrs[0] + "/chat", "--server-pid", strconv.Itoa(one.pids[0])}))
 	}
 
-	// One node, no NATS: light then heavy, then a fresh one for idle memory.
+	// One node, no NATS: light then heavy, then fresh ones for idle memory.
 	one, err := startNodes(ctx, &cfg, 1, "")
 	if err != nil {
 		return nil, err
 	}
-	res.LightSingle = keep(light(one.urls(), one.pids))
-	res.Single = keep(heavy(one.urls(), one.pids))
+	warm("warmup-single", one.urls())
+	res.LightSingle = keep(light("light-single", one.urls(), one.pids))
+	res.Single = keep(heavy("single", one.urls(), one.pids))
 	one.stop()
-	if one, err = startNodes(ctx, &cfg, 1, ""); err != nil {
-		return nil, err
-	}
-	res.IdleWithout = keep(idle("ws://"+one.addrs[0], one.pids[0]))
-	one.stop()
+	res.IdleLoWithout = idle("idle-lo-without-nats", cfg.IdleLo, "")
+	res.IdleWithout = idle("idle-without-nats", cfg.IdleConns, "")
 
 	// NATS, one node with --nats for idle memory, then the cluster.
 	ns, err := startNATS(ctx, cfg.Bin, store)
@@ -137,31 +171,42 @@ func Cluster(ctx context.Context, cfg ClusterConfig) (*ClusterResult, error) {
 		return nil, err
 	}
 	defer ns.stop()
-	if one, err = startNodes(ctx, &cfg, 1, ns.url); err != nil {
-		return nil, err
-	}
-	res.IdleWithNATS = keep(idle("ws://"+one.addrs[0], one.pids[0]))
-	one.stop()
+	res.IdleLoWithNATS = idle("idle-lo-with-nats", cfg.IdleLo, ns.url)
+	res.IdleWithNATS = idle("idle-with-nats", cfg.IdleConns, ns.url)
 	cl, err := startNodes(ctx, &cfg, cfg.Nodes, ns.url)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.stop()
 	pids := append(append([]int(nil), cl.pids...), ns.pid)
-	res.LightCluster = keep(light(cl.urls(), pids))
-	res.Cluster = keep(heavy(cl.urls(), pids))
+	warm("warmup-cluster", cl.urls())
+	res.LightCluster = keep(light("light-cluster", cl.urls(), pids))
+	res.Cluster = keep(heavy("cluster", cl.urls(), pids))
 	return res, nil
 }
 
 // broadcastRun is one wsbench broadcast of the cluster run.
-func broadcastRun(ctx context.Context, cfg *ClusterConfig, urls string, pids []int, conns, senders int, rate float64) (*bench.Report, error) {
+func broadcastRun(ctx context.Context, cfg *ClusterConfig, name, urls string, pids []int, conns, senders int, rate float64, d time.Duration) (*bench.Report, error) {
 	p := make([]string, len(pids))
 	for i, v := range pids {
 		p[i] = strconv.Itoa(v)
 	}
-	rep, _, err := runBench(ctx, cfg.Bin, []string{"broadcast", "-q", "--json", "-c", strconv.Itoa(conns),
+	args := []string{"broadcast", "-q", "--json", "-c", strconv.Itoa(conns),
 		"--senders", strconv.Itoa(senders), "--rate", strconv.FormatFloat(rate, 'f', -1, 64),
-		"--duration", cfg.Duration.String(), "--url", urls, "--server-pid", strings.Join(p, ",")})
+		"--duration", d.String(), "--drain", cfg.Drain.String(), "--url", urls}
+	if len(p) > 0 {
+		args = append(args, "--server-pid", strings.Join(p, ","))
+	}
+	return clusterBench(ctx, cfg, name, args)
+}
+
+// clusterBench runs wsbench and saves its report as Reports/name.json.
+func clusterBench(ctx context.Context, cfg *ClusterConfig, name string, args []string) (*bench.Report, error) {
+	rep, raw, err := runBench(ctx, cfg.Bin, args)
+	if cfg.Reports != "" && raw != nil {
+		_ = os.MkdirAll(cfg.Reports, 0o755)
+		_ = os.WriteFile(filepath.Join(cfg.Reports, name+".json"), raw, 0o644)
+	}
 	return rep, err
 }
 
@@ -323,9 +368,15 @@ func clusterRows() []clusterRow {
 		row("loss", "%", true, heavyPair, loss),
 		row("p99 delivery latency", "ms", true, heavyPair, p99ms),
 		row("server CPU s per 1M deliveries (all nodes + NATS)", "s", true, heavyPair, cpuPerMillion),
+		row("light load: p50 delivery latency", "ms", true, lightPair, func(r *bench.Report) (float64, bool) {
+			if r.Latency == nil {
+				return 0, false
+			}
+			return r.Latency.P50Us / 1000, true
+		}),
 		row("light load: p99 delivery latency", "ms", true, lightPair, p99ms),
 		row("light load: loss", "%", true, lightPair, loss),
-		row("idle /chat user: node RSS per connection (--nats off / on)", "B", true, idlePair, rssPerConn),
+		row("idle /chat user: node RSS per connection at the larger size, fixed costs included (--nats off / on)", "B", true, idlePair, rssPerConn),
 	}
 }
 
@@ -334,8 +385,8 @@ func clusterRows() []clusterRow {
 // memory, which the targets are stated in).
 func MarkdownCluster(w io.Writer, r *ClusterResult) {
 	c := r.Config
-	fmt.Fprintf(w, "Broadcast: %d users in one room, %d senders, %g msg/s in total (%s deliveries/s offered), %v; light load: %d users, %d senders, %g msg/s. Idle: %d /chat users.\n\n",
-		c.Conns, c.Senders, c.Rate, format(float64(c.Conns)*c.Rate, ""), c.Duration, c.LightConns, c.LightSenders, c.LightRate, c.IdleConns)
+	fmt.Fprintf(w, "Broadcast: %d users in one room, %d senders, %g msg/s in total (%s deliveries/s offered), %v (+%v drain); light load: %d users, %d senders, %g msg/s. Idle: %d and %d /chat users, each on a fresh node.\n\n",
+		c.Conns, c.Senders, c.Rate, format(float64(c.Conns)*c.Rate, ""), c.Duration, c.Drain, c.LightConns, c.LightSenders, c.LightRate, c.IdleLo, c.IdleConns)
 	fmt.Fprintf(w, "| figure | one node | NATS + %d nodes | cluster/single | cluster − single |\n|---|---:|---:|---:|---:|\n", c.Nodes)
 	for _, row := range clusterRows() {
 		name := row.name
@@ -367,6 +418,22 @@ func MarkdownCluster(w io.Writer, r *ClusterResult) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, single, clust, ratio, diff)
 	}
+	a, aok := idleSlope(r.IdleLoWithout, r.IdleWithout)
+	b, bok := idleSlope(r.IdleLoWithNATS, r.IdleWithNATS)
+	if aok || bok {
+		single, clust, ratio, diff := "-", "-", "-", "-"
+		if aok {
+			single = format(a, "B")
+		}
+		if bok {
+			clust = format(b, "B")
+		}
+		if aok && bok && a != 0 {
+			ratio, diff = fmt.Sprintf("%.2f", b/a), format(b-a, "B")
+		}
+		fmt.Fprintf(w, "| idle /chat user: node RSS per connection, slope from %d to %d users (--nats off / on) (lower is better) | %s | %s | %s | %s |\n",
+			c.IdleLo, c.IdleConns, single, clust, ratio, diff)
+	}
 	if rep := r.Cluster; rep != nil && len(rep.Nodes) > 0 {
 		var per []string
 		for _, n := range rep.Nodes {
@@ -381,4 +448,17 @@ func MarkdownCluster(w io.Writer, r *ClusterResult) {
 	for _, err := range r.Errs {
 		fmt.Fprintf(w, "\nfailed: %v\n", err)
 	}
+}
+
+// idleSlope is the node's RSS growth per connection from lo to hi: the
+// fixed costs both sizes share cancel out.
+func idleSlope(lo, hi *bench.Report) (float64, bool) {
+	if lo == nil || hi == nil || len(lo.Servers) == 0 || len(hi.Servers) == 0 {
+		return 0, false
+	}
+	n := hi.Conns.Connected - lo.Conns.Connected
+	if n <= 0 {
+		return 0, false
+	}
+	return float64(hi.Servers[0].RSSAfterBytes-lo.Servers[0].RSSAfterBytes) / float64(n), true
 }

@@ -22,11 +22,17 @@ func TestMarkdownCluster(t *testing.T) {
 		}
 	}
 	r := &ClusterResult{Config: ClusterConfig{Nodes: 3, Conns: 6000, Senders: 20, Rate: 20, Duration: 10 * time.Second,
-		LightConns: 300, LightSenders: 10, LightRate: 10, IdleConns: 10000},
+		LightConns: 300, LightSenders: 10, LightRate: 10, IdleLo: 4000, IdleConns: 14000},
 		Single: rep(120000, 0, 20000, 10, 0), Cluster: rep(120000, 0, 30000, 12, 0),
 		LightSingle: rep(3000, 0, 2000, 0, 0), LightCluster: rep(3000, 0, 4500, 0, 0),
 		IdleWithout: rep(0, 0, 0, 0, 2600), IdleWithNATS: rep(0, 0, 0, 0, 2650),
+		IdleLoWithout: rep(0, 0, 0, 0, 0), IdleLoWithNATS: rep(0, 0, 0, 0, 0),
 		Errs: []error{errors.New("compare: something")}}
+	// 10,000 users more: 10 MB and 11 MB more RSS.
+	r.IdleWithout.Conns.Connected, r.IdleWithNATS.Conns.Connected = 14000, 14000
+	r.IdleLoWithout.Conns.Connected, r.IdleLoWithNATS.Conns.Connected = 4000, 4000
+	r.IdleLoWithout.Servers[0].RSSAfterBytes, r.IdleWithout.Servers[0].RSSAfterBytes = 20e6, 30e6
+	r.IdleLoWithNATS.Servers[0].RSSAfterBytes, r.IdleWithNATS.Servers[0].RSSAfterBytes = 25e6, 36e6
 	r.Cluster.Nodes = []bench.NodeCounts{{OpenAtStart: 2000}, {OpenAtStart: 2000}, {OpenAtStart: 2000}}
 	var b bytes.Buffer
 	MarkdownCluster(&b, r)
@@ -36,7 +42,8 @@ func TestMarkdownCluster(t *testing.T) {
 		"| deliveries/s | 120000 | 120000 | 1.00 | - |",
 		"| server CPU s per 1M deliveries (all nodes + NATS) (lower is better) | 10.00 s | 12.00 s | 1.20 | - |",
 		"| light load: p99 delivery latency (lower is better) | 2.00 ms | 4.50 ms | 2.25 | 2.50 ms |",
-		"| idle /chat user: node RSS per connection (--nats off / on) (lower is better) | 2600 B | 2650 B | 1.02 | 50 B |",
+		"| idle /chat user: node RSS per connection at the larger size, fixed costs included (--nats off / on) (lower is better) | 2600 B | 2650 B | 1.02 | 50 B |",
+		"| idle /chat user: node RSS per connection, slope from 4000 to 14000 users (--nats off / on) (lower is better) | 1000 B | 1100 B | 1.10 | 100 B |",
 		"Cluster users per node: 2000 / 2000 / 2000",
 		"failed: compare: something",
 	} {
@@ -62,7 +69,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Cluster(ctx, ClusterConfig{Bin: dir, Conns: 60, Senders: 3, Rate: 6, Duration: time.Second,
-		LightConns: 30, LightSenders: 3, LightRate: 3, IdleConns: 100, IdleHold: 300 * time.Millisecond, Log: &log})
+		LightConns: 30, LightSenders: 3, LightRate: 3, IdleLo: 50, IdleConns: 100, IdleHold: 300 * time.Millisecond, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\nlog:\n%s", err, log.String())
 	}
@@ -81,14 +88,14 @@ func TestClusterEndToEnd(t *testing.T) {
 	if s := res.Cluster.Servers; len(s) != 5 || s[4].PID != 0 || s[3].CPUSeconds <= 0 || s[4].CPUSecPerMillion <= 0 {
 		t.Errorf("cluster servers %+v, want 3 nodes + NATS measured and summed", s)
 	}
-	for _, rep := range []*bench.Report{res.IdleWithout, res.IdleWithNATS} {
-		if rep.Conns.Connected != 100 || !strings.HasSuffix(rep.URL, "/chat") {
-			t.Errorf("idle: %d connected to %s, want 100 on /chat", rep.Conns.Connected, rep.URL)
+	for i, rep := range []*bench.Report{res.IdleLoWithout, res.IdleWithout, res.IdleLoWithNATS, res.IdleWithNATS} {
+		if want := []int{50, 100}[i%2]; rep == nil || rep.Conns.Connected != want || !strings.HasSuffix(rep.URL, "/chat") {
+			t.Errorf("idle run %d: %+v, want %d connected on /chat", i, rep, want)
 		}
 	}
 	var b bytes.Buffer
 	MarkdownCluster(&b, res)
-	if strings.Count(b.String(), "\n| ") != 8 || strings.Contains(b.String(), "failed") {
+	if strings.Count(b.String(), "\n| ") != 10 || strings.Contains(b.String(), "failed") {
 		t.Errorf("table:\n%s", b.String())
 	}
 }

@@ -104,12 +104,15 @@ func runCluster(args []string) int {
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "node processes of the cluster")
 	fs.IntVar(&cfg.Conns, "conns", 6000, "broadcast: users in the one room")
 	fs.IntVar(&cfg.Senders, "senders", 20, "broadcast: senders")
-	fs.Float64Var(&cfg.Rate, "rate", 20, "broadcast: messages per second, all senders together")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: messages per second, all senders together")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "send phase of each broadcast run")
+	fs.DurationVar(&cfg.Drain, "drain", 5*time.Second, "keep receiving this long after sending stops (later deliveries count as lost)")
+	fs.StringVar(&cfg.Reports, "reports", "", "also save each raw JSON report in `DIR`")
 	fs.IntVar(&cfg.LightConns, "light-conns", 300, "light load (latency): users")
 	fs.IntVar(&cfg.LightSenders, "light-senders", 10, "light load: senders")
 	fs.Float64Var(&cfg.LightRate, "light-rate", 10, "light load: messages per second")
-	fs.IntVar(&cfg.IdleConns, "idle-conns", 10000, "idle memory: /chat users on one node, --nats off then on")
+	fs.IntVar(&cfg.IdleLo, "idle-lo", 4000, "idle memory: the smaller size, /chat users on a fresh node (-1 = skip it, no slope)")
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 14000, "idle memory: the larger size; --nats off then on, each on a fresh node")
 	fs.DurationVar(&cfg.IdleHold, "idle-hold", 3*time.Second, "idle memory: hold time")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -62,7 +62,11 @@ func (c *Conn) Compressed() bool { return c.zbits != 0 }
 // encodes a frame for c itself (the hub's shared broadcasts) asks this to
 // pick the compressed or the plain encoding.
 func (c *Conn) CompressSize(n int) bool {
-	return n <= c.DeflateWindow() && n >= c.loop.srv.cfg.CompressionThreshold
+	// A window of 0 is no extension at all, not a limit that an empty
+	// payload fits: RSV1 to a peer that did not negotiate it is a protocol
+	// error there (with a threshold of 0, every empty message was one).
+	w := c.DeflateWindow()
+	return w != 0 && n <= w && n >= c.loop.srv.cfg.CompressionThreshold
 }
 
 // DeflateWindow is the largest message c may be sent compressed (the

@@ -266,3 +266,36 @@ func TestDeflateHeldBytes(t *testing.T) {
 		return h >= int64(len(z)) && h <= 3*64<<10
 	}, "the loop's inflate buffers charged")
 }
+
+// TestDeflateOnlyWhenNegotiated: with every message compressed (a negative
+// CompressionThreshold, which wsnode --compression-threshold 0 sets), a
+// connection that did not negotiate permessage-deflate still gets only
+// plain frames, an empty message included (an empty payload is within a
+// window of 0, which is what DeflateWindow says for such a connection).
+// The client's decoder is strict: RSV1 without the extension fails it.
+func TestDeflateOnlyWhenNegotiated(t *testing.T) {
+	srv, _ := echoServer(t, engine.Config{Compression: true, CompressionThreshold: -1})
+	for _, p := range [][]byte{nil, []byte("x"), chatLine} {
+		for _, op := range []codec.OpCode{codec.OpText, codec.OpBinary} {
+			plain := dialRaw(t, srv.Addr(), "/echo")
+			plain.write(frame(true, op, p))
+			ev, err := plain.next(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Kind != codec.KindMessage || ev.Compressed || string(ev.Payload) != string(p) {
+				t.Fatalf("%d-byte op %d echoed to a plain client as %+v", len(p), op, ev)
+			}
+			// The same message to a client that negotiated it comes back
+			// compressed: the threshold is in force.
+			z, _ := dialDeflate(t, srv.Addr(), "/echo", "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+			z.write(frame(true, op, p))
+			if ev, err = z.next(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if !ev.Compressed {
+				t.Fatalf("%d-byte op %d echoed plain to a deflate client with every message compressed", len(p), op)
+			}
+		}
+	}
+}

@@ -56,7 +56,7 @@ func (h *Hub) compressFor(m *Member, f *Frame) {
 // there is one (so the payload passed the threshold) and c takes
 // compressed messages of this size, else the plain frame.
 func (f *Frame) bytesFor(c *engine.Conn) []byte {
-	if f.zbuf != nil && len(f.buf.B)-maxServerHeader <= c.DeflateWindow() {
+	if w := c.DeflateWindow(); f.zbuf != nil && w != 0 && len(f.buf.B)-maxServerHeader <= w { // 0: not negotiated
 		return f.zbuf.B
 	}
 	return f.Bytes()

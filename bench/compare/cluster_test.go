@@ -68,7 +68,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Cluster(ctx, ClusterConfig{Bin: dir, Conns: 60, Senders: 3, Rate: 6, Duration: time.Second,
+	res, err := Cluster(ctx, ClusterConfig{Bin: dir, Conns: 60, Senders: 3, Rate: 6, Duration: time.Second, Drain: 500 * time.Millisecond,
 		LightConns: 30, LightSenders: 3, LightRate: 3, IdleLo: 50, IdleConns: 100, IdleHold: 300 * time.Millisecond, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\nlog:\n%s", err, log.String())

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -34,11 +35,15 @@ type op struct {
 	done       func(ok bool) // opClaim
 }
 
-// held is a name this node holds.
+// held is a name this node holds, kept by value in its worker's map under
+// the lower-case name: one per connected user, so it is small (16 bytes,
+// TestHeldSize). The room is an interned handle, shared by the room's
+// users; the name's spelling is the key itself unless it has upper-case
+// letters (worker.spelled); the other tabs of an authenticated user that
+// share the name are counted apart (worker.tabs).
 type held struct {
-	name, room string
-	rev        uint64 // revision written; 0: not (yet) written to the cluster
-	refs       int    // claims not yet released: an authenticated user's tabs share a name
+	room unique.Handle[string]
+	rev  uint64 // revision written; 0: not (yet) written to the cluster
 }
 
 var keySeed = maphash.MakeSeed()
@@ -83,14 +88,43 @@ type worker struct {
 	idle  chan struct{} // closed and replaced when the queue empties
 	kick  chan struct{}
 
-	held  map[string]*held  // worker goroutine only
-	dirty bool              // worker goroutine only: something waits for resync
-	freed map[string]uint64 // released while unavailable: key -> revision to delete
+	// Worker goroutine only:
+	held    map[string]held   // key -> a name this node holds
+	spelled map[string]string // key -> name, for held names not spelled as their key
+	tabs    map[string]int    // key -> claims of a held name beyond the first, not yet released
+	dirty   bool              // something waits for resync
+	freed   map[string]uint64 // released while unavailable: key -> revision to delete
 }
 
 func newWorker(n *Node) *worker {
 	return &worker{n: n, kick: make(chan struct{}, 1), idle: make(chan struct{}),
-		held: make(map[string]*held), freed: make(map[string]uint64)}
+		held: make(map[string]held), spelled: make(map[string]string), tabs: make(map[string]int),
+		freed: make(map[string]uint64)}
+}
+
+// hold records h for key, spelled name.
+func (w *worker) hold(key, name string, h held) {
+	w.held[key] = h
+	if name == key {
+		delete(w.spelled, key)
+	} else {
+		w.spelled[key] = name
+	}
+}
+
+// name is the spelling of held key.
+func (w *worker) name(key string) string {
+	if name, ok := w.spelled[key]; ok {
+		return name
+	}
+	return key
+}
+
+// forget drops held key.
+func (w *worker) forget(key string) {
+	delete(w.held, key)
+	delete(w.spelled, key)
+	delete(w.tabs, key)
 }
 
 func (w *worker) push(o op) {
@@ -191,25 +225,27 @@ func value(node, room, name string) []byte { return []byte(node + " " + room + "
 
 // claim takes key for this node; false if a live node holds it.
 func (w *worker) claim(key, name, room string) bool {
-	if h := w.held[key]; h != nil {
-		h.refs++ // this node holds it already: another tab of its user
+	if _, ok := w.held[key]; ok {
+		w.tabs[key]++ // this node holds it already: another tab of its user
 		return true
 	}
-	h := &held{name: name, room: room, refs: 1}
+	h := held{room: unique.Make(room)}
 	delete(w.freed, key)
 	b := w.kv()
 	if b == nil {
-		w.held[key], w.dirty = h, true
+		w.hold(key, name, h)
+		w.dirty = true
 		return true
 	}
-	ok, err := w.write(b, key, h)
+	ok, err := w.write(b, key, name, &h)
 	if err != nil {
 		w.n.log.Debug("cluster: claim granted locally: registry unavailable", "name", name, "err", err)
-		w.held[key], w.dirty = h, true
+		w.hold(key, name, h)
+		w.dirty = true
 		return true
 	}
 	if ok {
-		w.held[key] = h
+		w.hold(key, name, h)
 	}
 	return ok
 }
@@ -217,9 +253,9 @@ func (w *worker) claim(key, name, room string) bool {
 // write creates key for h, replacing a stale claim (one of a node that is
 // gone, or of this node's id in an earlier life) with a revision-checked
 // update. It sets h.rev; ok is false if a live node holds key.
-func (w *worker) write(b *buckets, key string, h *held) (ok bool, err error) {
+func (w *worker) write(b *buckets, key, name string, h *held) (ok bool, err error) {
 	n := w.n
-	val := value(n.cfg.NodeID, h.room, h.name)
+	val := value(n.cfg.NodeID, h.room.Value(), name)
 	var rev uint64
 	err = w.call(func(ctx context.Context) (err error) { rev, err = b.names.Create(ctx, key, val); return err })
 	if err == nil {
@@ -232,7 +268,7 @@ func (w *worker) write(b *buckets, key string, h *held) (ok bool, err error) {
 	var e jetstream.KeyValueEntry
 	err = w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return w.write(b, key, h) // released meanwhile: try again
+		return w.write(b, key, name, h) // released meanwhile: try again
 	}
 	if err != nil {
 		return false, err
@@ -264,11 +300,12 @@ func (w *worker) write(b *buckets, key string, h *held) (ok bool, err error) {
 
 // update records a held name's room or spelling.
 func (w *worker) update(key, name, room string) {
-	h := w.held[key]
-	if h == nil {
+	h, ok := w.held[key]
+	if !ok {
 		return
 	}
-	h.name, h.room = name, room
+	h.room = unique.Make(room)
+	w.hold(key, name, h)
 	b := w.kv()
 	if b == nil || h.rev == 0 {
 		w.dirty = true
@@ -282,8 +319,9 @@ func (w *worker) update(key, name, room string) {
 	switch {
 	case err == nil:
 		h.rev = rev
+		w.held[key] = h
 	case isWrongRevision(err):
-		w.lost(key, h)
+		w.lost(key)
 	default:
 		w.dirty = true
 	}
@@ -291,14 +329,19 @@ func (w *worker) update(key, name, room string) {
 
 // release frees a held name.
 func (w *worker) release(key string) {
-	h := w.held[key]
-	if h == nil {
+	h, ok := w.held[key]
+	if !ok {
 		return
 	}
-	if h.refs--; h.refs > 0 {
+	if tabs := w.tabs[key]; tabs > 0 {
+		if tabs == 1 {
+			delete(w.tabs, key)
+		} else {
+			w.tabs[key] = tabs - 1
+		}
 		return
 	}
-	delete(w.held, key)
+	w.forget(key)
 	if h.rev == 0 {
 		return
 	}
@@ -346,12 +389,13 @@ func (w *worker) resyncAll() {
 			}
 			h.rev = 0
 		}
-		ok, err := w.write(b, key, h)
+		ok, err := w.write(b, key, w.name(key), &h)
+		w.held[key] = h // its revision; an existing key: the range goes on as before
 		switch {
 		case err != nil:
 			w.dirty = true
 		case !ok:
-			w.lost(key, h)
+			w.lost(key)
 		}
 	}
 }
@@ -359,10 +403,10 @@ func (w *worker) resyncAll() {
 // lost gives up a name that another node holds now: the user keeps it on
 // this node (renaming a connected user behind its back would be worse), but
 // the cluster no longer sees it as this node's.
-func (w *worker) lost(key string, h *held) {
+func (w *worker) lost(key string) {
 	w.n.stats.Conflicts.Add(1)
-	w.n.log.Warn("cluster: a name granted during an outage is held by another node", "name", h.name)
-	delete(w.held, key)
+	w.n.log.Warn("cluster: a name granted during an outage is held by another node", "name", w.name(key))
+	w.forget(key)
 }
 
 // isWrongRevision reports a failed revision check.

@@ -35,7 +35,7 @@ func (t *claimTask) Run(*engine.Loop) {
 		// An authenticated user keeps its token's name here even if
 		// another node holds it (two nodes accepted the same token's
 		// name while the cluster was split; hub/cluster counts it).
-		h.chat.arrive(m, h.users.Load()+h.cl.Users(), t.a)
+		h.arriveSubscribed(m, t.a)
 		return
 	}
 	h.release(m, t.name)
@@ -73,3 +73,42 @@ func (t *renameTask) Run(*engine.Loop) {
 }
 
 func (t *renameTask) Done() {}
+
+// arriveSubscribed puts m into its room once this node's subscription to
+// the room is confirmed at NATS (Cluster.WhenSubscribed): without the
+// wait, the first broadcasts of other nodes after m's welcome could reach
+// NATS before this node's interest, and be lost. The subscription is
+// asked for now (it is idempotent; enter asks again when it creates the
+// room here), and given back if m leaves before arriving.
+func (h *Hub) arriveSubscribed(m *Member, a *arrival) {
+	h.cl.Subscribe(a.room)
+	if h.cl.WhenSubscribed(a.room, func() { _ = m.c.Loop().Post(&arriveTask{h: h, m: m, a: a}) }) {
+		h.chat.arrive(m, h.users.Load()+h.cl.Users(), a)
+	}
+}
+
+// arriveTask brings m into its room once the room's subscription is
+// confirmed.
+type arriveTask struct {
+	h *Hub
+	m *Member
+	a *arrival
+}
+
+func (t *arriveTask) Run(*engine.Loop) {
+	h, m := t.h, t.m
+	if !m.c.Open() {
+		// Closed meanwhile: the subscription asked for goes unless the
+		// room has members here (in order with enter and exit: under s.mu).
+		s := h.roomShard(t.a.room)
+		s.mu.Lock()
+		if s.rooms[t.a.room] == nil {
+			h.cl.Unsubscribe(t.a.room)
+		}
+		s.mu.Unlock()
+		return
+	}
+	h.chat.arrive(m, h.users.Load()+h.cl.Users(), t.a)
+}
+
+func (t *arriveTask) Done() {}

@@ -29,6 +29,14 @@ type Cluster interface {
 	// member on this node and unsubscribes when its last one leaves.
 	Subscribe(room string)
 	Unsubscribe(room string)
+	// WhenSubscribed reports whether NATS has confirmed this node's
+	// subscription to room, with no change to it pending. If not, it
+	// returns false and calls ready once, from another goroutine, when
+	// the pending change is done (or NATS is away: it never waits out an
+	// outage). A welcome waits for it: a member is promised every message
+	// sent after its welcome, and another node's broadcast reaches this
+	// node only once the server knows its interest.
+	WhenSubscribed(room string, ready func()) bool
 
 	// Claim asks for name, for a user in room, cluster-wide. done is
 	// called once, from another goroutine, with false if a user of

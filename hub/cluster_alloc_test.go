@@ -23,6 +23,7 @@ func (c *tap) Publish(_ string, msg []byte)            { c.last = append(c.last[
 func (c *tap) SendTo(_ string, msg []byte)             { c.Publish("", msg) }
 func (c *tap) Subscribe(string)                        {}
 func (c *tap) Unsubscribe(string)                      {}
+func (c *tap) WhenSubscribed(string, func()) bool      { return true }
 func (c *tap) Claim(_, _ string, done func(bool))      { done(true) }
 func (c *tap) Update(string, string)                   {}
 func (c *tap) Release(string)                          {}

@@ -51,14 +51,36 @@ func (n *Node) Subscribe(room string) { n.setWant(room, true) }
 // Unsubscribe implements hub.Cluster.
 func (n *Node) Unsubscribe(room string) { n.setWant(room, false) }
 
-func (n *Node) setWant(room string, on bool) {
+// WhenSubscribed implements hub.Cluster: true if the server has
+// confirmed the subscription to room and no change to it is pending;
+// else ready runs on the publisher goroutine once the change is
+// reconciled (after the server's answer, or its timeout while NATS is
+// away: an outage never holds a welcome back).
+func (n *Node) WhenSubscribed(room string, ready func()) bool {
 	n.subMu.Lock()
-	n.want[room] = on
+	_, pending := n.want[room]
+	if n.subscribed[room] && !pending && !n.inflight[room] {
+		n.subMu.Unlock()
+		return true
+	}
+	n.waiters[room] = append(n.waiters[room], ready)
 	n.subMu.Unlock()
+	n.kickSubs()
+	return false
+}
+
+func (n *Node) kickSubs() {
 	select {
 	case n.subKick <- struct{}{}:
 	default:
 	}
+}
+
+func (n *Node) setWant(room string, on bool) {
+	n.subMu.Lock()
+	n.want[room] = on
+	n.subMu.Unlock()
+	n.kickSubs()
 }
 
 // publisher publishes the queued messages in queue order (so each loop's,
@@ -117,6 +139,7 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 	n.subMu.Lock()
 	want := n.want
 	n.want = make(map[string]bool, len(want))
+	n.inflight = want
 	n.subMu.Unlock()
 	for room, on := range want {
 		switch sub := subs[room]; {
@@ -143,7 +166,20 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 			delete(n.subscribed, room)
 		}
 	}
+	n.inflight = nil
+	// The waiters of rooms with no change pending now are answered; the
+	// others wait for the reconcile that their change has kicked.
+	var ready []func()
+	for room, ws := range n.waiters {
+		if _, pending := n.want[room]; !pending {
+			ready = append(ready, ws...)
+			delete(n.waiters, room)
+		}
+	}
 	n.subMu.Unlock()
+	for _, f := range ready {
+		f()
+	}
 }
 
 // receiver hands the other nodes' messages to the hub, one at a time, in

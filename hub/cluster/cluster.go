@@ -127,11 +127,11 @@ type Node struct {
 	arrivals chan *nats.Msg // from NATS to the hub
 
 	subMu      sync.Mutex
-	want       map[string]bool // room -> subscribed wanted, since the last reconcile; guarded by subMu
-	subscribed map[string]bool // rooms subscribed, as the server knows; guarded by subMu
-	inflight   map[string]bool // the want being reconciled; guarded by subMu
+	want       map[string]bool     // room -> subscribed wanted, since the last reconcile; guarded by subMu
+	subscribed map[string]bool     // rooms subscribed, as the server knows; guarded by subMu
+	inflight   map[string]bool     // the want being reconciled; guarded by subMu
 	waiters    map[string][]func() // WhenSubscribed callbacks by room; guarded by subMu
-	subKick    chan struct{}   // wakes the publisher to reconcile subscriptions
+	subKick    chan struct{}       // wakes the publisher to reconcile subscriptions
 
 	reg      [workers]*worker
 	kv       atomic.Pointer[buckets] // nil until the buckets are set up

@@ -151,7 +151,7 @@ func (t *evictTask) Run(*engine.Loop) {
 		// longer does, and its new name is granted at once (a clash with
 		// another node's random name is astronomically rare).
 		h.cl.Release(old)
-		h.cl.Claim(m.name, m.ri.name, func(bool) {})
+		h.cl.Claim(m.name, m.ri.name, func(ClaimResult) {})
 	}
 	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" is reserved for its authenticated user; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)

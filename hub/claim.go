@@ -1,6 +1,9 @@
 package hub
 
-import "edgews/engine"
+import (
+	"edgews/codec"
+	"edgews/engine"
+)
 
 // Cluster-wide names (Config.Cluster set). A name is first claimed on this
 // node (Hub.claim, at once, so two users of this node never race), then
@@ -11,8 +14,8 @@ import "edgews/engine"
 // the name m connects with. generated says it is not the one the user
 // asked for; another node holding the one asked for is told to the user.
 func (h *Hub) claimCluster(m *Member, name string, generated bool, a *arrival) {
-	h.cl.Claim(name, a.room, func(ok bool) {
-		_ = m.c.Loop().Post(&claimTask{h: h, m: m, name: name, ok: ok, generated: generated, a: a})
+	h.cl.Claim(name, a.room, func(res ClaimResult) {
+		_ = m.c.Loop().Post(&claimTask{h: h, m: m, name: name, res: res, generated: generated, a: a})
 	})
 }
 
@@ -21,7 +24,7 @@ type claimTask struct {
 	h         *Hub
 	m         *Member
 	name      string
-	ok        bool
+	res       ClaimResult
 	generated bool
 	a         *arrival
 }
@@ -31,7 +34,7 @@ func (t *claimTask) Run(*engine.Loop) {
 	if !m.c.Open() {
 		return // closed: OnClose releases the name, here and in the cluster
 	}
-	if t.ok || m.id != nil {
+	if t.res == ClaimGranted || m.id != nil {
 		// An authenticated user keeps its token's name here even if
 		// another node holds it (two nodes accepted the same token's
 		// name while the cluster was split; hub/cluster counts it).
@@ -39,8 +42,25 @@ func (t *claimTask) Run(*engine.Loop) {
 		return
 	}
 	h.release(m, t.name)
+	if t.res == ClaimBusy && t.generated {
+		// Even a generated name could not be checked: the name service is
+		// overloaded. The user is told so and may reconnect; a retry here
+		// would keep it waiting for as long as the overload lasts.
+		ev := t.a.refused // why the name asked for was not given, if one was
+		if ev == nil {
+			ev = &event{typ: evError, code: string(errNameBusy), text: []byte(nameBusy(t.name))}
+		}
+		line := ev.appendText(nil)
+		if m.json {
+			line = ev.appendJSON(nil)
+		}
+		_ = m.c.Send(codec.OpText, line)
+		m.c.Close(codec.StatusTryAgainLater, "name service busy, try again")
+		return
+	}
 	if !t.generated && t.a.refused == nil {
-		t.a.refused = &event{typ: evError, code: string(errNameTaken), text: []byte(nameTaken(t.name))}
+		code, text := claimRefusal(t.res, t.name)
+		t.a.refused = &event{typ: evError, code: string(code), text: []byte(text)}
 	}
 	m.name = h.generateName(m)
 	h.claimCluster(m, m.name, true, t.a)
@@ -53,7 +73,7 @@ type renameTask struct {
 	h    *Hub
 	m    *Member
 	name string
-	ok   bool
+	res  ClaimResult
 }
 
 func (t *renameTask) Run(*engine.Loop) {
@@ -61,12 +81,13 @@ func (t *renameTask) Run(*engine.Loop) {
 	switch {
 	case !m.c.Open():
 		h.release(m, t.name)
-		if t.ok {
+		if t.res == ClaimGranted {
 			h.cl.Release(t.name)
 		}
-	case !t.ok:
+	case t.res != ClaimGranted:
 		h.release(m, t.name)
-		h.replyError(m, errNameTaken, nameTaken(t.name))
+		code, text := claimRefusal(t.res, t.name)
+		h.replyError(m, code, text)
 	default:
 		h.applyRename(m, t.name)
 	}
@@ -98,17 +119,63 @@ type arriveTask struct {
 func (t *arriveTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
 	if !m.c.Open() {
-		// Closed meanwhile: the subscription asked for goes unless the
-		// room has members here (in order with enter and exit: under s.mu).
-		s := h.roomShard(t.a.room)
-		s.mu.Lock()
-		if s.rooms[t.a.room] == nil {
-			h.cl.Unsubscribe(t.a.room)
-		}
-		s.mu.Unlock()
+		h.unsubscribeUnused(t.a.room) // closed meanwhile
 		return
 	}
 	h.chat.arrive(m, h.users.Load()+h.cl.Users(), t.a)
 }
 
 func (t *arriveTask) Done() {}
+
+// moveSubscribed reports whether m may move to room now: whether this
+// node's subscription to room is confirmed at NATS. If not, m stays where
+// it is until it is (joinTask moves it), for the reason arriveSubscribed
+// waits; another /join or /leave meanwhile is refused as not ready.
+func (h *Hub) moveSubscribed(m *Member, room string, rs resume) bool {
+	lr := roomsOf(m.c.Loop())
+	if _, ok := lr.joining[m]; ok {
+		h.replyError(m, errNotReady, "not ready: wait for your last join to finish")
+		return false
+	}
+	h.cl.Subscribe(room)
+	if h.cl.WhenSubscribed(room, func() { _ = m.c.Loop().Post(&joinTask{h: h, m: m, room: room, rs: rs}) }) {
+		return true
+	}
+	if lr.joining == nil {
+		lr.joining = make(map[*Member]struct{})
+	}
+	lr.joining[m] = struct{}{}
+	return false
+}
+
+// joinTask moves m once the subscription to its new room is confirmed.
+type joinTask struct {
+	h    *Hub
+	m    *Member
+	room string
+	rs   resume
+}
+
+func (t *joinTask) Run(l *engine.Loop) {
+	h, m := t.h, t.m
+	delete(roomsOf(l).joining, m)
+	if !m.c.Open() {
+		h.unsubscribeUnused(t.room)
+		return
+	}
+	h.moveNow(m, t.room, t.rs)
+}
+
+func (t *joinTask) Done() {}
+
+// unsubscribeUnused gives back the subscription to room asked for a
+// member that never got there, unless the room has members here (in order
+// with enter and exit: under the shard's lock).
+func (h *Hub) unsubscribeUnused(room string) {
+	s := h.roomShard(room)
+	s.mu.Lock()
+	if s.rooms[room] == nil {
+		h.cl.Unsubscribe(room)
+	}
+	s.mu.Unlock()
+}

@@ -39,11 +39,13 @@ type Cluster interface {
 	WhenSubscribed(room string, ready func()) bool
 
 	// Claim asks for name, for a user in room, cluster-wide. done is
-	// called once, from another goroutine, with false if a user of
-	// another node holds the name. When the cluster is unavailable it
-	// answers true (the name is then unique on this node only) and claims
-	// the name again once the cluster is back.
-	Claim(name, room string, done func(ok bool))
+	// called once, from another goroutine: ClaimTaken if a user of
+	// another node holds the name, ClaimBusy if the cluster is up but its
+	// registry did not answer in time (granting the name then could give
+	// it to two users). When the cluster is known to be unavailable it
+	// answers ClaimGranted (the name is then unique on this node only)
+	// and claims the name again once the cluster is back.
+	Claim(name, room string, done func(ClaimResult))
 	// Update records the room, or the spelling, of a name this node
 	// holds.
 	Update(name, room string)
@@ -60,6 +62,16 @@ type Cluster interface {
 	// its owner spells it; ok is false if no other node has the user.
 	Lookup(name string) (node, spelled string, ok bool)
 }
+
+// ClaimResult is a Cluster's answer to a name claim.
+type ClaimResult uint8
+
+// Claim results.
+const (
+	ClaimGranted ClaimResult = iota // the name is this node's
+	ClaimTaken                      // a user of another node holds it
+	ClaimBusy                       // the registry did not answer in time: neither granted nor taken, try again
+)
 
 // Receiver is what a Cluster calls on its hub: *Hub implements it.
 type Receiver interface {

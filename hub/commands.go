@@ -161,8 +161,8 @@ func (h *Hub) rename(m *Member, name string) {
 		return
 	case h.cl != nil && foldName(name) != foldName(m.name):
 		// Held here; the cluster answers off the loop (renameTask).
-		h.cl.Claim(name, m.ri.name, func(ok bool) {
-			_ = m.c.Loop().Post(&renameTask{h: h, m: m, name: name, ok: ok})
+		h.cl.Claim(name, m.ri.name, func(res ClaimResult) {
+			_ = m.c.Loop().Post(&renameTask{h: h, m: m, name: name, res: res})
 		})
 		return
 	}
@@ -253,6 +253,14 @@ func (h *Hub) leave(m *Member) {
 // history from rs to a JSON member. The registry changes at once; m's
 // delivery lists change in posted order (see moveTask and moveIn).
 func (h *Hub) move(m *Member, room string, rs resume) {
+	if h.cl != nil && !h.moveSubscribed(m, room, rs) {
+		return // moveTask moves m once the room's subscription is confirmed
+	}
+	h.moveNow(m, room, rs)
+}
+
+// moveNow is move, at once.
+func (h *Hub) moveNow(m *Member, room string, rs resume) {
 	h.exit(m)
 	h.presence(m, actLeft, "", false, m)
 	created := h.enter(m, room)

@@ -54,6 +54,7 @@
 //	{"type":"presence","event":"renamed","room":"lobby","name":"bobby","old":"bob","members":["alice","bobby"],"count":2,"seq":10,"ts":1718000000000}
 //	{"type":"users","room":"lobby","members":["alice","bobby"],"count":2,"seq":10}
 //	{"type":"error","code":"name_taken","text":"name \"bob\" is taken"}
+//	{"type":"error","code":"name_unavailable","text":"name \"bob\" is unavailable: name service busy, try again"}
 //	{"type":"help","text":"commands: ..."}
 //
 // JSON clients are also told of connects and disconnects (presence
@@ -131,7 +132,10 @@
 // through Hub.Receive, which encodes them once per format and fans them out
 // like a local broadcast. Names are claimed cluster-wide off the loop (see
 // claim.go): a connecting member is greeted, and a /nick applied, once the
-// cluster answered. Counts, rosters and whisper look-ups add the cluster's
+// cluster answered. A claim the cluster's registry could not answer in
+// time (it is up but overloaded) is refused with "name_unavailable"
+// rather than granted twice: a connecting user gets a generated name, a
+// /nick is not applied; either may try again. Counts, rosters and whisper look-ups add the cluster's
 // view of the other nodes. Without a cluster none of this runs.
 //
 // # Sharding

@@ -18,6 +18,10 @@ type loopRooms struct {
 	// handled on this loop: a loop handles one message at a time, so one
 	// buffer serves all its members instead of one per member.
 	scratch []byte
+
+	// joining holds this loop's members whose move waits for the
+	// cluster's subscription to their new room (moveSubscribed).
+	joining map[*Member]struct{}
 }
 
 // localRoom keeps text and JSON members apart, so that a broadcast carries

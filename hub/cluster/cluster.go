@@ -108,6 +108,7 @@ type Stats struct {
 	Reconnects     atomic.Int64 // reconnections to NATS
 	RegistryOps    atomic.Int64 // registry calls made
 	RegistryErrors atomic.Int64 // registry calls that failed (timeouts, outages)
+	ClaimsBusy     atomic.Int64 // claims refused because the registry failed while the cluster was up
 	Conflicts      atomic.Int64 // names granted during an outage that another node holds
 	StaleFreed     atomic.Int64 // names of dead nodes freed
 }

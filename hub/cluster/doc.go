@@ -21,6 +21,12 @@
 // arrival order. NATS keeps the order of one connection's messages to a
 // subscriber, so each sender's order is kept.
 //
+// nats.go sends a SUB without waiting for the server; the publisher
+// goroutine flushes after subscribing, and WhenSubscribed answers once
+// that flush is back. The hub greets a connecting member only then: a
+// broadcast of another node that reached NATS before this node's interest
+// would be lost (no drop counter sees it: NATS had no subscriber).
+//
 // # Names, counts and rosters
 //
 // On JetStream key-value, in two buckets:
@@ -72,7 +78,10 @@
 // start); the node serves its local chat meanwhile and Healthy reports
 // false. Claims made while the cluster is unavailable are granted locally
 // and claimed cluster-wide again once it is back, as are the releases and
-// moves missed. Messages published while disconnected go to nats.go's
+// moves missed. A claim whose registry calls fail while the node is
+// connected and set up (timeouts under load) is tried three times and
+// then refused as busy (hub.ClaimBusy, Stats.ClaimsBusy): granting it
+// could give one name to two users. Messages published while disconnected go to nats.go's
 // reconnect buffer (Config.ReconnectBuf) and are sent on reconnect; past
 // it they are dropped and counted. Messages in flight during an outage are
 // lost (at most once), never delivered twice.

@@ -41,7 +41,13 @@ type node struct {
 // goodbye.
 func startNode(t *testing.T, url, id string) *node {
 	t.Helper()
-	cl, err := cluster.New(cluster.Config{URLs: url, NodeID: id, TTL: testTTL, OpTimeout: time.Second, Logger: nil})
+	return startNodeWith(t, cluster.Config{URLs: url, NodeID: id, TTL: testTTL, OpTimeout: time.Second})
+}
+
+// startNodeWith is startNode with cfg.
+func startNodeWith(t *testing.T, cfg cluster.Config) *node {
+	t.Helper()
+	cl, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

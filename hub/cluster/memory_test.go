@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"edgews/engine/enginetest"
+	"edgews/hub"
 	"edgews/hub/cluster/clustertest"
 )
 
@@ -49,8 +50,8 @@ func TestRegistryBytesPerUser(t *testing.T) {
 	refused := 0
 	wg.Add(len(names))
 	for _, name := range names {
-		n.cl.Claim(name, room, func(ok bool) {
-			if !ok {
+		n.cl.Claim(name, room, func(res hub.ClaimResult) {
+			if res != hub.ClaimGranted {
 				mu.Lock()
 				refused++
 				mu.Unlock()

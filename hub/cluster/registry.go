@@ -9,6 +9,7 @@ import (
 	"time"
 	"unique"
 
+	"edgews/hub"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -32,7 +33,7 @@ type op struct {
 	kind       opKind
 	key        string // lower-case name
 	name, room string
-	done       func(ok bool) // opClaim
+	done       func(hub.ClaimResult) // opClaim
 }
 
 // held is a name this node holds, kept by value in its worker's map under
@@ -53,7 +54,7 @@ func (n *Node) worker(key string) *worker {
 }
 
 // Claim implements hub.Cluster.
-func (n *Node) Claim(name, room string, done func(ok bool)) {
+func (n *Node) Claim(name, room string, done func(hub.ClaimResult)) {
 	key := strings.ToLower(name)
 	n.worker(key).push(op{kind: opClaim, key: key, name: name, room: room, done: done})
 }
@@ -93,7 +94,7 @@ type worker struct {
 	spelled map[string]string // key -> name, for held names not spelled as their key
 	tabs    map[string]int    // key -> claims of a held name beyond the first, not yet released
 	dirty   bool              // something waits for resync
-	freed   map[string]uint64 // released while unavailable: key -> revision to delete
+	freed   map[string]uint64 // released while unavailable: key -> revision to delete (0: delete if this node's)
 }
 
 func newWorker(n *Node) *worker {
@@ -223,31 +224,68 @@ func (w *worker) kv() *buckets {
 
 func value(node, room, name string) []byte { return []byte(node + " " + room + " " + name) }
 
-// claim takes key for this node; false if a live node holds it.
-func (w *worker) claim(key, name, room string) bool {
+// claimAttempts is how many times a claim tries the registry while the
+// cluster is up, claimBackoff the pause after a failed attempt (doubled
+// each time): a registry call that fails (a timeout under load) leaves
+// the claim undecided, and granting it then could give one name to two
+// users.
+const (
+	claimAttempts = 3
+	claimBackoff  = 20 * time.Millisecond
+)
+
+// claim takes key for this node: ClaimTaken if a live node holds it,
+// ClaimBusy if the registry failed every attempt while the cluster was up.
+// Only a cluster known to be unavailable grants it locally (claimed again
+// at the resync).
+func (w *worker) claim(key, name, room string) hub.ClaimResult {
 	if _, ok := w.held[key]; ok {
 		w.tabs[key]++ // this node holds it already: another tab of its user
-		return true
+		return hub.ClaimGranted
 	}
 	h := held{room: unique.Make(room)}
-	delete(w.freed, key)
-	b := w.kv()
-	if b == nil {
-		w.hold(key, name, h)
-		w.dirty = true
+	backoff := claimBackoff
+	for try := 1; ; try++ {
+		b := w.kv()
+		if b == nil {
+			delete(w.freed, key)
+			w.hold(key, name, h)
+			w.dirty = true
+			return hub.ClaimGranted
+		}
+		ok, err := w.write(b, key, name, &h)
+		switch {
+		case err == nil && ok:
+			delete(w.freed, key)
+			w.hold(key, name, h)
+			return hub.ClaimGranted
+		case err == nil:
+			return hub.ClaimTaken
+		case try < claimAttempts && w.pause(backoff):
+			backoff *= 2
+			continue
+		}
+		w.n.stats.ClaimsBusy.Add(1)
+		w.n.log.Debug("cluster: claim refused: registry busy", "name", name, "err", err)
+		// An attempt may have written the name before its answer was
+		// lost: it goes at the next resync if it is this node's.
+		if _, freed := w.freed[key]; !freed {
+			w.freed[key], w.dirty = 0, true
+		}
+		return hub.ClaimBusy
+	}
+}
+
+// pause waits d, or less if the node closes: false then.
+func (w *worker) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
 		return true
+	case <-w.n.stop:
+		return false
 	}
-	ok, err := w.write(b, key, name, &h)
-	if err != nil {
-		w.n.log.Debug("cluster: claim granted locally: registry unavailable", "name", name, "err", err)
-		w.hold(key, name, h)
-		w.dirty = true
-		return true
-	}
-	if ok {
-		w.hold(key, name, h)
-	}
-	return ok
 }
 
 // write creates key for h, replacing a stale claim (one of a node that is
@@ -370,6 +408,23 @@ func (w *worker) resyncAll() {
 	}
 	w.dirty = false
 	for key, rev := range w.freed {
+		if rev == 0 { // a busy claim's: delete it if this node wrote it
+			var e jetstream.KeyValueEntry
+			err := w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				delete(w.freed, key)
+				continue
+			}
+			if err != nil {
+				w.dirty = true
+				continue
+			}
+			if owner, _, _ := parseValue(e.Value()); owner != w.n.cfg.NodeID {
+				delete(w.freed, key)
+				continue
+			}
+			rev = e.Revision()
+		}
 		if err := w.del(b, key, rev); err != nil && !isWrongRevision(err) {
 			w.dirty = true
 			continue

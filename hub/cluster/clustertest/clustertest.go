@@ -90,3 +90,21 @@ func (n *NATS) Restart(t testing.TB) {
 	n.Shutdown()
 	n.start(t)
 }
+
+// DisableJetStream turns JetStream off while the server keeps serving its
+// clients: the nodes stay connected (and healthy) but every registry call
+// fails, as when the registry is overloaded.
+func (n *NATS) DisableJetStream(t testing.TB) {
+	t.Helper()
+	if err := n.ns.DisableJetStream(); err != nil {
+		t.Fatalf("clustertest: disable JetStream: %v", err)
+	}
+}
+
+// EnableJetStream turns JetStream on again, with the same store.
+func (n *NATS) EnableJetStream(t testing.TB) {
+	t.Helper()
+	if err := n.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: n.dir}); err != nil {
+		t.Fatalf("clustertest: enable JetStream: %v", err)
+	}
+}

@@ -119,7 +119,7 @@ type clusterCollector struct {
 	cl                                          *clustered
 	connected, healthy, reconnects, out, in     *prometheus.Desc
 	pubDropped, inDropped, ops, opErrors, users *prometheus.Desc
-	conflicts, staleFreed                       *prometheus.Desc
+	conflicts, staleFreed, claimsBusy           *prometheus.Desc
 }
 
 func newClusterCollector(cl *clustered) *clusterCollector {
@@ -140,6 +140,7 @@ func newClusterCollector(cl *clustered) *clusterCollector {
 		users:      d("remote_users", "Users on the other nodes, as this node sees them."),
 		conflicts:  d("name_conflicts_total", "Names granted during an outage found held by another node."),
 		staleFreed: d("stale_names_freed_total", "Names of dead nodes freed."),
+		claimsBusy: d("claims_busy_total", "Name claims refused (name_unavailable) because the registry failed while NATS was up."),
 	}
 }
 
@@ -173,5 +174,6 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.users, float64(n.Users()))
 	counter(c.conflicts, st.Conflicts.Load())
 	counter(c.staleFreed, st.StaleFreed.Load())
+	counter(c.claimsBusy, st.ClaimsBusy.Load())
 	c.cl.latency.Collect(ch)
 }

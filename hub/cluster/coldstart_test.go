@@ -3,9 +3,13 @@ package cluster_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"edgews/hub/cluster"
+	"edgews/hub/cluster/clustertest"
 )
 
 // Users who have just been welcomed into a room on one node, or have
@@ -78,5 +82,19 @@ func TestColdStartDelivery(t *testing.T) {
 		if r%2 == 0 {
 			cls[0].c.Close()
 		}
+	}
+}
+
+// While NATS is away the welcome does not wait for the subscription: with
+// an OpTimeout far beyond the test's 5 s wait, greetings into fresh rooms
+// still come (nats.go sends the SUBs on reconnect).
+func TestWelcomeDuringOutage(t *testing.T) {
+	ns := clustertest.UnstartedNATS(t)
+	n := startNodeWith(t, cluster.Config{URLs: ns.URL(), NodeID: "alone", TTL: testTTL, OpTimeout: time.Minute})
+	for r := 0; r < 3; r++ {
+		cl := dial(t, n, fmt.Sprintf("?name=o%d&room=out%d", r, r))
+		cl.expectPrefix(t, "You are connected!")
+		cl.send(t, "/join other"+strconv.Itoa(r))
+		cl.expect(t, fmt.Sprintf("*** o%d joined other%d (new room)", r, r))
 	}
 }

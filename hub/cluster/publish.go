@@ -54,12 +54,12 @@ func (n *Node) Unsubscribe(room string) { n.setWant(room, false) }
 // WhenSubscribed implements hub.Cluster: true if the server has
 // confirmed the subscription to room and no change to it is pending;
 // else ready runs on the publisher goroutine once the change is
-// reconciled (after the server's answer, or its timeout while NATS is
-// away: an outage never holds a welcome back).
+// reconciled: after the server's answer, or at once while NATS is away
+// (nats.go sends the SUBs on reconnect): an outage never holds a welcome
+// back.
 func (n *Node) WhenSubscribed(room string, ready func()) bool {
 	n.subMu.Lock()
-	_, pending := n.want[room]
-	if n.subscribed[room] && !pending && !n.inflight[room] {
+	if n.settled(room) {
 		n.subMu.Unlock()
 		return true
 	}
@@ -67,6 +67,14 @@ func (n *Node) WhenSubscribed(room string, ready func()) bool {
 	n.subMu.Unlock()
 	n.kickSubs()
 	return false
+}
+
+// settled reports whether the server has confirmed the subscription to
+// room and no change to it is pending. subMu held.
+func (n *Node) settled(room string) bool {
+	_, pending := n.want[room]
+	_, inflight := n.inflight[room]
+	return n.subscribed[room] && !pending && !inflight
 }
 
 func (n *Node) kickSubs() {
@@ -78,6 +86,10 @@ func (n *Node) kickSubs() {
 
 func (n *Node) setWant(room string, on bool) {
 	n.subMu.Lock()
+	if on && n.settled(room) {
+		n.subMu.Unlock()
+		return // subscribed, and nothing else asked: nothing to do
+	}
 	n.want[room] = on
 	n.subMu.Unlock()
 	n.kickSubs()
@@ -156,8 +168,11 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 		}
 	}
 	// The server has the interest once it has answered a ping after the
-	// SUBs; while disconnected, nats.go sends them on reconnect.
-	_ = n.nc.FlushTimeout(n.cfg.OpTimeout)
+	// SUBs; while disconnected, nats.go sends them on reconnect, and no
+	// ping is waited for (WhenSubscribed never waits out an outage).
+	if n.nc.IsConnected() {
+		_ = n.nc.FlushTimeout(n.cfg.OpTimeout)
+	}
 	n.subMu.Lock()
 	for room := range want {
 		if subs[room] != nil {

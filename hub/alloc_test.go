@@ -60,18 +60,7 @@ func TestBroadcastAllocsJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := newChatConfig(t, 2, hub.Config{Rate: tt.rate, Burst: 1e9})
-			var members []*engine.Conn
-			for i := 0; i < 101; i++ {
-				var hdr []string
-				if i%2 == 1 {
-					hdr = append(hdr, jsonHeader)
-				}
-				c, err := p.Open("/chat", i%2, false, hdr...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				members = append(members, c)
-			}
+			members := openMixed(t, p, 101)
 			p.Drain()
 			sender := members[0]
 			if tt.senderJSON {
@@ -100,18 +89,7 @@ func TestBroadcastAllocsJSON(t *testing.T) {
 // the store's free lists) and its offset is encoded in place.
 func TestBroadcastAllocsHistory(t *testing.T) {
 	p, _ := newChatConfig(t, 2, hub.Config{History: 50})
-	var members []*engine.Conn
-	for i := 0; i < 101; i++ {
-		var hdr []string
-		if i%2 == 1 {
-			hdr = append(hdr, jsonHeader)
-		}
-		c, err := p.Open("/chat", i%2, false, hdr...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, c)
-	}
+	members := openMixed(t, p, 101)
 	for _, s := range []string{"hello everyone", `{"type":"message","text":"hello everyone"}`} {
 		sender := members[0]
 		if s[0] == '{' {
@@ -185,4 +163,24 @@ func TestCompressedBroadcastAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("compressed broadcast to 101 members: %v allocs, want 0", allocs)
 	}
+}
+
+// openMixed opens n /chat members spread over two loops, the odd ones
+// speaking JSON (jsonHeader), the even ones text: members[0] is a text
+// sender, members[1] a JSON one.
+func openMixed(t *testing.T, p *engine.InProc, n int) []*engine.Conn {
+	t.Helper()
+	members := make([]*engine.Conn, 0, n)
+	for i := 0; i < n; i++ {
+		var hdr []string
+		if i%2 == 1 {
+			hdr = append(hdr, jsonHeader)
+		}
+		c, err := p.Open("/chat", i%2, false, hdr...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, c)
+	}
+	return members
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"edgews/codec"
-	"edgews/engine"
 	"edgews/hub"
 )
 
@@ -38,18 +37,7 @@ func (c *tap) Lookup(string) (string, string, bool)          { return "", "", fa
 func TestClusterAllocs(t *testing.T) {
 	cl := &tap{}
 	p, h := newChatConfig(t, 2, hub.Config{Shards: 4, Cluster: cl})
-	var members []*engine.Conn
-	for i := 0; i < 101; i++ {
-		var hdr []string
-		if i%2 == 1 {
-			hdr = append(hdr, jsonHeader)
-		}
-		c, err := p.Open("/chat", i%2, false, hdr...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, c)
-	}
+	members := openMixed(t, p, 101)
 	p.Drain()
 	sender := members[0]
 	msg := []byte("hello everyone")

@@ -51,39 +51,20 @@ type ClusterConfig struct {
 }
 
 func (c *ClusterConfig) defaults() {
-	set := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	if c.Bin == "" {
-		c.Bin = "bin"
-	}
-	set(&c.Nodes, 3)
-	set(&c.Conns, 6000)
-	set(&c.Senders, 20)
-	set(&c.LightConns, 300)
-	set(&c.LightSenders, 10)
-	set(&c.IdleConns, 14000)
-	set(&c.IdleLo, 4000)
-	if c.Rate == 0 {
-		c.Rate = 10
-	}
-	if c.Drain == 0 {
-		c.Drain = 5 * time.Second
-	}
-	if c.LightRate == 0 {
-		c.LightRate = 10
-	}
-	if c.Duration == 0 {
-		c.Duration = 10 * time.Second
-	}
-	if c.IdleHold == 0 {
-		c.IdleHold = 3 * time.Second
-	}
-	if c.Log == nil {
-		c.Log = io.Discard
-	}
+	orDefault(&c.Bin, "bin")
+	orDefault(&c.Nodes, 3)
+	orDefault(&c.Conns, 6000)
+	orDefault(&c.Senders, 20)
+	orDefault(&c.LightConns, 300)
+	orDefault(&c.LightSenders, 10)
+	orDefault(&c.IdleConns, 14000)
+	orDefault(&c.IdleLo, 4000)
+	orDefault(&c.Rate, 10)
+	orDefault(&c.Drain, 5*time.Second)
+	orDefault(&c.LightRate, 10)
+	orDefault(&c.Duration, 10*time.Second)
+	orDefault(&c.IdleHold, 3*time.Second)
+	orDefault(&c.Log, io.Discard)
 }
 
 // ClusterResult is what Cluster measured: each pair is one node, then the

@@ -55,44 +55,36 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	set := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	if c.Bin == "" {
-		c.Bin = "bin"
-	}
+	orDefault(&c.Bin, "bin")
 	if len(c.Servers) == 0 {
 		c.Servers = Servers
 	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = []string{"echo", "broadcast", "connect", "connect-chat", "echo-deflate", "broadcast-deflate"}
 	}
-	set(&c.EchoConns, 1000)
-	set(&c.EchoPayload, 1024)
-	set(&c.EchoInflight, 1)
-	set(&c.BroadcastConns, 10000)
-	set(&c.BroadcastSenders, 20)
-	set(&c.BroadcastPayload, 64)
-	set(&c.DeflateConns, 2000)
-	set(&c.DeflatePayload, 1024)
-	set(&c.ConnectConns, 50000)
-	set(&c.ConnectProcs, (c.ConnectConns+17999)/18000)
-	if c.Duration == 0 {
-		c.Duration = 10 * time.Second
-	}
-	if c.BroadcastRate == 0 {
-		c.BroadcastRate = 40
-	}
-	if c.ConnectHold == 0 {
-		c.ConnectHold = 5 * time.Second
-	}
-	if c.Ramp == 0 {
-		c.Ramp = 5000
-	}
-	if c.Log == nil {
-		c.Log = io.Discard
+	orDefault(&c.EchoConns, 1000)
+	orDefault(&c.EchoPayload, 1024)
+	orDefault(&c.EchoInflight, 1)
+	orDefault(&c.BroadcastConns, 10000)
+	orDefault(&c.BroadcastSenders, 20)
+	orDefault(&c.BroadcastPayload, 64)
+	orDefault(&c.DeflateConns, 2000)
+	orDefault(&c.DeflatePayload, 1024)
+	orDefault(&c.ConnectConns, 50000)
+	orDefault(&c.ConnectProcs, (c.ConnectConns+17999)/18000)
+	orDefault(&c.Duration, 10*time.Second)
+	orDefault(&c.BroadcastRate, 40)
+	orDefault(&c.ConnectHold, 5*time.Second)
+	orDefault(&c.Ramp, 5000)
+	orDefault(&c.Log, io.Discard)
+}
+
+// orDefault sets *p to v if *p is its type's zero value: the defaults of a
+// config whose zero fields mean "the default".
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
 	}
 }
 

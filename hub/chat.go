@@ -51,7 +51,8 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	if h.cl != nil {
 		// The name is this node's; the cluster is asked off the loop and
 		// the member arrives in its room once it answers (claimTask).
-		h.claimCluster(m, m.name, refused != nil || c.Request().Query("name") == "", &arrival{refused: refused, room: room, rs: rs, roomRefused: roomRefused})
+		h.claimCluster(&claimTask{h: h, m: m, name: m.name, generated: refused != nil || c.Request().Query("name") == "",
+			a: arrival{refused: refused, room: room, rs: rs, roomRefused: roomRefused}})
 		return
 	}
 	ch.arrive(m, n, &arrival{refused: refused, room: room, rs: rs, roomRefused: roomRefused})
@@ -147,11 +148,11 @@ func (t *evictTask) Run(*engine.Loop) {
 	m.name = h.generateName(m)
 	h.renameIn(m, m.name)
 	if h.cl != nil {
-		// The authenticated user's claim shares old; this member no
-		// longer does, and its new name is granted at once (a clash with
-		// another node's random name is astronomically rare).
-		h.cl.Release(old)
-		h.cl.Claim(m.name, m.ri.name, func(ClaimResult) {})
+		// Old stays this node's in the cluster: the authenticated user
+		// holds it here now (and claims it too). This member's new name
+		// is granted at once (a clash with another node's random name is
+		// astronomically rare).
+		h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
 	}
 	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" is reserved for its authenticated user; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)
@@ -245,8 +246,7 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 		h.exit(m)
 		h.presenceJSON(m, actLeft, m.ri)
 	}
-	h.release(m, m.name)
-	if h.cl != nil {
+	if h.release(m, m.name) && h.cl != nil {
 		h.cl.Release(m.name) // after its claim: the cluster keeps their order
 	}
 	h.users.Add(-1)

@@ -10,27 +10,51 @@ import (
 // cluster-wide by the Cluster, off the loop; the answer comes back to the
 // member's loop as a task, in order with what was posted to it before.
 
-// claimCluster asks the cluster for name, which m holds on this node, as
-// the name m connects with. generated says it is not the one the user
-// asked for; another node holding the one asked for is told to the user.
-func (h *Hub) claimCluster(m *Member, name string, generated bool, a *arrival) {
-	h.cl.Claim(name, a.room, func(res ClaimResult) {
-		_ = m.c.Loop().Post(&claimTask{h: h, m: m, name: name, res: res, generated: generated, a: a})
-	})
+// claimCluster asks the cluster for t.name, which t.m holds on this node,
+// as the name it connects with. t.generated says it is not the one the
+// user asked for; another node holding the one asked for is told to the
+// user. t is the claim's only allocation: the cluster's answer posts it
+// to the member's loop, and so does the room's subscription after it.
+func (h *Hub) claimCluster(t *claimTask) {
+	h.cl.Claim(t.name, t.a.room, t)
 }
 
-// claimTask brings the cluster's answer to a connecting member's claim.
+// claimTask carries a connecting member from its claim to its room: it
+// brings the cluster's answer to the member's loop (Claimed), then waits
+// there for the room's subscription if it is not confirmed yet
+// (arriveSubscribed, Subscribed).
 type claimTask struct {
 	h         *Hub
 	m         *Member
 	name      string
 	res       ClaimResult
 	generated bool
-	a         *arrival
+	arriving  bool // the claim is done: Run puts m into its room
+	a         arrival
+}
+
+// Claimed implements Claimant: the answer, from the cluster's goroutine.
+func (t *claimTask) Claimed(res ClaimResult) {
+	t.res = res
+	_ = t.m.c.Loop().Post(t)
+}
+
+// Subscribed implements Waiter: the room's subscription is confirmed.
+func (t *claimTask) Subscribed() {
+	t.arriving = true
+	_ = t.m.c.Loop().Post(t)
 }
 
 func (t *claimTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
+	if t.arriving {
+		if !m.c.Open() {
+			h.unsubscribeUnused(t.a.room) // closed meanwhile
+			return
+		}
+		h.chat.arrive(m, h.users.Load()+h.cl.Users(), &t.a)
+		return
+	}
 	if !m.c.Open() {
 		return // closed: OnClose releases the name, here and in the cluster
 	}
@@ -38,7 +62,7 @@ func (t *claimTask) Run(*engine.Loop) {
 		// An authenticated user keeps its token's name here even if
 		// another node holds it (two nodes accepted the same token's
 		// name while the cluster was split; hub/cluster counts it).
-		h.arriveSubscribed(m, t.a)
+		h.arriveSubscribed(t)
 		return
 	}
 	h.release(m, t.name)
@@ -63,7 +87,8 @@ func (t *claimTask) Run(*engine.Loop) {
 		t.a.refused = &event{typ: evError, code: string(code), text: []byte(text)}
 	}
 	m.name = h.generateName(m)
-	h.claimCluster(m, m.name, true, t.a)
+	t.name, t.generated = m.name, true
+	h.claimCluster(t)
 }
 
 func (t *claimTask) Done() {}
@@ -76,12 +101,17 @@ type renameTask struct {
 	res  ClaimResult
 }
 
+// Claimed implements Claimant.
+func (t *renameTask) Claimed(res ClaimResult) {
+	t.res = res
+	_ = t.m.c.Loop().Post(t)
+}
+
 func (t *renameTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
 	switch {
 	case !m.c.Open():
-		h.release(m, t.name)
-		if t.res == ClaimGranted {
+		if h.release(m, t.name) && t.res == ClaimGranted {
 			h.cl.Release(t.name)
 		}
 	case t.res != ClaimGranted:
@@ -95,37 +125,18 @@ func (t *renameTask) Run(*engine.Loop) {
 
 func (t *renameTask) Done() {}
 
-// arriveSubscribed puts m into its room once this node's subscription to
-// the room is confirmed at NATS (Cluster.WhenSubscribed): without the
-// wait, the first broadcasts of other nodes after m's welcome could reach
+// arriveSubscribed puts t.m into its room once this node's subscription
+// to the room is confirmed at NATS (Cluster.WhenSubscribed): without the
+// wait, the first broadcasts of other nodes after its welcome could reach
 // NATS before this node's interest, and be lost. The subscription is
 // asked for now (it is idempotent; enter asks again when it creates the
-// room here), and given back if m leaves before arriving.
-func (h *Hub) arriveSubscribed(m *Member, a *arrival) {
-	h.cl.Subscribe(a.room)
-	if h.cl.WhenSubscribed(a.room, func() { _ = m.c.Loop().Post(&arriveTask{h: h, m: m, a: a}) }) {
-		h.chat.arrive(m, h.users.Load()+h.cl.Users(), a)
+// room here), and given back if the member leaves before arriving.
+func (h *Hub) arriveSubscribed(t *claimTask) {
+	h.cl.Subscribe(t.a.room)
+	if h.cl.WhenSubscribed(t.a.room, t) {
+		h.chat.arrive(t.m, h.users.Load()+h.cl.Users(), &t.a)
 	}
 }
-
-// arriveTask brings m into its room once the room's subscription is
-// confirmed.
-type arriveTask struct {
-	h *Hub
-	m *Member
-	a *arrival
-}
-
-func (t *arriveTask) Run(*engine.Loop) {
-	h, m := t.h, t.m
-	if !m.c.Open() {
-		h.unsubscribeUnused(t.a.room) // closed meanwhile
-		return
-	}
-	h.chat.arrive(m, h.users.Load()+h.cl.Users(), t.a)
-}
-
-func (t *arriveTask) Done() {}
 
 // moveSubscribed reports whether m may move to room now: whether this
 // node's subscription to room is confirmed at NATS. If not, m stays where
@@ -138,7 +149,7 @@ func (h *Hub) moveSubscribed(m *Member, room string, rs resume) bool {
 		return false
 	}
 	h.cl.Subscribe(room)
-	if h.cl.WhenSubscribed(room, func() { _ = m.c.Loop().Post(&joinTask{h: h, m: m, room: room, rs: rs}) }) {
+	if h.cl.WhenSubscribed(room, &joinTask{h: h, m: m, room: room, rs: rs}) {
 		return true
 	}
 	if lr.joining == nil {
@@ -155,6 +166,9 @@ type joinTask struct {
 	room string
 	rs   resume
 }
+
+// Subscribed implements Waiter.
+func (t *joinTask) Subscribed() { _ = t.m.c.Loop().Post(t) }
 
 func (t *joinTask) Run(l *engine.Loop) {
 	h, m := t.h, t.m

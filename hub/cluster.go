@@ -36,16 +36,16 @@ type Cluster interface {
 	// outage). A welcome waits for it: a member is promised every message
 	// sent after its welcome, and another node's broadcast reaches this
 	// node only once the server knows its interest.
-	WhenSubscribed(room string, ready func()) bool
+	WhenSubscribed(room string, ready Waiter) bool
 
-	// Claim asks for name, for a user in room, cluster-wide. done is
-	// called once, from another goroutine: ClaimTaken if a user of
+	// Claim asks for name, for a user in room, cluster-wide.
+	// done.Claimed is called once, from another goroutine: ClaimTaken if a user of
 	// another node holds the name, ClaimBusy if the cluster is up but its
 	// registry did not answer in time (granting the name then could give
 	// it to two users). When the cluster is known to be unavailable it
 	// answers ClaimGranted (the name is then unique on this node only)
 	// and claims the name again once the cluster is back.
-	Claim(name, room string, done func(ClaimResult))
+	Claim(name, room string, done Claimant)
 	// Update records the room, or the spelling, of a name this node
 	// holds.
 	Update(name, room string)
@@ -63,6 +63,24 @@ type Cluster interface {
 	Lookup(name string) (node, spelled string, ok bool)
 }
 
+// A Claimant receives the answer to a Cluster.Claim, and a Waiter is told
+// that a room's subscription is confirmed (Cluster.WhenSubscribed). They
+// are interfaces, not functions, so that a connecting member's claim is
+// one object, also the task posted to its loop (claimTask): a connect in a
+// cluster allocates no callbacks, and what it allocates is garbage that
+// lands among the connections' long-lived state, where it is paid for in
+// memory after it is freed (docs/deploy.md, Idle memory).
+type (
+	Claimant interface{ Claimed(ClaimResult) }
+	Waiter   interface{ Subscribed() }
+)
+
+// ClaimFunc is a function as a Claimant.
+type ClaimFunc func(ClaimResult)
+
+// Claimed implements Claimant.
+func (f ClaimFunc) Claimed(res ClaimResult) { f(res) }
+
 // ClaimResult is a Cluster's answer to a name claim.
 type ClaimResult uint8
 
@@ -79,6 +97,12 @@ type Receiver interface {
 	// Cluster.SendTo). msg is valid during the call only. Calls come from
 	// one goroutine at a time, in the order the messages arrived.
 	Receive(msg []byte)
+	// Names calls yield with the name and the room of every member in a
+	// room on this node (an authenticated user's tabs each), under the
+	// hub's locks: yield must not call the hub. The Cluster reads what
+	// this node holds from it when it must write it again (after an
+	// outage) instead of keeping its own copy per user.
+	Names(yield func(name, room string))
 }
 
 // wireBufs holds the scratch buffers that events are encoded into for the
@@ -103,6 +127,19 @@ func (h *Hub) whisperRemote(node string, ev *event) {
 	*bp = ev.appendWire((*bp)[:0], false)
 	h.cl.SendTo(node, *bp)
 	wireBufs.Put(bp)
+}
+
+// Names implements Receiver.
+func (h *Hub) Names(yield func(name, room string)) {
+	for _, s := range h.rooms {
+		s.mu.Lock()
+		for _, ri := range s.rooms {
+			for _, name := range ri.members {
+				yield(name, ri.name)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Receive implements Receiver: a room event of another node is encoded

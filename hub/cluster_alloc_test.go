@@ -17,18 +17,18 @@ type tap struct {
 	n    int
 }
 
-func (c *tap) Attach(hub.Receiver)                           {}
-func (c *tap) Publish(_ string, msg []byte)                  { c.last = append(c.last[:0], msg...); c.n++ }
-func (c *tap) SendTo(_ string, msg []byte)                   { c.Publish("", msg) }
-func (c *tap) Subscribe(string)                              {}
-func (c *tap) Unsubscribe(string)                            {}
-func (c *tap) WhenSubscribed(string, func()) bool            { return true }
-func (c *tap) Claim(_, _ string, done func(hub.ClaimResult)) { done(hub.ClaimGranted) }
-func (c *tap) Update(string, string)                         {}
-func (c *tap) Release(string)                                {}
-func (c *tap) Users() int64                                  { return 0 }
-func (c *tap) Roster(string, []string) ([]string, int)       { return nil, 0 }
-func (c *tap) Lookup(string) (string, string, bool)          { return "", "", false }
+func (c *tap) Attach(hub.Receiver)                     {}
+func (c *tap) Publish(_ string, msg []byte)            { c.last = append(c.last[:0], msg...); c.n++ }
+func (c *tap) SendTo(_ string, msg []byte)             { c.Publish("", msg) }
+func (c *tap) Subscribe(string)                        {}
+func (c *tap) Unsubscribe(string)                      {}
+func (c *tap) WhenSubscribed(string, hub.Waiter) bool  { return true }
+func (c *tap) Claim(_, _ string, done hub.Claimant)    { done.Claimed(hub.ClaimGranted) }
+func (c *tap) Update(string, string)                   {}
+func (c *tap) Release(string)                          {}
+func (c *tap) Users() int64                            { return 0 }
+func (c *tap) Roster(string, []string) ([]string, int) { return nil, 0 }
+func (c *tap) Lookup(string) (string, string, bool)    { return "", "", false }
 
 // In a cluster, a broadcast also hands one wire message to the cluster
 // (no allocation), and a message from another node is encoded once per
@@ -68,5 +68,38 @@ func TestClusterAllocs(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Fatalf("message from another node to 101 members: %v allocs, want 0", allocs)
+	}
+}
+
+// connectAllocs is the mean number of allocations of one /chat connect
+// and disconnect on a hub joined to cl (nil: alone).
+func connectAllocs(t *testing.T, cl hub.Cluster) float64 {
+	p, _ := newChatConfig(t, 2, hub.Config{Shards: 4, Cluster: cl})
+	openMixed(t, p, 64) // the room, its maps and the loop's lists exist
+	p.Drain()
+	return testing.AllocsPerRun(500, func() {
+		c, err := p.Open("/chat", 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Drain()
+		p.Disconnect(c)
+		p.Drain()
+	})
+}
+
+// A connect in a cluster allocates at most two objects more than one
+// alone: the claim (one object from the claim to the room, see
+// hub.Claimant) and the loop's task wake-up. Garbage made while
+// connections arrive lands among their long-lived state and stays paid
+// for in memory after it is freed (docs/deploy.md, 8. Cluster over NATS,
+// Sizing). It was five objects more before (two closures, the arrival, the
+// claim's task and the subscription's task).
+func TestClusterConnectAllocs(t *testing.T) {
+	alone := connectAllocs(t, nil)
+	clustered := connectAllocs(t, &tap{})
+	t.Logf("allocations per /chat connect and disconnect: %.1f alone, %.1f in a cluster", alone, clustered)
+	if clustered > alone+2 {
+		t.Fatalf("a clustered connect allocates %.1f objects more than one alone, want at most 2", clustered-alone)
 	}
 }

@@ -161,9 +161,7 @@ func (h *Hub) rename(m *Member, name string) {
 		return
 	case h.cl != nil && foldName(name) != foldName(m.name):
 		// Held here; the cluster answers off the loop (renameTask).
-		h.cl.Claim(name, m.ri.name, func(res ClaimResult) {
-			_ = m.c.Loop().Post(&renameTask{h: h, m: m, name: name, res: res})
-		})
+		h.cl.Claim(name, m.ri.name, &renameTask{h: h, m: m, name: name})
 		return
 	}
 	h.applyRename(m, name)
@@ -173,8 +171,7 @@ func (h *Hub) rename(m *Member, name string) {
 func (h *Hub) applyRename(m *Member, name string) {
 	old := m.name
 	if foldName(old) != foldName(name) { // else claim has respelled m's entry
-		h.release(m, old)
-		if h.cl != nil {
+		if h.release(m, old) && h.cl != nil {
 			h.cl.Release(old)
 		}
 	}

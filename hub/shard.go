@@ -109,8 +109,10 @@ func (h *Hub) claimName(m *Member, name string, evict bool) (ok bool, evicted *M
 	return true, nil
 }
 
-// release unregisters name if m holds it. Safe from any goroutine.
-func (h *Hub) release(m *Member, name string) {
+// release unregisters name if m holds it, and reports whether the name is
+// free on this node now (m held it, and no other tab shares it): only
+// then does a cluster release it. Safe from any goroutine.
+func (h *Hub) release(m *Member, name string) (freed bool) {
 	key := foldName(name)
 	s := h.nameShard(key)
 	s.mu.Lock()
@@ -118,6 +120,7 @@ func (h *Hub) release(m *Member, name string) {
 	switch {
 	case e.m == m && len(e.tabs()) == 0:
 		delete(s.byName, key)
+		freed = true
 	case e.m == m:
 		tabs := e.tabs()
 		e.m = tabs[0]
@@ -130,6 +133,7 @@ func (h *Hub) release(m *Member, name string) {
 		}
 	}
 	s.mu.Unlock()
+	return freed
 }
 
 // lookup returns the member named name (in any case) and its name as it

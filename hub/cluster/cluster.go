@@ -128,11 +128,11 @@ type Node struct {
 	arrivals chan *nats.Msg // from NATS to the hub
 
 	subMu      sync.Mutex
-	want       map[string]bool     // room -> subscribed wanted, since the last reconcile; guarded by subMu
-	subscribed map[string]bool     // rooms subscribed, as the server knows; guarded by subMu
-	inflight   map[string]bool     // the want being reconciled; guarded by subMu
-	waiters    map[string][]func() // WhenSubscribed callbacks by room; guarded by subMu
-	subKick    chan struct{}       // wakes the publisher to reconcile subscriptions
+	want       map[string]bool         // room -> subscribed wanted, since the last reconcile; guarded by subMu
+	subscribed map[string]bool         // rooms subscribed, as the server knows; guarded by subMu
+	inflight   map[string]bool         // the want being reconciled; guarded by subMu
+	waiters    map[string][]hub.Waiter // WhenSubscribed callbacks by room; guarded by subMu
+	subKick    chan struct{}           // wakes the publisher to reconcile subscriptions
 
 	reg      [workers]*worker
 	kv       atomic.Pointer[buckets] // nil until the buckets are set up
@@ -166,7 +166,7 @@ func New(cfg Config) (*Node, error) {
 		arrivals:   make(chan *nats.Msg, cfg.QueueLen),
 		want:       make(map[string]bool),
 		subscribed: make(map[string]bool),
-		waiters:    make(map[string][]func()),
+		waiters:    make(map[string][]hub.Waiter),
 		subKick:    make(chan struct{}, 1),
 		setupSig:   make(chan struct{}, 1),
 		stop:       make(chan struct{}),

@@ -44,8 +44,13 @@
 // TTL, drops their users from its counts and rosters and deletes their
 // names (revision-checked): all within the TTL. Registry calls run on a few worker goroutines (one
 // name always on the same worker, so its claim, updates and release keep
-// their order) and answer through callbacks that the hub turns into
-// Loop.Post tasks.
+// their order) and answer through hub.Claimant, which the hub's claim
+// task implements by posting itself to the member's loop. A node keeps
+// no copy of its own users' names: an update or a release reads the
+// entry and writes or deletes it only if it is this node's
+// (revision-checked), and after an outage the node writes again what its
+// hub holds (hub.Receiver.Names). So --nats adds no long-lived memory to
+// an idle connection.
 //
 // Every node watches NAME_names and keeps the other nodes' users in
 // memory: the count in the greeting, /users, member lists and whisper

@@ -85,3 +85,63 @@ func TestNATSRestartDuringTraffic(t *testing.T) {
 	}
 	t.Logf("publishes dropped during the outage: %d", lost)
 }
+
+// What changes on a node while NATS is away reaches the registry once it
+// is back: a move, a disconnect and a connect. And a NATS that comes back
+// without its store gets the names of the users still connected written
+// again, from the hub's members (the registry keeps no copy of them).
+func TestRegistryResync(t *testing.T) {
+	ns, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice := dial(t, a, "?name=Alice")
+	alice.expectPrefix(t, "You are connected!")
+	bob := dial(t, a, "?name=bob")
+	bob.expectPrefix(t, "You are connected!")
+	waitUsers(t, nodes, 2)
+	seen := func(name string) bool { _, _, ok := b.cl.Lookup(name); return ok }
+	inRoom := func(room, name string) func() bool {
+		return func() bool {
+			names, _ := b.cl.Roster(room, nil)
+			for _, n := range names {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	// NATS restarted with its store: Alice moves and Bob leaves meanwhile.
+	ns.Shutdown()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return !a.cl.Healthy() }, "node a sees the outage")
+	alice.send(t, "/join attic")
+	alice.expectPrefix(t, "*** Alice joined attic")
+	bob.c.Close()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return a.hub.Users() == 1 }, "Bob gone from node a")
+	ns.Restart(t)
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy again")
+	}
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return !seen("bob") }, "Bob's name freed in the registry")
+	enginetest.CheckFor(t, 5*time.Second, inRoom("attic", "Alice"), "Alice in the attic on node b's roster")
+
+	// NATS back without its store: Carol connects meanwhile.
+	ns.Shutdown()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return !a.cl.Healthy() }, "node a sees the second outage")
+	carol := dial(t, a, "?name=carol")
+	carol.expectPrefix(t, "You are connected!")
+	ns.RestartEmpty(t)
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy again")
+	}
+	enginetest.CheckFor(t, 5*time.Second, inRoom("attic", "Alice"), "Alice written again, in the attic")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return seen("carol") }, "Carol written")
+	waitUsers(t, nodes, 2)
+	// The registry holds them for node a again: b refuses the names.
+	x := dial(t, b, "?name=alice")
+	x.expect(t, "You are connected! There are 3 users here.")
+	x.expectPrefix(t, `error: name "alice" is taken; you are user`)
+	if n := a.cl.Stats().Conflicts.Load(); n != 0 {
+		t.Fatalf("conflicts = %d, want 0", n)
+	}
+}

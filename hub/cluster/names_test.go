@@ -63,7 +63,7 @@ func TestNameRace(t *testing.T) {
 			if j == 1 {
 				spelled = strings.ToLower(name)
 			}
-			n.cl.Claim(spelled, "lobby", func(res hub.ClaimResult) { wins[j] = res; wg.Done() })
+			n.cl.Claim(spelled, "lobby", hub.ClaimFunc(func(res hub.ClaimResult) { wins[j] = res; wg.Done() }))
 		}
 		wg.Wait()
 		won, busy := 0, 0
@@ -108,7 +108,7 @@ func TestClaimBusyNotGranted(t *testing.T) {
 		t.Fatal("node unhealthy with JetStream off: the test would check the outage path instead")
 	}
 	res := make(chan hub.ClaimResult, 1)
-	a.cl.Claim("Busy", "lobby", func(r hub.ClaimResult) { res <- r })
+	a.cl.Claim("Busy", "lobby", hub.ClaimFunc(func(r hub.ClaimResult) { res <- r }))
 	if r := <-res; r != hub.ClaimBusy {
 		t.Fatalf("claim with the registry failing: %v, want ClaimBusy (%d)", r, hub.ClaimBusy)
 	}
@@ -131,7 +131,7 @@ func TestClaimBusyNotGranted(t *testing.T) {
 
 	ns.EnableJetStream(t)
 	enginetest.CheckFor(t, 10*time.Second, func() bool {
-		a.cl.Claim("Busy", "lobby", func(r hub.ClaimResult) { res <- r })
+		a.cl.Claim("Busy", "lobby", hub.ClaimFunc(func(r hub.ClaimResult) { res <- r }))
 		return <-res == hub.ClaimGranted
 	}, "claim granted once the registry answers")
 	txt.send(t, "/nick bob")

@@ -3,6 +3,8 @@ package cluster
 import (
 	"sync"
 
+	"edgews/hub"
+
 	"github.com/nats-io/nats.go"
 )
 
@@ -57,7 +59,7 @@ func (n *Node) Unsubscribe(room string) { n.setWant(room, false) }
 // reconciled: after the server's answer, or at once while NATS is away
 // (nats.go sends the SUBs on reconnect): an outage never holds a welcome
 // back.
-func (n *Node) WhenSubscribed(room string, ready func()) bool {
+func (n *Node) WhenSubscribed(room string, ready hub.Waiter) bool {
 	n.subMu.Lock()
 	if n.settled(room) {
 		n.subMu.Unlock()
@@ -184,7 +186,7 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 	n.inflight = nil
 	// The waiters of rooms with no change pending now are answered; the
 	// others wait for the reconcile that their change has kicked.
-	var ready []func()
+	var ready []hub.Waiter
 	for room, ws := range n.waiters {
 		if _, pending := n.want[room]; !pending {
 			ready = append(ready, ws...)
@@ -192,8 +194,8 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 		}
 	}
 	n.subMu.Unlock()
-	for _, f := range ready {
-		f()
+	for _, w := range ready {
+		w.Subscribed()
 	}
 }
 

@@ -1,13 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"edgews/hub"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,10 +15,15 @@ import (
 
 // Registry calls (hub.Cluster's Claim, Update and Release) are queued to
 // one of a few workers, by name: one name's calls keep their order. A
-// worker remembers the names this node holds and the revision it wrote,
-// so that its updates and releases are revision-checked (a name that
-// another node took over, after this node was cut off for longer than the
-// TTL, is never overwritten or deleted).
+// worker keeps nothing per name while the cluster is up: what this node
+// holds is the hub's (Receiver.Names), and a name's entry in the registry
+// says which node holds it. An update or a release reads the entry first
+// and writes only an entry of this node's, revision-checked: a name that
+// another node took over (after this node was cut off for longer than the
+// TTL) is never overwritten or deleted. That costs a read per update and
+// release (a /join, /nick or disconnect) and saves a map entry per
+// connected user: 37 to 75 bytes of long-lived memory per user, more than
+// the whole cluster may add to an idle connection (TestRegistryBytesPerUser).
 
 type opKind uint8
 
@@ -26,25 +31,14 @@ const (
 	opClaim opKind = iota
 	opUpdate
 	opRelease
-	opResync // claim again what was granted or changed during an outage
+	opResync // write what the cluster missed, check what it has
 )
 
 type op struct {
 	kind       opKind
 	key        string // lower-case name
 	name, room string
-	done       func(hub.ClaimResult) // opClaim
-}
-
-// held is a name this node holds, kept by value in its worker's map under
-// the lower-case name: one per connected user, so it is small (16 bytes,
-// TestHeldSize). The room is an interned handle, shared by the room's
-// users; the name's spelling is the key itself unless it has upper-case
-// letters (worker.spelled); the other tabs of an authenticated user that
-// share the name are counted apart (worker.tabs).
-type held struct {
-	room unique.Handle[string]
-	rev  uint64 // revision written; 0: not (yet) written to the cluster
+	done       hub.Claimant // opClaim
 }
 
 var keySeed = maphash.MakeSeed()
@@ -54,7 +48,7 @@ func (n *Node) worker(key string) *worker {
 }
 
 // Claim implements hub.Cluster.
-func (n *Node) Claim(name, room string, done func(hub.ClaimResult)) {
+func (n *Node) Claim(name, room string, done hub.Claimant) {
 	key := strings.ToLower(name)
 	n.worker(key).push(op{kind: opClaim, key: key, name: name, room: room, done: done})
 }
@@ -86,46 +80,29 @@ type worker struct {
 	mu    sync.Mutex
 	queue []op
 	busy  bool
-	idle  chan struct{} // closed and replaced when the queue empties
+	idle  chan struct{} // made by wait, closed when the queue empties
 	kick  chan struct{}
+	spare []op // the last batch's array, for the next (worker goroutine only)
 
-	// Worker goroutine only:
-	held    map[string]held   // key -> a name this node holds
-	spelled map[string]string // key -> name, for held names not spelled as their key
-	tabs    map[string]int    // key -> claims of a held name beyond the first, not yet released
-	dirty   bool              // something waits for resync
-	freed   map[string]uint64 // released while unavailable: key -> revision to delete (0: delete if this node's)
+	// The registry calls' context (deadline); worker goroutine only.
+	ctx    context.Context
+	cancel context.CancelFunc
+	renew  time.Time
+
+	scratch []byte // value's buffer
+
+	// Worker goroutine only; empty while the cluster is up and its calls
+	// succeed:
+	dirty   bool                // something waits for the resync
+	granted map[string]pending  // key -> granted while the cluster was unavailable, to write at the resync
+	freed   map[string]struct{} // key -> to delete at the resync if this node's (released, or refused busy, while the registry failed)
 }
+
+// pending is a name granted while the cluster was unavailable.
+type pending struct{ name, room string }
 
 func newWorker(n *Node) *worker {
-	return &worker{n: n, kick: make(chan struct{}, 1), idle: make(chan struct{}),
-		held: make(map[string]held), spelled: make(map[string]string), tabs: make(map[string]int),
-		freed: make(map[string]uint64)}
-}
-
-// hold records h for key, spelled name.
-func (w *worker) hold(key, name string, h held) {
-	w.held[key] = h
-	if name == key {
-		delete(w.spelled, key)
-	} else {
-		w.spelled[key] = name
-	}
-}
-
-// name is the spelling of held key.
-func (w *worker) name(key string) string {
-	if name, ok := w.spelled[key]; ok {
-		return name
-	}
-	return key
-}
-
-// forget drops held key.
-func (w *worker) forget(key string) {
-	delete(w.held, key)
-	delete(w.spelled, key)
-	delete(w.tabs, key)
+	return &worker{n: n, kick: make(chan struct{}, 1), granted: make(map[string]pending), freed: make(map[string]struct{})}
 }
 
 func (w *worker) push(o op) {
@@ -140,22 +117,37 @@ func (w *worker) push(o op) {
 
 // wait returns once the calls queued before it are done, or ctx ends.
 func (w *worker) wait(ctx context.Context) error {
-	for {
-		w.mu.Lock()
-		empty, idle := len(w.queue) == 0 && !w.busy, w.idle
+	w.mu.Lock()
+	if len(w.queue) == 0 && !w.busy {
 		w.mu.Unlock()
-		if empty {
-			return nil
-		}
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return nil
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	idle := w.idle
+	w.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
+// maxSpare is the largest batch array a worker keeps for the next batch:
+// a burst's bigger one goes.
+const maxSpare = 64
+
+// run takes the queued calls in batches, swapping the queue with the last
+// batch's array: a steady trickle of calls (one per connect) allocates
+// nothing for the queue.
 func (w *worker) run() {
+	defer func() {
+		if w.cancel != nil {
+			w.cancel()
+		}
+	}()
 	for {
 		select {
 		case <-w.kick:
@@ -166,20 +158,24 @@ func (w *worker) run() {
 			w.mu.Lock()
 			if len(w.queue) == 0 {
 				w.busy = false
-				close(w.idle)
-				w.idle = make(chan struct{})
+				if w.idle != nil {
+					close(w.idle)
+					w.idle = nil
+				}
 				w.mu.Unlock()
 				break
 			}
-			o := w.queue[0]
-			w.queue[0] = op{}
-			w.queue = w.queue[1:]
-			if len(w.queue) == 0 {
-				w.queue = nil // let a burst's backing array go
-			}
+			batch := w.queue
+			w.queue, w.spare = w.spare[:0], nil
 			w.busy = true
 			w.mu.Unlock()
-			w.do(o)
+			for i := range batch {
+				w.do(batch[i])
+				batch[i] = op{}
+			}
+			if cap(batch) <= maxSpare {
+				w.spare = batch
+			}
 		}
 	}
 }
@@ -187,7 +183,7 @@ func (w *worker) run() {
 func (w *worker) do(o op) {
 	switch o.kind {
 	case opClaim:
-		o.done(w.claim(o.key, o.name, o.room))
+		o.done.Claimed(w.claim(o.key, o.name, o.room))
 	case opUpdate:
 		w.update(o.key, o.name, o.room)
 	case opRelease:
@@ -200,10 +196,8 @@ func (w *worker) do(o op) {
 // call runs one registry call with the timeout, timing and counting it.
 func (w *worker) call(f func(ctx context.Context) error) error {
 	n := w.n
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
 	start := time.Now()
-	err := f(ctx)
-	cancel()
+	err := f(w.deadline(start))
 	n.stats.RegistryOps.Add(1)
 	if n.cfg.ObserveRegistry != nil {
 		n.cfg.ObserveRegistry(time.Since(start))
@@ -214,6 +208,24 @@ func (w *worker) call(f func(ctx context.Context) error) error {
 	return err
 }
 
+// deadline is the context of a registry call starting at now: the
+// worker's current one while at least three quarters of the op timeout
+// are left in it, else a new one. A call gets 3/4 to all of the timeout,
+// and a trickle of calls (one per connect) shares one context per quarter
+// timeout instead of allocating four objects each, garbage that would
+// land among the connections' long-lived state.
+func (w *worker) deadline(now time.Time) context.Context {
+	if w.ctx == nil || now.After(w.renew) {
+		if w.cancel != nil {
+			w.cancel()
+		}
+		timeout := w.n.cfg.OpTimeout
+		w.ctx, w.cancel = context.WithTimeout(context.Background(), timeout)
+		w.renew = now.Add(timeout / 4)
+	}
+	return w.ctx
+}
+
 // kv is the buckets, or nil while the cluster is unavailable.
 func (w *worker) kv() *buckets {
 	if !w.n.Healthy() {
@@ -222,7 +234,15 @@ func (w *worker) kv() *buckets {
 	return w.n.kv.Load()
 }
 
-func value(node, room, name string) []byte { return []byte(node + " " + room + " " + name) }
+// value is a names entry, "NODE ROOM Name", in the worker's scratch
+// buffer: valid until the next call (nats.go copies what it publishes).
+func (w *worker) value(room, name string) []byte {
+	b := append(w.scratch[:0], w.n.cfg.NodeID...)
+	b = append(append(b, ' '), room...)
+	b = append(append(b, ' '), name...)
+	w.scratch = b
+	return b
+}
 
 // claimAttempts is how many times a claim tries the registry while the
 // cluster is up, claimBackoff the pause after a failed attempt (doubled
@@ -236,28 +256,22 @@ const (
 
 // claim takes key for this node: ClaimTaken if a live node holds it,
 // ClaimBusy if the registry failed every attempt while the cluster was up.
-// Only a cluster known to be unavailable grants it locally (claimed again
-// at the resync).
+// Only a cluster known to be unavailable grants it locally (written at the
+// resync). A name this node holds already (another tab of an
+// authenticated user) is granted again.
 func (w *worker) claim(key, name, room string) hub.ClaimResult {
-	if _, ok := w.held[key]; ok {
-		w.tabs[key]++ // this node holds it already: another tab of its user
-		return hub.ClaimGranted
-	}
-	h := held{room: unique.Make(room)}
 	backoff := claimBackoff
 	for try := 1; ; try++ {
 		b := w.kv()
 		if b == nil {
 			delete(w.freed, key)
-			w.hold(key, name, h)
-			w.dirty = true
+			w.granted[key], w.dirty = pending{name: name, room: room}, true
 			return hub.ClaimGranted
 		}
-		ok, err := w.write(b, key, name, &h)
+		ok, err := w.write(b, key, name, room)
 		switch {
 		case err == nil && ok:
 			delete(w.freed, key)
-			w.hold(key, name, h)
 			return hub.ClaimGranted
 		case err == nil:
 			return hub.ClaimTaken
@@ -269,9 +283,7 @@ func (w *worker) claim(key, name, room string) hub.ClaimResult {
 		w.n.log.Debug("cluster: claim refused: registry busy", "name", name, "err", err)
 		// An attempt may have written the name before its answer was
 		// lost: it goes at the next resync if it is this node's.
-		if _, freed := w.freed[key]; !freed {
-			w.freed[key], w.dirty = 0, true
-		}
+		w.freed[key], w.dirty = struct{}{}, true
 		return hub.ClaimBusy
 	}
 }
@@ -288,16 +300,15 @@ func (w *worker) pause(d time.Duration) bool {
 	}
 }
 
-// write creates key for h, replacing a stale claim (one of a node that is
-// gone, or of this node's id in an earlier life) with a revision-checked
-// update. It sets h.rev; ok is false if a live node holds key.
-func (w *worker) write(b *buckets, key, name string, h *held) (ok bool, err error) {
+// write makes key this node's, for name in room: it creates the entry, or
+// replaces a stale one (of a node that is gone, or of this node's id in an
+// earlier life) or this node's own with a revision-checked update. ok is
+// false if a live node holds key.
+func (w *worker) write(b *buckets, key, name, room string) (ok bool, err error) {
 	n := w.n
-	val := value(n.cfg.NodeID, h.room.Value(), name)
-	var rev uint64
-	err = w.call(func(ctx context.Context) (err error) { rev, err = b.names.Create(ctx, key, val); return err })
+	val := w.value(room, name)
+	err = w.call(func(ctx context.Context) error { _, err := b.names.Create(ctx, key, val); return err })
 	if err == nil {
-		h.rev = rev
 		return true, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -306,13 +317,17 @@ func (w *worker) write(b *buckets, key, name string, h *held) (ok bool, err erro
 	var e jetstream.KeyValueEntry
 	err = w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return w.write(b, key, name, h) // released meanwhile: try again
+		return w.write(b, key, name, room) // released meanwhile: try again
 	}
 	if err != nil {
 		return false, err
 	}
 	owner, _, _ := parseValue(e.Value())
-	if owner != n.cfg.NodeID {
+	mine := owner == n.cfg.NodeID
+	if mine && bytes.Equal(e.Value(), val) {
+		return true, nil // written already
+	}
+	if !mine {
 		err = w.call(func(ctx context.Context) error { _, err := b.nodes.Get(ctx, owner); return err })
 		if err == nil {
 			return false, nil // a live node holds it
@@ -321,147 +336,159 @@ func (w *worker) write(b *buckets, key, name string, h *held) (ok bool, err erro
 			return false, err
 		}
 	}
-	err = w.call(func(ctx context.Context) (err error) {
-		rev, err = b.names.Update(ctx, key, val, e.Revision())
-		return err
-	})
+	err = w.call(func(ctx context.Context) error { _, err := b.names.Update(ctx, key, val, e.Revision()); return err })
 	if isWrongRevision(err) {
-		return false, nil // another claimer replaced the stale claim first
+		return false, nil // another claimer replaced the entry first
 	}
 	if err != nil {
 		return false, err
 	}
-	n.stats.StaleFreed.Add(1)
-	h.rev = rev
+	if !mine {
+		n.stats.StaleFreed.Add(1)
+	}
 	return true, nil
 }
 
-// update records a held name's room or spelling.
-func (w *worker) update(key, name, room string) {
-	h, ok := w.held[key]
-	if !ok {
-		return
+// mine reads key's entry if it is this node's; nil if there is none or
+// it is another node's.
+func (w *worker) mine(b *buckets, key string) (entry jetstream.KeyValueEntry, err error) {
+	err = w.call(func(ctx context.Context) (err error) { entry, err = b.names.Get(ctx, key); return err })
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
 	}
-	h.room = unique.Make(room)
-	w.hold(key, name, h)
-	b := w.kv()
-	if b == nil || h.rev == 0 {
-		w.dirty = true
-		return
+	if err != nil {
+		return nil, err
 	}
-	var rev uint64
-	err := w.call(func(ctx context.Context) (err error) {
-		rev, err = b.names.Update(ctx, key, value(w.n.cfg.NodeID, room, name), h.rev)
-		return err
-	})
-	switch {
-	case err == nil:
-		h.rev = rev
-		w.held[key] = h
-	case isWrongRevision(err):
-		w.lost(key)
-	default:
-		w.dirty = true
+	if owner, _, _ := parseValue(entry.Value()); owner != w.n.cfg.NodeID {
+		return nil, nil
 	}
+	return entry, nil
 }
 
-// release frees a held name.
-func (w *worker) release(key string) {
-	h, ok := w.held[key]
-	if !ok {
-		return
-	}
-	if tabs := w.tabs[key]; tabs > 0 {
-		if tabs == 1 {
-			delete(w.tabs, key)
-		} else {
-			w.tabs[key] = tabs - 1
-		}
-		return
-	}
-	w.forget(key)
-	if h.rev == 0 {
+// update records the room or the spelling of key, if the entry is this
+// node's.
+func (w *worker) update(key, name, room string) {
+	if _, ok := w.granted[key]; ok {
+		w.granted[key] = pending{name: name, room: room} // not written yet
 		return
 	}
 	b := w.kv()
 	if b == nil {
-		w.freed[key], w.dirty = h.rev, true
+		w.dirty = true // the resync compares the entry with the hub's
 		return
 	}
-	if err := w.del(b, key, h.rev); err != nil && !isWrongRevision(err) {
-		w.freed[key], w.dirty = h.rev, true
+	e, err := w.mine(b, key)
+	switch {
+	case err != nil:
+		w.dirty = true
+		return
+	case e == nil:
+		return // another node's (this node kept it after losing it), or gone
+	}
+	val := w.value(room, name)
+	if bytes.Equal(e.Value(), val) {
+		return
+	}
+	err = w.call(func(ctx context.Context) error { _, err := b.names.Update(ctx, key, val, e.Revision()); return err })
+	if err != nil && !isWrongRevision(err) {
+		w.dirty = true
 	}
 }
 
-func (w *worker) del(b *buckets, key string, rev uint64) error {
-	return w.call(func(ctx context.Context) error { return b.names.Delete(ctx, key, jetstream.LastRevision(rev)) })
+// release frees key if its entry is this node's.
+func (w *worker) release(key string) {
+	if _, ok := w.granted[key]; ok {
+		delete(w.granted, key) // never written
+		return
+	}
+	b := w.kv()
+	if b == nil {
+		w.freed[key], w.dirty = struct{}{}, true
+		return
+	}
+	if err := w.del(b, key); err != nil {
+		w.freed[key], w.dirty = struct{}{}, true
+	}
+}
+
+// del deletes key if its entry is this node's.
+func (w *worker) del(b *buckets, key string) error {
+	e, err := w.mine(b, key)
+	if err != nil || e == nil {
+		return err
+	}
+	err = w.call(func(ctx context.Context) error {
+		return b.names.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	})
+	if isWrongRevision(err) {
+		return nil // changed meanwhile: no longer this node's to delete
+	}
+	return err
 }
 
 // resyncAll writes what was granted, changed or released while the
-// cluster was unavailable, and checks that the names written before are
-// still this node's (the cluster may have been restarted without its
-// store, or have freed them while this node was cut off).
+// cluster was unavailable, and checks that the names of this worker that
+// the hub holds are still this node's in the registry (the cluster may
+// have been restarted without its store, or have freed them while this
+// node was cut off). Members still between their claim and their room are
+// not in the hub's list; their claims are written already, or granted.
 func (w *worker) resyncAll() {
 	b := w.kv()
 	if b == nil {
 		return
 	}
 	w.dirty = false
-	for key, rev := range w.freed {
-		if rev == 0 { // a busy claim's: delete it if this node wrote it
-			var e jetstream.KeyValueEntry
-			err := w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				delete(w.freed, key)
-				continue
-			}
-			if err != nil {
-				w.dirty = true
-				continue
-			}
-			if owner, _, _ := parseValue(e.Value()); owner != w.n.cfg.NodeID {
-				delete(w.freed, key)
-				continue
-			}
-			rev = e.Revision()
-		}
-		if err := w.del(b, key, rev); err != nil && !isWrongRevision(err) {
+	for key := range w.freed {
+		if err := w.del(b, key); err != nil {
 			w.dirty = true
 			continue
 		}
 		delete(w.freed, key)
 	}
-	for key, h := range w.held {
-		if h.rev != 0 {
-			var e jetstream.KeyValueEntry
-			err := w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
-			if err == nil && e.Revision() == h.rev {
-				continue // still ours, unchanged
-			}
-			if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				w.dirty = true
-				continue
-			}
-			h.rev = 0
+	for key, g := range w.granted {
+		ok, err := w.write(b, key, g.name, g.room)
+		switch {
+		case err != nil:
+			w.dirty = true
+			continue
+		case !ok:
+			w.lost(g.name)
 		}
-		ok, err := w.write(b, key, w.name(key), &h)
-		w.held[key] = h // its revision; an existing key: the range goes on as before
+		delete(w.granted, key)
+	}
+	// The hub's names, read under its locks, written without them.
+	var held []pending
+	seen := make(map[string]struct{})
+	w.n.recv.Names(func(name, room string) {
+		key := strings.ToLower(name)
+		if w.n.worker(key) != w {
+			return
+		}
+		if _, dup := seen[key]; dup {
+			return // an authenticated user's other tab
+		}
+		seen[key] = struct{}{}
+		held = append(held, pending{name: name, room: room})
+	})
+	for _, h := range held {
+		ok, err := w.write(b, strings.ToLower(h.name), h.name, h.room)
 		switch {
 		case err != nil:
 			w.dirty = true
 		case !ok:
-			w.lost(key)
+			w.lost(h.name)
 		}
 	}
 }
 
-// lost gives up a name that another node holds now: the user keeps it on
-// this node (renaming a connected user behind its back would be worse), but
-// the cluster no longer sees it as this node's.
-func (w *worker) lost(key string) {
+// lost counts a name held here that another node holds in the registry:
+// one granted during an outage, or freed while this node was cut off and
+// taken since. The user keeps it on this node (renaming a connected user
+// behind its back would be worse); the cluster does not see it as this
+// node's, and it is counted again at each resync while it lasts.
+func (w *worker) lost(name string) {
 	w.n.stats.Conflicts.Add(1)
-	w.n.log.Warn("cluster: a name granted during an outage is held by another node", "name", w.name(key))
-	w.forget(key)
+	w.n.log.Warn("cluster: a name held here is held by another node", "name", name)
 }
 
 // isWrongRevision reports a failed revision check.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -45,13 +46,13 @@ func (v *view) init(self string, mine bool) {
 // put records a watched value. Caller holds mu.
 func (v *view) putLocked(key string, val []byte, rev uint64) {
 	v.delLocked(key)
-	node, room, name := parseValue(val)
-	if node == v.self {
+	if node, _, _ := bytes.Cut(val, []byte{' '}); string(node) == v.self {
 		if v.mine != nil {
 			v.mine[key] = rev
 		}
-		return // this node's own users are not kept twice
+		return // this node's own users are not kept (nor copied)
 	}
+	node, room, name := parseValue(val)
 	v.entries[key] = entry{node: node, room: room, name: name, rev: rev}
 	r := v.rooms[room]
 	if r == nil {

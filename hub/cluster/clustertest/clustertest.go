@@ -4,6 +4,7 @@
 //	ns := clustertest.StartNATS(t)  // 127.0.0.1, random port, store in t.TempDir()
 //	cl, _ := cluster.New(cluster.Config{URLs: ns.URL()})
 //	ns.Restart(t)                   // same port and store: "NATS restarted"
+//	ns.RestartEmpty(t)              // same port, empty store: "NATS lost its data"
 package clustertest
 
 import (
@@ -88,6 +89,15 @@ func (n *NATS) Shutdown() {
 func (n *NATS) Restart(t testing.TB) {
 	t.Helper()
 	n.Shutdown()
+	n.start(t)
+}
+
+// RestartEmpty starts the server again on the same port with an empty
+// store, after Shutdown: a NATS that lost its JetStream data.
+func (n *NATS) RestartEmpty(t testing.TB) {
+	t.Helper()
+	n.Shutdown()
+	n.dir = t.TempDir()
 	n.start(t)
 }
 

@@ -34,7 +34,7 @@ run-cluster: ## three nodes on :8081 :8082 :8083, one embedding NATS (JetStream)
 	echo "Ctrl-C stops all three"; \
 	wait
 
-bench-cluster: build ## one node vs nats-server (built from the pinned module) + 3 nodes: broadcast to 6,000 users in one room, light-load p99, idle RSS per /chat user with --nats off/on; markdown table with cluster/single ratios (~2 min; CLUSTER_FLAGS="--rate 20" for more load)
+bench-cluster: build ## one node vs nats-server (built from the pinned module) + 3 nodes: broadcast to 6,000 users in one room, light-load p99, idle RSS per /chat user with --nats off/on (3 runs each, medians); markdown table with cluster/single ratios (~4 min; CLUSTER_FLAGS="--rate 20" for more load)
 	$(GO) build -o bin/ github.com/nats-io/nats-server/v2
 	@mkdir -p reports
 	bin/wsbench cluster --bin bin $(CLUSTER_FLAGS) | tee reports/cluster.md

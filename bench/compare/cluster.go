@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +46,12 @@ type ClusterConfig struct {
 	IdleLo    int
 	IdleConns int
 	IdleHold  time.Duration
-	Log       io.Writer // progress; if nil, discarded
+	// IdleRepeat is how many times the four idle runs are made, in turn
+	// (smaller without and with --nats, then larger): one run's RSS
+	// varies by tens of bytes per user with where the collector's cycles
+	// fall, so the table gives the medians. If zero, 3.
+	IdleRepeat int
+	Log        io.Writer // progress; if nil, discarded
 	// Reports, if set, receives each raw wsbench report as RUN.json.
 	Reports string
 }
@@ -64,6 +70,7 @@ func (c *ClusterConfig) defaults() {
 	orDefault(&c.LightRate, 10)
 	orDefault(&c.Duration, 10*time.Second)
 	orDefault(&c.IdleHold, 3*time.Second)
+	orDefault(&c.IdleRepeat, 3)
 	orDefault(&c.Log, io.Discard)
 }
 
@@ -74,9 +81,12 @@ type ClusterResult struct {
 	Config                        ClusterConfig
 	Single, Cluster               *bench.Report // broadcast, Conns users
 	LightSingle, LightCluster     *bench.Report // broadcast, LightConns users
-	IdleWithout, IdleWithNATS     *bench.Report // connect, IdleConns /chat users
+	IdleWithout, IdleWithNATS     *bench.Report // connect, IdleConns /chat users (the first repeat)
 	IdleLoWithout, IdleLoWithNATS *bench.Report // connect, IdleLo /chat users; nil if skipped
-	Errs                          []error
+	// IdleSlopes is each repeat's idle slope, without and with --nats,
+	// for the repeats whose four runs all succeeded.
+	IdleSlopes [][2]float64
+	Errs       []error
 }
 
 // Cluster runs the cluster comparison. It returns an error only when a
@@ -143,17 +153,32 @@ func Cluster(ctx context.Context, cfg ClusterConfig) (*ClusterResult, error) {
 	res.LightSingle = keep(light("light-single", one.urls(), one.pids))
 	res.Single = keep(heavy("single", one.urls(), one.pids))
 	one.stop()
-	res.IdleLoWithout = idle("idle-lo-without-nats", cfg.IdleLo, "")
-	res.IdleWithout = idle("idle-without-nats", cfg.IdleConns, "")
 
-	// NATS, one node with --nats for idle memory, then the cluster.
+	// NATS; idle memory on fresh nodes without and with --nats, in turn;
+	// then the cluster.
 	ns, err := startNATS(ctx, cfg.Bin, store)
 	if err != nil {
 		return nil, err
 	}
 	defer ns.stop()
-	res.IdleLoWithNATS = idle("idle-lo-with-nats", cfg.IdleLo, ns.url)
-	res.IdleWithNATS = idle("idle-with-nats", cfg.IdleConns, ns.url)
+	for i := range cfg.IdleRepeat {
+		sfx := ""
+		if i > 0 {
+			sfx = "-" + strconv.Itoa(i+1)
+		}
+		loWithout := idle("idle-lo-without-nats"+sfx, cfg.IdleLo, "")
+		loWith := idle("idle-lo-with-nats"+sfx, cfg.IdleLo, ns.url)
+		without := idle("idle-without-nats"+sfx, cfg.IdleConns, "")
+		with := idle("idle-with-nats"+sfx, cfg.IdleConns, ns.url)
+		if i == 0 {
+			res.IdleLoWithout, res.IdleLoWithNATS, res.IdleWithout, res.IdleWithNATS = loWithout, loWith, without, with
+		}
+		a, aok := idleSlope(loWithout, without)
+		b, bok := idleSlope(loWith, with)
+		if aok && bok {
+			res.IdleSlopes = append(res.IdleSlopes, [2]float64{a, b})
+		}
+	}
 	cl, err := startNodes(ctx, &cfg, cfg.Nodes, ns.url)
 	if err != nil {
 		return nil, err
@@ -399,21 +424,34 @@ func MarkdownCluster(w io.Writer, r *ClusterResult) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, single, clust, ratio, diff)
 	}
-	a, aok := idleSlope(r.IdleLoWithout, r.IdleWithout)
-	b, bok := idleSlope(r.IdleLoWithNATS, r.IdleWithNATS)
-	if aok || bok {
-		single, clust, ratio, diff := "-", "-", "-", "-"
-		if aok {
-			single = format(a, "B")
+	slopes := r.IdleSlopes
+	if len(slopes) == 0 { // a result put together without Cluster: its one set of runs
+		a, aok := idleSlope(r.IdleLoWithout, r.IdleWithout)
+		b, bok := idleSlope(r.IdleLoWithNATS, r.IdleWithNATS)
+		if aok && bok {
+			slopes = [][2]float64{{a, b}}
 		}
-		if bok {
-			clust = format(b, "B")
+	}
+	if len(slopes) > 0 {
+		var off, on, diffs []float64
+		for _, s := range slopes {
+			off, on, diffs = append(off, s[0]), append(on, s[1]), append(diffs, s[1]-s[0])
 		}
-		if aok && bok && a != 0 {
-			ratio, diff = fmt.Sprintf("%.2f", b/a), format(b-a, "B")
+		a, b := median(off), median(on)
+		name := fmt.Sprintf("idle /chat user: node RSS per connection, slope from %d to %d users (--nats off / on)", c.IdleLo, c.IdleConns)
+		if len(slopes) > 1 {
+			name += fmt.Sprintf(", medians of %d runs (difference: median of the paired differences)", len(slopes))
 		}
-		fmt.Fprintf(w, "| idle /chat user: node RSS per connection, slope from %d to %d users (--nats off / on) (lower is better) | %s | %s | %s | %s |\n",
-			c.IdleLo, c.IdleConns, single, clust, ratio, diff)
+		ratio := "-"
+		if a != 0 {
+			ratio = fmt.Sprintf("%.2f", b/a)
+		}
+		fmt.Fprintf(w, "| %s (lower is better) | %s | %s | %s | %s |\n", name, format(a, "B"), format(b, "B"), ratio, format(median(diffs), "B"))
+		var each []string
+		for _, s := range slopes {
+			each = append(each, fmt.Sprintf("%s / %s", format(s[0], "B"), format(s[1], "B")))
+		}
+		fmt.Fprintf(w, "\nIdle slopes, each run (--nats off / on): %s.\n", strings.Join(each, ", "))
 	}
 	if rep := r.Cluster; rep != nil && len(rep.Nodes) > 0 {
 		var per []string
@@ -429,6 +467,16 @@ func MarkdownCluster(w io.Writer, r *ClusterResult) {
 	for _, err := range r.Errs {
 		fmt.Fprintf(w, "\nfailed: %v\n", err)
 	}
+}
+
+// median is the middle value of v (the mean of the middle two if even).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // idleSlope is the node's RSS growth per connection from lo to hi: the

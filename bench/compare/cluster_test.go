@@ -51,6 +51,21 @@ func TestMarkdownCluster(t *testing.T) {
 			t.Errorf("table lacks\n%s\ngot\n%s", want, out)
 		}
 	}
+
+	// Repeated idle runs: the medians, and the median of the paired
+	// differences (50 here, not 850 − 810 = 40).
+	r.IdleSlopes = [][2]float64{{800, 850}, {820, 900}, {810, 840}}
+	b.Reset()
+	MarkdownCluster(&b, r)
+	out = b.String()
+	for _, want := range []string{
+		"| idle /chat user: node RSS per connection, slope from 4000 to 14000 users (--nats off / on), medians of 3 runs (difference: median of the paired differences) (lower is better) | 810 B | 850 B | 1.05 | 50 B |",
+		"Idle slopes, each run (--nats off / on): 800 B / 850 B, 820 B / 900 B, 810 B / 840 B.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks\n%s\ngot\n%s", want, out)
+		}
+	}
 }
 
 // End to end, small: the node, wsbench and nats-server built from the
@@ -69,7 +84,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Cluster(ctx, ClusterConfig{Bin: dir, Conns: 60, Senders: 3, Rate: 6, Duration: time.Second, Drain: 500 * time.Millisecond,
-		LightConns: 30, LightSenders: 3, LightRate: 3, IdleLo: 50, IdleConns: 100, IdleHold: 300 * time.Millisecond, Log: &log})
+		LightConns: 30, LightSenders: 3, LightRate: 3, IdleLo: 50, IdleConns: 100, IdleHold: 300 * time.Millisecond, IdleRepeat: 2, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\nlog:\n%s", err, log.String())
 	}
@@ -92,6 +107,9 @@ func TestClusterEndToEnd(t *testing.T) {
 		if want := []int{50, 100}[i%2]; rep == nil || rep.Conns.Connected != want || !strings.HasSuffix(rep.URL, "/chat") {
 			t.Errorf("idle run %d: %+v, want %d connected on /chat", i, rep, want)
 		}
+	}
+	if len(res.IdleSlopes) != 2 {
+		t.Errorf("idle slopes %v, want one pair per repeat", res.IdleSlopes)
 	}
 	var b bytes.Buffer
 	MarkdownCluster(&b, res)

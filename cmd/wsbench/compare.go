@@ -114,6 +114,7 @@ func runCluster(args []string) int {
 	fs.IntVar(&cfg.IdleLo, "idle-lo", 4000, "idle memory: the smaller size, /chat users on a fresh node (-1 = skip it, no slope)")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 14000, "idle memory: the larger size; --nats off then on, each on a fresh node")
 	fs.DurationVar(&cfg.IdleHold, "idle-hold", 3*time.Second, "idle memory: hold time")
+	fs.IntVar(&cfg.IdleRepeat, "idle-repeat", 3, "idle memory: runs of each of the four kinds, in turn (the table gives medians)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

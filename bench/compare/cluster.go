@@ -127,11 +127,29 @@ func Cluster(ctx context.Context, cfg ClusterConfig) (*ClusterResult, error) {
 			fmt.Fprintf(cfg.Log, "cluster: warm-up on %s lost %d of %d deliveries\n", urls, rep.Messages.Lost, rep.Messages.Expected)
 		}
 	}
-	// idle measures users idle /chat users on a fresh node (joined to
-	// natsURL unless empty).
-	idle := func(name string, users int, natsURL string) *bench.Report {
+	// idle measures users idle /chat users on a fresh node; withNATS
+	// joins it to a fresh nats-server with an empty store, so that both
+	// sizes of a slope start from the same state (a server that kept the
+	// earlier runs' names and consumers gave the later runs a larger
+	// fixed cost: up to 1 MB at 4,000 users).
+	idle := func(name string, users int, withNATS bool) *bench.Report {
 		if users <= 0 {
 			return nil
+		}
+		natsURL := ""
+		if withNATS {
+			st, err := os.MkdirTemp(store, "idle")
+			if err != nil {
+				res.Errs = append(res.Errs, err)
+				return nil
+			}
+			ns, err := startNATS(ctx, cfg.Bin, st)
+			if err != nil {
+				res.Errs = append(res.Errs, err)
+				return nil
+			}
+			defer ns.stop() // after the node's own stop (deferred below, run first)
+			natsURL = ns.url
 		}
 		one, err := startNodes(ctx, &cfg, 1, natsURL)
 		if err != nil {
@@ -154,22 +172,17 @@ func Cluster(ctx context.Context, cfg ClusterConfig) (*ClusterResult, error) {
 	res.Single = keep(heavy("single", one.urls(), one.pids))
 	one.stop()
 
-	// NATS; idle memory on fresh nodes without and with --nats, in turn;
-	// then the cluster.
-	ns, err := startNATS(ctx, cfg.Bin, store)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.stop()
+	// Idle memory on fresh nodes without and with --nats, in turn; then
+	// NATS and the cluster.
 	for i := range cfg.IdleRepeat {
 		sfx := ""
 		if i > 0 {
 			sfx = "-" + strconv.Itoa(i+1)
 		}
-		loWithout := idle("idle-lo-without-nats"+sfx, cfg.IdleLo, "")
-		loWith := idle("idle-lo-with-nats"+sfx, cfg.IdleLo, ns.url)
-		without := idle("idle-without-nats"+sfx, cfg.IdleConns, "")
-		with := idle("idle-with-nats"+sfx, cfg.IdleConns, ns.url)
+		loWithout := idle("idle-lo-without-nats"+sfx, cfg.IdleLo, false)
+		loWith := idle("idle-lo-with-nats"+sfx, cfg.IdleLo, true)
+		without := idle("idle-without-nats"+sfx, cfg.IdleConns, false)
+		with := idle("idle-with-nats"+sfx, cfg.IdleConns, true)
 		if i == 0 {
 			res.IdleLoWithout, res.IdleLoWithNATS, res.IdleWithout, res.IdleWithNATS = loWithout, loWith, without, with
 		}
@@ -179,6 +192,11 @@ func Cluster(ctx context.Context, cfg ClusterConfig) (*ClusterResult, error) {
 			res.IdleSlopes = append(res.IdleSlopes, [2]float64{a, b})
 		}
 	}
+	ns, err := startNATS(ctx, cfg.Bin, store)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.stop()
 	cl, err := startNodes(ctx, &cfg, cfg.Nodes, ns.url)
 	if err != nil {
 		return nil, err

@@ -83,7 +83,9 @@
 // start); the node serves its local chat meanwhile and Healthy reports
 // false. Claims made while the cluster is unavailable are granted locally
 // and claimed cluster-wide again once it is back, as are the releases and
-// moves missed. A claim whose registry calls fail while the node is
+// moves missed; after a reconnection the node also writes again what its
+// hub holds and the registry lost. A move, rename or release that fails
+// while the node is up is retried four times per TTL. A claim whose registry calls fail while the node is
 // connected and set up (timeouts under load) is tried three times and
 // then refused as busy (hub.ClaimBusy, Stats.ClaimsBusy): granting it
 // could give one name to two users. Messages published while disconnected go to nats.go's

@@ -31,7 +31,8 @@ const (
 	opClaim opKind = iota
 	opUpdate
 	opRelease
-	opResync // write what the cluster missed, check what it has
+	opResync // after a reconnection: write what the cluster missed, check what it has
+	opRetry  // write what failed while the cluster was up
 )
 
 type op struct {
@@ -72,6 +73,14 @@ func (n *Node) resync() {
 	}
 }
 
+// retry asks every worker to write what failed while the cluster was up
+// (the supervisor's liveness tick, four times per TTL).
+func (n *Node) retry() {
+	for _, w := range n.reg {
+		w.push(op{kind: opRetry})
+	}
+}
+
 // worker runs registry calls one at a time. Its queue is a slice, not a
 // bounded channel: it holds at most a few calls per connected user (each
 // user's commands are rate-limited), and a push must never wait.
@@ -92,10 +101,9 @@ type worker struct {
 	scratch []byte // value's buffer
 
 	// Worker goroutine only; empty while the cluster is up and its calls
-	// succeed:
-	dirty   bool                // something waits for the resync
-	granted map[string]pending  // key -> granted while the cluster was unavailable, to write at the resync
-	freed   map[string]struct{} // key -> to delete at the resync if this node's (released, or refused busy, while the registry failed)
+	// succeed. Written at the next retry or resync:
+	granted map[string]pending  // key -> to write (granted while the cluster was unavailable, or an update that failed)
+	freed   map[string]struct{} // key -> to delete if this node's (released, or refused busy, while the registry failed)
 }
 
 // pending is a name granted while the cluster was unavailable.
@@ -190,6 +198,10 @@ func (w *worker) do(o op) {
 		w.release(o.key)
 	case opResync:
 		w.resyncAll()
+	case opRetry:
+		if b := w.kv(); b != nil && (len(w.freed) > 0 || len(w.granted) > 0) {
+			w.retryAll(b)
+		}
 	}
 }
 
@@ -265,13 +277,14 @@ func (w *worker) claim(key, name, room string) hub.ClaimResult {
 		b := w.kv()
 		if b == nil {
 			delete(w.freed, key)
-			w.granted[key], w.dirty = pending{name: name, room: room}, true
+			w.granted[key] = pending{name: name, room: room}
 			return hub.ClaimGranted
 		}
 		ok, err := w.write(b, key, name, room)
 		switch {
 		case err == nil && ok:
 			delete(w.freed, key)
+			delete(w.granted, key) // written now, and newer
 			return hub.ClaimGranted
 		case err == nil:
 			return hub.ClaimTaken
@@ -282,8 +295,8 @@ func (w *worker) claim(key, name, room string) hub.ClaimResult {
 		w.n.stats.ClaimsBusy.Add(1)
 		w.n.log.Debug("cluster: claim refused: registry busy", "name", name, "err", err)
 		// An attempt may have written the name before its answer was
-		// lost: it goes at the next resync if it is this node's.
-		w.freed[key], w.dirty = struct{}{}, true
+		// lost: it goes at the next retry if it is this node's.
+		w.freed[key] = struct{}{}
 		return hub.ClaimBusy
 	}
 }
@@ -374,13 +387,12 @@ func (w *worker) update(key, name, room string) {
 	}
 	b := w.kv()
 	if b == nil {
-		w.dirty = true // the resync compares the entry with the hub's
-		return
+		return // the resync after the reconnection compares the entry with the hub's
 	}
 	e, err := w.mine(b, key)
 	switch {
 	case err != nil:
-		w.dirty = true
+		w.granted[key] = pending{name: name, room: room}
 		return
 	case e == nil:
 		return // another node's (this node kept it after losing it), or gone
@@ -391,23 +403,20 @@ func (w *worker) update(key, name, room string) {
 	}
 	err = w.call(func(ctx context.Context) error { _, err := b.names.Update(ctx, key, val, e.Revision()); return err })
 	if err != nil && !isWrongRevision(err) {
-		w.dirty = true
+		w.granted[key] = pending{name: name, room: room}
 	}
 }
 
 // release frees key if its entry is this node's.
 func (w *worker) release(key string) {
-	if _, ok := w.granted[key]; ok {
-		delete(w.granted, key) // never written
-		return
-	}
+	delete(w.granted, key) // not to be written any more (it may have been: deleted below)
 	b := w.kv()
 	if b == nil {
-		w.freed[key], w.dirty = struct{}{}, true
+		w.freed[key] = struct{}{}
 		return
 	}
 	if err := w.del(b, key); err != nil {
-		w.freed[key], w.dirty = struct{}{}, true
+		w.freed[key] = struct{}{}
 	}
 }
 
@@ -426,36 +435,39 @@ func (w *worker) del(b *buckets, key string) error {
 	return err
 }
 
-// resyncAll writes what was granted, changed or released while the
-// cluster was unavailable, and checks that the names of this worker that
-// the hub holds are still this node's in the registry (the cluster may
-// have been restarted without its store, or have freed them while this
-// node was cut off). Members still between their claim and their room are
-// not in the hub's list; their claims are written already, or granted.
+// retryAll writes what waits in granted and freed: what changed while
+// the cluster was unavailable, or failed while it was up. What fails
+// again stays for the next retry.
+func (w *worker) retryAll(b *buckets) {
+	for key := range w.freed {
+		if err := w.del(b, key); err == nil {
+			delete(w.freed, key)
+		}
+	}
+	for key, g := range w.granted {
+		ok, err := w.write(b, key, g.name, g.room)
+		if err != nil {
+			continue
+		}
+		if !ok {
+			w.lost(g.name)
+		}
+		delete(w.granted, key)
+	}
+}
+
+// resyncAll runs after a reconnection: it retries, and checks that the
+// names of this worker that the hub holds are still this node's in the
+// registry (the cluster may have been restarted without its store, or
+// have freed them while this node was cut off, or missed an update).
+// Members still between their claim and their room are not in the hub's
+// list; their claims are written already, or wait in granted.
 func (w *worker) resyncAll() {
 	b := w.kv()
 	if b == nil {
 		return
 	}
-	w.dirty = false
-	for key := range w.freed {
-		if err := w.del(b, key); err != nil {
-			w.dirty = true
-			continue
-		}
-		delete(w.freed, key)
-	}
-	for key, g := range w.granted {
-		ok, err := w.write(b, key, g.name, g.room)
-		switch {
-		case err != nil:
-			w.dirty = true
-			continue
-		case !ok:
-			w.lost(g.name)
-		}
-		delete(w.granted, key)
-	}
+	w.retryAll(b)
 	// The hub's names, read under its locks, written without them.
 	var held []pending
 	seen := make(map[string]struct{})
@@ -471,10 +483,11 @@ func (w *worker) resyncAll() {
 		held = append(held, pending{name: name, room: room})
 	})
 	for _, h := range held {
-		ok, err := w.write(b, strings.ToLower(h.name), h.name, h.room)
+		key := strings.ToLower(h.name)
+		ok, err := w.write(b, key, h.name, h.room)
 		switch {
 		case err != nil:
-			w.dirty = true
+			w.granted[key] = h // the next retry
 		case !ok:
 			w.lost(h.name)
 		}

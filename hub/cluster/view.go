@@ -162,6 +162,7 @@ func (n *Node) supervise() {
 		case <-refresh.C:
 			if n.ready.Load() {
 				n.alive()
+				n.retry()
 			}
 			continue
 		case <-janitor.C:

@@ -1,8 +1,6 @@
 package cluster_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,10 +9,6 @@ import (
 	"time"
 
 	"edgews/engine/enginetest"
-	"edgews/hub/cluster"
-	"edgews/hub/cluster/clustertest"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS restarted during traffic (same port and store): the nodes
@@ -149,59 +143,5 @@ func TestRegistryResync(t *testing.T) {
 	x.expectPrefix(t, `error: name "alice" is taken; you are user`)
 	if n := a.cl.Stats().Conflicts.Load(); n != 0 {
 		t.Fatalf("conflicts = %d, want 0", n)
-	}
-}
-
-// What fails while the node is connected and healthy (JetStream off, as
-// when it is overloaded) is written once the registry answers again,
-// within a quarter of the TTL and without waiting for a reconnection: a
-// move and a disconnect.
-func TestRegistryRetriesWhileUp(t *testing.T) {
-	ns := clustertest.StartNATS(t)
-	a := startNodeWith(t, cluster.Config{URLs: ns.URL(), NodeID: "up", TTL: testTTL, OpTimeout: 100 * time.Millisecond})
-	enginetest.CheckFor(t, 10*time.Second, a.cl.Healthy, "node healthy")
-	tess := dial(t, a, "?name=tess")
-	tess.expectPrefix(t, "You are connected!")
-	ned := dial(t, a, "?name=ned")
-	ned.expectPrefix(t, "You are connected!")
-
-	// The registry itself, read with a client of the test's own.
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kv, err := js.KeyValue(ctx, cluster.DefaultName+"_names")
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry := func(key string) string {
-		e, err := kv.Get(ctx, key)
-		if err != nil {
-			return ""
-		}
-		return string(e.Value())
-	}
-	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry("tess") == "up lobby tess" && entry("ned") == "up lobby ned" }, "both names registered")
-
-	reconnects, errs := a.cl.Stats().Reconnects.Load(), a.cl.Stats().RegistryErrors.Load()
-	ns.DisableJetStream(t)
-	tess.send(t, "/join attic")
-	tess.expectPrefix(t, "*** tess joined attic")
-	ned.c.Close()
-	enginetest.CheckFor(t, 5*time.Second, func() bool { return a.hub.Users() == 1 }, "ned gone from the node")
-	// Both calls have failed (the move's read, the release's read).
-	enginetest.CheckFor(t, 5*time.Second, func() bool { return a.cl.Stats().RegistryErrors.Load() >= errs+2 }, "the registry calls failed")
-	ns.EnableJetStream(t)
-	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry("tess") == "up attic tess" }, "the move written")
-	enginetest.CheckFor(t, 5*time.Second, func() bool { _, err := kv.Get(ctx, "ned"); return errors.Is(err, jetstream.ErrKeyNotFound) }, "ned's name freed")
-	if n := a.cl.Stats().Reconnects.Load(); n != reconnects {
-		t.Fatalf("the node reconnected (%d times): the resync wrote them, not the retry", n-reconnects)
 	}
 }

@@ -120,6 +120,7 @@ func (n *Node) supervise() {
 	var w jetstream.KeyWatcher
 	var updates <-chan jetstream.KeyValueEntry
 	var synced bool // the current watch has delivered the initial values
+	var jsDown bool // the last liveness refresh failed
 	first := true
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
@@ -160,11 +161,23 @@ func (n *Node) supervise() {
 			n.v.mu.Unlock()
 			continue
 		case <-refresh.C:
-			if n.ready.Load() {
-				n.alive()
-				n.retry()
+			if !n.ready.Load() {
+				continue
 			}
-			continue
+			if err := n.alive(); err != nil {
+				jsDown = true
+				continue
+			}
+			n.retry()
+			if !jsDown {
+				continue
+			}
+			// JetStream failed while NATS stayed up (restarted, or
+			// overloaded): the watch's consumer may be gone, and nats.go
+			// would only notice after missing its heartbeats (about 20 s):
+			// set up again, with a new watch, at once.
+			jsDown = false
+			n.log.Info("cluster: JetStream answers again; watching the registry anew")
 		case <-janitor.C:
 			if synced && n.Healthy() {
 				n.sweep()
@@ -226,13 +239,15 @@ func (n *Node) setup() error {
 }
 
 // alive refreshes the liveness key.
-func (n *Node) alive() {
+func (n *Node) alive() error {
 	b := n.kv.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
 	defer cancel()
-	if _, err := b.nodes.Put(ctx, n.cfg.NodeID, []byte("alive")); err != nil {
+	_, err := b.nodes.Put(ctx, n.cfg.NodeID, []byte("alive"))
+	if err != nil {
 		n.log.Warn("cluster: liveness refresh failed", "err", err)
 	}
+	return err
 }
 
 // purgeMine deletes the names under this node's id that this process did

@@ -1,0 +1,110 @@
+//go:build !race
+
+package cluster_test
+
+// Tests that turn JetStream off and on again in the running nats-server
+// (clustertest.NATS.DisableJetStream, EnableJetStream) while the nodes call
+// it. nats-server v2.15.2's EnableJetStream writes its API export state
+// while its API dispatch reads it (setJetStreamExportSubs against
+// apiDispatch), which the race detector reports in nats-server's own code.
+// So these run without -race, in make test's second pass (-run
+// 'Alloc|JetStreamToggle'); every other cluster test runs with it.
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"edgews/engine/enginetest"
+	"edgews/hub/cluster"
+	"edgews/hub/cluster/clustertest"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// What fails while the node is connected and healthy (JetStream off, as
+// when it is overloaded) is written once the registry answers again,
+// within a quarter of the TTL and without waiting for a reconnection: a
+// move and a disconnect. (With JetStream off, the liveness refresh fails
+// too, so the set-up that follows its recovery writes them as well as the
+// retry: TestJetStreamToggleView.)
+func TestJetStreamToggleRetries(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	a := startNodeWith(t, cluster.Config{URLs: ns.URL(), NodeID: "up", TTL: testTTL, OpTimeout: 100 * time.Millisecond})
+	enginetest.CheckFor(t, 10*time.Second, a.cl.Healthy, "node healthy")
+	tess := dial(t, a, "?name=tess")
+	tess.expectPrefix(t, "You are connected!")
+	ned := dial(t, a, "?name=ned")
+	ned.expectPrefix(t, "You are connected!")
+
+	// The registry itself, read with a client of the test's own.
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, cluster.DefaultName+"_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(key string) string {
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return ""
+		}
+		return string(e.Value())
+	}
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry("tess") == "up lobby tess" && entry("ned") == "up lobby ned" }, "both names registered")
+
+	reconnects, errs := a.cl.Stats().Reconnects.Load(), a.cl.Stats().RegistryErrors.Load()
+	ns.DisableJetStream(t)
+	tess.send(t, "/join attic")
+	tess.expectPrefix(t, "*** tess joined attic")
+	ned.c.Close()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return a.hub.Users() == 1 }, "ned gone from the node")
+	// Both calls have failed (the move's read, the release's read).
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return a.cl.Stats().RegistryErrors.Load() >= errs+2 }, "the registry calls failed")
+	ns.EnableJetStream(t)
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry("tess") == "up attic tess" }, "the move written")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { _, err := kv.Get(ctx, "ned"); return errors.Is(err, jetstream.ErrKeyNotFound) }, "ned's name freed")
+	if n := a.cl.Stats().Reconnects.Load(); n != reconnects {
+		t.Fatalf("the node reconnected (%d times): the resync wrote them, not the retry", n-reconnects)
+	}
+}
+
+// JetStream restarted while NATS stays up: the watch's consumer is gone,
+// and the other nodes see new users again within a quarter of the TTL
+// (nats.go alone noticed after about 20 s, its missed heartbeats).
+func TestJetStreamToggleView(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	cfg := cluster.Config{URLs: ns.URL(), TTL: testTTL, OpTimeout: 100 * time.Millisecond}
+	cfg.NodeID = "a"
+	a := startNodeWith(t, cfg)
+	cfg.NodeID = "b"
+	b := startNodeWith(t, cfg)
+	for _, n := range []*node{a, b} {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy")
+	}
+	seen := func(name string) func() bool {
+		return func() bool { _, _, ok := b.cl.Lookup(name); return ok }
+	}
+	tess := dial(t, a, "?name=tess")
+	tess.expectPrefix(t, "You are connected!")
+	enginetest.CheckFor(t, 5*time.Second, seen("tess"), "b sees tess")
+
+	ns.DisableJetStream(t)
+	// Both nodes' liveness refreshes fail at least once (TTL/4 apart).
+	time.Sleep(testTTL / 2)
+	ns.EnableJetStream(t)
+	ned := dial(t, a, "?name=ned")
+	ned.expectPrefix(t, "You are connected!")
+	enginetest.CheckFor(t, testTTL, seen("ned"), "b sees ned, connected after JetStream came back")
+	enginetest.CheckFor(t, testTTL, seen("tess"), "b still sees tess")
+}

@@ -7,7 +7,7 @@ package cluster_test
 // it. nats-server v2.15.2's EnableJetStream writes its API export state
 // while its API dispatch reads it (setJetStreamExportSubs against
 // apiDispatch), which the race detector reports in nats-server's own code.
-// So these run without -race, in make test's second pass (-run
+// The three of them run without -race, in make test's second pass (-run
 // 'Alloc|JetStreamToggle'); every other cluster test runs with it.
 
 import (
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"edgews/engine/enginetest"
+	"edgews/hub"
 	"edgews/hub/cluster"
 	"edgews/hub/cluster/clustertest"
 	"github.com/nats-io/nats.go"
@@ -107,4 +108,55 @@ func TestJetStreamToggleView(t *testing.T) {
 	ned.expectPrefix(t, "You are connected!")
 	enginetest.CheckFor(t, testTTL, seen("ned"), "b sees ned, connected after JetStream came back")
 	enginetest.CheckFor(t, testTTL, seen("tess"), "b still sees tess")
+}
+
+// A claim whose registry calls fail while the node is connected and
+// healthy (JetStream off, as when it is overloaded) is refused as busy,
+// not granted: granting it could give the name to two users. Users are
+// told so: "name_unavailable". Once the registry answers again the name
+// is granted.
+func TestJetStreamToggleClaimBusy(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	// A short OpTimeout: the calls to a JetStream that is off wait it out.
+	a := startNodeWith(t, cluster.Config{URLs: ns.URL(), NodeID: "busy", TTL: testTTL, OpTimeout: 100 * time.Millisecond})
+	enginetest.CheckFor(t, 10*time.Second, a.cl.Healthy, "node healthy")
+	txt := dial(t, a, "?name=tess")
+	txt.expectPrefix(t, "You are connected!")
+	js := dial(t, a, "?name=jay", hub.ProtocolJSON)
+	js.expectPrefix(t, `{"type":"welcome"`)
+	js.expectPrefix(t, `{"type":"history"`)
+
+	ns.DisableJetStream(t)
+	if !a.cl.Healthy() {
+		t.Fatal("node unhealthy with JetStream off: the test would check the outage path instead")
+	}
+	res := make(chan hub.ClaimResult, 1)
+	a.cl.Claim("Busy", "lobby", hub.ClaimFunc(func(r hub.ClaimResult) { res <- r }))
+	if r := <-res; r != hub.ClaimBusy {
+		t.Fatalf("claim with the registry failing: %v, want ClaimBusy (%d)", r, hub.ClaimBusy)
+	}
+	if n := a.cl.Stats().ClaimsBusy.Load(); n != 1 {
+		t.Fatalf("ClaimsBusy = %d, want 1", n)
+	}
+	txt.send(t, "/nick bob")
+	txt.expect(t, `error: name "bob" is unavailable: name service busy, try again`)
+	js.send(t, `{"type":"nick","name":"bob"}`)
+	js.expect(t, `{"type":"error","code":"name_unavailable","text":"name \"bob\" is unavailable: name service busy, try again"}`)
+	// A connecting user whose generated name cannot be checked either is
+	// told, and closed with 1013 (try again later).
+	late := dial(t, a, "?name=late")
+	late.expect(t, `error: name "late" is unavailable: name service busy, try again`)
+	select {
+	case <-late.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed after a busy claim")
+	}
+
+	ns.EnableJetStream(t)
+	enginetest.CheckFor(t, 10*time.Second, func() bool {
+		a.cl.Claim("Busy", "lobby", hub.ClaimFunc(func(r hub.ClaimResult) { res <- r }))
+		return <-res == hub.ClaimGranted
+	}, "claim granted once the registry answers")
+	txt.send(t, "/nick bob")
+	txt.expect(t, "*** tess is now known as bob")
 }

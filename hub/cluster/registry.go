@@ -484,6 +484,10 @@ func (w *worker) resyncAll() {
 	})
 	for _, h := range held {
 		key := strings.ToLower(h.name)
+		// Most entries are this node's and unchanged: one read each.
+		if e, err := w.mine(b, key); err == nil && e != nil && bytes.Equal(e.Value(), w.value(h.room, h.name)) {
+			continue
+		}
 		ok, err := w.write(b, key, h.name, h.room)
 		switch {
 		case err != nil:

@@ -33,7 +33,13 @@ type conn struct {
 	hidx   int // position in l.heap, -1 when not scheduled
 
 	dialed   int64 // Unix ns when the dial began
-	deadline int64 // Unix ns by which the 101 must have arrived
+	deadline int64 // Unix ns by which the 101 (and a /chat user's greeting) must have arrived
+	// greet marks a /chat user not greeted yet: it counts as connected at
+	// its greeting (the chat's first message), not at the upgrade. A
+	// clustered node greets once the cluster has granted the user's name
+	// and confirmed the room's subscription: before that it would miss
+	// broadcasts that a run counts it in for.
+	greet    bool
 	next     int64 // Unix ns of the next scheduled send
 	seq      uint32
 	inflight int32 // echo messages sent and not yet echoed
@@ -70,6 +76,11 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 				return n, false // the rest of the frame has not arrived
 			}
 		case codec.KindMessage:
+			if c.greet { // the greeting: a /chat user is connected now
+				c.greet = false
+				recordNanos(l.connect, now-c.dialed)
+				l.w.opened(c.node)
+			}
 			p := ev.Payload
 			if ev.Compressed {
 				var err error

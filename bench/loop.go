@@ -292,17 +292,22 @@ func (l *loop) sendChat(c *conn, now int64) {
 	}
 }
 
-// sweepHandshakes fails connections whose 101 is overdue and forgets the
-// ones that finished.
+// sweepHandshakes fails connections whose 101 (or /chat greeting) is
+// overdue and forgets the ones that finished.
 func (l *loop) sweepHandshakes(now int64) {
 	keep := l.pending[:0]
 	for _, c := range l.pending {
-		if c.state != stateHandshake {
+		greeting := c.state == stateOpen && c.greet
+		if c.state != stateHandshake && !greeting {
 			continue
 		}
 		if now >= c.deadline {
+			what := "no upgrade response"
+			if greeting {
+				what = "no greeting after the upgrade"
+			}
 			l.failConn(c, &FailError{Reason: ReasonHandshakeTimeout,
-				Msg: "bench: no upgrade response from " + l.w.targets[c.node].addr + " within " + l.w.cfg.HandshakeTimeout.String()})
+				Msg: "bench: " + what + " from " + l.w.targets[c.node].addr + " within " + l.w.cfg.HandshakeTimeout.String()})
 			_ = l.el.Close(c.gc)
 			continue
 		}

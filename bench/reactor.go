@@ -3,6 +3,8 @@ package bench
 import (
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
@@ -33,6 +35,7 @@ func (r *reactor) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if c.role == roleHealthy && r.w.cfg.Scenario == AttackInbound {
 		path = DefaultPath[Echo] // they echo, whatever route is attacked
 	}
+	c.greet = strings.HasSuffix(path, "/chat") && c.role != roleAttacker
 	return appendUpgradeRequest(nil, t.addr, path, c.key[:], r.w.cfg.Compression), gnet.None
 }
 
@@ -62,8 +65,14 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 		off = n
 		c.dec.Deflate = deflate
 		c.state = stateOpen
-		recordNanos(l.connect, now-c.dialed)
-		r.w.opened(c.node)
+		if c.greet {
+			// Counted at the greeting (consume); the sweep fails it if
+			// the greeting is overdue, as an overdue 101.
+			c.deadline = now + int64(r.w.cfg.HandshakeTimeout)
+		} else {
+			recordNanos(l.connect, now-c.dialed)
+			r.w.opened(c.node)
+		}
 	case stateOpen:
 	default:
 		_, _ = gc.Discard(-1)
@@ -109,6 +118,14 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 		}
 		l.failConn(c, &FailError{Reason: reason, Msg: msg})
 	case stateOpen:
+		if c.greet {
+			msg := "bench: " + r.w.targets[c.node].addr + " closed a /chat connection before its greeting"
+			if c.closeCode != 0 {
+				msg += " (close " + strconv.Itoa(c.closeCode) + ")"
+			}
+			l.failConn(c, &FailError{Reason: ReasonClosed, Msg: msg})
+			break
+		}
 		r.w.closedOpen()
 		if c.role == roleAttacker {
 			if !r.w.closing.Load() {

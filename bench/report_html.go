@@ -40,7 +40,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		page.AddCharts(percentileChart(name, r.Latency))
 	}
 	if r.Conns.ConnectTime != nil {
-		page.AddCharts(percentileChart("Connect time (dial + upgrade)", r.Conns.ConnectTime))
+		page.AddCharts(percentileChart("Connect time (dial + upgrade; /chat: to the greeting)", r.Conns.ConnectTime))
 	}
 	if r.Scenario != Connect {
 		page.AddCharts(throughputChart(r))

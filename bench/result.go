@@ -91,7 +91,9 @@ type ConnReport struct {
 	OpenAtStart int `json:"open_at_start"`
 	// Disconnects counts connections the server closed during the load phase.
 	Disconnects int `json:"disconnects"`
-	// ConnectTime is TCP connect plus upgrade, per connection.
+	// ConnectTime is TCP connect plus upgrade, per connection; for a /chat
+	// user, up to its greeting (a clustered node greets once the cluster
+	// has granted the name).
 	ConnectTime *Latency `json:"connect_time,omitempty"`
 }
 

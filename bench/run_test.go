@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"edgews/bench"
 	"edgews/engine"
 	"edgews/hub"
+	"github.com/gorilla/websocket"
 )
 
 // The bench's own correctness: against the real node, its counts must be
@@ -283,5 +285,57 @@ func TestSpreadsSourceAddresses(t *testing.T) {
 		if srv.remotes[ip] != n {
 			t.Fatalf("remote addresses = %v, want %v", srv.remotes, want)
 		}
+	}
+}
+
+// greetingChat is a /chat server that upgrades at once and greets after
+// delay (never, if negative): what a clustered node does while the
+// cluster checks the user's name.
+func greetingChat(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	up := websocket.Upgrader{}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		defer wg.Done()
+		defer ws.Close()
+		if delay >= 0 {
+			select {
+			case <-time.After(delay):
+				_ = ws.WriteMessage(websocket.TextMessage, []byte("You are connected! There are 1 users here."))
+			case <-stop:
+				return
+			}
+		}
+		for { // until the client goes
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() { close(stop); hs.CloseClientConnections(); hs.Close(); wg.Wait() })
+	return "ws://" + hs.Listener.Addr().String() + "/chat"
+}
+
+// A /chat user counts as connected at its greeting, not at the upgrade:
+// its connect time includes the wait, and a greeting that never comes is
+// a timeout, like a missing upgrade response.
+func TestChatUserReadyAtGreeting(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	rep := run(t, bench.Config{Scenario: bench.Connect, URL: greetingChat(t, delay), Conns: 4, Duration: 100 * time.Millisecond})
+	if rep.Conns.Connected != 4 || rep.Conns.ConnectTime == nil {
+		t.Fatalf("conns = %+v", rep.Conns)
+	}
+	if min := time.Duration(rep.Conns.ConnectTime.MinUs * float64(time.Microsecond)); min < delay {
+		t.Fatalf("fastest connect %v, want at least the greeting's delay %v", min, delay)
+	}
+	_, err := runErr(t, bench.Config{Scenario: bench.Connect, URL: greetingChat(t, -1), Conns: 3, HandshakeTimeout: 300 * time.Millisecond})
+	if !errors.Is(err, bench.ErrTimeout) || !strings.Contains(err.Error(), "no greeting") {
+		t.Fatalf("err = %v, want ErrTimeout naming the missing greeting", err)
 	}
 }

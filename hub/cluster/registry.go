@@ -106,7 +106,8 @@ type worker struct {
 	freed   map[string]struct{} // key -> to delete if this node's (released, or refused busy, while the registry failed)
 }
 
-// pending is a name granted while the cluster was unavailable.
+// pending is a name to write: granted while the cluster was unavailable,
+// or an update that failed.
 type pending struct{ name, room string }
 
 func newWorker(n *Node) *worker {
@@ -269,7 +270,7 @@ const (
 // claim takes key for this node: ClaimTaken if a live node holds it,
 // ClaimBusy if the registry failed every attempt while the cluster was up.
 // Only a cluster known to be unavailable grants it locally (written at the
-// resync). A name this node holds already (another tab of an
+// resync after the reconnection). A name this node holds already (another tab of an
 // authenticated user) is granted again.
 func (w *worker) claim(key, name, room string) hub.ClaimResult {
 	backoff := claimBackoff

@@ -39,12 +39,12 @@ type Cluster interface {
 	WhenSubscribed(room string, ready Waiter) bool
 
 	// Claim asks for name, for a user in room, cluster-wide.
-	// done.Claimed is called once, from another goroutine: ClaimTaken if a user of
-	// another node holds the name, ClaimBusy if the cluster is up but its
-	// registry did not answer in time (granting the name then could give
-	// it to two users). When the cluster is known to be unavailable it
-	// answers ClaimGranted (the name is then unique on this node only)
-	// and claims the name again once the cluster is back.
+	// done.Claimed is called once, from another goroutine: ClaimTaken if
+	// a user of another node holds the name, ClaimBusy if the cluster is
+	// up but its registry did not answer in time (granting the name then
+	// could give it to two users). When the cluster is known to be
+	// unavailable it answers ClaimGranted (the name is then unique on
+	// this node only) and claims the name again once the cluster is back.
 	Claim(name, room string, done Claimant)
 	// Update records the room, or the spelling, of a name this node
 	// holds.
@@ -69,7 +69,7 @@ type Cluster interface {
 // one object, also the task posted to its loop (claimTask): a connect in a
 // cluster allocates no callbacks, and what it allocates is garbage that
 // lands among the connections' long-lived state, where it is paid for in
-// memory after it is freed (docs/deploy.md, Idle memory).
+// memory after it is freed (docs/deploy.md, 8. Cluster over NATS, Sizing).
 type (
 	Claimant interface{ Claimed(ClaimResult) }
 	Waiter   interface{ Subscribed() }

@@ -200,7 +200,7 @@ func (w *worker) do(o op) {
 	case opResync:
 		w.resyncAll()
 	case opRetry:
-		if b := w.kv(); b != nil && (len(w.freed) > 0 || len(w.granted) > 0) {
+		if b := w.kv(); b != nil {
 			w.retryAll(b)
 		}
 	}
@@ -270,8 +270,8 @@ const (
 // claim takes key for this node: ClaimTaken if a live node holds it,
 // ClaimBusy if the registry failed every attempt while the cluster was up.
 // Only a cluster known to be unavailable grants it locally (written at the
-// resync after the reconnection). A name this node holds already (another tab of an
-// authenticated user) is granted again.
+// resync after the reconnection). A name this node holds already (another
+// tab of an authenticated user) is granted again.
 func (w *worker) claim(key, name, room string) hub.ClaimResult {
 	backoff := claimBackoff
 	for try := 1; ; try++ {
@@ -336,13 +336,13 @@ func (w *worker) write(b *buckets, key, name, room string) (ok bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	owner, _, _ := parseValue(e.Value())
-	mine := owner == n.cfg.NodeID
+	holder := string(owner(e.Value()))
+	mine := holder == n.cfg.NodeID
 	if mine && bytes.Equal(e.Value(), val) {
 		return true, nil // written already
 	}
 	if !mine {
-		err = w.call(func(ctx context.Context) error { _, err := b.nodes.Get(ctx, owner); return err })
+		err = w.call(func(ctx context.Context) error { _, err := b.nodes.Get(ctx, holder); return err })
 		if err == nil {
 			return false, nil // a live node holds it
 		}
@@ -373,7 +373,7 @@ func (w *worker) mine(b *buckets, key string) (entry jetstream.KeyValueEntry, er
 	if err != nil {
 		return nil, err
 	}
-	if owner, _, _ := parseValue(entry.Value()); owner != w.n.cfg.NodeID {
+	if string(owner(entry.Value())) != w.n.cfg.NodeID {
 		return nil, nil
 	}
 	return entry, nil
@@ -512,6 +512,12 @@ func (w *worker) lost(name string) {
 // isWrongRevision reports a failed revision check.
 func isWrongRevision(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// owner is the node of a names value, in place (no copy).
+func owner(v []byte) []byte {
+	node, _, _ := bytes.Cut(v, []byte{' '})
+	return node
 }
 
 // parseValue splits a names value: "NODE ROOM Name".

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -46,7 +45,7 @@ func (v *view) init(self string, mine bool) {
 // put records a watched value. Caller holds mu.
 func (v *view) putLocked(key string, val []byte, rev uint64) {
 	v.delLocked(key)
-	if node, _, _ := bytes.Cut(val, []byte{' '}); string(node) == v.self {
+	if string(owner(val)) == v.self {
 		if v.mine != nil {
 			v.mine[key] = rev
 		}
@@ -168,14 +167,15 @@ func (n *Node) supervise() {
 				jsDown = true
 				continue
 			}
-			n.retry()
 			if !jsDown {
+				n.retry()
 				continue
 			}
 			// JetStream failed while NATS stayed up (restarted, or
 			// overloaded): the watch's consumer may be gone, and nats.go
 			// would only notice after missing its heartbeats (about 20 s):
-			// set up again, with a new watch, at once.
+			// set up again, with a new watch, at once (its resync does
+			// the retry's work too).
 			jsDown = false
 			n.log.Info("cluster: JetStream answers again; watching the registry anew")
 		case <-janitor.C:

@@ -78,8 +78,7 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 		case codec.KindMessage:
 			if c.greet { // the greeting: a /chat user is connected now
 				c.greet = false
-				recordNanos(l.connect, now-c.dialed)
-				l.w.opened(c.node)
+				l.ready(c, now)
 			}
 			p := ev.Payload
 			if ev.Compressed {

@@ -292,6 +292,13 @@ func (l *loop) sendChat(c *conn, now int64) {
 	}
 }
 
+// ready counts c connected at now (its upgrade, or a /chat user's
+// greeting): its connect time, and the worker's counts.
+func (l *loop) ready(c *conn, now int64) {
+	recordNanos(l.connect, now-c.dialed)
+	l.w.opened(c.node)
+}
+
 // sweepHandshakes fails connections whose 101 (or /chat greeting) is
 // overdue and forgets the ones that finished.
 func (l *loop) sweepHandshakes(now int64) {

@@ -70,8 +70,7 @@ func (r *reactor) OnTraffic(gc gnet.Conn) gnet.Action {
 			// the greeting is overdue, as an overdue 101.
 			c.deadline = now + int64(r.w.cfg.HandshakeTimeout)
 		} else {
-			recordNanos(l.connect, now-c.dialed)
-			r.w.opened(c.node)
+			l.ready(c, now)
 		}
 	case stateOpen:
 	default:

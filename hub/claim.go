@@ -52,7 +52,7 @@ func (t *claimTask) Run(*engine.Loop) {
 			h.unsubscribeUnused(t.a.room) // closed meanwhile
 			return
 		}
-		h.chat.arrive(m, h.users.Load()+h.cl.Users(), &t.a)
+		t.arrive()
 		return
 	}
 	if !m.c.Open() {
@@ -134,8 +134,14 @@ func (t *renameTask) Done() {}
 func (h *Hub) arriveSubscribed(t *claimTask) {
 	h.cl.Subscribe(t.a.room)
 	if h.cl.WhenSubscribed(t.a.room, t) {
-		h.chat.arrive(t.m, h.users.Load()+h.cl.Users(), &t.a)
+		t.arrive()
 	}
+}
+
+// arrive puts t.m into its room, greeted with the cluster-wide count.
+func (t *claimTask) arrive() {
+	h := t.h
+	h.chat.arrive(t.m, h.users.Load()+h.cl.Users(), &t.a)
 }
 
 // moveSubscribed reports whether m may move to room now: whether this

@@ -442,15 +442,7 @@ func MarkdownCluster(w io.Writer, r *ClusterResult) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, single, clust, ratio, diff)
 	}
-	slopes := r.IdleSlopes
-	if len(slopes) == 0 { // a result put together without Cluster: its one set of runs
-		a, aok := idleSlope(r.IdleLoWithout, r.IdleWithout)
-		b, bok := idleSlope(r.IdleLoWithNATS, r.IdleWithNATS)
-		if aok && bok {
-			slopes = [][2]float64{{a, b}}
-		}
-	}
-	if len(slopes) > 0 {
+	if slopes := r.IdleSlopes; len(slopes) > 0 {
 		var off, on, diffs []float64
 		for _, s := range slopes {
 			off, on, diffs = append(off, s[0]), append(on, s[1]), append(diffs, s[1]-s[0])

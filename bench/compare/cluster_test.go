@@ -33,6 +33,9 @@ func TestMarkdownCluster(t *testing.T) {
 	r.IdleLoWithout.Conns.Connected, r.IdleLoWithNATS.Conns.Connected = 4000, 4000
 	r.IdleLoWithout.Servers[0].RSSAfterBytes, r.IdleWithout.Servers[0].RSSAfterBytes = 20e6, 30e6
 	r.IdleLoWithNATS.Servers[0].RSSAfterBytes, r.IdleWithNATS.Servers[0].RSSAfterBytes = 25e6, 36e6
+	off, _ := idleSlope(r.IdleLoWithout, r.IdleWithout)
+	on, _ := idleSlope(r.IdleLoWithNATS, r.IdleWithNATS)
+	r.IdleSlopes = [][2]float64{{off, on}} // one repeat, as Cluster records it
 	r.Cluster.Nodes = []bench.NodeCounts{{OpenAtStart: 2000}, {OpenAtStart: 2000}, {OpenAtStart: 2000}}
 	var b bytes.Buffer
 	MarkdownCluster(&b, r)

@@ -29,15 +29,16 @@ const (
 // from any goroutine.
 //
 // Layout. A Conn lives as long as its connection, and an idle node is
-// mostly Conns, so its size is guarded by TestConnSize: 224 bytes on 64-bit
-// platforms, exactly the runtime's 224-byte size class (the next is 240).
+// mostly Conns, so its size is guarded by TestConnSize: 208 bytes on 64-bit
+// platforms, exactly the runtime's 208-byte size class (the next is 224,
+// which a clustered node's registry calls fill with garbage: see
+// peerAddr).
 // Fields are grouped by when they are used, then by size, so that there is
 // no padding. What is needed only while the upgrade is answered lives on the
 // loop (Loop.hsConn), and what few connections need (query, kept headers,
 // close reason, overridden timers) in connMore, allocated on first need.
-// To add state: one byte is free before code and six after it (the bytes
-// after proto hold zbits and held); anything larger moves the Conn to the
-// 240-byte class.
+// To add state: two bytes are free after code; anything larger moves the
+// Conn to the 224-byte class.
 type Conn struct {
 	// Used on every read and write.
 	gc    gnet.Conn
@@ -57,8 +58,8 @@ type Conn struct {
 	t0       int64 // stateHandshake: when accepted; stateOpen: when the partial frame or message times out (0: none, see afterRead); stateClosing: when to give up on the peer's close
 
 	id   uint64
-	addr netip.AddrPort // the peer; unmapped IPv4 for a v4-mapped IPv6 peer
-	more *connMore      // nil until needed
+	more *connMore // nil until needed
+	addr peerAddr  // the peer (RemoteAddr)
 
 	state    connState
 	opened   bool             // upgraded: OnClose is owed and admit's slots are held
@@ -78,11 +79,52 @@ type connMore struct {
 	query  string // the upgrade request's RawQuery
 	header string // the header lines Config.KeepHeaders kept
 	reason string // the close reason sent or received
+	zone   string // the peer's IPv6 zone (a link-local peer), see peerAddr
 
 	pingPeriod time.Duration // with pingSet, overrides Config.PingPeriod
 	timeout    time.Duration // with timeoutSet, overrides Config.Timeout
 	pingSet    bool
 	timeoutSet bool
+}
+
+// peerAddr is a peer's address in 20 bytes with no pointer, where a
+// netip.AddrPort takes 32. The 12 bytes moved Conn from the 224-byte size
+// class to the 208-byte one, which matters beyond the bytes: a clustered
+// node's registry calls make short-lived 224-byte objects (nats.go's
+// publish options) while connections arrive, and the connections' Conns
+// then shared spans with that garbage, held part-empty once it was
+// collected (docs/deploy.md, Memory policy). An IPv6 zone, which only a
+// link-local peer has, is kept in connMore.
+type peerAddr struct {
+	ip   [16]byte // IPv4 in the first 4 bytes
+	port uint16
+	fam  uint8 // 0: none, 4 or 6
+}
+
+func makePeerAddr(ap netip.AddrPort) peerAddr {
+	a := ap.Addr()
+	p := peerAddr{port: ap.Port()}
+	switch {
+	case a.Is4():
+		p.fam = 4
+		v4 := a.As4()
+		copy(p.ip[:], v4[:])
+	case a.Is6():
+		p.fam = 6
+		p.ip = a.As16()
+	}
+	return p
+}
+
+// addrPort is the address without its zone.
+func (p *peerAddr) addrPort() netip.AddrPort {
+	switch p.fam {
+	case 4:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(p.ip[:4])), p.port)
+	case 6:
+		return netip.AddrPortFrom(netip.AddrFrom16(p.ip), p.port)
+	}
+	return netip.AddrPort{}
 }
 
 // moreState returns c.more, allocating it if needed.
@@ -119,7 +161,7 @@ func (c *Conn) Request() Request {
 	if l := c.loop; l.hsConn == c {
 		return l.hsReq
 	}
-	r := Request{Method: "GET", RemoteAddr: c.addr}
+	r := Request{Method: "GET", RemoteAddr: c.RemoteAddr()}
 	if c.rt != nil {
 		r.Path = c.rt.path
 	}
@@ -130,7 +172,13 @@ func (c *Conn) Request() Request {
 }
 
 // RemoteAddr is the peer's address.
-func (c *Conn) RemoteAddr() netip.AddrPort { return c.addr }
+func (c *Conn) RemoteAddr() netip.AddrPort {
+	ap := c.addr.addrPort()
+	if c.more != nil && c.more.zone != "" {
+		ap = netip.AddrPortFrom(ap.Addr().WithZone(c.more.zone), ap.Port())
+	}
+	return ap
+}
 
 // Protocol is the negotiated subprotocol, or "".
 func (c *Conn) Protocol() string {
@@ -151,7 +199,7 @@ func (c *Conn) Server() *Server { return c.loop.srv }
 
 // String is the peer's address and the route's path, for logs.
 func (c *Conn) String() string {
-	s := c.addr.String()
+	s := c.RemoteAddr().String()
 	if c.rt != nil {
 		s += c.rt.path
 	}

@@ -307,7 +307,12 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		id:   s.nextID.Add(1),
 		t0:   l.now,
 		idx:  -1,
-		addr: addrPortOf(gc.RemoteAddr()),
+	}
+	if ap := addrPortOf(gc.RemoteAddr()); ap.IsValid() {
+		c.addr = makePeerAddr(ap)
+		if z := ap.Addr().Zone(); z != "" {
+			c.moreState().zone = z
+		}
 	}
 	trimGnetConn(gc) // the engine keeps c.addr; see gnettrim.go
 	c.dec.Role = codec.RoleServer
@@ -459,7 +464,7 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 		return c.refuse(errHeaderTooLarge), false
 	}
 	req, err := parseRequest(buf[:end])
-	req.RemoteAddr = c.addr
+	req.RemoteAddr = c.RemoteAddr()
 	if err != nil {
 		return c.refuse(err), false
 	}

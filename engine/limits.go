@@ -87,7 +87,7 @@ func (c *Conn) admit() *httpError {
 		return errMaxConns
 	}
 	if s.cfg.MaxConnsPerIP > 0 {
-		ip := c.addr.Addr()
+		ip := c.RemoteAddr().Addr()
 		if !s.perIP.acquire(ip, s.cfg.MaxConnsPerIP) {
 			s.openConns.Add(-1)
 			return errMaxConnsPerIP
@@ -102,6 +102,6 @@ func (c *Conn) releaseSlots() {
 	c.loop.srv.openConns.Add(-1)
 	if c.ipHeld {
 		c.ipHeld = false
-		c.loop.srv.perIP.release(c.addr.Addr())
+		c.loop.srv.perIP.release(c.RemoteAddr().Addr())
 	}
 }

@@ -25,7 +25,7 @@ func (lg *logger) connDebug(msg string, c *Conn, attrs ...slog.Attr) {
 	if !lg.debug {
 		return
 	}
-	attrs = append(attrs, slog.Uint64("conn", c.id), slog.Any("remote", c.addr))
+	attrs = append(attrs, slog.Uint64("conn", c.id), slog.Any("remote", c.RemoteAddr()))
 	lg.l.LogAttrs(context.Background(), slog.LevelDebug, msg, attrs...)
 }
 
@@ -37,7 +37,7 @@ func (lg *logger) connWarn(msg string, c *Conn, attrs ...slog.Attr) {
 	if !ok {
 		return
 	}
-	attrs = append(attrs, slog.Uint64("conn", c.id), slog.Any("remote", c.addr))
+	attrs = append(attrs, slog.Uint64("conn", c.id), slog.Any("remote", c.RemoteAddr()))
 	if n > 0 {
 		attrs = append(attrs, slog.Int64("suppressed", n))
 	}

@@ -123,6 +123,7 @@ type Node struct {
 	stats Stats
 
 	roomPrefix, nodePrefix string // "NAME.room.", "NAME.node."
+	inbox                  string // the reply subjects' prefix of name creates (create.go); "" if not subscribed
 
 	pub      chan *pubJob   // to the publisher goroutine
 	arrivals chan *nats.Msg // from NATS to the hub
@@ -173,7 +174,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.v.init(cfg.NodeID, true)
 	for i := range n.reg {
-		n.reg[i] = newWorker(n)
+		n.reg[i] = newWorker(n, i)
 	}
 	kick := func() {
 		select {
@@ -227,6 +228,10 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Attach(r hub.Receiver) {
 	n.recv = r
 	if _, err := n.nc.ChanSubscribe(n.nodePrefix+n.cfg.NodeID, n.arrivals); err != nil {
+		n.log.Error("cluster: subscribe", "err", err)
+	}
+	if err := n.createInbox(); err != nil {
+		n.inbox = "" // creates go through KeyValue.Create
 		n.log.Error("cluster: subscribe", "err", err)
 	}
 	n.goRun(n.publisher)

@@ -11,6 +11,8 @@ import (
 
 	"edgews/engine/enginetest"
 	"edgews/hub"
+	"edgews/hub/cluster"
+	"edgews/hub/cluster/clustertest"
 )
 
 // Names are unique cluster-wide, ignoring case: ?name= and /nick clashes
@@ -167,4 +169,56 @@ func TestDrainRemovesUsers(t *testing.T) {
 	x := dial(t, nodes[0], "?name=D20")
 	x.expect(t, "You are connected! There are 5 users here.")
 	x.quiet(t) // no "taken" error: the name was freed
+}
+
+// A name claim creates its entry with one publish that expects no last
+// sequence (create.go), not with KeyValue.Create: a fresh key is written,
+// an existing one or a freed name's delete marker is refused with
+// errLastSeq, and the claim's write then takes the freed name through
+// KeyValue.Create.
+func TestNameCreate(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	// A TTL long enough that no retry reaches the workers called below.
+	n := startNodeWith(t, cluster.Config{URLs: ns.URL(), NodeID: "n1", TTL: time.Minute, OpTimeout: 2 * time.Second})
+	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node healthy")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.cl.Idle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cl.CreateEntry("dora", "n1 lobby Dora"); err != nil {
+		t.Fatalf("create of a fresh key: %v", err)
+	}
+	if got := n.cl.NamesEntry("dora"); got != "n1 lobby Dora" {
+		t.Fatalf("entry %q after the create", got)
+	}
+	if err := n.cl.CreateEntry("dora", "n1 lobby DORA"); !cluster.IsLastSeq(err) {
+		t.Fatalf("create of an existing key: %v, want the last-sequence refusal", err)
+	}
+	if got := n.cl.NamesEntry("dora"); got != "n1 lobby Dora" {
+		t.Fatalf("entry %q after a refused create: overwritten", got)
+	}
+	if err := n.cl.DeleteEntry("dora"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cl.CreateEntry("dora", "n1 lobby Dora"); !cluster.IsLastSeq(err) {
+		t.Fatalf("create over a delete marker: %v, want the last-sequence refusal", err)
+	}
+	if ok, err := n.cl.WriteEntry("dora", "Dora", "den"); !ok || err != nil {
+		t.Fatalf("claim of a freed name: %v %v, want it written", ok, err)
+	}
+	if got := n.cl.NamesEntry("dora"); got != "n1 den Dora" {
+		t.Fatalf("entry %q after claiming the freed name", got)
+	}
+	// Many creates in a row: each gets its own ack (none is taken for
+	// another's).
+	for i := range 200 {
+		key := fmt.Sprintf("u%d", i)
+		if err := n.cl.CreateEntry(key, "n1 lobby "+key); err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		if err := n.cl.CreateEntry(key, "n1 lobby "+key); !cluster.IsLastSeq(err) {
+			t.Fatalf("second create %d: %v", i, err)
+		}
+	}
 }

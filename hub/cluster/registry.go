@@ -7,9 +7,11 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"edgews/hub"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -100,6 +102,14 @@ type worker struct {
 
 	scratch []byte // value's buffer
 
+	// create's state (create.go): the call awaited (0: none) and its ack.
+	idx         int
+	seq         uint64
+	want        atomic.Uint64
+	acks        chan createAck
+	msg         nats.Msg
+	subj, reply []byte
+
 	// Worker goroutine only; empty while the cluster is up and its calls
 	// succeed. Written at the next retry or resync:
 	granted map[string]pending  // key -> to write (granted while the cluster was unavailable, or an update that failed)
@@ -110,8 +120,9 @@ type worker struct {
 // or an update that failed.
 type pending struct{ name, room string }
 
-func newWorker(n *Node) *worker {
-	return &worker{n: n, kick: make(chan struct{}, 1), granted: make(map[string]pending), freed: make(map[string]struct{})}
+func newWorker(n *Node, idx int) *worker {
+	return &worker{n: n, idx: idx, kick: make(chan struct{}, 1), acks: make(chan createAck, createAcks), msg: newCreateMsg(),
+		granted: make(map[string]pending), freed: make(map[string]struct{})}
 }
 
 func (w *worker) push(o op) {
@@ -215,7 +226,7 @@ func (w *worker) call(f func(ctx context.Context) error) error {
 	if n.cfg.ObserveRegistry != nil {
 		n.cfg.ObserveRegistry(time.Since(start))
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyNotFound) && !isWrongRevision(err) {
+	if err != nil && !errors.Is(err, errLastSeq) && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyNotFound) && !isWrongRevision(err) {
 		n.stats.RegistryErrors.Add(1)
 	}
 	return err
@@ -321,7 +332,10 @@ func (w *worker) pause(d time.Duration) bool {
 func (w *worker) write(b *buckets, key, name, room string) (ok bool, err error) {
 	n := w.n
 	val := w.value(room, name)
-	err = w.call(func(ctx context.Context) error { _, err := b.names.Create(ctx, key, val); return err })
+	err = w.call(func(ctx context.Context) error { return w.create(ctx, b, key, val) })
+	if errors.Is(err, errLastSeq) { // an entry, or a freed name's delete marker
+		err = w.call(func(ctx context.Context) error { _, err := b.names.Create(ctx, key, val); return err })
+	}
 	if err == nil {
 		return true, nil
 	}

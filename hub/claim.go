@@ -199,3 +199,39 @@ func (h *Hub) unsubscribeUnused(room string) {
 	}
 	s.mu.Unlock()
 }
+
+// Lost implements Receiver: the anonymous member holding name is renamed
+// on its loop (lostTask).
+func (h *Hub) Lost(name string) {
+	m, _, _ := h.lookup(name)
+	if m == nil || m.id != nil {
+		return // gone, or authenticated: the token's name is its user's
+	}
+	_ = m.c.Loop().Post(&lostTask{h: h, m: m, name: name})
+}
+
+// lostTask renames a member whose name another node holds in the cluster,
+// on its loop.
+type lostTask struct {
+	h    *Hub
+	m    *Member
+	name string
+}
+
+func (t *lostTask) Run(*engine.Loop) {
+	h, m := t.h, t.m
+	if !m.c.Open() || m.ri == nil || foldName(m.name) != foldName(t.name) {
+		return // gone, still arriving (its claim decides), or renamed meanwhile
+	}
+	old := m.name
+	h.release(m, old) // here only: the cluster's entry is the other node's
+	m.name = h.generateName(m)
+	h.renameIn(m, m.name)
+	// As for an evicted member (evictTask): a generated name is granted at
+	// once, a clash with another node's is astronomically rare.
+	h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
+	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" was taken on another node while this one was cut off from the cluster; you are "+m.name)
+	h.presence(m, actRenamed, old, false, nil)
+}
+
+func (t *lostTask) Done() {}

@@ -103,6 +103,15 @@ type Receiver interface {
 	// this node holds from it when it must write it again (after an
 	// outage) instead of keeping its own copy per user.
 	Names(yield func(name, room string))
+	// Lost says that name, held by a member of this node, is another
+	// node's in the cluster: granted here while the cluster was
+	// unreachable and taken there meanwhile, or freed while this node was
+	// cut off for longer than the TTL and taken since. Names are unique
+	// cluster-wide, so an anonymous holder is renamed (with an error event
+	// saying why, as a refused /nick would); an authenticated user keeps
+	// its token's name. Called from the Cluster's goroutines, not under
+	// the hub's locks.
+	Lost(name string)
 }
 
 // wireBufs holds the scratch buffers that events are encoded into for the

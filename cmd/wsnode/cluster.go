@@ -138,7 +138,7 @@ func newClusterCollector(cl *clustered) *clusterCollector {
 		ops:        d("registry_calls_total", "Registry calls to JetStream."),
 		opErrors:   d("registry_errors_total", "Registry calls that failed (timeouts, outages)."),
 		users:      d("remote_users", "Users on the other nodes, as this node sees them."),
-		conflicts:  d("name_conflicts_total", "Names granted during an outage found held by another node."),
+		conflicts:  d("name_conflicts_total", "Names held here found held by another node in the registry after an outage; their anonymous holders were renamed."),
 		staleFreed: d("stale_names_freed_total", "Names of dead nodes freed."),
 		claimsBusy: d("claims_busy_total", "Name claims refused (name_unavailable) because the registry failed while NATS was up."),
 	}

@@ -109,7 +109,7 @@ type Stats struct {
 	RegistryOps    atomic.Int64 // registry calls made
 	RegistryErrors atomic.Int64 // registry calls that failed (timeouts, outages)
 	ClaimsBusy     atomic.Int64 // claims refused because the registry failed while the cluster was up
-	Conflicts      atomic.Int64 // names granted during an outage that another node holds
+	Conflicts      atomic.Int64 // names held here found another node's after an outage (anonymous holders renamed)
 	StaleFreed     atomic.Int64 // names of dead nodes freed
 }
 

@@ -145,3 +145,62 @@ func TestRegistryResync(t *testing.T) {
 		t.Fatalf("conflicts = %d, want 0", n)
 	}
 }
+
+// Two nodes cut off from NATS both grant one name; once NATS is back, the
+// registry keeps it for one of them and the other node renames its
+// holder, saying why: names are unique cluster-wide again.
+func TestOutageNameConflict(t *testing.T) {
+	ns, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ns.Shutdown()
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 5*time.Second, func() bool { return !n.cl.Healthy() }, n.cl.ID()+" sees the outage")
+	}
+	za := dial(t, a, "?name=zed")
+	za.expectPrefix(t, "You are connected!")
+	zb := dial(t, b, "?name=ZED")
+	zb.expectPrefix(t, "You are connected!")
+	ns.Restart(t)
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy again")
+	}
+	// Exactly one of them is renamed: told why, then its rename.
+	var renamed, kept *client
+	var renamedOn, keptOn *node
+	var line string
+	select {
+	case line = <-za.in:
+		renamed, renamedOn, kept, keptOn = za, a, zb, b
+	case line = <-zb.in:
+		renamed, renamedOn, kept, keptOn = zb, b, za, a
+	case <-time.After(10 * time.Second):
+		t.Fatal("neither holder of the name was renamed")
+	}
+	if !strings.HasPrefix(line, `error: name "`) || !strings.Contains(line, "was taken on another node while this one was cut off from the cluster; you are user") {
+		t.Fatalf("renamed holder got %q", line)
+	}
+	newName := line[strings.LastIndex(line, " ")+1:]
+	old := "zed"
+	if renamed == zb {
+		old = "ZED"
+	}
+	renamed.expect(t, "*** "+old+" is now known as "+newName)
+	kept.expect(t, "*** "+old+" is now known as "+newName) // the same room, on the other node
+	kept.quiet(t)
+	// The registry and both nodes agree: the name is the keeper's node's,
+	// and the renamed user is seen under its new name.
+	enginetest.CheckFor(t, 5*time.Second, func() bool {
+		node, _, ok := renamedOn.cl.Lookup("zed")
+		_, _, seen := keptOn.cl.Lookup(newName)
+		return ok && node == keptOn.cl.ID() && seen
+	}, "zed held by the keeper's node, "+newName+" seen on it")
+	kept.send(t, "/w "+newName+" hi")
+	renamed.expectPrefix(t, "[")
+	var conflicts int64
+	for _, n := range nodes {
+		conflicts += n.cl.Stats().Conflicts.Load()
+	}
+	if conflicts != 1 {
+		t.Fatalf("conflicts = %d, want 1", conflicts)
+	}
+}

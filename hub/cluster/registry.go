@@ -114,6 +114,7 @@ type worker struct {
 	// succeed. Written at the next retry or resync:
 	granted map[string]pending  // key -> to write (granted while the cluster was unavailable, or an update that failed)
 	freed   map[string]struct{} // key -> to delete if this node's (released, or refused busy, while the registry failed)
+	lostNow map[string]struct{} // keys found another node's in the current resync or retry (their holders are being renamed); nil if none
 }
 
 // pending is a name to write: granted while the cluster was unavailable,
@@ -212,6 +213,7 @@ func (w *worker) do(o op) {
 		w.resyncAll()
 	case opRetry:
 		if b := w.kv(); b != nil {
+			w.lostNow = nil
 			w.retryAll(b)
 		}
 	}
@@ -482,6 +484,7 @@ func (w *worker) resyncAll() {
 	if b == nil {
 		return
 	}
+	w.lostNow = nil
 	w.retryAll(b)
 	// The hub's names, read under its locks, written without them.
 	var held []pending
@@ -499,6 +502,9 @@ func (w *worker) resyncAll() {
 	})
 	for _, h := range held {
 		key := strings.ToLower(h.name)
+		if _, ok := w.lostNow[key]; ok {
+			continue // found lost by the retry above: its holder is being renamed
+		}
 		// Most entries are this node's and unchanged: one read each.
 		if e, err := w.mine(b, key); err == nil && e != nil && bytes.Equal(e.Value(), w.value(h.room, h.name)) {
 			continue
@@ -513,14 +519,18 @@ func (w *worker) resyncAll() {
 	}
 }
 
-// lost counts a name held here that another node holds in the registry:
+// lost handles a name held here that another node holds in the registry:
 // one granted during an outage, or freed while this node was cut off and
-// taken since. The user keeps it on this node (renaming a connected user
-// behind its back would be worse); the cluster does not see it as this
-// node's, and it is counted again at each resync while it lasts.
+// taken since. The registry's holder keeps it: the hub renames the member
+// here (Receiver.Lost), unless it is authenticated (its token's name).
 func (w *worker) lost(name string) {
+	if w.lostNow == nil {
+		w.lostNow = make(map[string]struct{})
+	}
+	w.lostNow[strings.ToLower(name)] = struct{}{}
 	w.n.stats.Conflicts.Add(1)
-	w.n.log.Warn("cluster: a name held here is held by another node", "name", name)
+	w.n.log.Warn("cluster: a name held here is held by another node; renaming its holder here", "name", name)
+	w.n.recv.Lost(name)
 }
 
 // isWrongRevision reports a failed revision check.

@@ -218,9 +218,15 @@ type lostTask struct {
 	name string
 }
 
+// holds reports whether m is open, in its room and named name: the
+// tasks below act only on a member still so. Loop only.
+func holds(m *Member, name string) bool {
+	return m.c.Open() && m.ri != nil && foldName(m.name) == foldName(name)
+}
+
 func (t *lostTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
-	if !m.c.Open() || m.ri == nil || foldName(m.name) != foldName(t.name) {
+	if !holds(m, t.name) {
 		return // gone, still arriving (its claim decides), or renamed meanwhile
 	}
 	old := m.name
@@ -235,3 +241,27 @@ func (t *lostTask) Run(*engine.Loop) {
 }
 
 func (t *lostTask) Done() {}
+
+// Freed implements Receiver: a member of this node holding name claims it
+// for this node, on its loop (reclaimTask).
+func (h *Hub) Freed(name string) {
+	if m, _, _ := h.lookup(name); m != nil {
+		_ = m.c.Loop().Post(&reclaimTask{h: h, m: m, name: name})
+	}
+}
+
+// reclaimTask claims for this node a name its member holds, freed in the
+// cluster by another node.
+type reclaimTask struct {
+	h    *Hub
+	m    *Member
+	name string
+}
+
+func (t *reclaimTask) Run(*engine.Loop) {
+	if holds(t.m, t.name) {
+		t.h.cl.Claim(t.m.name, t.m.ri.name, ClaimFunc(func(ClaimResult) {}))
+	}
+}
+
+func (t *reclaimTask) Done() {}

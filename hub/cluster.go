@@ -112,6 +112,12 @@ type Receiver interface {
 	// its token's name. Called from the Cluster's goroutines, not under
 	// the hub's locks.
 	Lost(name string)
+	// Freed says that another node's name has left the registry. If a
+	// member of this node holds it (another tab of an authenticated user
+	// whose first tab, on that node, held the entry), the hub claims it
+	// for this node: the name stays reserved cluster-wide while any of
+	// its holders is connected. Called like Lost.
+	Freed(name string)
 }
 
 // wireBufs holds the scratch buffers that events are encoded into for the

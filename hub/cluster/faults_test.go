@@ -164,18 +164,25 @@ func TestOutageNameConflict(t *testing.T) {
 	for _, n := range nodes {
 		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy again")
 	}
-	// Exactly one of them is renamed: told why, then its rename.
-	var renamed, kept *client
-	var renamedOn, keptOn *node
-	var line string
-	select {
-	case line = <-za.in:
-		renamed, renamedOn, kept, keptOn = za, a, zb, b
-	case line = <-zb.in:
+	// The registry gives the name to one node; the other node's holder is
+	// renamed: told why, then its rename.
+	var keeperID string
+	enginetest.CheckFor(t, 10*time.Second, func() bool {
+		onB, _, aSees := a.cl.Lookup("zed") // a's view holds the other nodes' names
+		onA, _, bSees := b.cl.Lookup("zed")
+		switch {
+		case aSees && onB == b.cl.ID() && !bSees:
+			keeperID = onB
+		case bSees && onA == a.cl.ID() && !aSees:
+			keeperID = onA
+		}
+		return keeperID != ""
+	}, "the registry gives zed to one node")
+	renamed, renamedOn, kept, keptOn := za, a, zb, b
+	if keeperID == a.cl.ID() {
 		renamed, renamedOn, kept, keptOn = zb, b, za, a
-	case <-time.After(10 * time.Second):
-		t.Fatal("neither holder of the name was renamed")
 	}
+	line := renamed.next(t)
 	if !strings.HasPrefix(line, `error: name "`) || !strings.Contains(line, "was taken on another node while this one was cut off from the cluster; you are user") {
 		t.Fatalf("renamed holder got %q", line)
 	}

@@ -62,12 +62,13 @@ func (v *view) putLocked(key string, val []byte, rev uint64) {
 	v.users.Store(int64(len(v.entries)))
 }
 
-// delLocked forgets key. Caller holds mu.
-func (v *view) delLocked(key string) {
+// delLocked forgets key; other says it was another node's. Caller holds
+// mu.
+func (v *view) delLocked(key string) (other bool) {
 	delete(v.mine, key)
 	e, ok := v.entries[key]
 	if !ok {
-		return
+		return false
 	}
 	delete(v.entries, key)
 	if r := v.rooms[e.room]; r != nil {
@@ -77,6 +78,7 @@ func (v *view) delLocked(key string) {
 		}
 	}
 	v.users.Store(int64(len(v.entries)))
+	return true
 }
 
 // Users implements hub.Cluster.
@@ -151,13 +153,17 @@ func (n *Node) supervise() {
 				n.resync()
 				continue
 			}
+			freed := false
 			n.v.mu.Lock()
 			if e.Operation() == jetstream.KeyValuePut {
 				n.v.putLocked(e.Key(), e.Value(), e.Revision())
 			} else {
-				n.v.delLocked(e.Key())
+				freed = n.v.delLocked(e.Key())
 			}
 			n.v.mu.Unlock()
+			if freed {
+				n.recv.Freed(e.Key()) // a tab here may hold it: claimed for this node
+			}
 			continue
 		case <-refresh.C:
 			if !n.ready.Load() {

@@ -34,8 +34,10 @@
 //	NAME_names  key: lower-case user name   value: "NODE ROOM Name"   (no TTL)
 //	NAME_nodes  key: NODE                   value: "alive"            (bucket TTL = 3/4 Config.TTL)
 //
-// A claim is KeyValue.Create, atomic: of two nodes claiming one name at
-// the same instant, exactly one wins. A claim that finds the name taken
+// A claim is an atomic create: one publish that expects the key to have no
+// last sequence (create.go; KeyValue.Create for a freed name's delete
+// marker), so of two nodes claiming one name at the same instant, exactly
+// one wins. A claim that finds the name taken
 // checks the owner's liveness key; if the owner is gone, the stale claim
 // is replaced with a revision-checked Update (so again only one claimer
 // wins). Every node refreshes its liveness key four times per TTL, so the
@@ -50,7 +52,10 @@
 // entry and writes or deletes it only if it is this node's
 // (revision-checked), and after an outage the node writes again what its
 // hub holds (hub.Receiver.Names). So --nats adds no long-lived memory to
-// an idle connection.
+// an idle connection. A name this node granted while cut off and finds
+// another node's once back is renamed here (hub.Receiver.Lost); a name
+// another node frees while a member here holds it (an authenticated
+// user's other tab) is claimed for this node (hub.Receiver.Freed).
 //
 // Every node watches NAME_names and keeps the other nodes' users in
 // memory: the count in the greeting, /users, member lists and whisper

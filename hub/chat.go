@@ -149,10 +149,8 @@ func (t *evictTask) Run(*engine.Loop) {
 	h.renameIn(m, m.name)
 	if h.cl != nil {
 		// Old stays this node's in the cluster: the authenticated user
-		// holds it here now (and claims it too). This member's new name
-		// is granted at once (a clash with another node's random name is
-		// astronomically rare).
-		h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
+		// holds it here now (and claims it too).
+		h.claimHere(m)
 	}
 	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" is reserved for its authenticated user; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)

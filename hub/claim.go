@@ -200,6 +200,14 @@ func (h *Hub) unsubscribeUnused(room string) {
 	s.mu.Unlock()
 }
 
+// claimHere claims m's name in the cluster for this node without waiting
+// for the answer: a name m holds here already, generated after a rename
+// (granted at once: a clash with another node's random name is
+// astronomically rare), or freed by another node (reclaimTask). Loop only.
+func (h *Hub) claimHere(m *Member) {
+	h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
+}
+
 // Lost implements Receiver: the anonymous member holding name is renamed
 // on its loop (lostTask).
 func (h *Hub) Lost(name string) {
@@ -233,9 +241,7 @@ func (t *lostTask) Run(*engine.Loop) {
 	h.release(m, old) // here only: the cluster's entry is the other node's
 	m.name = h.generateName(m)
 	h.renameIn(m, m.name)
-	// As for an evicted member (evictTask): a generated name is granted at
-	// once, a clash with another node's is astronomically rare.
-	h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
+	h.claimHere(m)
 	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" was taken on another node while this one was cut off from the cluster; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)
 }
@@ -260,7 +266,7 @@ type reclaimTask struct {
 
 func (t *reclaimTask) Run(*engine.Loop) {
 	if holds(t.m, t.name) {
-		t.h.cl.Claim(t.m.name, t.m.ri.name, ClaimFunc(func(ClaimResult) {}))
+		t.h.claimHere(t.m)
 	}
 }
 

@@ -294,15 +294,26 @@ func TestSpreadsSourceAddresses(t *testing.T) {
 func greetingChat(t *testing.T, delay time.Duration) string {
 	t.Helper()
 	up := websocket.Upgrader{}
+	// The handlers are counted so that the cleanup waits for them (the
+	// server does not track hijacked connections); one that starts once
+	// the cleanup has begun is not (an Add racing Wait).
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	closed := false
 	stop := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
 		defer ws.Close()
 		if delay >= 0 {
 			select {
@@ -318,7 +329,15 @@ func greetingChat(t *testing.T, delay time.Duration) string {
 			}
 		}
 	}))
-	t.Cleanup(func() { close(stop); hs.CloseClientConnections(); hs.Close(); wg.Wait() })
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		close(stop)
+		hs.CloseClientConnections()
+		hs.Close()
+		wg.Wait()
+	})
 	return "ws://" + hs.Listener.Addr().String() + "/chat"
 }
 

@@ -141,19 +141,29 @@ type evictTask struct {
 
 func (t *evictTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
-	if !m.c.Open() || foldName(m.name) != foldName(t.name) {
-		return // gone, or renamed meanwhile
+	if !m.c.Open() || m.ri == nil || foldName(m.name) != foldName(t.name) {
+		return // gone, still arriving (claimTask.arrive renames it), or renamed meanwhile
 	}
 	old := m.name
 	m.name = h.generateName(m)
 	h.renameIn(m, m.name)
 	if h.cl != nil {
-		// Old stays this node's in the cluster: the authenticated user
-		// holds it here now (and claims it too).
+		// Evicted for an authenticated user of this node, old stays this
+		// node's in the cluster (the user holds it here now, and claims
+		// it too): release finds it no longer m's. Evicted for one of
+		// another node (reserve), old is freed here and in the cluster,
+		// and that node claims it (Receiver.Freed).
+		if h.release(m, old) {
+			h.cl.Release(old)
+		}
 		h.claimHere(m)
 	}
-	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" is reserved for its authenticated user; you are "+m.name)
+	h.replyError(m, errNameTaken, reservedName(old)+"; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)
+}
+
+func reservedName(name string) string {
+	return "name " + quoteShort(name) + " is reserved for its authenticated user"
 }
 
 func (t *evictTask) Done() {}

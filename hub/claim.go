@@ -60,8 +60,15 @@ func (t *claimTask) Run(*engine.Loop) {
 	}
 	if t.res == ClaimGranted || m.id != nil {
 		// An authenticated user keeps its token's name here even if
-		// another node holds it (two nodes accepted the same token's
-		// name while the cluster was split; hub/cluster counts it).
+		// another node holds it: its other tab (the names are shared),
+		// or an anonymous user there, whose node is asked to give the
+		// name up (reserve) and then frees it for this node to claim
+		// (Receiver.Freed).
+		if t.res == ClaimTaken {
+			if node, _, ok := h.cl.Lookup(t.name); ok {
+				h.sendRemote(node, &event{typ: evReserve, to: t.name})
+			}
+		}
 		h.arriveSubscribed(t)
 		return
 	}
@@ -138,10 +145,32 @@ func (h *Hub) arriveSubscribed(t *claimTask) {
 	}
 }
 
-// arrive puts t.m into its room, greeted with the cluster-wide count.
+// arrive puts t.m into its room, greeted with the cluster-wide count. An
+// anonymous member whose name an authenticated user of this node took
+// while it was arriving (claimName evicted it; evictTask leaves a member
+// not yet in a room to this task) arrives under a generated name, told
+// why, and claims that name once in its room.
 func (t *claimTask) arrive() {
-	h := t.h
-	h.chat.arrive(t.m, h.users.Load()+h.cl.Users(), &t.a)
+	h, m := t.h, t.m
+	evicted := false
+	if holder, _, _ := h.lookup(m.name); holder != m && m.id == nil {
+		old := m.name
+		m.name = h.generateName(m)
+		t.a.refused = &event{typ: evError, code: string(errNameTaken), text: []byte(reservedName(old))}
+		evicted = true
+	}
+	h.chat.arrive(m, h.users.Load()+h.cl.Users(), &t.a)
+	if evicted {
+		h.claimHere(m)
+	}
+}
+
+// reserve makes this node's anonymous member named name give it up: an
+// authenticated user of another node has connected with it.
+func (h *Hub) reserve(name string) {
+	if m, _, _ := h.lookup(name); m != nil && m.id == nil {
+		_ = m.c.Loop().Post(&evictTask{h: h, m: m, name: name})
+	}
 }
 
 // moveSubscribed reports whether m may move to room now: whether this

@@ -136,8 +136,8 @@ func (h *Hub) share(ev *event, jsonOnly bool) {
 	wireBufs.Put(bp)
 }
 
-// whisperRemote sends a whisper to a user of another node.
-func (h *Hub) whisperRemote(node string, ev *event) {
+// sendRemote sends a whisper or a reservation to another node.
+func (h *Hub) sendRemote(node string, ev *event) {
 	bp := wireBufs.Get().(*[]byte)
 	*bp = ev.appendWire((*bp)[:0], false)
 	h.cl.SendTo(node, *bp)
@@ -165,6 +165,10 @@ func (h *Hub) Receive(msg []byte) {
 	ev, jsonOnly, err := parseWire(msg)
 	if err != nil {
 		h.stats.ClusterDropped.Add(1)
+		return
+	}
+	if ev.typ == evReserve {
+		h.reserve(ev.to)
 		return
 	}
 	if ev.typ == evWhisper {

@@ -197,7 +197,7 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 	if t == nil && h.cl != nil {
 		if node, spelled, ok := h.cl.Lookup(to); ok {
 			ev := event{typ: evWhisper, from: m.name, to: spelled, text: text, ts: time.Now().UnixMilli()}
-			h.whisperRemote(node, &ev)
+			h.sendRemote(node, &ev)
 			h.sendTo(m, ev.frame(m.json))
 			return
 		}

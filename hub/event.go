@@ -18,6 +18,10 @@ const (
 	evError     = "error"     // a refused command or message, to its sender
 	evRefreshed = "refreshed" // the answer to a good /refresh
 	evHistory   = "history"   // a room's recent messages, to who enters it or asks
+
+	// evReserve travels between nodes only (wire.go), never to a client:
+	// the name in to is an authenticated user's, give it up here.
+	evReserve = "reserve"
 )
 
 // Presence actions: the "event" of a presence event.

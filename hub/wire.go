@@ -6,13 +6,15 @@ import (
 )
 
 // The wire form of an event sent to the other nodes of a cluster (see
-// Cluster): a room event (message, /me, presence) or a whisper. The
+// Cluster): a room event (message, /me, presence), a whisper, or a
+// reservation (to the node whose anonymous member holds the name an
+// authenticated user has just connected with elsewhere: evReserve). The
 // receiving node renders it in the formats its own members read, so one
 // wire message serves text and JSON members alike, and it computes member
 // lists itself (they are not on the wire).
 //
 //	byte 0     wireVersion
-//	byte 1     kind: wireMessage, wireMe, wirePresence, wireWhisper
+//	byte 1     kind: wireMessage, wireMe, wirePresence, wireWhisper, wireReserve
 //	byte 2     flags: wireCreated | wireJSONOnly
 //	byte 3     presence action: wireJoined, wireLeft, wireRenamed (0 otherwise)
 //	bytes 4-11 ts, milliseconds since the Unix epoch, big-endian
@@ -25,6 +27,7 @@ const (
 	wireMe       = 'e'
 	wirePresence = 'p'
 	wireWhisper  = 'w'
+	wireReserve  = 'r'
 
 	wireCreated  = 1 << 0 // presence joined: the join created the room
 	wireJSONOnly = 1 << 1 // presence of a connect or disconnect: JSON members only
@@ -43,7 +46,7 @@ func (e errWire) Error() string { return string(e) }
 
 const errWireMalformed errWire = "hub: malformed cluster message"
 
-var wireKinds = map[string]byte{evMessage: wireMessage, evMe: wireMe, evPresence: wirePresence, evWhisper: wireWhisper}
+var wireKinds = map[string]byte{evMessage: wireMessage, evMe: wireMe, evPresence: wirePresence, evWhisper: wireWhisper, evReserve: wireReserve}
 
 var wireActions = [...]string{wireJoined: actJoined, wireLeft: actLeft, wireRenamed: actRenamed}
 
@@ -91,6 +94,8 @@ func parseWire(p []byte) (ev event, jsonOnly bool, err error) {
 		ev.typ = evPresence
 	case wireWhisper:
 		ev.typ = evWhisper
+	case wireReserve:
+		ev.typ = evReserve
 	default:
 		return ev, false, errWireMalformed
 	}

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -48,10 +49,7 @@ func TestTokenTabsAcrossNodes(t *testing.T) {
 		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy")
 	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(tabsSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := tabsToken(t, "alice")
 	tab1 := dial(t, a, "?token="+tok)
 	tab1.expectPrefix(t, "You are connected!")
 	enginetest.CheckFor(t, 5*time.Second, func() bool { node, _, ok := c.cl.Lookup("alice"); return ok && node == "a" }, "alice held by node a")
@@ -64,4 +62,44 @@ func TestTokenTabsAcrossNodes(t *testing.T) {
 	x.expectPrefix(t, `error: name "alice" is taken; you are user`)
 	x.send(t, "/w alice hi")
 	tab2.expectPrefix(t, "[user")
+}
+
+// An authenticated user connecting on one node with the name an anonymous
+// user holds on another: the anonymous user is renamed there (told why),
+// and the name becomes the authenticated user's node's in the registry.
+func TestTokenReservesAcrossNodes(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	var nodes []*node
+	for _, id := range []string{"a", "b", "c"} {
+		nodes = append(nodes, startAuthNode(t, ns.URL(), id))
+	}
+	for _, n := range nodes {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy")
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	anon := dial(t, a, "?name=alice")
+	anon.expectPrefix(t, "You are connected!")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { node, _, ok := c.cl.Lookup("alice"); return ok && node == "a" }, "alice held by node a")
+	tab := dial(t, b, "?token="+tabsToken(t, "alice"))
+	tab.expectPrefix(t, "You are connected!")
+	line := anon.expectPrefix(t, `error: name "alice" is reserved for its authenticated user; you are user`)
+	newName := line[strings.LastIndex(line, " ")+1:]
+	anon.expect(t, "*** alice is now known as "+newName)
+	tab.expect(t, "*** alice is now known as "+newName) // the lobby, on the other node
+	enginetest.CheckFor(t, 5*time.Second, func() bool { node, _, ok := c.cl.Lookup("alice"); return ok && node == "b" }, "alice held by node b")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { node, _, ok := c.cl.Lookup(newName); return ok && node == "a" }, newName+" held by node a")
+	x := dial(t, c, "")
+	x.expectPrefix(t, "You are connected!")
+	x.send(t, "/w alice hi")
+	tab.expectPrefix(t, "[user")
+}
+
+// tabsToken is a connect token for name, signed with tabsSecret.
+func tabsToken(t *testing.T, name string) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": name, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(tabsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

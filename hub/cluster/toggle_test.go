@@ -7,12 +7,13 @@ package cluster_test
 // it. nats-server v2.15.2's EnableJetStream writes its API export state
 // while its API dispatch reads it (setJetStreamExportSubs against
 // apiDispatch), which the race detector reports in nats-server's own code.
-// The three of them run without -race, in make test's second pass (-run
+// They run without -race, in make test's second pass (-run
 // 'Alloc|JetStreamToggle'); every other cluster test runs with it.
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,4 +160,40 @@ func TestJetStreamToggleClaimBusy(t *testing.T) {
 	}, "claim granted once the registry answers")
 	txt.send(t, "/nick bob")
 	txt.expect(t, "*** tess is now known as bob")
+}
+
+// An authenticated user takes its name on a node from an anonymous member
+// still arriving there (its claim not answered yet: the registry is down
+// and the claim retries). The member is evicted without a room to be
+// renamed in: the node must not fail (it dereferenced the missing room),
+// and the authenticated user is greeted under its name.
+func TestJetStreamToggleEvictArriving(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	n := startAuthNode(t, ns.URL(), "a")
+	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node healthy")
+	ns.DisableJetStream(t)
+	anon := dial(t, n, "?name=alice") // its claim retries: no greeting yet
+	tab := dial(t, n, "?token="+tabsToken(t, "alice"))
+	tab.expectPrefix(t, "You are connected!")
+	// The anonymous member gets only errors (the name service is busy,
+	// then it is closed), or arrives under another name: never as alice.
+	for done := false; !done; {
+		select {
+		case line := <-anon.in:
+			if strings.HasPrefix(line, "You are connected!") || strings.HasPrefix(line, "error: ") {
+				continue
+			}
+			t.Fatalf("anonymous member got %q", line)
+		case <-anon.done:
+			done = true
+		case <-time.After(3 * time.Second):
+			done = true
+		}
+	}
+	ns.EnableJetStream(t)
+	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node healthy again")
+	x := dial(t, n, "")
+	x.expectPrefix(t, "You are connected!")
+	x.send(t, "/w alice hi")
+	tab.expectPrefix(t, "[user")
 }

@@ -21,10 +21,10 @@ import (
 // clustered node held per user beyond a lone node's (docs/deploy.md, Memory
 // policy). So the create that every new name needs is done here, with one
 // reply subscription per node, a reused message and header, and the ack read
-// in place. A refusal for the key's last sequence (errLastSeq) is left to
-// KeyValue.Create: the key may hold only a freed name's delete marker,
-// which must be written at the marker's revision, as it does. Other errors
-// are the claim's to retry.
+// in place. A refusal for the key's last sequence (errLastSeq) means an
+// entry, read next (worker.write), or a freed name's delete marker, which
+// KeyValue.Create writes over at the marker's revision. Other errors are
+// the claim's to retry.
 
 // errLastSeq is a create refused because the key has a last sequence: an
 // entry, or the delete marker of a freed name.

@@ -335,19 +335,22 @@ func (w *worker) write(b *buckets, key, name, room string) (ok bool, err error) 
 	n := w.n
 	val := w.value(room, name)
 	err = w.call(func(ctx context.Context) error { return w.create(ctx, b, key, val) })
-	if errors.Is(err, errLastSeq) { // an entry, or a freed name's delete marker
-		err = w.call(func(ctx context.Context) error { _, err := b.names.Create(ctx, key, val); return err })
-	}
 	if err == nil {
 		return true, nil
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
+	if !errors.Is(err, errLastSeq) {
 		return false, err
 	}
 	var e jetstream.KeyValueEntry
 	err = w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return w.write(b, key, name, room) // released meanwhile: try again
+		// A freed name's delete marker (or released meanwhile):
+		// KeyValue.Create writes over the marker at its revision.
+		err = w.call(func(ctx context.Context) error { _, err := b.names.Create(ctx, key, val); return err })
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return w.write(b, key, name, room) // taken meanwhile: read it
+		}
+		return err == nil, err
 	}
 	if err != nil {
 		return false, err

@@ -116,12 +116,7 @@ func (h *Hub) claimOwned(m *Member, name string) bool {
 	if !ok {
 		m.c.SetValue(nil) // OnClose has no member to remove
 		ev := event{typ: evError, code: string(errNameTaken), text: []byte("name " + quoteShort(name) + " belongs to another user's token")}
-		line := ev.appendText(nil)
-		if m.json {
-			line = ev.appendJSON(nil)
-		}
-		_ = m.c.Send(codec.OpText, line)
-		m.c.Close(codec.StatusPolicyViolation, "name held by another user")
+		refuse(m, &ev, codec.StatusPolicyViolation, "name held by another user")
 		return false
 	}
 	m.name = name
@@ -131,34 +126,61 @@ func (h *Hub) claimOwned(m *Member, name string) bool {
 	return true
 }
 
-// evictTask renames an anonymous member whose name an authenticated user
-// has just claimed (authenticated names are reserved), on its loop.
+// refuse sends ev to m, in m's format, and closes the connection with
+// code and reason: at once, not after what was posted to m. Loop only.
+func refuse(m *Member, ev *event, code codec.StatusCode, reason string) {
+	line := ev.appendText(nil)
+	if m.json {
+		line = ev.appendJSON(nil)
+	}
+	_ = m.c.Send(codec.OpText, line)
+	m.c.Close(code, reason)
+}
+
+// evictTask renames an anonymous member, on its loop, whose name another
+// user has the better claim to: an authenticated user (of this node, or
+// of another: evictAnon from Receive), or, when lost, the node the
+// cluster's registry gives the name to after an outage (Receiver.Lost).
 type evictTask struct {
 	h    *Hub
 	m    *Member
 	name string
+	lost bool
+}
+
+// evictAnon posts an evictTask for this node's anonymous member named
+// name, if there is one (an authenticated holder keeps its token's name).
+func (h *Hub) evictAnon(name string, lost bool) {
+	if m, _, _ := h.lookup(name); m != nil && m.id == nil {
+		_ = m.c.Loop().Post(&evictTask{h: h, m: m, name: name, lost: lost})
+	}
 }
 
 func (t *evictTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
-	if !m.c.Open() || m.ri == nil || foldName(m.name) != foldName(t.name) {
+	if !holds(m, t.name) {
 		return // gone, still arriving (claimTask.arrive renames it), or renamed meanwhile
 	}
 	old := m.name
 	m.name = h.generateName(m)
 	h.renameIn(m, m.name)
+	why := reservedName(old)
+	if t.lost {
+		why = "name " + quoteShort(old) + " was taken on another node while this one was cut off from the cluster"
+	}
 	if h.cl != nil {
 		// Evicted for an authenticated user of this node, old stays this
 		// node's in the cluster (the user holds it here now, and claims
 		// it too): release finds it no longer m's. Evicted for one of
-		// another node (reserve), old is freed here and in the cluster,
-		// and that node claims it (Receiver.Freed).
-		if h.release(m, old) {
+		// another node, old is freed here and in the cluster, and that
+		// node claims it (Receiver.Freed). Lost, old is freed here only:
+		// the cluster's entry is the other node's.
+		if h.release(m, old) && !t.lost {
 			h.cl.Release(old)
 		}
 		h.claimHere(m)
 	}
-	h.replyError(m, errNameTaken, reservedName(old)+"; you are "+m.name)
+	h.replyError(m, errNameTaken, why+"; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)
 }
 

@@ -62,7 +62,7 @@ func (t *claimTask) Run(*engine.Loop) {
 		// An authenticated user keeps its token's name here even if
 		// another node holds it: its other tab (the names are shared),
 		// or an anonymous user there, whose node is asked to give the
-		// name up (reserve) and then frees it for this node to claim
+		// name up (evReserve) and then frees it for this node to claim
 		// (Receiver.Freed).
 		if t.res == ClaimTaken {
 			if node, _, ok := h.cl.Lookup(t.name); ok {
@@ -81,12 +81,7 @@ func (t *claimTask) Run(*engine.Loop) {
 		if ev == nil {
 			ev = &event{typ: evError, code: string(errNameBusy), text: []byte(nameBusy(t.name))}
 		}
-		line := ev.appendText(nil)
-		if m.json {
-			line = ev.appendJSON(nil)
-		}
-		_ = m.c.Send(codec.OpText, line)
-		m.c.Close(codec.StatusTryAgainLater, "name service busy, try again")
+		refuse(m, ev, codec.StatusTryAgainLater, "name service busy, try again")
 		return
 	}
 	if !t.generated && t.a.refused == nil {
@@ -165,14 +160,6 @@ func (t *claimTask) arrive() {
 	}
 }
 
-// reserve makes this node's anonymous member named name give it up: an
-// authenticated user of another node has connected with it.
-func (h *Hub) reserve(name string) {
-	if m, _, _ := h.lookup(name); m != nil && m.id == nil {
-		_ = m.c.Loop().Post(&evictTask{h: h, m: m, name: name})
-	}
-}
-
 // moveSubscribed reports whether m may move to room now: whether this
 // node's subscription to room is confirmed at NATS. If not, m stays where
 // it is until it is (joinTask moves it), for the reason arriveSubscribed
@@ -238,44 +225,15 @@ func (h *Hub) claimHere(m *Member) {
 }
 
 // Lost implements Receiver: the anonymous member holding name is renamed
-// on its loop (lostTask).
-func (h *Hub) Lost(name string) {
-	m, _, _ := h.lookup(name)
-	if m == nil || m.id != nil {
-		return // gone, or authenticated: the token's name is its user's
-	}
-	_ = m.c.Loop().Post(&lostTask{h: h, m: m, name: name})
-}
+// on its loop (evictTask).
+func (h *Hub) Lost(name string) { h.evictAnon(name, true) }
 
-// lostTask renames a member whose name another node holds in the cluster,
-// on its loop.
-type lostTask struct {
-	h    *Hub
-	m    *Member
-	name string
-}
-
-// holds reports whether m is open, in its room and named name: the
-// tasks below act only on a member still so. Loop only.
+// holds reports whether m is open, in its room and named name: the loop
+// tasks that rename or claim for a member act only on one still so. Loop
+// only.
 func holds(m *Member, name string) bool {
 	return m.c.Open() && m.ri != nil && foldName(m.name) == foldName(name)
 }
-
-func (t *lostTask) Run(*engine.Loop) {
-	h, m := t.h, t.m
-	if !holds(m, t.name) {
-		return // gone, still arriving (its claim decides), or renamed meanwhile
-	}
-	old := m.name
-	h.release(m, old) // here only: the cluster's entry is the other node's
-	m.name = h.generateName(m)
-	h.renameIn(m, m.name)
-	h.claimHere(m)
-	h.replyError(m, errNameTaken, "name "+quoteShort(old)+" was taken on another node while this one was cut off from the cluster; you are "+m.name)
-	h.presence(m, actRenamed, old, false, nil)
-}
-
-func (t *lostTask) Done() {}
 
 // Freed implements Receiver: a member of this node holding name claims it
 // for this node, on its loop (reclaimTask).

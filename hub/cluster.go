@@ -168,7 +168,9 @@ func (h *Hub) Receive(msg []byte) {
 		return
 	}
 	if ev.typ == evReserve {
-		h.reserve(ev.to)
+		// An authenticated user of another node connected with the name:
+		// this node's anonymous holder gives it up.
+		h.evictAnon(ev.to, false)
 		return
 	}
 	if ev.typ == evWhisper {

@@ -47,6 +47,13 @@ func startNode(t *testing.T, url, id string) *node {
 // startNodeWith is startNode with cfg.
 func startNodeWith(t *testing.T, cfg cluster.Config) *node {
 	t.Helper()
+	return startNodeHub(t, cfg, hub.Config{Shards: 4, History: 50})
+}
+
+// startNodeHub is startNodeWith with the hub's configuration (its
+// Cluster set here).
+func startNodeHub(t *testing.T, cfg cluster.Config, hc hub.Config) *node {
+	t.Helper()
 	cl, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,8 @@ func startNodeWith(t *testing.T, cfg cluster.Config) *node {
 	n := &node{cl: cl}
 	t.Cleanup(func() { n.close(t) })
 	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
-	n.hub = hub.New(n.srv, hub.Config{Shards: 4, Cluster: cl, History: 50})
+	hc.Cluster = cl
+	n.hub = hub.New(n.srv, hc)
 	enginetest.Start(t, n.srv)
 	return n
 }

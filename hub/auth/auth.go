@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ type Identity struct {
 	Name    string   // name claim, else sub
 	Nick    bool     // may change names
 	Rooms   []string // allowed rooms and '*'-suffixed prefixes; nil: any
-	Expires int64    // exp in Unix nanoseconds; 0: never
+	Expires int64    // exp in Unix nanoseconds, clamped to the int64 range (math.MaxInt64 after 2262); 0: never
 }
 
 // MayJoin reports whether the rooms claim lets the user join room
@@ -260,9 +261,29 @@ func (v *Verifier) identity(c *claims) (*Identity, *Error) {
 		}
 	}
 	if c.ExpiresAt != nil {
-		id.Expires = c.ExpiresAt.UnixNano()
+		id.Expires = unixNano(c.ExpiresAt.Time)
 	}
 	return id, nil
+}
+
+// Bounds of a time in Unix nanoseconds (an int64): 1677 to 2262.
+var (
+	minNano = time.Unix(0, math.MinInt64)
+	maxNano = time.Unix(0, math.MaxInt64)
+)
+
+// unixNano is t in Unix nanoseconds, clamped to what an int64 holds: an
+// exp after 2262 would overflow UnixNano (to a time in the past, and the
+// connection would be closed at once as expired); it means "not for
+// centuries", which the largest int64 says too.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(maxNano):
+		return math.MaxInt64
+	case t.Before(minNano):
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }
 
 // classify maps jwt's errors to a Reason. Validation errors come joined:

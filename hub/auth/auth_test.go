@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -391,5 +392,27 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// An exp beyond what Unix nanoseconds hold (after 2262) is clamped, not
+// overflowed into the past: the token is valid and expires "never".
+func TestExpiresClamped(t *testing.T) {
+	now := t0
+	v := newVerifier(t, Config{HMACSecret: secret}, &now)
+	for _, year := range []int{2263, 3000, 9999} {
+		c := claimsFor("a")
+		c["exp"] = time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+		id, err := v.Verify(sign(t, "HS256", "", secret, c))
+		if err != nil {
+			t.Fatalf("exp in %d: %v", year, err)
+		}
+		if id.Expires != math.MaxInt64 {
+			t.Fatalf("exp in %d: Expires = %d, want math.MaxInt64", year, id.Expires)
+		}
+	}
+	id, err := v.Verify(sign(t, "HS256", "", secret, claimsFor("a")))
+	if err != nil || id.Expires != t0.Add(time.Hour).UnixNano() {
+		t.Fatalf("an ordinary exp: %v, %d", err, id.Expires)
 	}
 }

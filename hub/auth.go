@@ -69,13 +69,22 @@ func (h *Hub) upgrade(r *engine.Request) (any, *engine.Refusal) {
 // Upgrade implements engine.Upgrader: see upgrade.
 func (ch *chat) Upgrade(r *engine.Request) (any, *engine.Refusal) { return ch.h.upgrade(r) }
 
-// authEcho is /echo behind the same token check as /chat.
+// authEcho is /echo behind the same token check as /chat; its
+// authenticated connections are closed at expiry as chat members are.
 type authEcho struct {
 	Echo
 	h *Hub
 }
 
 func (e authEcho) Upgrade(r *engine.Request) (any, *engine.Refusal) { return e.h.upgrade(r) }
+
+func (e authEcho) OnOpen(c *engine.Conn) {
+	if c.Value() != nil {
+		trackToken(c)
+	}
+}
+
+func (e authEcho) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) { untrackToken(c) }
 
 // sub is the member's authenticated identity, or "" if anonymous.
 func (m *Member) sub() string {
@@ -114,31 +123,74 @@ func (h *Hub) refresh(m *Member, tok string) {
 	}
 	ev := event{typ: evRefreshed, text: []byte(text)}
 	h.sendTo(m, ev.frame(m.json))
+	if !m.mayJoin(m.ri.name) {
+		// The new rooms claim applies now, not at the next /join: the
+		// member leaves the room it may no longer read, at once (not
+		// after the cluster confirms the lobby's subscription, as a /join
+		// waits: see moveSubscribed). A /join still waiting for its room
+		// is checked again when it runs (joinTask).
+		h.replyError(m, errForbidden, "your new token does not let you stay in "+quoteShort(m.ri.name)+"; back to the "+Lobby)
+		h.moveNow(m, Lobby, resume{})
+	}
 }
 
 // sweepExpired closes, with 1008 "token expired", the connections of l
-// whose token expired (beyond the leeway) without a refresh. It runs from
-// the engine's timer sweep: no timer or goroutine per connection. Loop only.
+// whose token expired (beyond the leeway) without a refresh: every
+// authenticated connection, chat members (whatever their room, also
+// while a cluster claims their name) and /echo alike. It runs from the
+// engine's timer sweep: no timer or goroutine per connection. Loop only.
 func (h *Hub) sweepExpired(l *engine.Loop) {
 	lr, _ := l.Local.(*loopRooms)
-	if lr == nil {
+	if lr == nil || len(lr.tokens) == 0 {
 		return
 	}
 	v := h.cfg.Auth
 	deadline := v.Now().Add(-v.Leeway()).UnixNano() // expired before this
-	for _, r := range lr.rooms {
-		expire(r.text, deadline)
-		expire(r.json, deadline)
-	}
-}
-
-func expire(members []*Member, deadline int64) {
-	for _, m := range members {
-		if m.id != nil && m.id.Expires != 0 && m.id.Expires < deadline && m.c.Open() {
-			m.c.Close(codec.StatusPolicyViolation, "token expired")
+	for c := range lr.tokens {
+		if exp := expiresOf(c); exp != 0 && exp < deadline && c.Open() {
+			c.Close(codec.StatusPolicyViolation, "token expired")
 		}
 	}
 }
 
-// mayJoin applies the rooms claim of an authenticated member.
-func (m *Member) mayJoin(room string) bool { return m.id == nil || m.id.MayJoin(strings.ToLower(room)) }
+// expiresOf is when the token of c, an authenticated connection, expires
+// (Unix nanoseconds; 0: never): a chat member's current one (/refresh
+// replaces it), or the one /echo was opened with.
+func expiresOf(c *engine.Conn) int64 {
+	switch v := c.Value().(type) {
+	case *Member:
+		if v.id != nil {
+			return v.id.Expires
+		}
+	case *auth.Identity:
+		return v.Expires
+	}
+	return 0
+}
+
+// trackToken adds c, an authenticated connection, to its loop's set that
+// sweepExpired walks; untrackToken takes it out (OnClose). Loop only.
+func trackToken(c *engine.Conn) {
+	lr := roomsOf(c.Loop())
+	if lr.tokens == nil {
+		lr.tokens = make(map[*engine.Conn]struct{})
+	}
+	lr.tokens[c] = struct{}{}
+}
+
+func untrackToken(c *engine.Conn) {
+	if lr, _ := c.Loop().Local.(*loopRooms); lr != nil {
+		delete(lr.tokens, c)
+	}
+}
+
+// mayJoin applies the rooms claim of an authenticated member. The lobby
+// is always allowed: it is where everyone starts and goes back to
+// (/leave, or a /refresh that takes the member's room away).
+func (m *Member) mayJoin(room string) bool {
+	if m.id == nil {
+		return true
+	}
+	room = strings.ToLower(room)
+	return room == Lobby || m.id.MayJoin(room)
+}

@@ -456,3 +456,116 @@ func TestRefreshWithAuthOff(t *testing.T) {
 		t.Fatalf("refusals with auth off: %v", n)
 	}
 }
+
+// Joining the lobby is always allowed, whatever the rooms claim: by text
+// (/join lobby, /leave) and by JSON (the page's Leave button sends a join
+// of the lobby).
+func TestAuthLobbyAlwaysAllowed(t *testing.T) {
+	p, _, _ := authChat(t, auth.Required)
+	j := openTok(t, p, jwt.MapClaims{"sub": "j", "rooms": []string{"dev"}}, 1, true)
+	a := openTok(t, p, jwt.MapClaims{"sub": "a", "rooms": []string{"dev"}}, 0, false)
+	send(p, j, `{"type":"join","room":"dev"}`)
+	send(p, a, "/join dev")
+	p.Received(j)
+	p.Received(a)
+	send(p, j, `{"type":"join","room":"Lobby"}`)
+	if got := p.Received(j); len(got) != 1 || !strings.Contains(got[0], `"event":"joined","room":"lobby","name":"j"`) {
+		t.Fatalf("JSON join of the lobby: %q", got)
+	}
+	p.Received(a)
+	send(p, a, "/join lobby")
+	if got := p.Received(a); len(got) != 1 || got[0] != "*** a joined lobby" {
+		t.Fatalf("/join lobby: %q", got)
+	}
+}
+
+// A /refresh whose token no longer allows the member's room moves it to
+// the lobby at once, with a notice; it no longer reads the room.
+func TestAuthRefreshAppliesRooms(t *testing.T) {
+	p, _, _ := authChat(t, auth.Required)
+	a := openTok(t, p, jwt.MapClaims{"sub": "a", "rooms": []string{"dev", "games"}}, 0, false)
+	j := openTok(t, p, jwt.MapClaims{"sub": "j", "rooms": []string{"games*"}}, 1, true)
+	b := openTok(t, p, jwt.MapClaims{"sub": "b"}, 1, false)
+	for _, c := range []*engine.Conn{a, b} {
+		send(p, c, "/join games")
+	}
+	send(p, j, `{"type":"join","room":"games"}`)
+	p.Drain()
+	for _, c := range []*engine.Conn{a, b, j} {
+		p.Received(c)
+	}
+	// A refresh that keeps the room changes nothing.
+	send(p, a, "/refresh "+token(t, jwt.MapClaims{"sub": "a", "iss": "app", "rooms": []string{"games"}}))
+	if got := p.Received(a); len(got) != 1 || !strings.HasPrefix(got[0], "*** token refreshed") {
+		t.Fatalf("a refresh keeping the room: %q", got)
+	}
+	send(p, a, "/refresh "+token(t, jwt.MapClaims{"sub": "a", "iss": "app", "rooms": []string{"dev"}}))
+	got := p.Received(a)
+	want := []string{`error: your new token does not let you stay in "games"; back to the lobby`, "*** a joined lobby"}
+	if len(got) != 3 || !strings.HasPrefix(got[0], "*** token refreshed") || got[1] != want[0] || got[2] != want[1] {
+		t.Fatalf("a refresh taking the room away: %q", got)
+	}
+	if got := p.Received(b); len(got) != 1 || got[0] != "*** a left games" {
+		t.Fatalf("games got %q", got)
+	}
+	p.Received(j)
+	send(p, j, `{"type":"refresh","token":"`+token(t, jwt.MapClaims{"sub": "j", "iss": "app", "rooms": []string{"dev"}})+`"}`)
+	got = p.Received(j)
+	if len(got) != 3 || !strings.Contains(got[0], `"type":"refreshed"`) || !strings.Contains(got[1], `"code":"forbidden"`) ||
+		!strings.Contains(got[2], `"event":"joined","room":"lobby","name":"j"`) {
+		t.Fatalf("JSON refresh taking the room away: %q", got)
+	}
+	p.Received(a)
+	p.Received(b)
+	send(p, b, "still here?")
+	if got := p.Received(a); len(got) != 0 {
+		t.Fatalf("a still reads games: %q", got)
+	}
+	if got := p.Received(j); len(got) != 0 {
+		t.Fatalf("j still reads games: %q", got)
+	}
+	send(p, a, "/join games")
+	if got := p.Received(a); len(got) != 1 || got[0] != `error: your token does not let you join "games"` {
+		t.Fatalf("a joins games again: %q", got)
+	}
+}
+
+// Every authenticated connection is closed at expiry, /echo included, and
+// an exp beyond 2262 (past Unix nanoseconds) is not taken for the past.
+func TestAuthExpiryEveryRoute(t *testing.T) {
+	p, _, clk := authChat(t, auth.Required)
+	exp := authT0.Add(time.Minute).Unix()
+	tok := token(t, jwt.MapClaims{"sub": "e", "iss": "app", "exp": exp})
+	echo, err := p.Open("/echo", 1, true, "Authorization: Bearer "+tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := openTok(t, p, jwt.MapClaims{"sub": "f", "exp": time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()}, 0, false)
+	farEcho, err := p.Open("/echo?token="+token(t, jwt.MapClaims{"sub": "g", "iss": "app", "exp": time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC).Unix()}), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Sweep()
+	for _, c := range []*engine.Conn{echo, far, farEcho} {
+		if got := p.Received(c); len(got) != 0 {
+			t.Fatalf("closed before expiry: %q", got)
+		}
+	}
+	p.Message(echo, 1, []byte("ping"))
+	p.Drain()
+	if got := p.Received(echo); len(got) != 1 || got[0] != "ping" {
+		t.Fatalf("echo: %q", got)
+	}
+	clk.t = authT0.Add(time.Minute + 6*time.Second)
+	p.Sweep()
+	if got := p.Received(echo); len(got) != 1 || got[0] != "close 1008 token expired" {
+		t.Fatalf("/echo at expiry: %q", got)
+	}
+	clk.t = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+	p.Sweep()
+	for _, c := range []*engine.Conn{far, farEcho} {
+		if got := p.Received(c); len(got) != 0 {
+			t.Fatalf("an exp after 2262 closed: %q", got)
+		}
+	}
+}

@@ -28,8 +28,11 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	c.SetMaxMessageSize(h.maxMessage)
 	id, _ := c.Value().(*auth.Identity) // from the upgrade hook; nil: anonymous
 	m := &Member{c: c, idx: -1, json: c.Protocol() == ProtocolJSON, id: id}
-	if id != nil && !h.claimOwned(m, id.Name) {
-		return
+	if id != nil {
+		if !h.claimOwned(m, id.Name) {
+			return
+		}
+		trackToken(c)
 	}
 	n := h.users.Add(1)
 	var refused *event // why the name asked for with ?name= was not given
@@ -271,6 +274,9 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 		return
 	}
 	h := ch.h
+	if m.id != nil {
+		untrackToken(c)
+	}
 	if m.ri != nil { // else a cluster was still claiming its name
 		roomsOf(c.Loop()).leave(m)
 		h.exit(m)

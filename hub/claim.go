@@ -199,6 +199,13 @@ func (t *joinTask) Run(l *engine.Loop) {
 		h.unsubscribeUnused(t.room)
 		return
 	}
+	if !m.mayJoin(t.room) {
+		// A /refresh meanwhile took the room away (and, if it took the
+		// one m is in too, moved m to the lobby).
+		h.replyError(m, errForbidden, "your token does not let you join "+quoteShort(t.room))
+		h.unsubscribeUnused(t.room)
+		return
+	}
 	h.moveNow(m, t.room, t.rs)
 }
 

@@ -22,6 +22,10 @@ type loopRooms struct {
 	// joining holds this loop's members whose move waits for the
 	// cluster's subscription to their new room (moveSubscribed).
 	joining map[*Member]struct{}
+
+	// tokens holds this loop's authenticated connections (chat and
+	// /echo), which the expiry sweep walks (Hub.sweepExpired).
+	tokens map[*engine.Conn]struct{}
 }
 
 // localRoom keeps text and JSON members apart, so that a broadcast carries

@@ -313,8 +313,17 @@
 
   // A connect token, from #token=... in the address (the fragment never
   // reaches a server or its logs), is passed on as ?token=: the node then
-  // names the user from it.
-  const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+  // names the user from it. Once read, it leaves the address (replaced,
+  // not a new history entry), so that the browser's history, a synced
+  // history, a bookmark or a copied link does not keep it; reconnections
+  // use the copy read here.
+  const hashParams = new URLSearchParams(location.hash.slice(1));
+  const token = hashParams.get('token') || '';
+  if (hashParams.has('token')) {
+    hashParams.delete('token');
+    const rest = hashParams.toString();
+    history.replaceState(history.state, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+  }
 
   // connect opens the connection as name, in room (resumed; '' for the
   // lobby).

@@ -37,8 +37,8 @@ const (
 // no padding. What is needed only while the upgrade is answered lives on the
 // loop (Loop.hsConn), and what few connections need (query, kept headers,
 // close reason, overridden timers) in connMore, allocated on first need.
-// To add state: two bytes are free after code; anything larger moves the
-// Conn to the 224-byte class.
+// To add state: no byte is free after big; anything more moves the Conn
+// to the 224-byte class.
 type Conn struct {
 	// Used on every read and write.
 	gc    gnet.Conn
@@ -69,6 +69,7 @@ type Conn struct {
 	zbits    uint8            // permessage-deflate: the server's max window bits (8-15); 0: not negotiated (deflate.go)
 	held     heldSize         // bytes charged to the connection, see memory.go
 	code     codec.StatusCode // the close code sent or received; 0 while open
+	big      uint16           // the oversized frame the peer is reading, in bigUnits: see allowBig
 }
 
 // connMore is the per-connection state that most connections never need,
@@ -271,10 +272,7 @@ func (c *Conn) WriteShared(frame []byte) error {
 			copy(b, frame)
 			frame = b
 		} else {
-			l.flush()
-			l.counters.nFramesOut++
-			l.counters.nBytesOut += int64(len(frame))
-			c.writev([][]byte{frame})
+			c.writeNow(len(frame), [][]byte{frame})
 			return nil
 		}
 	}
@@ -299,32 +297,78 @@ func (c *Conn) sendFrame(op codec.OpCode, payload []byte) {
 		c.enqueue(codec.AppendFrame(b[:0], true, op, payload, nil))
 		return
 	}
-	// Larger than the arena: keep order by flushing what is pending, then
-	// let gnet copy whatever the socket does not take at once.
-	l.flush()
 	var hdr [14]byte
-	h := codec.AppendHeader(hdr[:0], true, op, len(payload), nil)
+	c.writeNow(n, [][]byte{codec.AppendHeader(hdr[:0], true, op, len(payload), nil), payload})
+}
+
+// writeNow writes a frame of n bytes (in iov) larger than the arena: it
+// keeps order by flushing what is pending, then lets gnet copy whatever
+// the socket does not take at once. Loop only.
+func (c *Conn) writeNow(n int, iov [][]byte) {
+	l := c.loop
+	l.flush()
 	l.counters.nFramesOut++
-	l.counters.nBytesOut += int64(len(h) + len(payload))
-	c.writev([][]byte{h, payload})
+	l.counters.nBytesOut += int64(n)
+	c.allowBig(c.gc.OutboundBuffered(), n)
+	c.writev(iov)
 }
 
 // enqueue adds a frame to the pending output, unless the connection is a
 // slow consumer, which is closed instead.
 func (c *Conn) enqueue(b []byte) {
-	limit := c.loop.srv.cfg.MaxOutboundBytes
-	if c.gc.OutboundBuffered()+int(c.pendBytes)+len(b) > limit {
+	if c.gc.OutboundBuffered()+int(c.pendBytes)+len(b) > c.outLimit() {
 		// Frames queued in this event are not the peer's fault: hand them
 		// to the socket first, and judge by what it did not take.
 		if c.pendBytes > 0 {
 			c.loop.flushConn(c)
 		}
-		if c.state == stateClosed || c.gc.OutboundBuffered()+len(b) > limit {
+		if c.state == stateClosed {
+			c.slowConsumer()
+			return
+		}
+		out := c.gc.OutboundBuffered()
+		c.settleBig(out)
+		if out+len(b) > c.outLimit() && !c.allowBig(out, len(b)) {
 			c.slowConsumer()
 			return
 		}
 	}
 	c.loop.enqueue(c, b)
+}
+
+// bigUnit is the unit of Conn.big: 4 KiB, so that it counts frames up to
+// 256 MiB (larger ones count as that).
+const bigUnit = 4 << 10
+
+// outLimit is the bytes c may have queued before it is a slow consumer:
+// MaxOutboundBytes, plus the oversized frame it is reading, if any.
+func (c *Conn) outLimit() int {
+	return c.loop.srv.cfg.MaxOutboundBytes + int(c.big)*bigUnit
+}
+
+// allowBig admits a frame of n bytes, more than half of MaxOutboundBytes
+// (or more than all of it), to a peer that has at most half of it unread
+// (out bytes): a single large frame to a peer that reads is not what makes
+// it slow. The frame's size is added to c's limit until the peer has read
+// it down to half the limit again (settleBig), so that the frames after it
+// are judged by what the peer leaves unread beyond that frame: the bound
+// is MaxOutboundBytes plus one frame, however large the node lets frames
+// be. A peer with more than half the limit unread is judged as before.
+func (c *Conn) allowBig(out, n int) bool {
+	half := c.loop.srv.cfg.MaxOutboundBytes / 2
+	if n <= half || out > half {
+		return false
+	}
+	c.big = uint16(min((n+bigUnit-1)/bigUnit, 1<<16-1))
+	return true
+}
+
+// settleBig drops the allowance of an oversized frame once the peer has
+// read it (out, its unread bytes, is at most half the limit).
+func (c *Conn) settleBig(out int) {
+	if c.big != 0 && out <= c.loop.srv.cfg.MaxOutboundBytes/2 {
+		c.big = 0
+	}
 }
 
 func (c *Conn) writev(iov [][]byte) {
@@ -336,10 +380,11 @@ func (c *Conn) writev(iov [][]byte) {
 		return
 	}
 	out := c.gc.OutboundBuffered()
-	if out > c.loop.srv.cfg.MaxOutboundBytes {
+	if out > c.outLimit() {
 		c.slowConsumer()
 		return
 	}
+	c.settleBig(out)
 	// Charge what the peer did not take; the common case (it took
 	// everything, and nothing was held before) costs this one compare.
 	if out != 0 || c.held != 0 {

@@ -134,10 +134,7 @@ func (c *Conn) sendCompressed(op codec.OpCode, payload []byte) {
 		copy(b, frame)
 		c.enqueue(b)
 	} else {
-		l.flush()
-		l.counters.nFramesOut++
-		l.counters.nBytesOut += int64(len(frame))
-		c.writev([][]byte{frame}) // gnet copies what the socket does not take
+		c.writeNow(len(frame), [][]byte{frame})
 	}
 	if cap(l.flate.zbuf) > keepZbufCap {
 		l.flate.zbuf = nil

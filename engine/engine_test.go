@@ -414,6 +414,39 @@ func TestSlowConsumerEvicted(t *testing.T) {
 	}
 }
 
+// A frame much larger than MaxOutboundBytes (and than the socket's
+// buffers), then more frames, to a client that reads: it gets them all,
+// and is not closed as a slow consumer while it reads the big one.
+func TestOversizedFrameOverSocket(t *testing.T) {
+	const big, small, n = 2 << 20, 1000, 50
+	rec := &recorder{onMessage: func(c *engine.Conn, op codec.OpCode, p []byte) bool {
+		if string(p) != "big" {
+			return false
+		}
+		_ = c.Send(codec.OpBinary, make([]byte, big))
+		for i := 0; i < n; i++ {
+			_ = c.Send(codec.OpBinary, make([]byte, small))
+		}
+		return true
+	}}
+	srv := startServer(t, engine.Config{MaxOutboundBytes: 256 << 10, SocketSendBuffer: 16 << 10}, func(s *engine.Server) { s.Handle("/echo", rec) })
+	rc := dialRaw(t, srv.Addr(), "/echo")
+	_ = rc.conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	rc.write(frame(true, codec.OpText, []byte("big")))
+	for i := 0; i <= n; i++ {
+		ev, err := rc.next(10 * time.Second)
+		if err != nil || ev.Kind != codec.KindMessage {
+			t.Fatalf("frame %d: %v, %v (SlowConsumers %d)", i, err, ev.Kind, srv.Stats().SlowConsumers)
+		}
+		if want := map[bool]int{true: big, false: small}[i == 0]; len(ev.Payload) != want {
+			t.Fatalf("frame %d: %d bytes, want %d", i, len(ev.Payload), want)
+		}
+	}
+	if n := srv.Stats().SlowConsumers; n != 0 {
+		t.Fatalf("SlowConsumers = %d", n)
+	}
+}
+
 // No goroutine per connection: 2,000 open connections add none.
 func TestGoroutinesDoNotGrowWithConnections(t *testing.T) {
 	srv, _ := echoServer(t, engine.Config{})

@@ -58,7 +58,10 @@ type Config struct {
 	MaxHeaderBytes int
 	// MaxOutboundBytes bounds the bytes queued for one connection that the
 	// kernel has not accepted yet; a connection over it is a slow consumer and
-	// is closed with 1008. If zero, DefaultMaxOutboundBytes.
+	// is closed with 1008. One frame larger than half of it, queued to a
+	// connection with at most half of it unread, is let through and raises
+	// the bound by its size until the peer has read it: a single large frame
+	// is not what makes a reader slow. If zero, DefaultMaxOutboundBytes.
 	MaxOutboundBytes int
 	// MemoryBudget bounds the bytes the node holds for all its connections
 	// together: partial frames and requests in gnet's inbound buffers,

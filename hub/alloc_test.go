@@ -121,11 +121,11 @@ func TestMemoryHistoryAppendAllocs(t *testing.T) {
 	text := []byte("a chat line of a typical length, about sixty bytes long....")
 	rooms := []string{"a", "b", "c"}
 	for i := range 200 {
-		s.Append(rooms[i%3], false, "alice", text, 1)
+		s.Append(rooms[i%3], 0, 0, "alice", text, 1)
 	}
 	i := 0
 	allocs := testing.AllocsPerRun(1000, func() {
-		s.Append(rooms[i%3], i%2 == 0, "alice", text[:20+i%40], 1)
+		s.Append(rooms[i%3], 0, hub.MessageFlags(i%2), "alice", text[:20+i%40], 1)
 		i++
 	})
 	if allocs != 0 {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"strings"
@@ -567,5 +568,66 @@ func TestAuthExpiryEveryRoute(t *testing.T) {
 		if got := p.Received(c); len(got) != 0 {
 			t.Fatalf("an exp after 2262 closed: %q", got)
 		}
+	}
+}
+
+// JSON events say "verified":true for what a token holder says and does
+// (messages, /me, whispers, presence, its welcome, its stored messages),
+// and nothing for anonymous users: with --auth optional, the two can be
+// told apart.
+func TestAuthVerifiedEvents(t *testing.T) {
+	clk := &fakeClock{t: authT0}
+	v, err := auth.New(auth.Config{Mode: auth.Optional, HMACSecret: testSecret, Issuer: "app", Now: clk.now, ValidName: hub.ValidName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	p, _ := newChatConfig(t, 2, hub.Config{Shards: 4, Auth: v, History: 10})
+	obs := openAs(t, p, "/chat?name=obs", 1, true)
+	guest := openAs(t, p, "/chat?name=guest", 0, true)
+	alice, err := p.Open("/chat?token="+token(t, jwt.MapClaims{"sub": "u1", "name": "alice", "iss": "app"}), 0, true, jsonHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	if got := p.Received(alice); len(got) < 1 || !strings.Contains(got[0], `"name":"alice","verified":true`) {
+		t.Fatalf("alice's welcome: %q", got)
+	}
+	if got := p.Received(obs); len(got) != 2 || strings.Contains(got[0], "verified") || !strings.Contains(got[1], `"name":"alice","verified":true`) {
+		t.Fatalf("the connects: %q", got)
+	}
+	p.Received(guest)
+	for _, tc := range []struct {
+		from     *engine.Conn
+		cmd      string
+		verified bool
+	}{
+		{alice, `{"type":"message","text":"from alice"}`, true},
+		{alice, `{"type":"me","text":"waves"}`, true},
+		{alice, `{"type":"whisper","to":"obs","text":"psst"}`, true},
+		{guest, `{"type":"message","text":"from guest"}`, false},
+		{guest, `{"type":"whisper","to":"obs","text":"psst"}`, false},
+	} {
+		send(p, tc.from, tc.cmd)
+		got := p.Received(obs)
+		if len(got) != 1 || strings.Contains(got[0], `"verified":true`) != tc.verified {
+			t.Fatalf("%s: obs got %q, want verified %v", tc.cmd, got, tc.verified)
+		}
+	}
+	j, err := p.Open("/chat?name=j", 1, true, jsonHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	got := p.Received(j)
+	var hist struct {
+		Messages []struct {
+			From     string `json:"from"`
+			Verified bool   `json:"verified"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(got[1]), &hist); err != nil || len(hist.Messages) != 3 ||
+		!hist.Messages[0].Verified || !hist.Messages[1].Verified || hist.Messages[2].Verified {
+		t.Fatalf("history: %s", got[1])
 	}
 }

@@ -235,7 +235,7 @@ func (ch *chat) welcome(m *Member, n int64, refused, roomRefused *event) {
 		}
 		return
 	}
-	ev := event{typ: evWelcome, name: m.name, room: m.ri.name, text: greeting, users: n}
+	ev := event{typ: evWelcome, name: m.name, room: m.ri.name, text: greeting, users: n, verified: m.id != nil}
 	ev.members, ev.count, ev.seq = ch.h.roster(m.ri)
 	_ = m.c.Send(codec.OpText, ev.appendJSON(nil))
 	if refused != nil {
@@ -295,7 +295,7 @@ func (h *Hub) presenceJSON(m *Member, action string, ri *roomInfo) {
 	if ri.json.Load() == 0 && h.cl == nil {
 		return
 	}
-	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, ts: time.Now().UnixMilli()}
+	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, ts: time.Now().UnixMilli(), verified: m.id != nil}
 	h.share(&ev, true) // the other nodes' JSON members are told, whatever this node's are
 	if ri.json.Load() == 0 {
 		return

@@ -1,8 +1,13 @@
 package hub
 
 import (
+	"hash/maphash"
 	"sync"
 )
+
+// remoteOwner marks the history owner of another node's sender (a hash of
+// its name), apart from this node's connection ids, which count from 1.
+const remoteOwner = 1 << 63
 
 // Cluster joins a hub to the other nodes of a cluster: hub/cluster
 // implements it over NATS. A hub without one (Config.Cluster nil) is a
@@ -198,8 +203,9 @@ func (h *Hub) Receive(msg []byte) {
 	}
 	if h.hist != nil && ev.typ != evPresence {
 		// Each node's history keeps the other nodes' messages too, in the
-		// order this node delivered them.
-		h.sayStored(ri, &ev)
+		// order this node delivered them; each sender's share of it is
+		// counted by its name (its connection is on another node).
+		h.sayStored(ri, &ev, maphash.String(h.seed, ev.from)|remoteOwner)
 		return
 	}
 	var tf, jf *Frame

@@ -117,14 +117,14 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 	if text == nil {
 		text = []byte{} // an empty line still has a "text" (no allocation: zero size)
 	}
-	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli()}
+	ev := event{typ: typ, room: m.ri.name, from: m.name, text: text, ts: time.Now().UnixMilli(), verified: m.id != nil}
 	if h.seqr != nil { // delivered when it comes back stored (ReceiveStored)
-		h.seqr.Sequence(ev.room, typ == evMe, ev.from, ev.text, ev.ts)
+		h.seqr.Sequence(ev.room, ev.flags(), ev.from, ev.text, ev.ts)
 		return
 	}
 	h.share(&ev, false)
 	if h.hist != nil {
-		h.sayStored(m.ri, &ev)
+		h.sayStored(m.ri, &ev, m.c.ID())
 		return
 	}
 	tf, jf := ev.frames(m.ri)
@@ -196,7 +196,7 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 	t, toName, tabs := h.lookup(to)
 	if t == nil && h.cl != nil {
 		if node, spelled, ok := h.cl.Lookup(to); ok {
-			ev := event{typ: evWhisper, from: m.name, to: spelled, text: text, ts: time.Now().UnixMilli()}
+			ev := event{typ: evWhisper, from: m.name, to: spelled, text: text, ts: time.Now().UnixMilli(), verified: m.id != nil}
 			h.sendRemote(node, &ev)
 			h.sendTo(m, ev.frame(m.json))
 			return
@@ -210,7 +210,7 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 		h.replyError(m, errSelfWhisper, "you cannot whisper to yourself")
 		return
 	}
-	ev := event{typ: evWhisper, from: m.name, to: toName, text: text, ts: time.Now().UnixMilli()}
+	ev := event{typ: evWhisper, from: m.name, to: toName, text: text, ts: time.Now().UnixMilli(), verified: m.id != nil}
 	h.sendTo(t, ev.frame(t.json))
 	for _, tab := range tabs { // the same user on more tabs
 		h.sendTo(tab, ev.frame(tab.json))
@@ -271,7 +271,7 @@ func (h *Hub) moveNow(m *Member, room string, rs resume) {
 // old.
 func (h *Hub) presence(m *Member, action, old string, created bool, skip *Member) {
 	ri := m.ri
-	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, old: old, created: created, ts: time.Now().UnixMilli()}
+	ev := event{typ: evPresence, action: action, room: ri.name, name: m.name, old: old, created: created, ts: time.Now().UnixMilli(), verified: m.id != nil}
 	if ri.json.Load() > 0 {
 		ev.members, ev.count, ev.seq = h.roster(ri)
 	}

@@ -35,23 +35,24 @@ const (
 // or as a ProtocolJSON object. Senders build it on the stack; text may
 // point into the message being handled, so it is read only while encoding.
 type event struct {
-	typ     string
-	action  string // presence: actJoined, actLeft, actRenamed
-	code    string // error: an errCode
-	room    string
-	from    string   // message, me, whisper
-	to      string   // whisper
-	name    string   // presence and welcome: whose (the new name when renamed)
-	old     string   // presence renamed: the previous name
-	text    []byte   // nil: omitted from JSON
-	members []string // nil: omitted from JSON
-	users   int64    // welcome: users on the node; 0: omitted
-	count   int      // welcome, users, presence: members in the room; 0: omitted
-	seq     uint64   // roster version of members; 0: omitted
-	ts      int64    // milliseconds since the Unix epoch; 0: omitted
-	offset  uint64   // message, me: place in the room's history; 0: omitted (no history)
-	epoch   string   // message, me: the history's epoch, with offset
-	created bool     // presence joined: this join created the room
+	typ      string
+	action   string // presence: actJoined, actLeft, actRenamed
+	code     string // error: an errCode
+	room     string
+	from     string   // message, me, whisper
+	to       string   // whisper
+	name     string   // presence and welcome: whose (the new name when renamed)
+	old      string   // presence renamed: the previous name
+	text     []byte   // nil: omitted from JSON
+	members  []string // nil: omitted from JSON
+	users    int64    // welcome: users on the node; 0: omitted
+	count    int      // welcome, users, presence: members in the room; 0: omitted
+	seq      uint64   // roster version of members; 0: omitted
+	ts       int64    // milliseconds since the Unix epoch; 0: omitted
+	offset   uint64   // message, me: place in the room's history; 0: omitted (no history)
+	epoch    string   // message, me: the history's epoch, with offset
+	created  bool     // presence joined: this join created the room
+	verified bool     // from (message, me, whisper) or name (presence, welcome) holds a token; false: omitted
 }
 
 // appendText renders ev as the plain-text protocol's line.
@@ -112,6 +113,9 @@ func (ev *event) appendJSON(b []byte) []byte {
 	b = appendField(b, "to", ev.to)
 	b = appendField(b, "name", ev.name)
 	b = appendField(b, "old", ev.old)
+	if ev.verified {
+		b = append(b, `,"verified":true`...)
+	}
 	if ev.text != nil {
 		b = appendJSONString(append(b, `,"text":`...), ev.text)
 	}

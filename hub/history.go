@@ -6,6 +6,20 @@ import "time"
 const (
 	DefaultHistoryTTL      = 24 * time.Hour // how long a stored message is kept
 	DefaultHistoryMaxBytes = 64 << 20       // node-wide bytes of stored messages
+
+	// HistoryShares is how many parts of the node-wide bytes one room, or
+	// one sender, may hold by default (HistoryRoomMaxBytes): 1 MiB of the
+	// default 64 MiB, some 40 lines of the longest, most escaped text.
+	HistoryShares = 64
+)
+
+// MessageFlags describe a stored message.
+type MessageFlags uint8
+
+// Message flags.
+const (
+	MessageMe       MessageFlags = 1 << iota // a /me action, else a chat line
+	MessageVerified                          // said by a token holder: its events say "verified":true
 )
 
 // History keeps the recent messages (chat lines and /me actions) of every
@@ -21,9 +35,13 @@ const (
 // it exact. Implementations must be safe for concurrent use across rooms
 // and must not block on the network (they are called on event loops).
 type History interface {
-	// Append stores a message said in room and returns its offset and the
-	// room's epoch. from and text are copied; the epoch string stays valid.
-	Append(room string, me bool, from string, text []byte, ts int64) (offset uint64, epoch string)
+	// Append stores a message said in room by owner (an id of the sender,
+	// whose share of the store may be bounded; 0: none) and returns its
+	// offset and the room's epoch. from and text are copied; the epoch
+	// string stays valid. An offset of 0 says that the message was not
+	// kept (its owner holds its share already): it is delivered without
+	// one, and the room's offsets go on without a gap.
+	Append(room string, owner uint64, flags MessageFlags, from string, text []byte, ts int64) (offset uint64, epoch string)
 
 	// Read calls fn with room's stored messages, oldest first, at most max
 	// (the newest ones). With resume, it gives the messages after offset
@@ -44,10 +62,11 @@ type History interface {
 // HistoryMessage is one stored message as History.Read hands it out. Its
 // slices point into the store: valid during the Read callback only.
 type HistoryMessage struct {
-	Offset uint64
-	Epoch  string
-	Me     bool // a /me action, else a chat line
-	From   []byte
-	Text   []byte
-	TS     int64 // milliseconds since the Unix epoch, when it was said
+	Offset   uint64
+	Epoch    string
+	Me       bool // a /me action, else a chat line
+	Verified bool // said by a token holder
+	From     []byte
+	Text     []byte
+	TS       int64 // milliseconds since the Unix epoch, when it was said
 }

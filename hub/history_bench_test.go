@@ -212,7 +212,7 @@ func BenchmarkHistoryAppend(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: perRoom})
 	for i := range rooms * perRoom {
-		s.Append(names[i%rooms], false, "alice", text, 1)
+		s.Append(names[i%rooms], 0, 0, "alice", text, 1)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -221,7 +221,7 @@ func BenchmarkHistoryAppend(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
 	for i := range b.N {
-		s.Append(names[i%rooms], false, "alice", text, 1)
+		s.Append(names[i%rooms], 0, 0, "alice", text, 1)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/msg")

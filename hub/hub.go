@@ -74,6 +74,12 @@ type Config struct {
 	// the oldest messages go first. If zero, DefaultHistoryMaxBytes.
 	// Unused when History is zero or HistoryStore is set.
 	HistoryMaxBytes int64
+	// HistoryRoomMaxBytes bounds one room's history, and one connection's
+	// messages in all rooms' history, so that HistoryMaxBytes is shared:
+	// the room's oldest go first, and a connection's messages over it are
+	// delivered but not kept (without an offset). If zero,
+	// HistoryMaxBytes/HistoryShares. Unused as HistoryMaxBytes is.
+	HistoryRoomMaxBytes int64
 	// HistoryStore keeps the history. If nil (and History is set), a
 	// MemoryHistory; a cluster passes a store shared by its nodes.
 	HistoryStore History
@@ -140,6 +146,12 @@ type Hub struct {
 
 	maxFrame, maxMessage int64 // /chat's limits: MaxMessage within the server's
 
+	// histBudget bounds a history event, and a /history answer to a text
+	// client: a quarter of the server's MaxOutboundBytes, so that history
+	// is never what makes a reader slow, and leaves room for the live
+	// messages after it.
+	histBudget int
+
 	users    atomic.Int64  // connected chat users, all loops
 	nextName atomic.Uint64 // user0, user1, ...
 	seq      atomic.Uint64 // roster versions, increasing node-wide
@@ -203,6 +215,7 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	h.clock = func() time.Duration { return time.Since(h.start) }
 	sc := srv.Config()
 	h.maxFrame, h.maxMessage = min(cfg.MaxMessage, sc.MaxFrameSize), min(cfg.MaxMessage, sc.MaxMessageSize)
+	h.histBudget = sc.MaxOutboundBytes / 4
 	if cfg.Rate > 0 {
 		h.interval = int64(float64(time.Second) / cfg.Rate)
 		h.tolerance = int64(cfg.Burst-1) * h.interval
@@ -217,7 +230,8 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	if cfg.History > 0 {
 		h.hist = cfg.HistoryStore
 		if h.hist == nil || cfg.Sequencer != nil {
-			h.hist = NewMemoryHistory(MemoryHistoryConfig{PerRoom: cfg.History, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes, Mirror: cfg.Sequencer != nil})
+			h.hist = NewMemoryHistory(MemoryHistoryConfig{PerRoom: cfg.History, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes,
+				RoomMaxBytes: cfg.HistoryRoomMaxBytes, Mirror: cfg.Sequencer != nil})
 		}
 		if cfg.Sequencer != nil {
 			h.seqr = cfg.Sequencer

@@ -41,6 +41,29 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	return append(append(b, s[start:]...), '"')
 }
 
+// jsonLen is the length of s as a JSON string by appendJSONString,
+// without its quotes. A table, not a switch: it runs on every stored
+// message, and most bytes add nothing.
+func jsonLen[T string | []byte](s T) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		n += int(jsonExtra[s[i]])
+	}
+	return n
+}
+
+// jsonExtra is how many bytes appendJSONString adds for each byte: 1 for
+// the two-character escapes, 5 for the other control characters (\u00XX).
+var jsonExtra = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = 5
+	}
+	for _, c := range []byte{'"', '\\', '\n', '\r', '\t'} {
+		t[c] = 1
+	}
+	return t
+}()
+
 // command is a client's JSON command, e.g. {"type":"message","text":"hi"}.
 // Its fields point into the message payload or into Member.scratch: valid
 // during OnMessage only. Missing fields are nil.

@@ -3,6 +3,7 @@ package hub
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -22,6 +23,12 @@ type MemoryHistoryConfig struct {
 	// messages, whatever their room, are dropped first. If zero,
 	// DefaultHistoryMaxBytes.
 	MaxBytes int64
+	// RoomMaxBytes bounds, counted the same way, one room's messages
+	// (over it the room's oldest go first) and one owner's (Append's
+	// owner: a connection, whose messages over it are not kept), so that
+	// MaxBytes is shared: one client talking in many rooms cannot flush
+	// the others' history. If zero, MaxBytes/HistoryShares.
+	RoomMaxBytes int64
 	// Now is the clock of the TTL. If nil, time.Now; tests set their own.
 	Now func() time.Time
 	// Mirror makes the store a copy of a cluster's history, written with
@@ -30,8 +37,14 @@ type MemoryHistoryConfig struct {
 }
 
 // MemoryHistory is the single node's History: every room's messages in
-// memory, bounded per room (PerRoom), in age (TTL) and node-wide in bytes
-// (MaxBytes). A node restart loses it, and with it every room's epoch.
+// memory, bounded per room (PerRoom and RoomMaxBytes), per owner
+// (RoomMaxBytes), in age (TTL) and node-wide in bytes (MaxBytes). A node
+// restart loses it, and with it every room's epoch.
+//
+// A message counts the larger of its buffer and its size as JSON (the
+// name and text escaped, as events carry them): a line of control
+// characters, six times longer in JSON than in memory, costs what it
+// costs to send.
 //
 // Every stored message is one pooled entry on two intrusive lists: its
 // room's (oldest first, for reads and the per-room cap) and the node's
@@ -47,13 +60,15 @@ type MemoryHistory struct {
 	perRoom  int
 	ttl      int64 // nanoseconds
 	maxBytes int64
+	roomMax  int64 // RoomMaxBytes
 	now      func() time.Time
 	boot     string // epoch prefix: random per store, so per node run
 	mirror   bool
 
 	mu         sync.Mutex
 	rooms      map[string]*memRoom
-	head, tail *memEntry // every entry, oldest first
+	owners     map[uint64]*memOwner // owners with messages stored
+	head, tail *memEntry            // every entry, oldest first
 	bytes      int64
 	count      int
 	gen        uint64                    // rooms created, for epochs
@@ -69,6 +84,13 @@ type memRoom struct {
 	head, tail *memEntry // the room's entries, oldest first
 	n          int
 	holds      int
+	bytes      int64 // the entries' cost
+}
+
+// memOwner counts what one owner's stored messages cost.
+type memOwner struct {
+	id    uint64
+	bytes int64
 }
 
 // memEntry is one stored message: the sender's name then the text in buf.
@@ -76,11 +98,13 @@ type memEntry struct {
 	prev, next *memEntry // the node's list (next also links the free lists)
 	rnext      *memEntry // the room's list
 	room       *memRoom
+	owner      *memOwner // nil: none
 	off        uint64
 	at         int64 // clock nanoseconds when stored, for the TTL
 	ts         int64
+	cost       int32 // what the entry counts against the caps: see entryCost
 	from       uint8 // names are at most 32 bytes
-	me         bool
+	flags      MessageFlags
 	buf        []byte
 }
 
@@ -93,8 +117,9 @@ const (
 	maxFree        = 1 << 14
 )
 
-// entryOverhead is what one entry costs beside its buffer, as Bytes
-// counts it; roomOverhead likewise for a room.
+// entryOverhead is what one entry costs beside its buffer (or its JSON
+// size, see entryCost), as Bytes counts it; roomOverhead likewise for a
+// room.
 const (
 	entryOverhead = int64(unsafe.Sizeof(memEntry{}))
 	roomOverhead  = int64(unsafe.Sizeof(memRoom{})) + 64 // plus its map slot, name and epoch
@@ -111,14 +136,17 @@ func NewMemoryHistory(cfg MemoryHistoryConfig) *MemoryHistory {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultHistoryMaxBytes
 	}
+	if cfg.RoomMaxBytes <= 0 {
+		cfg.RoomMaxBytes = cfg.MaxBytes / HistoryShares
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	var r [4]byte
 	_, _ = rand.Read(r[:]) // never fails (crypto/rand panics instead)
 	return &MemoryHistory{
-		perRoom: cfg.PerRoom, ttl: int64(cfg.TTL), maxBytes: cfg.MaxBytes, now: cfg.Now,
-		boot: hex.EncodeToString(r[:]), rooms: make(map[string]*memRoom), mirror: cfg.Mirror,
+		perRoom: cfg.PerRoom, ttl: int64(cfg.TTL), maxBytes: cfg.MaxBytes, roomMax: min(cfg.RoomMaxBytes, cfg.MaxBytes), now: cfg.Now,
+		boot: hex.EncodeToString(r[:]), rooms: make(map[string]*memRoom), owners: make(map[uint64]*memOwner), mirror: cfg.Mirror,
 	}
 }
 
@@ -163,16 +191,43 @@ func (s *MemoryHistory) Release(room string) {
 	s.mu.Unlock()
 }
 
-// Append implements History.
-func (s *MemoryHistory) Append(room string, me bool, from string, text []byte, ts int64) (uint64, string) {
+// Append implements History: a message whose owner (if not 0) would
+// hold more than RoomMaxBytes with it, or that alone costs more, is not
+// kept (offset 0).
+func (s *MemoryHistory) Append(room string, owner uint64, flags MessageFlags, from string, text []byte, ts int64) (uint64, string) {
 	now := s.now().UnixNano()
+	cost := entryCost(from, text)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked(now)
 	r := s.roomLocked(room)
+	var o *memOwner
+	if owner != 0 {
+		if o = s.owners[owner]; o == nil {
+			o = &memOwner{id: owner}
+		}
+	}
+	if cost > s.roomMax || o != nil && o.bytes+cost > s.roomMax {
+		return 0, r.epoch
+	}
+	if o != nil && o.bytes == 0 {
+		s.owners[owner] = o
+	}
 	off := r.next
-	s.appendLocked(r, now, me, from, text, ts)
+	s.appendLocked(r, o, cost, now, flags, from, text, ts)
 	return off, r.epoch
+}
+
+// entryCost is what a message counts against the caps: its entry, and
+// the larger of its buffer (from and text in a size class) and its name
+// and text as JSON strings (see jsonLen).
+func entryCost(from string, text []byte) int64 {
+	n := len(from) + len(text)
+	buf := n
+	if c := sizeClass(n); c >= 0 {
+		buf = classSize(c)
+	}
+	return entryOverhead + int64(max(buf, jsonLen(from)+jsonLen(text)))
 }
 
 // Put stores a message whose offset and epoch were given elsewhere (a
@@ -180,7 +235,7 @@ func (s *MemoryHistory) Append(room string, me bool, from string, text []byte, t
 // that does not follow the room's last one, drops what the room held: its
 // history starts again there. Its age for the TTL is ts (when it was
 // said), not when it arrived.
-func (s *MemoryHistory) Put(room string, offset uint64, epoch string, me bool, from string, text []byte, ts int64) {
+func (s *MemoryHistory) Put(room string, offset uint64, epoch string, flags MessageFlags, from string, text []byte, ts int64) {
 	at := ts * int64(time.Millisecond)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -197,15 +252,16 @@ func (s *MemoryHistory) Put(room string, offset uint64, epoch string, me bool, f
 		}
 		r.next = offset
 	}
-	s.appendLocked(r, at, me, from, text, ts)
+	s.appendLocked(r, nil, entryCost(from, text), at, flags, from, text, ts)
 }
 
-// appendLocked stores a message at r's next offset, stored at clock time
-// at, and enforces the caps.
-func (s *MemoryHistory) appendLocked(r *memRoom, at int64, me bool, from string, text []byte, ts int64) {
+// appendLocked stores a message of owner o (nil: none) at r's next
+// offset, stored at clock time at, and enforces the caps.
+func (s *MemoryHistory) appendLocked(r *memRoom, o *memOwner, cost int64, at int64, flags MessageFlags, from string, text []byte, ts int64) {
 	e := s.getLocked(len(from) + len(text))
 	e.buf = append(append(e.buf[:0], from...), text...)
-	e.room, e.off, e.at, e.ts, e.from, e.me = r, r.next, at, ts, uint8(len(from)), me
+	e.room, e.owner, e.off, e.at, e.ts, e.from, e.flags = r, o, r.next, at, ts, uint8(len(from)), flags
+	e.cost = int32(min(cost, math.MaxInt32))
 	r.next++
 	// Link at the tails: the room's and the node's lists stay in age order.
 	if r.tail == nil {
@@ -223,8 +279,15 @@ func (s *MemoryHistory) appendLocked(r *memRoom, at int64, me bool, from string,
 	}
 	s.tail = e
 	s.count++
-	s.bytes += entryOverhead + int64(cap(e.buf))
+	s.bytes += int64(e.cost)
+	r.bytes += int64(e.cost)
+	if o != nil {
+		o.bytes += int64(e.cost)
+	}
 	if r.n > s.perRoom {
+		s.dropLocked(r.head)
+	}
+	for r.bytes > s.roomMax && r.head != e {
 		s.dropLocked(r.head)
 	}
 	for s.bytes > s.maxBytes && s.head != nil {
@@ -260,7 +323,13 @@ func (s *MemoryHistory) dropLocked(e *memEntry) {
 		e.next.prev = e.prev
 	}
 	s.count--
-	s.bytes -= entryOverhead + int64(cap(e.buf))
+	s.bytes -= int64(e.cost)
+	r.bytes -= int64(e.cost)
+	if o := e.owner; o != nil {
+		if o.bytes -= int64(e.cost); o.bytes == 0 {
+			delete(s.owners, o.id)
+		}
+	}
 	s.forgetLocked(r)
 	s.putLocked(e)
 }
@@ -346,7 +415,7 @@ func (s *MemoryHistory) Read(room string, since uint64, epoch string, resume boo
 			skip--
 			continue
 		}
-		m.Offset, m.Me, m.TS = e.off, e.me, e.ts
+		m.Offset, m.Me, m.Verified, m.TS = e.off, e.flags&MessageMe != 0, e.flags&MessageVerified != 0, e.ts
 		m.From, m.Text = e.buf[:e.from], e.buf[e.from:]
 		fn(&m)
 	}

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestMemoryHistoryOffsetsPerRoom(t *testing.T) {
 	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 3})
 	var epochA string
 	for i := 1; i <= 5; i++ {
-		off, epoch := s.Append("a", i == 2, "alice", []byte(fmt.Sprint("a", i)), 1000)
+		off, epoch := s.Append("a", 0, map[bool]hub.MessageFlags{true: hub.MessageMe}[i == 2], "alice", []byte(fmt.Sprint("a", i)), 1000)
 		if off != uint64(i) {
 			t.Fatalf("offset %d, want %d", off, i)
 		}
@@ -56,7 +57,7 @@ func TestMemoryHistoryOffsetsPerRoom(t *testing.T) {
 			t.Fatalf("epoch changed from %q to %q", epochA, epoch)
 		}
 	}
-	off, epochB := s.Append("b", false, "bob", []byte("b1"), 1000)
+	off, epochB := s.Append("b", 0, 0, "bob", []byte("b1"), 1000)
 	if off != 1 || epochB == epochA || epochB == "" {
 		t.Fatalf("room b: offset %d epoch %q (room a's %q)", off, epochB, epochA)
 	}
@@ -83,7 +84,7 @@ func TestMemoryHistoryResume(t *testing.T) {
 	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 5})
 	var epoch string
 	for i := 0; i < 8; i++ { // holds 4..8
-		_, epoch = s.Append("r", false, "u", []byte("x"), 1)
+		_, epoch = s.Append("r", 0, 0, "u", []byte("x"), 1)
 	}
 	tests := []struct {
 		name      string
@@ -127,14 +128,14 @@ func TestMemoryHistoryByteCapOldestFirst(t *testing.T) {
 	probe.Hold("a")
 	probe.Hold("b")
 	base := probe.Bytes()
-	probe.Append("a", false, "u", []byte("0123456789"), 1)
+	probe.Append("a", 0, 0, "u", []byte("0123456789"), 1)
 	per := probe.Bytes() - base
-	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 10, MaxBytes: base + 6*per})
+	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 10, MaxBytes: base + 6*per, RoomMaxBytes: base + 6*per})
 	s.Hold("a")
 	s.Hold("b")
 	for i := 1; i <= 5; i++ { // a1 b1 a2 b2 ... a5 b5: oldest first are a1, b1, a2, b2
-		s.Append("a", false, "u", []byte(fmt.Sprintf("a%08d", i)), 1)
-		s.Append("b", false, "u", []byte(fmt.Sprintf("b%08d", i)), 1)
+		s.Append("a", 0, 0, "u", []byte(fmt.Sprintf("a%08d", i)), 1)
+		s.Append("b", 0, 0, "u", []byte(fmt.Sprintf("b%08d", i)), 1)
 		if s.Bytes() > base+6*per {
 			t.Fatalf("Bytes = %d over the cap %d", s.Bytes(), base+6*per)
 		}
@@ -162,11 +163,11 @@ func TestMemoryHistoryTTL(t *testing.T) {
 	clk := &histClock{t: time.Unix(1_000_000, 0)}
 	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 10, TTL: time.Hour, Now: clk.now})
 	s.Hold("held")
-	_, oldEpoch := s.Append("empty", false, "u", []byte("first"), 1) // nobody holds "empty": its members left
-	_, heldEpoch := s.Append("held", false, "u", []byte("h1"), 1)
+	_, oldEpoch := s.Append("empty", 0, 0, "u", []byte("first"), 1) // nobody holds "empty": its members left
+	_, heldEpoch := s.Append("held", 0, 0, "u", []byte("h1"), 1)
 	clk.t = clk.t.Add(30 * time.Minute)
-	s.Append("empty", false, "u", []byte("second"), 1)
-	s.Append("held", false, "u", []byte("h2"), 1)
+	s.Append("empty", 0, 0, "u", []byte("second"), 1)
+	s.Append("held", 0, 0, "u", []byte("h2"), 1)
 
 	clk.t = clk.t.Add(30 * time.Minute) // the first two are an hour old
 	if msgs, _, _ := readAll(s, "empty", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{2}) {
@@ -182,11 +183,11 @@ func TestMemoryHistoryTTL(t *testing.T) {
 	if msgs, _, _ := readAll(s, "held", 0, "", false, 10); msgs != nil {
 		t.Fatalf("held room after 1h30: %v", offsets(msgs))
 	}
-	off, epoch := s.Append("empty", false, "u", []byte("again"), 1)
+	off, epoch := s.Append("empty", 0, 0, "u", []byte("again"), 1)
 	if off != 1 || epoch == oldEpoch {
 		t.Fatalf("forgotten room: offset %d epoch %q (old %q), want 1 and a new epoch", off, epoch, oldEpoch)
 	}
-	off, epoch = s.Append("held", false, "u", []byte("h3"), 1)
+	off, epoch = s.Append("held", 0, 0, "u", []byte("h3"), 1)
 	if off != 3 || epoch != heldEpoch {
 		t.Fatalf("held room: offset %d epoch %q, want 3 and %q", off, epoch, heldEpoch)
 	}
@@ -200,8 +201,8 @@ func TestMemoryHistoryTTL(t *testing.T) {
 func TestMemoryHistoryEpochPerRun(t *testing.T) {
 	a := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 1})
 	b := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 1})
-	_, ea := a.Append("lobby", false, "u", nil, 1)
-	_, eb := b.Append("lobby", false, "u", nil, 1)
+	_, ea := a.Append("lobby", 0, 0, "u", nil, 1)
+	_, eb := b.Append("lobby", 0, 0, "u", nil, 1)
 	if ea == eb {
 		t.Fatalf("both runs have epoch %q", ea)
 	}
@@ -219,7 +220,7 @@ func TestMemoryHistoryMirrorPut(t *testing.T) {
 	}
 	ms := clk.t.UnixMilli()
 	for off := uint64(7); off <= 10; off++ {
-		s.Put("r", off, "e1", false, "u", []byte(fmt.Sprint("m", off)), ms)
+		s.Put("r", off, "e1", 0, "u", []byte(fmt.Sprint("m", off)), ms)
 	}
 	msgs, epoch, _ := readAll(s, "r", 0, "", false, 10)
 	if epoch != "e1" || !slices.Equal(offsets(msgs), []uint64{8, 9, 10}) {
@@ -228,19 +229,89 @@ func TestMemoryHistoryMirrorPut(t *testing.T) {
 	if msgs, _, reset := readAll(s, "r", 8, "e1", true, 10); reset || !slices.Equal(offsets(msgs), []uint64{9, 10}) {
 		t.Fatalf("resume after 8: %v reset %v", offsets(msgs), reset)
 	}
-	s.Put("r", 12, "e1", false, "u", []byte("gap"), ms) // 11 never came
+	s.Put("r", 12, "e1", 0, "u", []byte("gap"), ms) // 11 never came
 	if msgs, _, _ := readAll(s, "r", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{12}) {
 		t.Fatalf("after a gap: %v", offsets(msgs))
 	}
-	s.Put("r", 1, "e2", false, "u", []byte("new"), ms)
+	s.Put("r", 1, "e2", 0, "u", []byte("new"), ms)
 	if msgs, epoch, _ := readAll(s, "r", 0, "", false, 10); epoch != "e2" || !slices.Equal(offsets(msgs), []uint64{1}) {
 		t.Fatalf("new epoch: %v %q", offsets(msgs), epoch)
 	}
 	// Replayed from a stream after a restart, the oldest come first and
 	// expire by when they were said.
-	s.Put("q", 1, "e3", false, "u", []byte("2h ago"), ms-int64(2*time.Hour/time.Millisecond))
-	s.Put("q", 2, "e3", false, "u", []byte("now"), ms)
+	s.Put("q", 1, "e3", 0, "u", []byte("2h ago"), ms-int64(2*time.Hour/time.Millisecond))
+	s.Put("q", 2, "e3", 0, "u", []byte("now"), ms)
 	if msgs, _, reset := readAll(s, "q", 1, "e3", true, 10); reset || !slices.Equal(offsets(msgs), []uint64{2}) {
 		t.Fatalf("after the TTL: %v reset %v", offsets(msgs), reset)
+	}
+}
+
+// A message counts its size as JSON when that is larger than its buffer:
+// a line of control characters (each \u00XX in JSON) costs six times a
+// line of letters of the same length.
+func TestMemoryHistoryCountsEncodedSize(t *testing.T) {
+	cost := func(text string) int64 {
+		s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 10})
+		s.Hold("r")
+		base := s.Bytes()
+		s.Append("r", 0, 0, "u", []byte(text), 1)
+		return s.Bytes() - base
+	}
+	plain, escaped := cost(strings.Repeat("a", 4096)), cost(strings.Repeat("\x01", 4096))
+	if escaped < 6*4096 || escaped-plain < 5*4096-2048 {
+		t.Fatalf("a 4,096-byte line costs %d bytes, of control characters %d: want the JSON size (6 x 4,096)", plain, escaped)
+	}
+}
+
+// One room holds at most RoomMaxBytes (its oldest go first, other rooms
+// keep theirs), and one owner too (its messages over it are not kept:
+// offset 0, and the room's next offset follows without a gap).
+func TestMemoryHistoryShares(t *testing.T) {
+	probe := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 10})
+	probe.Hold("p")
+	base := probe.Bytes()
+	probe.Append("p", 0, 0, "u", []byte("0123456789"), 1)
+	per := probe.Bytes() - base
+	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 50, RoomMaxBytes: 3 * per})
+	s.Append("other", 0, 0, "u", []byte("keep-me-00"), 1)
+	for i := 1; i <= 10; i++ {
+		s.Append("busy", 0, 0, "u", []byte(fmt.Sprintf("busy-%05d", i)), 1)
+	}
+	if busy, _, _ := readAll(s, "busy", 0, "", false, 50); !slices.Equal(offsets(busy), []uint64{8, 9, 10}) {
+		t.Fatalf("busy keeps %v, want its newest 3", offsets(busy))
+	}
+	if other, _, _ := readAll(s, "other", 0, "", false, 50); len(other) != 1 {
+		t.Fatalf("other keeps %v", other)
+	}
+	// Owner 7 may hold three messages, wherever they are.
+	var offs []uint64
+	for i, room := range []string{"x", "y", "z", "x", "y"} {
+		off, _ := s.Append(room, 7, 0, "u", []byte(fmt.Sprintf("own-%06d", i)), 1)
+		offs = append(offs, off)
+	}
+	if !slices.Equal(offs, []uint64{1, 1, 1, 0, 0}) {
+		t.Fatalf("owner 7's offsets %v, want three kept then none", offs)
+	}
+	if off, _ := s.Append("x", 8, 0, "u", []byte("other-owner"), 1); off != 2 {
+		t.Fatalf("another owner's message in x: offset %d, want 2", off)
+	}
+	// Its messages leave (the room's cap drops x's oldest): it may store again.
+	s.Append("x", 0, 0, "u", []byte("x-filler-1"), 1)
+	s.Append("x", 0, 0, "u", []byte("x-filler-2"), 1)
+	if off, _ := s.Append("y", 7, 0, "u", []byte("own-again!"), 1); off != 2 {
+		t.Fatalf("owner 7 after one of its messages left: offset %d, want 2", off)
+	}
+}
+
+// The flags of a message come back from Read.
+func TestMemoryHistoryFlags(t *testing.T) {
+	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 10})
+	for _, f := range []hub.MessageFlags{0, hub.MessageMe, hub.MessageVerified, hub.MessageMe | hub.MessageVerified} {
+		s.Append("r", 0, f, "u", []byte("x"), 1)
+	}
+	var got []string
+	s.Read("r", 0, "", false, 10, func(m *hub.HistoryMessage) { got = append(got, fmt.Sprint(m.Me, m.Verified)) })
+	if want := []string{"false false", "true false", "false true", "true true"}; !slices.Equal(got, want) {
+		t.Fatalf("flags read back %v, want %v", got, want)
 	}
 }

@@ -21,8 +21,9 @@ type Sequencer interface {
 	// Sequence sends a message said in room to be given its offset and
 	// stored. It copies from and text and never waits: the network work
 	// happens on the implementation's goroutines. A message that cannot
-	// be stored is dropped (and counted by the implementation).
-	Sequence(room string, me bool, from string, text []byte, ts int64)
+	// be stored is dropped (and counted by the implementation). flags
+	// come back with it (ReceiveStored).
+	Sequence(room string, flags MessageFlags, from string, text []byte, ts int64)
 }
 
 // StoredReceiver is what a Sequencer calls: *Hub implements it.
@@ -31,7 +32,7 @@ type StoredReceiver interface {
 	// history mirror and to the room's members here. Calls come from one
 	// goroutine at a time, in the order of the room's offsets. from and
 	// text are valid during the call only.
-	ReceiveStored(room string, offset uint64, epoch string, me bool, from, text []byte, ts int64)
+	ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64)
 }
 
 // ReceiveStored implements StoredReceiver. The mirror is written and the
@@ -39,7 +40,7 @@ type StoredReceiver interface {
 // single node; a room without members here only gets its mirror updated,
 // under its registry shard's lock, so that a member entering it meanwhile
 // either finds the message in its history or gets it live.
-func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, me bool, from, text []byte, ts int64) {
+func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64) {
 	mirror, _ := h.hist.(*MemoryHistory)
 	if mirror == nil {
 		return // no history configured: New ignored the sequencer
@@ -51,7 +52,7 @@ func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, me bool, f
 		s.mu.Lock()
 		ri := s.rooms[room]
 		if ri == nil {
-			mirror.Put(room, offset, epoch, me, name, text, ts)
+			mirror.Put(room, offset, epoch, flags, name, text, ts)
 			s.mu.Unlock()
 			return
 		}
@@ -64,15 +65,15 @@ func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, me bool, f
 			ri.order.Unlock()
 			continue
 		}
-		mirror.Put(room, offset, epoch, me, name, text, ts)
+		mirror.Put(room, offset, epoch, flags, name, text, ts)
 		typ := evMessage
-		if me {
+		if flags&MessageMe != 0 {
 			typ = evMe
 		}
 		if text == nil {
 			text = []byte{}
 		}
-		ev := event{typ: typ, room: room, from: name, text: text, ts: ts, offset: offset, epoch: epoch}
+		ev := event{typ: typ, room: room, from: name, text: text, ts: ts, offset: offset, epoch: epoch, verified: flags&MessageVerified != 0}
 		tf, jf := ev.frames(ri)
 		h.broadcast(room, tf, jf, nil)
 		ri.order.Unlock()

@@ -15,7 +15,7 @@ import (
 //
 //	byte 0     wireVersion
 //	byte 1     kind: wireMessage, wireMe, wirePresence, wireWhisper, wireReserve
-//	byte 2     flags: wireCreated | wireJSONOnly
+//	byte 2     flags: wireCreated | wireJSONOnly | wireVerified
 //	byte 3     presence action: wireJoined, wireLeft, wireRenamed (0 otherwise)
 //	bytes 4-11 ts, milliseconds since the Unix epoch, big-endian
 //	then six strings, each a uvarint length and its bytes:
@@ -31,6 +31,7 @@ const (
 
 	wireCreated  = 1 << 0 // presence joined: the join created the room
 	wireJSONOnly = 1 << 1 // presence of a connect or disconnect: JSON members only
+	wireVerified = 1 << 2 // the sender (or the presence's name) holds a token
 
 	wireJoined  = 1
 	wireLeft    = 2
@@ -59,6 +60,9 @@ func (ev *event) appendWire(b []byte, jsonOnly bool) []byte {
 	}
 	if jsonOnly {
 		flags |= wireJSONOnly
+	}
+	if ev.verified {
+		flags |= wireVerified
 	}
 	switch ev.action {
 	case actJoined:
@@ -101,6 +105,7 @@ func parseWire(p []byte) (ev event, jsonOnly bool, err error) {
 	}
 	ev.created = p[2]&wireCreated != 0
 	jsonOnly = p[2]&wireJSONOnly != 0
+	ev.verified = p[2]&wireVerified != 0
 	if a := p[3]; a != 0 {
 		if int(a) >= len(wireActions) {
 			return ev, false, errWireMalformed

@@ -18,6 +18,9 @@ func TestWireRoundTrip(t *testing.T) {
 		{"joined, created", event{typ: evPresence, action: actJoined, room: "games", name: "bob", created: true, ts: 4}, false},
 		{"connect", event{typ: evPresence, action: actJoined, room: "lobby", name: "bob", ts: 5}, true},
 		{"renamed", event{typ: evPresence, action: actRenamed, room: "lobby", name: "bobby", old: "bob", ts: 6}, false},
+		{"verified message", event{typ: evMessage, room: "lobby", from: "ann", text: []byte("hi"), ts: 7, verified: true}, false},
+		{"verified whisper", event{typ: evWhisper, from: "ann", to: "Cat", text: []byte("psst"), ts: 8, verified: true}, false},
+		{"verified connect", event{typ: evPresence, action: actJoined, room: "lobby", name: "ann", ts: 9, verified: true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ const (
 	hdrEpoch  = "Edgews-Epoch"  // the room's epoch
 	hdrFrom   = "Edgews-From"   // the sender's name
 	hdrMe     = "Edgews-Me"     // "1" for a /me action
+	hdrVer    = "Edgews-Ver"    // "1" if said by a token holder ("verified")
 	hdrTS     = "Edgews-Ts"     // when it was said, milliseconds since the Unix epoch
 )
 
@@ -85,7 +86,7 @@ type History struct {
 type histJob struct {
 	room, from string
 	text       []byte
-	me         bool
+	flags      hub.MessageFlags
 	ts         int64
 }
 
@@ -154,8 +155,8 @@ func (hs *History) Attach(r hub.StoredReceiver) {
 
 // Sequence implements hub.Sequencer: it queues the message for the
 // storing goroutine (a full queue drops it, counted).
-func (hs *History) Sequence(room string, me bool, from string, text []byte, ts int64) {
-	j := &histJob{room: room, from: from, text: append([]byte(nil), text...), me: me, ts: ts}
+func (hs *History) Sequence(room string, flags hub.MessageFlags, from string, text []byte, ts int64) {
+	j := &histJob{room: room, from: from, text: append([]byte(nil), text...), flags: flags, ts: ts}
 	select {
 	case hs.in <- j:
 	default:
@@ -174,7 +175,14 @@ func (hs *History) deliver(msg jetstream.Msg) {
 		return // not one of ours
 	}
 	hs.stats.Received.Add(1)
-	hs.recv.ReceiveStored(room, off, h.Get(hdrEpoch), h.Get(hdrMe) == "1", []byte(h.Get(hdrFrom)), msg.Data(), ts)
+	var flags hub.MessageFlags
+	if h.Get(hdrMe) == "1" {
+		flags |= hub.MessageMe
+	}
+	if h.Get(hdrVer) == "1" {
+		flags |= hub.MessageVerified
+	}
+	hs.recv.ReceiveStored(room, off, h.Get(hdrEpoch), flags, []byte(h.Get(hdrFrom)), msg.Data(), ts)
 }
 
 // store stores the queued messages one at a time, until Close.
@@ -220,8 +228,11 @@ func (hs *History) storeOne(tails map[string]*roomTail, j *histJob) {
 		m.Header.Set(hdrEpoch, tail.epoch)
 		m.Header.Set(hdrFrom, j.from)
 		m.Header.Set(hdrTS, strconv.FormatInt(j.ts, 10))
-		if j.me {
+		if j.flags&hub.MessageMe != 0 {
 			m.Header.Set(hdrMe, "1")
+		}
+		if j.flags&hub.MessageVerified != 0 {
+			m.Header.Set(hdrVer, "1")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), hs.n.cfg.OpTimeout)
 		ack, err := hs.n.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(tail.seq))

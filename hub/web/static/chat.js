@@ -46,6 +46,7 @@
       notice(`some messages were missed in ${ev.room}`);
       resume.rooms.delete(ev.room); // a new epoch counts from 1 again
     }
+    if (ev.truncated) notice(`older messages of ${ev.room} were left out: too long to send at once`);
     if (!r || r.epoch !== ev.epoch || ev.reset) resume.rooms.set(ev.room, { epoch: ev.epoch, offset: 0 });
     for (const m of ev.messages || []) {
       if (!fresh(m)) continue;

@@ -117,6 +117,7 @@ func (h *Hub) refresh(m *Member, tok string) {
 		return
 	}
 	m.id = id // the name stays; nick and rooms follow the new token
+	h.recordName(m)
 	text := "token refreshed"
 	if id.Expires != 0 {
 		text += "; it expires at " + time.Unix(0, id.Expires).UTC().Format(time.RFC3339)

@@ -631,3 +631,103 @@ func TestAuthVerifiedEvents(t *testing.T) {
 		t.Fatalf("history: %s", got[1])
 	}
 }
+
+// A token's name stays its sub's while the token could be valid: another
+// token holder's /nick cannot take it while its owner is offline (and can
+// once the token has expired, beyond the leeway).
+func TestAuthNickCannotTakeOfflineTokenName(t *testing.T) {
+	p, _, clk := authChat(t, auth.Required)
+	alice := openTok(t, p, jwt.MapClaims{"sub": "u1", "name": "alice"}, 0, false) // exp in an hour
+	bob := openTok(t, p, jwt.MapClaims{"sub": "u2", "name": "bob", "nick": true}, 1, false)
+	p.Disconnect(alice)
+	p.Drain()
+	p.Received(bob)
+	send(p, bob, "/nick Alice")
+	if got := p.Received(bob); len(got) != 1 || got[0] != `error: name "Alice" is reserved for its authenticated user` {
+		t.Fatalf("/nick to an offline token holder's name: %q", got)
+	}
+	// Its owner comes back as alice.
+	alice = openTok(t, p, jwt.MapClaims{"sub": "u1", "name": "alice", "exp": authT0.Add(2 * time.Hour).Unix()}, 0, false)
+	send(p, alice, "/users")
+	if got := p.Received(alice); len(got) != 1 || got[0] != "*** 2 in lobby: alice, bob" {
+		t.Fatalf("users: %q", got)
+	}
+	p.Disconnect(alice)
+	p.Drain()
+	p.Received(bob)
+	clk.t = authT0.Add(2*time.Hour + 6*time.Second) // past exp and the leeway: bob's own token is past too, but the sweep has not run
+	send(p, bob, "/nick Alice")
+	if got := p.Received(bob); len(got) != 1 || got[0] != "*** bob is now known as Alice" {
+		t.Fatalf("/nick after the owner's token expired: %q", got)
+	}
+}
+
+// An owner arriving while a token holder holds its name by /nick takes it
+// back, as from an anonymous holder: the holder is renamed and told why
+// (it used to be the owner that was refused, with 1008).
+func TestAuthOwnerEvictsNickHolder(t *testing.T) {
+	p, h, _ := authChat(t, auth.Required)
+	bob := openTok(t, p, jwt.MapClaims{"sub": "u2", "name": "bob", "nick": true}, 1, false)
+	send(p, bob, "/nick carol") // carol never connected: nothing reserves it
+	if got := p.Received(bob); len(got) != 1 || got[0] != "*** bob is now known as carol" {
+		t.Fatalf("/nick carol: %q", got)
+	}
+	carol, err := p.Open("/chat?token="+token(t, jwt.MapClaims{"sub": "u3", "name": "carol", "iss": "app"}), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	if got := p.Received(carol); len(got) != 2 || !strings.HasPrefix(got[0], "You are connected!") || !strings.HasPrefix(got[1], "*** carol is now known as user") || h.Users() != 2 {
+		t.Fatalf("the owner got %q (users %d)", got, h.Users())
+	}
+	got := p.Received(bob)
+	if len(got) != 2 || !strings.HasPrefix(got[0], `error: name "carol" is reserved for its authenticated user; you are user`) ||
+		!strings.HasPrefix(got[1], "*** carol is now known as user") {
+		t.Fatalf("the /nick holder got %q", got)
+	}
+	send(p, carol, "/users")
+	if got := p.Received(carol); len(got) != 1 || !strings.HasPrefix(got[0], "*** 2 in lobby: carol, user") {
+		t.Fatalf("users: %q", got)
+	}
+	// The owner's own name is the owner's: a second owner tab shares it,
+	// another sub with the same name claim is still refused.
+	if _, err := p.Open("/chat?token="+token(t, jwt.MapClaims{"sub": "u9", "name": "carol", "iss": "app"}), 0, true); err == nil {
+		t.Fatal("another sub with carol's name stayed open")
+	}
+}
+
+// With --auth optional, a name a token used stays reserved from anonymous
+// users for AuthNameHold after its last use, by ?name= and by /nick; then
+// it is free. Events tell token holders apart ("verified", see
+// TestAuthVerifiedEvents).
+func TestAuthNameHoldAgainstAnonymous(t *testing.T) {
+	clk := &fakeClock{t: authT0}
+	v, err := auth.New(auth.Config{Mode: auth.Optional, HMACSecret: testSecret, Issuer: "app", Now: clk.now, ValidName: hub.ValidName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	p, _ := newChatConfig(t, 2, hub.Config{Shards: 4, Auth: v, AuthNameHold: time.Hour})
+	alice := openTok(t, p, jwt.MapClaims{"sub": "u1", "name": "alice", "exp": authT0.Add(10 * time.Minute).Unix()}, 0, false)
+	clk.t = authT0.Add(5 * time.Minute)
+	p.Disconnect(alice) // the hour starts now
+	p.Drain()
+	anon, err := p.Open("/chat?name=Alice", 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	if got := p.Received(anon); len(got) != 2 || !strings.HasPrefix(got[1], `error: name "Alice" is reserved for its authenticated user; you are user`) {
+		t.Fatalf("?name= of a held name: %q", got)
+	}
+	clk.t = authT0.Add(64 * time.Minute)
+	send(p, anon, "/nick alice")
+	if got := p.Received(anon); len(got) != 1 || got[0] != `error: name "alice" is reserved for its authenticated user` {
+		t.Fatalf("/nick to a held name: %q", got)
+	}
+	clk.t = authT0.Add(66 * time.Minute)
+	send(p, anon, "/nick alice")
+	if got := p.Received(anon); len(got) != 1 || !strings.HasSuffix(got[0], " is now known as alice") {
+		t.Fatalf("/nick after the hold: %q", got)
+	}
+}

@@ -37,12 +37,11 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	n := h.users.Add(1)
 	var refused *event // why the name asked for with ?name= was not given
 	if want := c.Request().Query("name"); want != "" && id == nil {
-		switch {
-		case !validName(want):
+		if !validName(want) {
 			refused = &event{typ: evError, code: string(errInvalidName), text: []byte(invalidName("name", want))}
-		case !h.claim(m, want):
-			refused = &event{typ: evError, code: string(errNameTaken), text: []byte(nameTaken(want))}
-		default:
+		} else if res, _ := h.claimName(m, want, false); res != nameGranted {
+			refused = &event{typ: evError, code: string(errNameTaken), text: []byte(nameRefused(res, want))}
+		} else {
 			m.name = want
 		}
 	}
@@ -111,20 +110,23 @@ func (ch *chat) arrive(m *Member, n int64, a *arrival) {
 }
 
 // claimOwned gives an authenticated member its token's name: shared with
-// its other connections, taken from an anonymous holder (renamed, see
-// evictTask). A name another user's token holds refuses the connection
-// with 1008: false, and the caller stops. Loop only (m's).
+// its other connections, taken from a holder that does not own it (an
+// anonymous one, or a token holder that took it with /nick: renamed, see
+// evictTask), and recorded as reserved for its sub (nameHolds). A name
+// another user's token holds refuses the connection with 1008: false, and
+// the caller stops. Loop only (m's).
 func (h *Hub) claimOwned(m *Member, name string) bool {
-	ok, evicted := h.claimName(m, name, true)
-	if !ok {
+	res, evicted := h.claimName(m, name, true)
+	if res != nameGranted {
 		m.c.SetValue(nil) // OnClose has no member to remove
 		ev := event{typ: evError, code: string(errNameTaken), text: []byte("name " + quoteShort(name) + " belongs to another user's token")}
 		refuse(m, &ev, codec.StatusPolicyViolation, "name held by another user")
 		return false
 	}
 	m.name = name
-	if evicted != nil {
-		_ = evicted.c.Loop().Post(&evictTask{h: h, m: evicted, name: name})
+	h.recordName(m)
+	for _, e := range evicted {
+		_ = e.c.Loop().Post(&evictTask{h: h, m: e, name: name})
 	}
 	return true
 }
@@ -140,10 +142,12 @@ func refuse(m *Member, ev *event, code codec.StatusCode, reason string) {
 	m.c.Close(code, reason)
 }
 
-// evictTask renames an anonymous member, on its loop, whose name another
-// user has the better claim to: an authenticated user (of this node, or
-// of another: evictAnon from Receive), or, when lost, the node the
+// evictTask renames a member, on its loop, whose name another user has
+// the better claim to: the token that names it (a user of this node, or
+// of another: evictHolders from Receive), or, when lost, the node the
 // cluster's registry gives the name to after an outage (Receiver.Lost).
+// The member holds the name without owning it: it is anonymous, or a
+// token holder that took it with /nick.
 type evictTask struct {
 	h    *Hub
 	m    *Member
@@ -151,10 +155,11 @@ type evictTask struct {
 	lost bool
 }
 
-// evictAnon posts an evictTask for this node's anonymous member named
-// name, if there is one (an authenticated holder keeps its token's name).
-func (h *Hub) evictAnon(name string, lost bool) {
-	if m, _, _ := h.lookup(name); m != nil && m.id == nil {
+// evictHolders posts an evictTask for each of this node's connections
+// holding name without owning it, if any (a token holder keeps its
+// token's name).
+func (h *Hub) evictHolders(name string, lost bool) {
+	for _, m := range h.evictable(name) {
 		_ = m.c.Loop().Post(&evictTask{h: h, m: m, name: name, lost: lost})
 	}
 }
@@ -276,6 +281,7 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 	h := ch.h
 	if m.id != nil {
 		untrackToken(c)
+		h.recordName(m) // its last use: the hold against anonymous users starts now
 	}
 	if m.ri != nil { // else a cluster was still claiming its name
 		roomsOf(c.Loop()).leave(m)

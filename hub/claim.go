@@ -231,9 +231,9 @@ func (h *Hub) claimHere(m *Member) {
 	h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
 }
 
-// Lost implements Receiver: the anonymous member holding name is renamed
-// on its loop (evictTask).
-func (h *Hub) Lost(name string) { h.evictAnon(name, true) }
+// Lost implements Receiver: the member holding name without owning it
+// (anonymous, or by /nick) is renamed on its loop (evictTask).
+func (h *Hub) Lost(name string) { h.evictHolders(name, true) }
 
 // holds reports whether m is open, in its room and named name: the loop
 // tasks that rename or claim for a member act only on one still so. Loop

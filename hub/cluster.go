@@ -112,8 +112,9 @@ type Receiver interface {
 	// node's in the cluster: granted here while the cluster was
 	// unreachable and taken there meanwhile, or freed while this node was
 	// cut off for longer than the TTL and taken since. Names are unique
-	// cluster-wide, so an anonymous holder is renamed (with an error event
-	// saying why, as a refused /nick would); an authenticated user keeps
+	// cluster-wide, so a holder that does not own the name (anonymous, or
+	// a token holder that took it with /nick) is renamed (with an error
+	// event saying why, as a refused /nick would); a token holder keeps
 	// its token's name. Called from the Cluster's goroutines, not under
 	// the hub's locks.
 	Lost(name string)
@@ -174,8 +175,9 @@ func (h *Hub) Receive(msg []byte) {
 	}
 	if ev.typ == evReserve {
 		// An authenticated user of another node connected with the name:
-		// this node's anonymous holder gives it up.
-		h.evictAnon(ev.to, false)
+		// this node's holder that does not own it (anonymous, or by
+		// /nick) gives it up.
+		h.evictHolders(ev.to, false)
 		return
 	}
 	if ev.typ == evWhisper {

@@ -141,7 +141,8 @@ func (h *Hub) fits(m *Member, text []byte) bool {
 	return false
 }
 
-// rename gives m the name, if valid and free, and tells the room.
+// rename gives m the name, if valid, free and not reserved for another
+// user's token, and tells the room.
 func (h *Hub) rename(m *Member, name string) {
 	switch {
 	case name == "":
@@ -156,10 +157,12 @@ func (h *Hub) rename(m *Member, name string) {
 	case name == m.name:
 		h.replyError(m, errNameTaken, "you are already "+name)
 		return
-	case !h.claim(m, name):
-		h.replyError(m, errNameTaken, nameTaken(name))
+	}
+	if res, _ := h.claimName(m, name, false); res != nameGranted {
+		h.replyError(m, errNameTaken, nameRefused(res, name))
 		return
-	case h.cl != nil && foldName(name) != foldName(m.name):
+	}
+	if h.cl != nil && foldName(name) != foldName(m.name) {
 		// Held here; the cluster answers off the loop (renameTask).
 		h.cl.Claim(name, m.ri.name, &renameTask{h: h, m: m, name: name})
 		return

@@ -31,6 +31,14 @@ func invalidName(what, s string) string {
 
 func nameTaken(s string) string { return "name " + quoteShort(s) + " is taken" }
 
+// nameRefused is the text of a refused claim of name on this node.
+func nameRefused(res nameClaim, name string) string {
+	if res == nameReserved {
+		return reservedName(name)
+	}
+	return nameTaken(name)
+}
+
 // nameBusy is the text of errNameBusy.
 func nameBusy(s string) string {
 	return "name " + quoteShort(s) + " is unavailable: name service busy, try again"

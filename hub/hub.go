@@ -61,6 +61,15 @@ type Config struct {
 	// a connection whose token expires is closed with 1008. If nil, every
 	// user is anonymous.
 	Auth *auth.Verifier
+	// AuthNameHold is how long after a token's last use (connect, refresh
+	// or disconnect) its name stays reserved against anonymous users
+	// (Mode Optional); against other tokens' /nick it is reserved while
+	// the token could be valid (see reserve.go). If zero,
+	// DefaultAuthNameHold; negative: only while the name is held.
+	AuthNameHold time.Duration
+	// AuthNameHolds bounds the names reserved that way on the node; past
+	// it, the least recently used goes. If zero, DefaultAuthNameHolds.
+	AuthNameHolds int
 	// History is how many messages (chat lines and /me actions) each room
 	// keeps, sent to JSON clients when they enter a room and to anyone on
 	// /history; it also gives JSON message events their "offset" and
@@ -132,6 +141,7 @@ type Hub struct {
 	cl    Cluster      // nil: a single node
 	seqr  Sequencer    // nil: history (if any) kept by this node
 	names []*shard     // name registry, by folded-name hash
+	holds *nameHolds   // names tokens have used; nil with auth off
 	rooms []*roomShard // room registry, by room-name hash
 	seed  maphash.Seed
 	hist  History // nil: no history
@@ -244,6 +254,7 @@ func New(srv *engine.Server, cfg Config) *Hub {
 		h.cl.Attach(h)
 	}
 	if h.authOn() {
+		h.holds = newNameHolds(cfg.AuthNameHold, cfg.AuthNameHolds)
 		srv.Handle("/echo", authEcho{h: h})
 		srv.HandleSweep(h.sweepExpired)
 	} else {

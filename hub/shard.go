@@ -29,14 +29,15 @@ type nameEntry struct {
 
 // nameAuth is the authenticated part of a nameEntry.
 type nameAuth struct {
-	sub  string    // the holder's sub
-	tabs []*Member // more connections of sub sharing the name (two tabs); never changed in place
+	sub   string    // the holder's sub
+	tabs  []*Member // more connections of sub sharing the name (two tabs); never changed in place
+	owned bool      // the name is the holder's token's (not one it took with /nick)
 }
 
-func newNameEntry(m *Member, name, sub string) nameEntry {
+func newNameEntry(m *Member, name, sub string, owned bool) nameEntry {
 	e := nameEntry{m: m, name: name}
 	if sub != "" {
-		e.auth = &nameAuth{sub: sub}
+		e.auth = &nameAuth{sub: sub, owned: owned}
 	}
 	return e
 }
@@ -57,8 +58,15 @@ func (e *nameEntry) tabs() []*Member {
 	return e.auth.tabs
 }
 
+// owned reports whether the holder holds the name as its token's name:
+// an anonymous holder, or one that took it with /nick, gives it up to
+// the token that names it (claimName's evict).
+func (e *nameEntry) owned() bool { return e.auth != nil && e.auth.owned }
+
 // setTabs replaces the tabs of an authenticated entry.
-func (e *nameEntry) setTabs(tabs []*Member) { e.auth = &nameAuth{sub: e.auth.sub, tabs: tabs} }
+func (e *nameEntry) setTabs(tabs []*Member) {
+	e.auth = &nameAuth{sub: e.auth.sub, tabs: tabs, owned: e.auth.owned}
+}
 
 // holds reports whether m is one of the entry's connections.
 func (e *nameEntry) holds(m *Member) bool { return e.m == m || slices.Contains(e.tabs(), m) }
@@ -71,42 +79,71 @@ func (h *Hub) nameShard(key string) *shard {
 	return h.names[maphash.String(h.seed, key)%uint64(len(h.names))]
 }
 
+// nameClaim is the answer to a claim of a name on this node.
+type nameClaim uint8
+
+const (
+	nameGranted  nameClaim = iota
+	nameHeld               // another member holds it
+	nameReserved           // another user's token has it (nameHolds)
+)
+
 // claim registers name for m; false if another member holds it (or a
-// name differing only in case). Claiming a name m already holds, in any
-// case, succeeds and records the new spelling. Safe from any goroutine.
+// name differing only in case), or if it is reserved for another user's
+// token. Claiming a name m already holds, in any case, succeeds and
+// records the new spelling. Safe from any goroutine.
 func (h *Hub) claim(m *Member, name string) bool {
-	ok, _ := h.claimName(m, name, false)
-	return ok
+	res, _ := h.claimName(m, name, false)
+	return res == nameGranted
 }
 
-// claimName is claim for members that may have a sub (loop only, m's): a
-// name held by the same sub is shared (the same person on two tabs), and
-// with evict an authenticated member takes its name from an anonymous
-// holder, who is returned to be renamed (authenticated names are
-// reserved).
-func (h *Hub) claimName(m *Member, name string, evict bool) (ok bool, evicted *Member) {
+// claimName is claim for members that may have a sub (loop only, m's),
+// with the reason of a refusal: a name held by the same sub is shared
+// (the same person on two tabs), and with evict an authenticated member
+// takes its token's name from a holder that does not own it (anonymous,
+// or another token holder that took it with /nick), whose connections
+// are returned to be renamed (token names are reserved).
+func (h *Hub) claimName(m *Member, name string, evict bool) (res nameClaim, evicted []*Member) {
 	key := foldName(name)
 	sub := m.sub()
+	owned := m.id != nil && foldName(m.id.Name) == key
 	s := h.nameShard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, taken := s.byName[key]
 	switch {
+	case !taken && !owned && h.reservedAgainst(key, sub):
+		return nameReserved, nil
 	case !taken:
-		s.byName[key] = newNameEntry(m, name, sub)
+		s.byName[key] = newNameEntry(m, name, sub, owned)
 	case e.holds(m):
 		e.name = name
 		s.byName[key] = e
 	case sub != "" && e.sub() == sub:
 		e.setTabs(append(slices.Clip(e.tabs()), m))
 		s.byName[key] = e
-	case evict && sub != "" && e.sub() == "" && len(e.tabs()) == 0:
-		s.byName[key] = newNameEntry(m, name, sub)
-		return true, e.m
+	case evict && owned && !e.owned():
+		s.byName[key] = newNameEntry(m, name, sub, true)
+		return nameGranted, append([]*Member{e.m}, e.tabs()...)
 	default:
-		return false, nil
+		return nameHeld, nil
 	}
-	return true, nil
+	return nameGranted, nil
+}
+
+// evictable returns the connections holding name without owning it
+// (see claimName), to be renamed for its owner; nil if none. Safe from
+// any goroutine.
+func (h *Hub) evictable(name string) []*Member {
+	key := foldName(name)
+	s := h.nameShard(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.byName[key]
+	if e.m == nil || e.owned() {
+		return nil
+	}
+	return append([]*Member{e.m}, e.tabs()...)
 }
 
 // release unregisters name if m holds it, and reports whether the name is

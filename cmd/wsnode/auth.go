@@ -17,7 +17,7 @@ import (
 // authFlags are the --auth-* flags.
 type authFlags struct {
 	mode, secretFile, keysFile, jwksURL, issuer, audience string
-	jwksRefresh, leeway                                   time.Duration
+	jwksRefresh, leeway, nameHold                         time.Duration
 }
 
 // addAuthFlags registers the --auth-* flags and returns their names, for
@@ -33,7 +33,17 @@ func addAuthFlags(fs *flag.FlagSet, a *authFlags, e *engine.Config) []string {
 	fs.StringVar(&a.audience, "auth-audience", "", "required aud claim (empty = not checked)")
 	fs.DurationVar(&a.leeway, "auth-leeway", auth.DefaultLeeway, "clock skew allowed on exp and nbf")
 	fs.IntVar(&e.UpgradeWorkers, "auth-workers", -1, "verify tokens on this many goroutines off the event loops (0 = on the loops; -1 = one per core with public keys or a JWKS, on the loops with an HMAC secret only)")
-	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway", "auth-workers"}
+	fs.DurationVar(&a.nameHold, "auth-name-hold", hub.DefaultAuthNameHold, "with --auth optional, how long a name a token used stays reserved from anonymous users after the token's last use (0 = only while connected)")
+	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway", "auth-workers", "auth-name-hold"}
+}
+
+// nameHoldConfig is --auth-name-hold as hub.Config.AuthNameHold: 0
+// (none) is negative there, where zero means the default.
+func (a *authFlags) nameHoldConfig() time.Duration {
+	if a.nameHold <= 0 {
+		return -1
+	}
+	return a.nameHold
 }
 
 // upgradeWorkers resolves --auth-workers -1 (auto): an RS256/ES256/EdDSA

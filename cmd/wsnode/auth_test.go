@@ -310,3 +310,48 @@ func TestAuthWorkersAuto(t *testing.T) {
 		}
 	}
 }
+
+// --auth-name-hold: with --auth optional, a name a token used stays
+// reserved from anonymous users after the token disconnects (24h by
+// default); 0 frees it as soon as nobody holds it.
+func TestAuthNameHoldFlag(t *testing.T) {
+	path, _ := secretFile(t)
+	tok := mintToken(t, "--hmac-secret-file", path, "--sub", "u-1", "--name", "alice")
+	for _, tt := range []struct {
+		hold string
+		want string // what ?name=alice gets after its greeting
+	}{
+		{"", `error: name "alice" is reserved for its authenticated user; you are user`},
+		{"0", "*** 1 in lobby: alice"},
+	} {
+		t.Run("hold="+tt.hold, func(t *testing.T) {
+			args := []string{"--auth", "optional", "--auth-hmac-secret-file", path}
+			if tt.hold != "" {
+				args = append(args, "--auth-name-hold", tt.hold)
+			}
+			n := startNode(t, args...)
+			alice, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?token="+tok, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := alice.ReadMessage(); err != nil {
+				t.Fatal(err)
+			}
+			alice.Close()
+			waitMetric(t, n, "wsnode_chat_users", 0)
+			anon, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?name=alice", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer anon.Close()
+			_ = anon.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, p, err := anon.ReadMessage(); err != nil || !strings.HasPrefix(string(p), "You are connected!") {
+				t.Fatalf("greeting: %s %v", p, err)
+			}
+			_ = anon.WriteMessage(websocket.TextMessage, []byte("/users"))
+			if _, p, err := anon.ReadMessage(); err != nil || !strings.HasPrefix(string(p), tt.want) {
+				t.Fatalf("?name=alice got %q (%v), want %q...", p, err, tt.want)
+			}
+		})
+	}
+}

@@ -69,7 +69,7 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed to connect, e.g. https://*.example.com (empty = any); others get 403")
 	fs.DurationVar(&e.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "close a connection that has not upgraded within this")
 	fs.IntVar(&e.MaxHeaderBytes, "max-header-bytes", engine.DefaultMaxHeaderBytes, "largest upgrade request head in bytes; larger gets 431")
-	fs.IntVar(&e.MaxOutboundBytes, "max-outbound-bytes", engine.DefaultMaxOutboundBytes, "bytes queued for one connection before it is closed as a slow consumer (1008)")
+	fs.IntVar(&e.MaxOutboundBytes, "max-outbound-bytes", engine.DefaultMaxOutboundBytes, "bytes queued for one connection before it is closed as a slow consumer (1008); one frame larger than half of it, sent to a connection with less than half of it unread, raises the bound by its size until read")
 	fs.Int64Var(&e.MemoryBudget, "memory-budget", 512<<20, "bytes held for all connections together (partial frames and messages, unsent output); over it the largest holders are closed with 1013 (0 = none)")
 	add("Limits", "max-conns", "max-conns-per-ip", "allowed-origins", "handshake-timeout", "max-header-bytes", "max-outbound-bytes", "memory-budget")
 
@@ -86,8 +86,9 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.IntVar(&o.hub.History, "history", 50, "messages kept per room, sent to JSON clients on entry and resumable after a reconnect (0 = no history)")
 	fs.DurationVar(&o.hub.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a room's messages are kept")
 	fs.Int64Var(&o.hub.HistoryMaxBytes, "history-max-bytes", hub.DefaultHistoryMaxBytes, "memory for all rooms' history on the node, in bytes; over it the oldest messages go first")
+	fs.Int64Var(&o.hub.HistoryRoomMaxBytes, "history-room-max-bytes", 0, "the most of --history-max-bytes one room holds (its oldest go first) and one connection's messages hold in all rooms (beyond it they are delivered without an offset, not kept) (0 = 1/64 of --history-max-bytes)")
 	fs.BoolVar(&o.historyShared, "history-shared", false, "with --nats: keep the history in a JetStream stream shared by all nodes (same offsets everywhere, resume on any node, survives restarts); messages are then delivered once the stream has stored them, and dropped while it is unavailable")
-	add("History", "history", "history-ttl", "history-max-bytes", "history-shared")
+	add("History", "history", "history-ttl", "history-max-bytes", "history-room-max-bytes", "history-shared")
 
 	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 100; -1 = off, needs a memory limit)")
 	fs.Int64Var(&o.memory.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes, as GOMEMLIMIT (0 = $GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1 = none)")

@@ -78,6 +78,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	o.engine.UpgradeWorkers = o.auth.upgradeWorkers(o.engine.UpgradeWorkers)
+	o.hub.AuthNameHold = o.auth.nameHoldConfig()
 	if o.hub.Auth != nil {
 		defer o.hub.Auth.Close()
 		logger.Info("authentication", "mode", o.hub.Auth.Mode().String(), "workers", o.engine.UpgradeWorkers)

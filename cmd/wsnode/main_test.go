@@ -513,3 +513,34 @@ func TestHistoryFlag(t *testing.T) {
 		})
 	}
 }
+
+// --history-room-max-bytes bounds what one connection keeps in history:
+// past it, its messages are delivered without an offset, not kept.
+func TestHistoryRoomMaxBytesFlag(t *testing.T) {
+	n := startNode(t, "--history-room-max-bytes", "1500", "--chat-rate", "0")
+	d := websocket.Dialer{Subprotocols: []string{"chat.v1+json"}}
+	c, _, err := d.Dial("ws://"+n.addr+"/chat?name=talker", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range 2 { // welcome, history
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var offsets []bool
+	for range 4 {
+		_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 500)))
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		offsets = append(offsets, strings.Contains(string(p), `"offset":`))
+	}
+	if fmt.Sprint(offsets) != "[true true false false]" {
+		t.Fatalf("messages with an offset: %v, want the first two (about 600 bytes each against 1,500)", offsets)
+	}
+	waitMetric(t, n, "wsnode_history_messages", 2)
+}

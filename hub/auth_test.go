@@ -569,6 +569,18 @@ func TestAuthExpiryEveryRoute(t *testing.T) {
 			t.Fatalf("an exp after 2262 closed: %q", got)
 		}
 	}
+	// The sweep's lists keep the open connections only: the expired echo
+	// went, and so do connections that close.
+	if n := hub.TrackedTokens(p.Loop(0)) + hub.TrackedTokens(p.Loop(1)); n != 2 {
+		t.Fatalf("%d connections tracked, want far and farEcho", n)
+	}
+	p.Disconnect(far)
+	p.Disconnect(farEcho)
+	p.Drain()
+	p.Sweep()
+	if n := hub.TrackedTokens(p.Loop(0)) + hub.TrackedTokens(p.Loop(1)); n != 0 {
+		t.Fatalf("%d connections tracked after they closed", n)
+	}
 }
 
 // JSON events say "verified":true for what a token holder says and does

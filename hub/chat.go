@@ -280,7 +280,6 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 	}
 	h := ch.h
 	if m.id != nil {
-		untrackToken(c)
 		h.recordName(m) // its last use: the hold against anonymous users starts now
 	}
 	if m.ri != nil { // else a cluster was still claiming its name

@@ -1,6 +1,10 @@
 package hub
 
-import "time"
+import (
+	"time"
+
+	"edgews/engine"
+)
 
 // SetClock replaces the clock of the rate limiter (time since the hub
 // started).
@@ -14,4 +18,14 @@ func EncodeHistory(h *Hub, room string) int {
 	f.refs.Store(1)
 	f.release()
 	return n
+}
+
+// TrackedTokens is how many authenticated connections loop l's expiry
+// sweep walks.
+func TrackedTokens(l *engine.Loop) int {
+	lr, _ := l.Local.(*loopRooms)
+	if lr == nil {
+		return 0
+	}
+	return len(lr.tokens)
 }

@@ -24,8 +24,8 @@ type loopRooms struct {
 	joining map[*Member]struct{}
 
 	// tokens holds this loop's authenticated connections (chat and
-	// /echo), which the expiry sweep walks (Hub.sweepExpired).
-	tokens map[*engine.Conn]struct{}
+	// /echo), which the expiry sweep walks (Hub.sweepExpired, trackToken).
+	tokens []*engine.Conn
 }
 
 // localRoom keeps text and JSON members apart, so that a broadcast carries

@@ -89,7 +89,11 @@
 // /chat?room=games&since=41&epoch=E, or joining with since and epoch,
 // resumes: the history event carries the messages after offset 41; if E
 // is not the room's epoch or 42 is no longer kept, it carries the newest
-// messages and "reset":true. The boundary is exact because the order of a
+// messages and "reset":true. A history event never takes more than a
+// quarter of the engine's MaxOutboundBytes: the oldest that do not fit are
+// left out, and it says "truncated":true. A room, and one connection's
+// messages in all rooms, hold at most Config.HistoryRoomMaxBytes of the
+// node's history. The boundary is exact because the order of a
 // room is decided in one place: under the room's order lock a message is
 // given its offset, stored and posted to every loop, and an entering
 // member's history is read and its move into the room's delivery list
@@ -112,12 +116,15 @@
 // /echo verify the JWT of every upgrade (?token= or Authorization: Bearer)
 // in the engine's upgrade hook; a missing (Required) or bad token is
 // refused with 401. An authenticated user's name is the token's name
-// claim (else sub), reserved: ?name= and /nick cannot take it, an
-// anonymous holder is renamed when its owner connects, and connections
-// with the same sub share it (tabs). /nick needs "nick":true; the rooms
-// claim limits /join (error code "forbidden"). At exp (plus leeway) the
-// timer sweep closes the connection with 1008 "token expired" unless the
-// client sent a fresh token for the same sub first:
+// claim (else sub), reserved: ?name= and /nick cannot take it (also while
+// its user is offline: see reserve.go), a holder that does not own it
+// (anonymous, or another token holder by /nick) is renamed when its owner
+// connects, and connections with the same sub share it (tabs). Events of
+// token holders say "verified":true. /nick needs "nick":true; the rooms
+// claim limits /join (error code "forbidden"; the lobby is always open).
+// At exp (plus leeway) the timer sweep closes the connection, /echo too,
+// with 1008 "token expired" unless the client sent a fresh token for the
+// same sub first (its rooms claim applies at once):
 //
 //	client -> server:   /refresh TOKEN        or {"type":"refresh","token":"TOKEN"}
 //	server -> sender:   *** token refreshed; it expires at 2026-01-02T04:04:05Z

@@ -267,8 +267,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type drainTask struct{}
 
 func (drainTask) Run(l *Loop) {
-	for i := 0; i < len(l.conns); i++ {
-		switch c := l.conns[i]; c.state {
+	// A flush of the arena in the middle of the walk can close a connection
+	// (a peer's reset): l.conns does not change until the event ends
+	// (Loop.removeConn).
+	for _, c := range l.conns {
+		switch c.state {
 		case stateOpen:
 			c.startClose(codec.StatusGoingAway, "going away")
 		case stateHandshake, stateUpgrading:

@@ -22,3 +22,22 @@ func SetUpgradeQueue(n int) (restore func()) {
 	upgradeQueuePerWorker = n
 	return func() { upgradeQueuePerWorker = old }
 }
+
+// EvictRound runs on l its part of the eviction round that a node holding
+// what it holds now would plan under budget (see overBudget), whatever
+// Config.MemoryBudget is. Loop only.
+func EvictRound(l *Loop, budget int64) {
+	classes := l.mem.byClass
+	cut, frac := planEviction(&classes, l.srv.held.Load()-budget*9/10)
+	(&evictTask{srv: l.srv, cut: cut, frac: frac}).Run(l)
+}
+
+// ExpireMessage makes c's message deadline (set by a partial frame) pass.
+// Loop only.
+func ExpireMessage(c *Conn) { c.t0 = 1 }
+
+// SweepNow runs l's timer sweep at once. Loop only.
+func SweepNow(l *Loop) { (&sweepTask{l: l}).Run(l) }
+
+// Sockets is the server's count of accepted sockets not yet closed.
+func Sockets(s *Server) int64 { return s.sockets.Load() }

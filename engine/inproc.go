@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"syscall"
 
 	"edgews/codec"
 	"github.com/panjf2000/gnet/v2"
@@ -136,6 +137,16 @@ func (p *InProc) Stall(c *Conn, stalled bool) {
 	}
 }
 
+// Reset makes c's peer reset the connection (a TCP RST) without the loop
+// having read it yet: the next write that reaches c's socket fails, and
+// the connection is closed inside that write (the server's OnClose runs
+// before the write returns), as gnet v2 does for any write error but
+// EAGAIN.
+func (p *InProc) Reset(c *Conn) {
+	pc := c.gc.(*pipeConn)
+	pc.reset = p.srv
+}
+
 // Closed reports whether the server closed c's TCP connection.
 func (p *InProc) Closed(c *Conn) bool { return c.gc.(*pipeConn).closed }
 
@@ -167,6 +178,7 @@ type pipeConn struct {
 	closed     bool
 	stalled    bool // the peer does not read: writes stay in queued
 	queued     int
+	reset      *Server // non-nil: the peer reset; the next socket write fails and closes (InProc.Reset)
 }
 
 func (pc *pipeConn) Context() any              { return pc.ctx }
@@ -195,6 +207,11 @@ func (pc *pipeConn) Writev(bs [][]byte) (int, error) {
 			pc.queued += len(b)
 		}
 		return 0, nil
+	}
+	if srv := pc.reset; srv != nil { // gnet's conn.write: close inside the write
+		pc.closed = true
+		srv.OnClose(pc, syscall.ECONNRESET)
+		return 0, syscall.ECONNRESET
 	}
 	n := 0
 	for _, b := range bs {

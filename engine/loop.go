@@ -34,7 +34,8 @@ type Loop struct {
 
 	// Loop-only state below.
 	running []Task
-	conns   []*Conn
+	conns   []*Conn // the loop's connections, in no order; see removeConn
+	gone    []*Conn // closed during the current event, taken out of conns at its end
 	now     int64 // nanoseconds, refreshed at the start of every event
 	busy    int   // nesting depth of engine event processing
 	inTask  bool  // inside Task.Run: WriteShared need not copy
@@ -145,6 +146,7 @@ func (l *Loop) end() {
 		l.flush()
 		l.busy--
 	}
+	l.compact()
 	l.counters.publish()
 	l.publishMem()
 }
@@ -229,7 +231,36 @@ func (l *Loop) addConn(c *Conn) {
 	l.conns = append(l.conns, c)
 }
 
+// removeConn takes a closed connection out of l.conns. Inside an event it
+// only marks it (c is closed) and takes it out when the event ends: gnet
+// closes a connection inside a failed Write or Writev (a peer's reset), so
+// a close can happen in the middle of any walk over l.conns (the drain,
+// the timer sweep, an eviction round), and a swap-remove there would move
+// the last connection into a slot the walk has passed, or leave a nil in
+// one it has not reached. Walks skip closed connections by their state.
 func (l *Loop) removeConn(c *Conn) {
+	if c.idx < 0 {
+		return
+	}
+	if l.busy > 0 {
+		l.gone = append(l.gone, c)
+		return
+	}
+	l.dropConn(c)
+}
+
+// compact takes the connections closed during the event out of l.conns.
+// Called by end, once nothing walks l.conns.
+func (l *Loop) compact() {
+	for i, c := range l.gone {
+		l.dropConn(c)
+		l.gone[i] = nil
+	}
+	l.gone = l.gone[:0]
+}
+
+// dropConn swap-removes c from l.conns.
+func (l *Loop) dropConn(c *Conn) {
 	if c.idx < 0 {
 		return
 	}

@@ -255,6 +255,9 @@ func (t *evictTask) Run(l *Loop) {
 	m := &l.mem
 	quota := int64(t.frac * float64(m.byClass[t.cut]))
 	list := m.evictList[:0]
+	// An eviction writes a close frame, which can close the connection
+	// inside the write (see Loop.removeConn): l.conns does not change
+	// during the walk, and closed connections hold nothing.
 	for _, c := range l.conns {
 		if c.held == 0 {
 			continue
@@ -317,6 +320,7 @@ func (c *Conn) closeWith(code codec.StatusCode, reason string) {
 	if c.state == stateClosed {
 		return
 	}
+	held := c.held.bytes() // before the write: if it fails, gnet's OnClose zeroes c.held
 	if c.state == stateOpen && c.gc.OutboundBuffered() == 0 {
 		var buf [128]byte
 		// Straight to gnet: frames queued in the loop for a closed
@@ -327,7 +331,7 @@ func (c *Conn) closeWith(code codec.StatusCode, reason string) {
 	if c.code == 0 || c.state == stateOpen {
 		c.setClose(code, reason)
 	}
-	c.loop.srv.freed.Add(c.held.bytes())
+	c.loop.srv.freed.Add(held)
 	c.closeNow()
 }
 

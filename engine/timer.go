@@ -38,10 +38,10 @@ func (t *sweepTask) Run(l *Loop) {
 	if lag := now - l.counters.posted.Load(); lag > l.counters.lagMax.Load() {
 		l.counters.lagMax.Store(lag)
 	}
-	// Index loop: closing a connection may reorder l.conns (swap-remove) only
-	// when gnet reports the close, which happens after this event.
-	for i := 0; i < len(l.conns); i++ {
-		c := l.conns[i]
+	// A write below can close a connection inside it (a peer's reset):
+	// l.conns does not change until the event ends (Loop.removeConn), and
+	// a closed connection matches no case.
+	for _, c := range l.conns {
 		switch c.state {
 		case stateHandshake, stateUpgrading:
 			if now-c.t0 > int64(cfg.HandshakeTimeout) {

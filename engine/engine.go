@@ -361,12 +361,15 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 
 func (c *Conn) onTraffic() gnet.Action {
 	if c.state == stateUpgrading {
-		return gnet.None // an Upgrader decides off the loop; the bytes stay buffered
+		return c.whileUpgrading()
 	}
 	if c.state == stateHandshake {
 		if act, done := c.handshake(); !done {
-			if c.state == stateHandshake {
+			switch c.state {
+			case stateHandshake:
 				c.account() // a partial request, up to MaxHeaderBytes
+			case stateUpgrading:
+				act = c.whileUpgrading() // bytes behind the request
 			}
 			return act
 		}

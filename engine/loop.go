@@ -36,9 +36,9 @@ type Loop struct {
 	running []Task
 	conns   []*Conn // the loop's connections, in no order; see removeConn
 	gone    []*Conn // closed during the current event, taken out of conns at its end
-	now     int64 // nanoseconds, refreshed at the start of every event
-	busy    int   // nesting depth of engine event processing
-	inTask  bool  // inside Task.Run: WriteShared need not copy
+	now     int64   // nanoseconds, refreshed at the start of every event
+	busy    int     // nesting depth of engine event processing
+	inTask  bool    // inside Task.Run: WriteShared need not copy
 
 	pend   []pendEntry // pending output, chained per connection
 	dirty  []*Conn     // connections with pending output

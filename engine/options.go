@@ -120,7 +120,9 @@ type Config struct {
 	// UpgradeWorkers, if positive, runs the Upgraders' Upgrade on this many
 	// goroutines off the event loops: the handshake waits (its bytes stay
 	// buffered, HandshakeTimeout still applies) and resumes on its loop
-	// through Loop.Post. At most 1,024 requests per worker wait; beyond
+	// through Loop.Post. Bytes the peer sends behind the request meanwhile
+	// are charged to MemoryBudget, and more than MaxHeaderBytes plus 4 KiB
+	// of request and early bytes together is refused with 400. At most 1,024 requests per worker wait; beyond
 	// that upgrades get 503 (ReasonUpgradeBusy). If zero,
 	// Upgrade runs on the loop (see Upgrader for when that is better).
 	UpgradeWorkers int

@@ -106,9 +106,29 @@ func (c *Conn) refuseUpgrade(rf *Refusal) {
 	c.state = stateClosed
 }
 
+// whileUpgrading handles a read of a connection whose Upgrader decides off
+// the loop: what the peer sent stays in gnet's buffer for the answer
+// (upgradeJob.Run), charged to the memory budget and bounded by the head
+// limit plus upgradeSlack; beyond that the connection is refused.
+func (c *Conn) whileUpgrading() gnet.Action {
+	if c.gc.InboundBuffered() > c.loop.srv.cfg.MaxHeaderBytes+upgradeSlack {
+		return c.refuse(errEarlyData)
+	}
+	c.account()
+	return gnet.None
+}
+
 // upgradeQueuePerWorker bounds the upgrade requests waiting for each of
 // Config.UpgradeWorkers; more are refused with 503. A var for tests.
 var upgradeQueuePerWorker = 1024
+
+// upgradeSlack is what a peer may send behind its request head while an
+// Upgrader decides off the loop. RFC 6455 section 4.1 has a client wait
+// for the answer before it sends frames; a few early frames are served
+// once it opens, anything more is refused (errEarlyData).
+const upgradeSlack = 4 << 10
+
+var errEarlyData = &httpError{status: 400, reason: ReasonBadRequest, msg: "data sent before the upgrade was answered"}
 
 var errUpgradeBusy = &httpError{status: 503, reason: ReasonUpgradeBusy, msg: "server busy", header: "Retry-After: 1\r\n"}
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,5 +196,52 @@ func TestUpgradeWorkersPeerLeaves(t *testing.T) {
 	}
 	if n := srv.OpenConns(); n != 1 {
 		t.Fatalf("%d open connections, want 1", n)
+	}
+}
+
+// TestUpgradeWorkersEarlyBytesBounded sends bytes behind the request while
+// the Upgrader decides: they are charged to the memory budget while they
+// wait, and once they pass MaxHeaderBytes plus a small allowance the
+// connection is refused with 400 and closed (they used to pile up in
+// gnet's buffer, unbounded and uncharged).
+func TestUpgradeWorkersEarlyBytesBounded(t *testing.T) {
+	g := &slowGate{entered: make(chan string, 1), release: make(chan struct{})}
+	opened := make(chan any, 2)
+	g.configure = func(c *engine.Conn) { opened <- c.Value() }
+	srv := startServer(t, engine.Config{Loops: 1, UpgradeWorkers: 1, MaxHeaderBytes: 1024}, func(s *engine.Server) { s.Handle("/gate", g) })
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(g.release) }) }) // before the server stops, even on failure
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	early := frame(true, codec.OpBinary, make([]byte, 2000))
+	if _, err := conn.Write(append([]byte(strings.Replace(upgradeReq, "%s", "/gate?user=alice", 1)), early...)); err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.HeldBytes() >= 2048 }, "the request and the early frame charged")
+	// 1 MiB more while the Upgrader still decides.
+	go func() {
+		chunk := make([]byte, 16<<10)
+		for range 64 {
+			if _, err := conn.Write(chunk); err != nil {
+				return // the server closed: the rest is refused
+			}
+		}
+	}()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.Stats().Refused[engine.ReasonBadRequest] == 1 }, "the refusal")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.HeldBytes() == 0 }, "the charge released")
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, _ := io.ReadAll(conn); len(resp) > 0 && !strings.HasPrefix(string(resp), "HTTP/1.1 400 ") {
+		t.Fatalf("answer %q, want 400 (or a reset, as the peer was still sending)", resp)
+	}
+	release.Do(func() { close(g.release) })
+	// The worker's answer finds the connection gone: bob's upgrade, behind
+	// it on the same worker and loop, opens; alice never did.
+	dialRaw(t, srv.Addr(), "/gate?user=bob")
+	if id := <-opened; id != "bob" || srv.OpenConns() != 1 {
+		t.Fatalf("opened %v, %d open", id, srv.OpenConns())
 	}
 }

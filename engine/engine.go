@@ -374,11 +374,19 @@ func (c *Conn) onTraffic() gnet.Action {
 			return act
 		}
 	}
-	return c.readFrames()
+	return c.readFrames(false)
 }
 
-// readFrames decodes and dispatches the frames gnet has buffered.
-func (c *Conn) readFrames() gnet.Action {
+// readFrames decodes and dispatches the frames gnet has buffered. copyIn
+// is for a read outside OnTraffic (upgradeJob), where gnet's Peek returns
+// its ring buffer's own memory: a write failing inside a handler (a peer's
+// reset) closes the connection inside the write, and gnet hands that ring
+// back to its process-wide pool, where any loop may reuse it, while the
+// handler still reads its payload. The bytes are copied into the loop's
+// scratch first (at most MaxHeaderBytes plus upgradeSlack there). In
+// OnTraffic, Peek returns the loop's read buffer or a copy gnet made, both
+// left alone until the event ends.
+func (c *Conn) readFrames(copyIn bool) gnet.Action {
 	gc := c.gc
 	if c.state == stateClosed {
 		_, _ = gc.Discard(-1)
@@ -388,6 +396,10 @@ func (c *Conn) readFrames() gnet.Action {
 		return gnet.None
 	}
 	buf, _ := gc.Peek(-1)
+	if copyIn {
+		c.loop.early = append(c.loop.early[:0], buf...)
+		buf = c.loop.early
+	}
 	off, frames, msgs := 0, int64(0), 0
 	for !c.closeTCP && (c.state == stateOpen || c.state == stateClosing) {
 		ev, n, err := c.dec.Next(buf[off:])

@@ -45,6 +45,7 @@ type Loop struct {
 	arena  []byte      // frames copied by Send, valid until flush
 	iov    [][]byte    // writev scratch
 	closed []*Conn     // connections whose OnClose waits for the end of the event
+	early  []byte      // bytes read behind a request an Upgrader decided off the loop, see readFrames
 
 	// The upgrade being answered on the loop, for Conn.Request during the
 	// Upgrader and OnOpen: the request lives here, not in every Conn.

@@ -204,7 +204,7 @@ func (j *upgradeJob) Run(l *Loop) {
 	defer func() { l.inTask = true }()
 	act, done := c.open(j.r, j.u, j.end, j.req, j.id)
 	if done {
-		act = c.readFrames() // frames that arrived with or after the request
+		act = c.readFrames(true) // frames that arrived with or after the request
 	}
 	if act == gnet.Close {
 		_ = c.gc.Close()

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"edgews/codec"
 	"edgews/engine"
 	"edgews/engine/enginetest"
+	"github.com/panjf2000/gnet/v2/pkg/pool/ringbuffer"
 )
 
 // gate is an echo handler with an Upgrader: "?user=NAME" opens with NAME
@@ -243,5 +246,73 @@ func TestUpgradeWorkersEarlyBytesBounded(t *testing.T) {
 	dialRaw(t, srv.Addr(), "/gate?user=bob")
 	if id := <-opened; id != "bob" || srv.OpenConns() != 1 {
 		t.Fatalf("opened %v, %d open", id, srv.OpenConns())
+	}
+}
+
+// aliasGate opens every upgrade (off the loop, with UpgradeWorkers) and,
+// for a message, resets its peer and sends a frame larger than the loop's
+// arena: gnet writes it at once, the write fails, and gnet closes the
+// connection inside it, handing its buffers back to gnet's process-wide
+// pools. It then takes a ring buffer from that pool and fills it, as
+// another connection would, and reports whether the payload it was handed
+// changed.
+type aliasGate struct {
+	recorder
+	clients chan net.Conn // the client of the next message's connection
+	result  chan string   // "" or what went wrong
+}
+
+func (g *aliasGate) Upgrade(*engine.Request) (any, *engine.Refusal) { return nil, nil }
+
+func (g *aliasGate) OnMessage(c *engine.Conn, _ codec.OpCode, p []byte) {
+	want := string(p)
+	client := <-g.clients
+	_ = client.(*net.TCPConn).SetLinger(0)
+	_ = client.Close() // an RST: the next write fails
+	_ = c.Send(codec.OpBinary, make([]byte, 300<<10))
+	if c.Open() {
+		g.result <- "the write to a reset peer did not close the connection"
+		return
+	}
+	rb := ringbuffer.Get()
+	_, _ = rb.Write(bytes.Repeat([]byte{'x'}, rb.Cap())) // in place: no growth
+	ringbuffer.Put(rb)
+	if string(p) != want {
+		g.result <- fmt.Sprintf("payload %.20q... changed under the handler, was %.20q...", p, want)
+		return
+	}
+	g.result <- ""
+}
+
+// TestEarlyFramePayloadOwned: a frame that arrived behind the request while
+// the Upgrader decided is read in the upgrade's task, where gnet's Peek
+// returns its ring buffer's own memory. The payload handed to OnMessage must
+// not be that memory: a failed write in the handler closes the connection
+// and gnet returns the ring to its pool, where any loop may take it while
+// the handler still reads the payload.
+func TestEarlyFramePayloadOwned(t *testing.T) {
+	g := &aliasGate{clients: make(chan net.Conn, 1), result: make(chan string, 1)}
+	srv := startServer(t, engine.Config{Loops: 1, UpgradeWorkers: 1}, func(s *engine.Server) { s.Handle("/alias", g) })
+	req := strings.Replace(upgradeReq, "%s", "/alias", 1)
+	// sync.Pool drops a quarter of what is put in it under -race: several
+	// rounds, so that the ring is reused in some.
+	for i := range 8 {
+		conn, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.clients <- conn
+		payload := bytes.Repeat([]byte{byte('a' + i)}, 100)
+		if _, err := conn.Write(append([]byte(req), frame(true, codec.OpBinary, payload)...)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case res := <-g.result:
+			if res != "" {
+				t.Fatalf("round %d: %s", i, res)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: no message", i)
+		}
 	}
 }

@@ -337,6 +337,9 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	c.state = stateClosed
 	c.setHeld(0)
 	c.loop.removeConn(c)
+	if len(c.loop.heads) != 0 {
+		delete(c.loop.heads, c)
+	}
 	if c.opened {
 		c.loop.closed = append(c.loop.closed, c)
 	}
@@ -468,20 +471,33 @@ func (c *Conn) dispatch(ev codec.Event) {
 // handshake answers the upgrade request once its head is buffered. done
 // reports that the connection is now open and bytes after the request (if
 // any) are to be parsed as frames.
+//
+// A head that comes in several reads is not left in gnet's buffer: each
+// read would make gnet copy all it holds plus the new bytes into a new
+// slice (Peek), quadratic in the head and garbage at every read. Its
+// start is moved to the loop (Loop.heads, charged as extraHeld) and each
+// read searches only its new bytes for the blank line.
 func (c *Conn) handshake() (gnet.Action, bool) {
-	s := c.loop.srv
+	s, l := c.loop.srv, c.loop
 	buf, _ := c.gc.Peek(-1)
-	end := headerEnd(buf)
+	kept := l.heads[c] // nil unless earlier reads brought part of the head
+	end := headEnd(kept, buf)
 	if end < 0 {
-		if len(buf) > s.cfg.MaxHeaderBytes {
+		if len(kept)+len(buf) > s.cfg.MaxHeaderBytes {
 			return c.refuse(errHeaderTooLarge), false
 		}
+		l.keepHead(c, kept, buf)
 		return gnet.None, false
 	}
-	if end > s.cfg.MaxHeaderBytes {
+	head := buf[:end] // end: the head's bytes still in gnet's buffer
+	if kept != nil {
+		head = append(kept, head...)
+		delete(l.heads, c)
+	}
+	if len(head) > s.cfg.MaxHeaderBytes {
 		return c.refuse(errHeaderTooLarge), false
 	}
-	req, err := parseRequest(buf[:end])
+	req, err := parseRequest(head) // req copies what it keeps of head
 	req.RemoteAddr = c.RemoteAddr()
 	if err != nil {
 		return c.refuse(err), false

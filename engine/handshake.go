@@ -121,10 +121,44 @@ var (
 // headerEnd returns the length of the request head including the blank line
 // that ends it, or -1 when the head is not complete yet.
 func headerEnd(b []byte) int {
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+	if i := bytes.Index(b, blankLine); i >= 0 {
 		return i + 4
 	}
 	return -1
+}
+
+var blankLine = []byte("\r\n\r\n")
+
+// headEnd is headerEnd for a head whose first part, kept, came in earlier
+// reads (without its end): the number of bytes of b that complete it, or
+// -1. Only b is searched, and the at most 6 bytes around the joint, so a
+// head read in pieces costs linear work.
+func headEnd(kept, b []byte) int {
+	if len(kept) > 0 {
+		var joint [6]byte
+		k := copy(joint[:], kept[max(len(kept)-3, 0):])
+		n := copy(joint[k:], b)
+		if i := bytes.Index(joint[:k+n], blankLine); i >= 0 {
+			return i + 4 - k // kept holds no blank line: it ends in b
+		}
+	}
+	return headerEnd(b)
+}
+
+// keepHead moves the part of c's request head in b (all of gnet's buffer)
+// out of gnet into l.heads, appended to kept, and charges it.
+func (l *Loop) keepHead(c *Conn, kept, b []byte) {
+	if len(b) == 0 {
+		return // never Discard(0): gnet reads it as "everything"
+	}
+	if l.heads == nil {
+		l.heads = make(map[*Conn][]byte)
+	}
+	if kept == nil {
+		kept = make([]byte, 0, max(2*len(b), 512))
+	}
+	l.heads[c] = append(kept, b...)
+	_, _ = c.gc.Discard(len(b))
 }
 
 // upgradeInfo is what a valid WebSocket upgrade request carries.

@@ -52,6 +52,10 @@ type Loop struct {
 	hsConn *Conn
 	hsReq  Request
 
+	// The start of request heads that came in more than one read, moved
+	// out of gnet's buffer (see Conn.handshake). Few connections have one.
+	heads map[*Conn][]byte
+
 	sweeping bool // guarded by mu: a sweep task is queued
 	sweep    sweepTask
 

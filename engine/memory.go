@@ -15,7 +15,8 @@ import (
 // What a connection is charged (Conn.held), counted as capacity, not payload:
 //
 //   - gnet's inbound buffer. The bytes left unconsumed after an event (a
-//     partial frame or upgrade request) move into the connection's elastic
+//     partial frame, or a request and what came behind it while an Upgrader
+//     decides off the loop) move into the connection's elastic
 //     ring buffer. Its array comes from gnet's byte-slice pool, so it is a
 //     power of two (1 KiB at least): the ring grows by doubling, then by
 //     1.25 (ring.Buffer.grow), onto the next pooled power of two, and goes
@@ -29,7 +30,8 @@ import (
 //     observable (OutboundBuffered), so the ring part is charged as
 //     ceilPow2(min(n, 64 KiB)) and the rest as 5/4 of its bytes, the mean
 //     rounding of the pooled slices of a mix of frame sizes.
-//   - extraHeld: buffers other engine code keeps per connection.
+//   - extraHeld: buffers other engine code keeps per connection (the start
+//     of a request head that came in several reads, out of gnet's ring).
 //
 // Frames queued during an event (Conn.pendBytes) sit in the loop's arena,
 // 256 KiB per loop whatever the load, until the end of that event; they are
@@ -76,8 +78,14 @@ const (
 // extraHeld is the bytes held for the connection by engine code outside the
 // buffers accounted above. It is the hook described in the comment at the
 // top of this file: add a buffer's capacity here, and call c.account() on
-// the loop after the buffer grows or is freed.
-func (c *Conn) extraHeld() int { return 0 }
+// the loop after the buffer grows or is freed. Today: the start of a
+// request head that came in several reads (Loop.heads).
+func (c *Conn) extraHeld() int {
+	if c.state == stateHandshake && len(c.loop.heads) != 0 {
+		return cap(c.loop.heads[c])
+	}
+	return 0
+}
 
 // inHeld is the charge for n bytes in gnet's inbound ring.
 func inHeld(n int) int {

@@ -59,10 +59,22 @@ func fdLimit() int64 {
 	return int64(r.Cur)
 }
 
+// enrollTicket is the context an acceptor enrolls a socket with, to learn
+// whether gnet opened it. gnet v2.10.0's Enroll waits until the loop has
+// registered the socket and run OnOpen, and returns nil even when the
+// registration failed (epoll_ctl ADD: ENOSPC past fs.epoll.max_user_watches,
+// ENOMEM): it then closes the descriptor without OnOpen or OnClose
+// (eventloop.register0), and the socket would stay counted in
+// Server.sockets for good. OnOpen sets opened before Enroll returns (it runs
+// before the channel Enroll waits on is closed), so the acceptor reads it
+// without a race. One per acceptor goroutine, reused.
+type enrollTicket struct{ opened bool }
+
 // acceptLoop accepts until the listener is closed. It returns nil after
 // Shutdown closed the listener, or the error that ended it.
 func (s *Server) acceptLoop(ln net.Listener) error {
 	var backoff time.Duration
+	ticket := new(enrollTicket)
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -89,13 +101,17 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			refuseRaw(nc, errFDLimit)
 			continue
 		}
-		if _, err := s.cli.Enroll(nc); err != nil {
+		ticket.opened = false
+		if _, err := s.cli.EnrollContext(nc, ticket); err != nil {
 			s.sockets.Add(-1)
 			_ = nc.Close()
 			if s.draining.Load() {
 				return nil
 			}
 			s.log.l.Warn("enroll failed", "err", err)
+		} else if !ticket.opened {
+			s.sockets.Add(-1) // gnet closed it: see enrollTicket
+			s.log.l.Warn("enroll failed: gnet could not register the socket with its loop")
 		}
 	}
 }

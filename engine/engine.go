@@ -301,6 +301,9 @@ func (s *Server) loopOf(el gnet.EventLoop) *Loop {
 
 // OnOpen starts the handshake state of an accepted connection.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if t, ok := gc.Context().(*enrollTicket); ok {
+		t.opened = true
+	}
 	l := s.loopOf(gc.EventLoop())
 	l.begin()
 	defer l.end()

@@ -19,14 +19,15 @@ import (
 //     made by re-resolving its string. gnet uses them only for UDP and for
 //     Conn.LocalAddr/RemoteAddr, which the engine calls once, in OnOpen: it
 //     keeps the peer as a netip.AddrPort inside Conn, with no heap.
-//   - a pointer to a copy of the nil "safe context" Enroll sets (16 bytes),
-//     which the engine never uses (it uses Context, on the loop).
+//   - a pointer to a copy of the "safe context" Enroll sets (16 bytes): the
+//     acceptor's enrollTicket (see accept.go), which the engine never reads
+//     there (it uses Context, on the loop).
 //
 // Enroll cannot be told not to keep them (it takes the *net.TCPConn's own
 // addresses), so trimGnetConn clears those four fields of gnet's conn once
 // OnOpen has read them, on the loop that owns the connection. gnet's
 // release() accepts nil there (as after its own close), and SafeContext
-// still returns nil.
+// returns nil.
 //
 // The fields are found by name and type with reflect, once per concrete
 // type. If gnet's conn does not have them as expected (another gnet
@@ -83,7 +84,9 @@ func trimGnetConn(gc gnet.Conn) {
 	*(*unix.Sockaddr)(unsafe.Add(p, f.remote)) = nil
 	*(*net.Addr)(unsafe.Add(p, f.local)) = nil
 	*(*net.Addr)(unsafe.Add(p, f.remoteAddr)) = nil
-	if sc := (*atomic.Pointer[any])(unsafe.Add(p, f.safeCtx)); sc.Load() != nil && *sc.Load() == nil {
-		sc.Store(nil) // only the nil context Enroll set
+	if sc := (*atomic.Pointer[any])(unsafe.Add(p, f.safeCtx)); sc.Load() != nil {
+		if _, ours := (*sc.Load()).(*enrollTicket); ours || *sc.Load() == nil {
+			sc.Store(nil) // only the context the acceptor enrolled with
+		}
 	}
 }

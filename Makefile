@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run run-cluster bench-cluster test fuzz bench lint bench-compare bench-scale bench-auth bench-attack
+.PHONY: help build run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-scale bench-auth bench-attack
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -56,6 +56,10 @@ fuzz: ## longer fuzzing of the decoder, the handshake, the chat's JSON commands 
 	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
 	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth
+
+STRESS ?= 1m
+stress: ## the engine's stress test (resets, evictions, drains, upgrades on one node) under -race for STRESS (1m)
+	STRESS_DURATION=$(STRESS) $(GO) test -race -count=1 -run '^TestStress$$' -timeout 10m ./engine
 
 bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt

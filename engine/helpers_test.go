@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -164,16 +165,29 @@ func (rc *rawClient) write(b []byte) {
 func (rc *rawClient) next(timeout time.Duration) (codec.Event, error) {
 	rc.t.Helper()
 	_ = rc.conn.SetReadDeadline(time.Now().Add(timeout))
+	ev, err := nextFrame(rc.br, &rc.dec, &rc.buf)
+	if errors.Is(err, errBadFrame) {
+		rc.t.Fatal(err)
+	}
+	return ev, err
+}
+
+var errBadFrame = errors.New("server sent an invalid frame")
+
+// nextFrame decodes the next frame from buf, reading more from br as
+// needed; the event's payload and reason are copies. An invalid frame is
+// errBadFrame; a read error (the deadline, EOF) is returned as is.
+func nextFrame(br *bufio.Reader, dec *codec.Decoder, buf *[]byte) (codec.Event, error) {
 	for {
-		if len(rc.buf) > 0 {
-			ev, n, err := rc.dec.Next(rc.buf)
+		if len(*buf) > 0 {
+			ev, n, err := dec.Next(*buf)
 			if err != nil {
-				rc.t.Fatalf("server sent an invalid frame: %v", err)
+				return ev, fmt.Errorf("%w: %v", errBadFrame, err)
 			}
 			if n > 0 || ev.Kind != codec.KindNone {
 				ev.Payload = append([]byte(nil), ev.Payload...)
 				ev.Reason = append([]byte(nil), ev.Reason...)
-				rc.buf = rc.buf[n:]
+				*buf = (*buf)[n:]
 				if ev.Kind != codec.KindNone {
 					return ev, nil
 				}
@@ -181,8 +195,8 @@ func (rc *rawClient) next(timeout time.Duration) (codec.Event, error) {
 			}
 		}
 		var tmp [64 << 10]byte
-		n, err := rc.br.Read(tmp[:])
-		rc.buf = append(rc.buf, tmp[:n]...)
+		n, err := br.Read(tmp[:])
+		*buf = append(*buf, tmp[:n]...)
 		if err != nil && n == 0 {
 			return codec.Event{}, err
 		}

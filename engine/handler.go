@@ -10,12 +10,17 @@ type Handler interface {
 	OnOpen(c *Conn)
 	// OnMessage is called for every complete text or binary message.
 	// payload is valid only during the call (it points into the loop's read
-	// buffer or the decoder's fragment buffer): copy it to keep it.
+	// buffer or the decoder's fragment buffer, never into memory gnet can
+	// release during the call): copy it to keep it.
 	OnMessage(c *Conn, op codec.OpCode, payload []byte)
 	// OnClose is called exactly once for every connection that was opened,
 	// whatever ended it. code is the peer's close code, the code the server
 	// sent, or 1006 (abnormal closure) when the TCP connection ended first.
 	// The connection must not be written to afterwards (writes are dropped).
+	// It never runs inside another callback or Task.Run: a connection
+	// closed during one (a write that fails on a peer's reset closes it
+	// inside the write) gets its OnClose once that event is over, so lists
+	// a handler walks while writing do not change under the walk.
 	OnClose(c *Conn, code codec.StatusCode, reason string)
 }
 

@@ -53,6 +53,7 @@ func TestBroadcastAllocsJSON(t *testing.T) {
 		{"text sender, text to escape", false, `say "hi"` + "\n\tbye", 0},
 		{"JSON sender", true, `{"type":"message","text":"hello everyone"}`, 0},
 		{"JSON sender, escapes", true, `{"type":"message","text":"say \"hi\"\n\u00e9 \ud83d\ude00"}`, 0},
+		{"JSON sender, escaped keys and other fields", true, `{"t\u0079pe":"message","id":7,"meta":{"a":[1]},"text":"hello everyone"}`, 0},
 		{"JSON sender, plain line", true, "hello everyone", 0},
 		{"JSON sender, me", true, `{"type":"me","text":"waves"}`, 0},
 		{"rate limited sender", true, `{"type":"message","text":"hi"}`, 1e9},

@@ -62,12 +62,22 @@ func (h *Hub) textLine(m *Member, p []byte) {
 
 // jsonCommand handles a JSON command from a ProtocolJSON client. Its
 // "message" text is said as is: a JSON client sends commands as commands
-// (or as plain-text lines), never inside a message. Loop only (m's).
+// (or as plain-text lines), never inside a message. A command without a
+// field it needs, or with a field of another type than string, is refused
+// before anything happens ("bad_request", see checkFields). Loop only
+// (m's).
 func (h *Hub) jsonCommand(m *Member, p []byte) {
 	lr := roomsOf(m.c.Loop())
 	cmd, ok := parseCommand(p, &lr.scratch)
 	if !ok {
 		h.replyError(m, errBadJSON, "not a JSON object; send {\"type\":\"message\",\"text\":\"...\"} or a plain-text line")
+		return
+	}
+	if cmd.typ == nil {
+		h.badRequest(m, &cmd, fieldType, "{\"type\":\"message\",\"text\":\"...\"} or a plain-text line")
+		return
+	}
+	if spec, known := jsonCommands[string(cmd.typ)]; known && !h.checkFields(m, &cmd, spec) {
 		return
 	}
 	switch string(cmd.typ) {
@@ -101,6 +111,61 @@ func (h *Hub) jsonCommand(m *Member, p []byte) {
 	if cap(lr.scratch) > h.cfg.MaxLine {
 		lr.scratch = nil
 	}
+}
+
+// fieldSpec is what a JSON command needs: the fields it requires (as
+// strings), the optional ones it reads (strings if given), and its usage.
+type fieldSpec struct {
+	need, opt field
+	usage     string
+}
+
+// jsonCommands are the JSON commands with fields. An empty string is a
+// value (an empty "text" is said, as an empty line is); the commands
+// answer empty values themselves (usage errors).
+var jsonCommands = map[string]fieldSpec{
+	"message": {need: fieldText, usage: `{"type":"message","text":"..."}`},
+	"me":      {need: fieldText, usage: `{"type":"me","text":"..."}`},
+	"nick":    {need: fieldName, usage: `{"type":"nick","name":"NAME"}`},
+	"whisper": {need: fieldTo | fieldText, usage: `{"type":"whisper","to":"NAME","text":"..."}`},
+	"join":    {need: fieldRoom, opt: fieldEpoch | fieldSince, usage: `{"type":"join","room":"ROOM"}`},
+	"refresh": {need: fieldToken, usage: `{"type":"refresh","token":"TOKEN"}`},
+}
+
+// checkFields reports whether cmd has the fields spec needs, as strings,
+// and its optional ones as strings if given (since: a number or a string);
+// if not, m gets a "bad_request" error naming the first field at fault,
+// and nothing else happens. No allocation unless refused.
+func (h *Hub) checkFields(m *Member, cmd *command, spec fieldSpec) bool {
+	bad := cmd.wrong&(spec.need|spec.opt) | spec.need&^cmd.strings()
+	if bad == 0 {
+		return true
+	}
+	h.badRequest(m, cmd, bad&-bad, spec.usage) // the lowest bit: fields in declaration order
+	return false
+}
+
+// badRequest refuses cmd for its field f, missing or of the wrong type.
+func (h *Hub) badRequest(m *Member, cmd *command, f field, usage string) {
+	what := "is missing"
+	switch {
+	case cmd.wrong&f != 0 && f == fieldSince:
+		what = "must be a number"
+	case cmd.wrong&f != 0:
+		what = "must be a string"
+	}
+	h.replyError(m, errBadRequest, `"`+f.String()+`" `+what+"; send "+usage)
+}
+
+// strings is the set of cmd's fields given as strings (since: also as a
+// number).
+func (c *command) strings() (f field) {
+	for i, v := range [...][]byte{c.typ, c.text, c.name, c.to, c.room, c.token, c.epoch, c.since} {
+		if v != nil {
+			f |= 1 << i
+		}
+	}
+	return f
 }
 
 // say broadcasts a chat line (evMessage) or a /me action (evMe) to m's

@@ -75,6 +75,16 @@
 //	{"type":"leave"}  {"type":"users"}  {"type":"help"}
 //
 // or plain-text lines (anything not starting with '{'), commands included.
+// A JSON command is checked before anything happens: one without a field
+// it needs (text for message and me, to and text for whisper, name for
+// nick, room for join, token for refresh), or with a string field given
+// another type (null included; since may be a number), is refused, and
+// nothing is said, stored or numbered:
+//
+//	{"type":"error","code":"bad_request","text":"\"text\" is missing; send {\"type\":\"message\",\"text\":\"...\"}"}
+//
+// An empty string is a value: {"type":"message","text":""} says an empty
+// line, as an empty text frame does.
 //
 // # History
 //

@@ -14,6 +14,7 @@ const (
 	errUsage        errCode = "usage"            // a command without its arguments
 	errUnknownCmd   errCode = "unknown_command"  // "/foo", or a JSON command of unknown type
 	errBadJSON      errCode = "bad_json"         // a JSON client sent "{..." that is not a JSON object
+	errBadRequest   errCode = "bad_request"      // a JSON command without a field it needs, or with a field of the wrong type
 	errTooLong      errCode = "too_long"         // chat text over Config.MaxLine
 	errRateLimited  errCode = "rate_limited"     // a message over Config.Rate, dropped
 	errForbidden    errCode = "forbidden"        // the token does not allow it: /join outside its rooms, /nick without "nick":true

@@ -66,20 +66,56 @@ var jsonExtra = func() (t [256]uint8) {
 
 // command is a client's JSON command, e.g. {"type":"message","text":"hi"}.
 // Its fields point into the message payload or into Member.scratch: valid
-// during OnMessage only. Missing fields are nil.
+// during OnMessage only. Missing fields are nil, and so are fields whose
+// last value is not a string (then marked in wrong).
 type command struct {
 	typ, text, name, to, room, token []byte
 	epoch                            []byte // join: the history epoch to resume
-	since                            []byte // join: the offset to resume after (a JSON number, as sent)
+	since                            []byte // join: the offset to resume after (a JSON number as sent, or a string)
+	wrong                            field  // fields whose last value has another type (since: neither a number nor a string)
 }
+
+// field is a command field, as a bit of command.wrong.
+type field uint8
+
+const (
+	fieldType field = 1 << iota
+	fieldText
+	fieldName
+	fieldTo
+	fieldRoom
+	fieldToken
+	fieldEpoch
+	fieldSince
+)
+
+// fieldNames are the fields' JSON names, by bit number.
+var fieldNames = [...]string{"type", "text", "name", "to", "room", "token", "epoch", "since"}
+
+func (f field) String() string {
+	for i, name := range fieldNames {
+		if f&(1<<i) != 0 {
+			return name
+		}
+	}
+	return ""
+}
+
+// maxKeyLen is the longest known field name, fieldMaxRaw its longest
+// escaped form (\uXXXX for each byte): a longer key is none of them.
+const (
+	maxKeyLen   = len("since")
+	fieldMaxRaw = 6 * maxKeyLen
+)
 
 // parseCommand reads a JSON command object. ok is false if p is not valid
 // JSON or not an object. Unknown fields are ignored, a repeated field's
-// last value wins, and fields of other types than string are skipped.
-// Why not encoding/json's Unmarshal: it allocates a string per field, and
-// {"type":"message"} is the message path of JSON clients. json.Valid
-// checks the syntax without allocating (its scanner is pooled), so the
-// walk below may assume well-formed input.
+// last value wins (as encoding/json decodes it into a map), and a known
+// field whose value is not a string (null included) is nil and marked in
+// cmd.wrong. Why not encoding/json's Unmarshal: it allocates a string per
+// field, and {"type":"message"} is the message path of JSON clients.
+// json.Valid checks the syntax without allocating (its scanner is pooled),
+// so the walk below may assume well-formed input.
 func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 	if !json.Valid(p) {
 		return cmd, false
@@ -89,6 +125,7 @@ func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 		return cmd, false
 	}
 	*scratch = (*scratch)[:0]
+	var keyBuf [fieldMaxRaw]byte // an escaped key, unescaped (on the stack)
 	i++
 	for {
 		i = skipSpace(p, i)
@@ -98,12 +135,16 @@ func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 		if p[i] == ',' {
 			i = skipSpace(p, i+1)
 		}
-		kEnd, _ := stringEnd(p, i)
+		kEnd, kEscaped := stringEnd(p, i)
 		key := p[i+1 : kEnd-1]
+		if kEscaped && len(key) <= fieldMaxRaw {
+			key = appendUnescaped(keyBuf[:0], key)
+		}
 		i = skipSpace(p, kEnd)
 		i = skipSpace(p, i+1) // ':'
 		var val []byte
-		if p[i] == '"' {
+		isString := p[i] == '"'
+		if isString {
 			end, escaped := stringEnd(p, i)
 			val = p[i+1 : end-1]
 			if escaped {
@@ -114,30 +155,40 @@ func parseCommand(p []byte, scratch *[]byte) (cmd command, ok bool) {
 			i = end
 		} else {
 			end := valueEnd(p, i)
-			if string(key) == "since" {
-				cmd.since = p[i:end]
+			if c := p[i]; c == '-' || '0' <= c && c <= '9' {
+				val = p[i:end] // a number: kept for since only
 			}
 			i = end
 		}
+		var f field
+		var dst *[]byte
 		switch string(key) {
 		case "type":
-			cmd.typ = val
+			f, dst = fieldType, &cmd.typ
 		case "text":
-			cmd.text = val
+			f, dst = fieldText, &cmd.text
 		case "name":
-			cmd.name = val
+			f, dst = fieldName, &cmd.name
 		case "to":
-			cmd.to = val
+			f, dst = fieldTo, &cmd.to
 		case "room":
-			cmd.room = val
+			f, dst = fieldRoom, &cmd.room
 		case "token":
-			cmd.token = val
+			f, dst = fieldToken, &cmd.token
 		case "epoch":
-			cmd.epoch = val
+			f, dst = fieldEpoch, &cmd.epoch
 		case "since": // a number, or a string of digits
-			if val != nil {
-				cmd.since = val
-			}
+			f, dst = fieldSince, &cmd.since
+			isString = isString || val != nil
+		default:
+			continue
+		}
+		if isString {
+			*dst = val
+			cmd.wrong &^= f
+		} else {
+			*dst = nil
+			cmd.wrong |= f
 		}
 	}
 }

@@ -110,7 +110,9 @@ func TestChatJSONCommands(t *testing.T) {
 		{"message html", `{"type":"message","text":"<b>x</b>"}`, msg("alice", "<b>x</b>")},
 		{"message escapes", `{"type":"message","text":"a\"b\\c\nd\u00e9"}`, msg("alice", "a\"b\\c\ndé")},
 		{"message is never a command", `{"type":"message","text":"/nick x"}`, msg("alice", "/nick x")},
-		{"message without text", `{"type":"message"}`, msg("alice", "")},
+		{"message with empty text", `{"type":"message","text":""}`, msg("alice", "")},
+		{"message without text", `{"type":"message"}`, errAlice("bad_request", `"text" is missing; send {"type":"message","text":"..."}`)},
+		{"message with a number", `{"type":"message","text":5}`, errAlice("bad_request", `"text" must be a string; send {"type":"message","text":"..."}`)},
 		{"plain line", "plain", msg("alice", "plain")},
 		{"plain command", "/me waves", [3][]string{
 			{`{"type":"me","room":"lobby","from":"alice","text":"waves","ts":1}`}, {"* alice waves"},
@@ -125,14 +127,17 @@ func TestChatJSONCommands(t *testing.T) {
 			{`{"type":"whisper","from":"alice","to":"carol","text":"psst","ts":1}`}}},
 		{"whisper to self", `{"type":"whisper","to":"alice","text":"x"}`, errAlice("self_whisper", "you cannot whisper to yourself")},
 		{"whisper to unknown", `{"type":"whisper","to":"zed","text":"x"}`, errAlice("unknown_user", `no user named "zed"`)},
-		{"whisper without text", `{"type":"whisper","to":"bob"}`, errAlice("usage", "usage: /whisper NAME TEXT")},
+		{"whisper with empty text", `{"type":"whisper","to":"bob","text":""}`, errAlice("usage", "usage: /whisper NAME TEXT")},
+		{"whisper without text", `{"type":"whisper","to":"bob"}`, errAlice("bad_request", `"text" is missing; send {"type":"whisper","to":"NAME","text":"..."}`)},
+		{"whisper to null", `{"type":"whisper","to":null,"text":"x"}`, errAlice("bad_request", `"to" must be a string; send {"type":"whisper","to":"NAME","text":"..."}`)},
 		{"nick", `{"type":"nick","name":"ally"}`, [3][]string{
 			{`{"type":"presence","event":"renamed","room":"lobby","name":"ally","old":"alice","members":["ally","bob","carol"],"count":3,"seq":1,"ts":1}`},
 			{"*** alice is now known as ally"},
 			{`{"type":"presence","event":"renamed","room":"lobby","name":"ally","old":"alice","members":["ally","bob","carol"],"count":3,"seq":1,"ts":1}`}}},
 		{"nick taken", `{"type":"nick","name":"bob"}`, errAlice("name_taken", `name "bob" is taken`)},
 		{"nick invalid", `{"type":"nick","name":"a b"}`, errAlice("invalid_name", `invalid name "a b": use 1-32 letters, digits, _ or -`)},
-		{"nick missing", `{"type":"nick"}`, errAlice("usage", "usage: /nick NAME")},
+		{"nick empty", `{"type":"nick","name":""}`, errAlice("usage", "usage: /nick NAME")},
+		{"nick missing", `{"type":"nick"}`, errAlice("bad_request", `"name" is missing; send {"type":"nick","name":"NAME"}`)},
 		{"users", `{"type":"users"}`, [3][]string{{`{"type":"users","room":"lobby","members":["alice","bob","carol"],"count":3,"seq":1}`}}},
 		{"join", `{"type":"join","room":"games"}`, [3][]string{
 			{`{"type":"presence","event":"joined","room":"games","name":"alice","members":["alice"],"count":1,"seq":1,"created":true,"ts":1}`},
@@ -142,7 +147,9 @@ func TestChatJSONCommands(t *testing.T) {
 		{"leave lobby", `{"type":"leave"}`, errAlice("same_room", "you are already in lobby")},
 		{"help", `{"type":"help"}`, [3][]string{}}, // checked below
 		{"unknown type", `{"type":"dance"}`, errAlice("unknown_command", `unknown command type "dance"`)},
-		{"no type", `{"text":"hi"}`, errAlice("unknown_command", `unknown command type ""`)},
+		{"no type", `{"text":"hi"}`, errAlice("bad_request", `"type" is missing; send {"type":"message","text":"..."} or a plain-text line`)},
+		{"join without room", `{"type":"join"}`, errAlice("bad_request", `"room" is missing; send {"type":"join","room":"ROOM"}`)},
+		{"join with a bad since", `{"type":"join","room":"games","since":[1]}`, errAlice("bad_request", `"since" must be a number; send {"type":"join","room":"ROOM"}`)},
 		{"bad JSON", `{"type":"message"`, errAlice("bad_json", `not a JSON object; send {"type":"message","text":"..."} or a plain-text line`)},
 	}
 	for _, tt := range tests {

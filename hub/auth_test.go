@@ -73,6 +73,10 @@ func TestAuthRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	noExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, good()).SignedString(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kid := jwt.NewWithClaims(jwt.SigningMethodRS256, good())
 	kid.Header["kid"] = "k1"
 	unsigned, _ := kid.SigningString()
@@ -90,6 +94,8 @@ func TestAuthRefusals(t *testing.T) {
 		{"malformed bearer", "/echo", "Authorization: Bearer abc", "malformed", "invalid_token"},
 		{"RS256 on an HMAC node", "/chat?token=" + unsigned + ".c2ln", "", "bad_signature", "invalid_token"},
 		{"invalid name", "/chat?token=" + token(t, with("name", "no spaces")), "", "bad_claims", "invalid_token"},
+		{"no exp", "/chat?token=" + noExp, "", "missing_exp", "invalid_token"},
+		{"no exp on /echo", "/echo", "Authorization: Bearer " + noExp, "missing_exp", "invalid_token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,6 +324,15 @@ func TestAuthExpiryAndRefresh(t *testing.T) {
 	send(p, c, "/refresh garbage")
 	if got := p.Received(c); len(got) != 1 || got[0] != "error: refresh refused: auth: token malformed" {
 		t.Fatalf("refresh with garbage: %q", got)
+	}
+	// A token that would never expire does not refresh one that does.
+	forever, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "c", "iss": "app"}).SignedString(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(p, c, "/refresh "+forever)
+	if got := p.Received(c); len(got) != 1 || got[0] != "error: refresh refused: auth: token without exp" {
+		t.Fatalf("refresh without exp: %q", got)
 	}
 	// Within exp plus the 5s leeway nothing closes.
 	clk.t = authT0.Add(time.Minute + 4*time.Second)

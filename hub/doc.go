@@ -125,7 +125,8 @@
 // With Config.Auth (hub/auth) in Optional or Required mode, /chat and
 // /echo verify the JWT of every upgrade (?token= or Authorization: Bearer)
 // in the engine's upgrade hook; a missing (Required) or bad token is
-// refused with 401. An authenticated user's name is the token's name
+// refused with 401, and so is one without exp (unless the Verifier's
+// AllowNoExp) or valid for longer than its MaxTTL. An authenticated user's name is the token's name
 // claim (else sub), reserved: ?name= and /nick cannot take it (also while
 // its user is offline: see reserve.go), a holder that does not own it
 // (anonymous, or another token holder by /nick) is renamed when its owner

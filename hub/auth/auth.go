@@ -77,6 +77,17 @@ type Config struct {
 	// Leeway is the clock skew allowed on exp and nbf. If zero,
 	// DefaultLeeway; negative means none.
 	Leeway time.Duration
+	// AllowNoExp accepts tokens without an exp claim, which never expire
+	// (a leaked one stays valid for good). If false, they are refused
+	// (ReasonMissingExp).
+	AllowNoExp bool
+	// MaxTTL, if positive, refuses tokens valid for longer
+	// (ReasonTTLTooLong): exp - iat, or exp - now when there is no iat.
+	// Leeway applies as on exp: the start of the lifetime is iat, or
+	// now + Leeway if that is earlier (or if there is no iat), so that an
+	// iat in the future does not shorten the lifetime a token declares. If
+	// zero, any lifetime.
+	MaxTTL time.Duration
 	// ValidName checks the user's name (the name claim, else sub); a name it
 	// refuses refuses the token (ReasonBadClaims). It also checks each rooms
 	// entry without its trailing '*'. If nil, any non-empty name passes.
@@ -94,7 +105,7 @@ type Identity struct {
 	Name    string   // name claim, else sub
 	Nick    bool     // may change names
 	Rooms   []string // allowed rooms and '*'-suffixed prefixes; nil: any
-	Expires int64    // exp in Unix nanoseconds, clamped to the int64 range (math.MaxInt64 after 2262); 0: never
+	Expires int64    // exp in Unix nanoseconds, clamped to the int64 range (math.MaxInt64 after 2262); 0: never (no exp, with Config.AllowNoExp)
 }
 
 // MayJoin reports whether the rooms claim lets the user join room
@@ -242,8 +253,12 @@ func (v *Verifier) verify(token string) (*Identity, *Error) {
 	return v.identity(&c)
 }
 
-// identity checks the claims the node adds to RFC 7519's.
+// identity checks the claims the node adds to RFC 7519's, and the
+// token's lifetime.
 func (v *Verifier) identity(c *claims) (*Identity, *Error) {
+	if e := v.lifetime(c); e != nil {
+		return nil, e
+	}
 	if c.Subject == "" {
 		return nil, refused(ReasonBadClaims, "no sub")
 	}
@@ -264,6 +279,28 @@ func (v *Verifier) identity(c *claims) (*Identity, *Error) {
 		id.Expires = unixNano(c.ExpiresAt.Time)
 	}
 	return id, nil
+}
+
+// lifetime checks that the token has an exp (unless AllowNoExp) and that
+// it is not valid for longer than MaxTTL.
+func (v *Verifier) lifetime(c *claims) *Error {
+	if c.ExpiresAt == nil {
+		if v.cfg.AllowNoExp {
+			return nil
+		}
+		return refused(ReasonMissingExp, "")
+	}
+	if v.cfg.MaxTTL <= 0 {
+		return nil
+	}
+	start := v.cfg.Now().Add(v.cfg.Leeway)
+	if c.IssuedAt != nil && c.IssuedAt.Before(start) {
+		start = c.IssuedAt.Time
+	}
+	if c.ExpiresAt.Sub(start) > v.cfg.MaxTTL {
+		return refused(ReasonTTLTooLong, "over "+v.cfg.MaxTTL.String())
+	}
+	return nil
 }
 
 // Bounds of a time in Unix nanoseconds (an int64): 1677 to 2262.

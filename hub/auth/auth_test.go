@@ -416,3 +416,91 @@ func TestExpiresClamped(t *testing.T) {
 		t.Fatalf("an ordinary exp: %v, %d", err, id.Expires)
 	}
 }
+
+// A token without exp is refused (ReasonMissingExp) unless AllowNoExp,
+// whatever its key: an HMAC secret, a PEM public key or a JWKS.
+func TestMissingExp(t *testing.T) {
+	k := getKeys(t)
+	now := t0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(jwkJSON(t, []string{"j1"}, []crypto.PublicKey{k.ec.Public()}))
+	}))
+	defer srv.Close()
+	noExp := claimsFor("alice")
+	delete(noExp, "exp")
+	tokens := map[string]string{
+		"HS256 secret":    sign(t, "HS256", "", secret, noExp),
+		"RS256 PEM":       sign(t, "RS256", "r1", k.rsa1, noExp),
+		"ES256 from JWKS": sign(t, "ES256", "j1", k.ec, noExp),
+	}
+	for _, allow := range []bool{false, true} {
+		v := newVerifier(t, Config{HMACSecret: secret, PublicKeys: pemOf(t, "r1", &k.rsa1.PublicKey), JWKSURL: srv.URL, AllowNoExp: allow}, &now)
+		for name, tok := range tokens {
+			id, err := v.Verify(tok)
+			if !allow {
+				wantReason(t, err, ReasonMissingExp)
+				if got := err.Error(); got != "auth: token without exp" {
+					t.Fatalf("%s: error %q", name, got)
+				}
+				continue
+			}
+			if err != nil || id.Expires != 0 {
+				t.Fatalf("%s with AllowNoExp: %+v %v, want an identity that never expires", name, id, err)
+			}
+		}
+		if got, want := v.Stats().Refused[ReasonMissingExp].Load(), map[bool]int64{false: 3, true: 0}[allow]; got != want {
+			t.Fatalf("AllowNoExp %v: Refused[missing_exp] = %d, want %d", allow, got, want)
+		}
+	}
+}
+
+// MaxTTL bounds exp - iat, or exp - now without an iat, with the leeway
+// on now; an iat in the future does not shorten the lifetime.
+func TestMaxTTL(t *testing.T) {
+	k := getKeys(t)
+	now := t0
+	v := newVerifier(t, Config{HMACSecret: secret, PublicKeys: pemOf(t, "r1", &k.rsa1.PublicKey), MaxTTL: time.Hour, Leeway: 5 * time.Second}, &now)
+	tok := func(alg string, iat, exp time.Duration, hasIat bool) string {
+		c := jwt.MapClaims{"sub": "a", "exp": t0.Add(exp).Unix()}
+		if hasIat {
+			c["iat"] = t0.Add(iat).Unix()
+		}
+		if alg == "RS256" {
+			return sign(t, alg, "r1", k.rsa1, c)
+		}
+		return sign(t, alg, "", secret, c)
+	}
+	tests := []struct {
+		name     string
+		iat, exp time.Duration
+		hasIat   bool
+		ok       bool
+	}{
+		{"iat, exactly the bound", -10 * time.Minute, 50 * time.Minute, true, true},
+		{"iat, a second over", -10 * time.Minute, 50*time.Minute + time.Second, true, false},
+		{"iat long ago, a day", -23 * time.Hour, time.Hour, true, false},
+		{"no iat, exactly the bound plus leeway", 0, time.Hour + 5*time.Second, false, true},
+		{"no iat, a second over", 0, time.Hour + 6*time.Second, false, false},
+		{"iat within the leeway ahead", 3 * time.Second, time.Hour + 3*time.Second, true, true},
+		{"iat far ahead", 24 * time.Hour, 25 * time.Hour, true, false},
+	}
+	for _, alg := range []string{"HS256", "RS256"} {
+		for _, tt := range tests {
+			t.Run(alg+"/"+tt.name, func(t *testing.T) {
+				_, err := v.Verify(tok(alg, tt.iat, tt.exp, tt.hasIat))
+				if tt.ok {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+					return
+				}
+				wantReason(t, err, ReasonTTLTooLong)
+			})
+		}
+	}
+	// Without MaxTTL, any lifetime.
+	v0 := newVerifier(t, Config{HMACSecret: secret}, &now)
+	if _, err := v0.Verify(tok("HS256", -23*time.Hour, 24*365*time.Hour, true)); err != nil {
+		t.Fatalf("no MaxTTL: %v", err)
+	}
+}

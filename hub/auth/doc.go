@@ -27,7 +27,8 @@
 //	name   the user's chat name (default: sub); checked by Config.ValidName
 //	nick   true: the user may change names with /nick
 //	rooms  room names, or prefixes ending in '*', the user may join (default: any)
-//	exp    when the connection must be refreshed or closed
+//	exp    when the connection must be refreshed or closed; required unless
+//	       Config.AllowNoExp, and at most Config.MaxTTL after iat (or now)
 //	nbf, iss, aud   checked as RFC 7519 says, with Config.Leeway on times
 //
 // Tokens are secrets: nothing in this package logs one, and errors never

@@ -16,11 +16,13 @@ const (
 	ReasonUnknownKey                   // kid names no key, or no key of the token's type is configured
 	ReasonBadClaims                    // sub missing, name or rooms invalid, a claim of the wrong type
 	ReasonSubjectChanged               // a refresh token for another sub
+	ReasonMissingExp                   // no exp claim (unless Config.AllowNoExp): it would never expire
+	ReasonTTLTooLong                   // a lifetime (exp - iat, or exp - now) over Config.MaxTTL
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{"missing", "malformed", "bad_signature", "expired", "not_yet_valid",
-	"wrong_issuer", "wrong_audience", "unknown_key", "bad_claims", "subject_changed"}
+	"wrong_issuer", "wrong_audience", "unknown_key", "bad_claims", "subject_changed", "missing_exp", "ttl_too_long"}
 
 // String is the reason's metric label.
 func (r Reason) String() string {
@@ -45,6 +47,7 @@ func (e *Error) Error() string {
 }
 
 var reasonText = [NumReasons]string{"token missing", "token malformed", "bad signature", "token expired",
-	"token not yet valid", "wrong issuer", "wrong audience", "unknown key", "invalid claims", "token for another user"}
+	"token not yet valid", "wrong issuer", "wrong audience", "unknown key", "invalid claims", "token for another user",
+	"token without exp", "token lifetime over the limit"}
 
 func refused(r Reason, detail string) *Error { return &Error{Reason: r, Detail: detail} }

@@ -17,7 +17,8 @@ import (
 // authFlags are the --auth-* flags.
 type authFlags struct {
 	mode, secretFile, keysFile, jwksURL, issuer, audience string
-	jwksRefresh, leeway, nameHold                         time.Duration
+	jwksRefresh, leeway, nameHold, maxTTL                 time.Duration
+	allowNoExp                                            bool
 }
 
 // addAuthFlags registers the --auth-* flags and returns their names, for
@@ -32,9 +33,11 @@ func addAuthFlags(fs *flag.FlagSet, a *authFlags, e *engine.Config) []string {
 	fs.StringVar(&a.issuer, "auth-issuer", "", "required iss claim (empty = not checked)")
 	fs.StringVar(&a.audience, "auth-audience", "", "required aud claim (empty = not checked)")
 	fs.DurationVar(&a.leeway, "auth-leeway", auth.DefaultLeeway, "clock skew allowed on exp and nbf")
+	fs.BoolVar(&a.allowNoExp, "auth-allow-no-exp", false, "accept tokens without an exp claim, which never expire (refused by default: a leaked one would stay valid for good)")
+	fs.DurationVar(&a.maxTTL, "auth-max-ttl", 0, "refuse tokens valid for longer than this: exp - iat, or exp - now without iat (0 = any lifetime)")
 	fs.IntVar(&e.UpgradeWorkers, "auth-workers", -1, "verify tokens on this many goroutines off the event loops (0 = on the loops; -1 = one per core with public keys or a JWKS, on the loops with an HMAC secret only)")
 	fs.DurationVar(&a.nameHold, "auth-name-hold", hub.DefaultAuthNameHold, "with --auth optional, how long a name a token used stays reserved from anonymous users after the token's last use (0 = only while connected)")
-	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway", "auth-workers", "auth-name-hold"}
+	return []string{"auth", "auth-hmac-secret-file", "auth-public-keys", "auth-jwks-url", "auth-jwks-refresh", "auth-issuer", "auth-audience", "auth-leeway", "auth-allow-no-exp", "auth-max-ttl", "auth-workers", "auth-name-hold"}
 }
 
 // nameHoldConfig is --auth-name-hold as hub.Config.AuthNameHold: 0
@@ -68,8 +71,11 @@ func (a *authFlags) verifier(logger *slog.Logger) (*auth.Verifier, error) {
 	if err != nil || mode == auth.Off {
 		return nil, err
 	}
+	if a.maxTTL < 0 {
+		return nil, fmt.Errorf("--auth-max-ttl %v: must not be negative (0 = any lifetime)", a.maxTTL)
+	}
 	cfg := auth.Config{Mode: mode, JWKSURL: a.jwksURL, JWKSRefresh: a.jwksRefresh, Issuer: a.issuer,
-		Audience: a.audience, Leeway: a.leeway, ValidName: hub.ValidName, Logger: logger}
+		Audience: a.audience, Leeway: a.leeway, AllowNoExp: a.allowNoExp, MaxTTL: a.maxTTL, ValidName: hub.ValidName, Logger: logger}
 	if a.leeway == 0 {
 		cfg.Leeway = -1 // --auth-leeway 0 means none
 	}

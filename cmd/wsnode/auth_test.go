@@ -73,6 +73,7 @@ func TestTokenCommand(t *testing.T) {
 		{[]string{"--hmac-secret-file", path}, "--sub is required"},
 		{[]string{"--hmac-secret-file", short, "--sub", "a"}, "at least 32"},
 		{[]string{"--hmac-secret-file", path, "--sub", "a b"}, `name "a b"`},
+		{[]string{"--hmac-secret-file", path, "--sub", "a", "--ttl", "0"}, "--ttl must be positive"}, // a token always has an exp
 	} {
 		out, err := exec.Command(binPath, append([]string{"token"}, tc.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
@@ -354,4 +355,84 @@ func TestAuthNameHoldFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Tokens without exp, and --auth-max-ttl, against the built node: a
+// token without exp is refused by default (401, counted under
+// missing_exp, the reason in the debug log and never the token), and
+// accepted with --auth-allow-no-exp; with --auth-max-ttl 1h, wsnode
+// token's --ttl 1h (exp - iat exactly the bound) opens and --ttl 61m is
+// refused (ttl_too_long).
+func TestAuthExpiryPolicyFlags(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	path, secret := secretFile(t)
+	noExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u-9", "iat": time.Now().Unix()}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(n *node, tok string) (int, string) {
+		t.Helper()
+		c, resp, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/chat?token="+tok, nil)
+		if err == nil {
+			c.Close()
+			return 101, ""
+		}
+		if resp == nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	t.Run("no exp refused by default", func(t *testing.T) {
+		n := startNode(t, "--auth", "required", "--auth-hmac-secret-file", path, "--log-level", "debug")
+		if code, challenge := dial(n, noExp); code != 401 || challenge != `Bearer error="invalid_token"` {
+			t.Fatalf("a token without exp: %d %q, want 401 invalid_token", code, challenge)
+		}
+		waitMetric(t, n, `wsnode_auth_tokens_total{result="missing_exp"}`, 1)
+		waitMetric(t, n, `wsnode_handshake_failures_total{reason="auth_missing_exp"}`, 1)
+		if code, _ := dial(n, mintToken(t, "--hmac-secret-file", path, "--sub", "u-1")); code != 101 {
+			t.Fatalf("a token of wsnode token: %d", code)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(n.logs(), "auth_missing_exp") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the reason is not in the debug log:\n%s", n.logs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, part := range []string{noExp, noExp[:20], noExp[len(noExp)-20:], "token="} {
+			if strings.Contains(n.logs(), part) {
+				t.Fatalf("the log holds %q:\n%s", part, n.logs())
+			}
+		}
+	})
+	t.Run("--auth-allow-no-exp", func(t *testing.T) {
+		n := startNode(t, "--auth", "required", "--auth-hmac-secret-file", path, "--auth-allow-no-exp")
+		if code, _ := dial(n, noExp); code != 101 {
+			t.Fatalf("a token without exp with --auth-allow-no-exp: %d", code)
+		}
+		waitMetric(t, n, `wsnode_auth_tokens_total{result="missing_exp"}`, 0)
+	})
+	t.Run("--auth-max-ttl", func(t *testing.T) {
+		n := startNode(t, "--auth", "required", "--auth-hmac-secret-file", path, "--auth-max-ttl", "1h")
+		if code, _ := dial(n, mintToken(t, "--hmac-secret-file", path, "--sub", "u-1", "--ttl", "1h")); code != 101 {
+			t.Fatalf("--ttl 1h under --auth-max-ttl 1h: %d", code)
+		}
+		if code, challenge := dial(n, mintToken(t, "--hmac-secret-file", path, "--sub", "u-1", "--ttl", "61m")); code != 401 || challenge != `Bearer error="invalid_token"` {
+			t.Fatalf("--ttl 61m under --auth-max-ttl 1h: %d %q", code, challenge)
+		}
+		waitMetric(t, n, `wsnode_auth_tokens_total{result="ttl_too_long"}`, 1)
+		if code, _ := dial(n, noExp); code != 401 {
+			t.Fatalf("no exp under --auth-max-ttl: %d", code)
+		}
+		waitMetric(t, n, `wsnode_auth_tokens_total{result="missing_exp"}`, 1)
+	})
+	t.Run("negative --auth-max-ttl", func(t *testing.T) {
+		cmd := exec.Command(binPath, "--addr", "127.0.0.1:0", "--auth", "required", "--auth-hmac-secret-file", path, "--auth-max-ttl", "-1h")
+		timer := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() }) // a node that starts anyway must not hang the test
+		defer timer.Stop()
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--auth-max-ttl") {
+			t.Fatalf("negative --auth-max-ttl: %v %s", err, out)
+		}
+	})
 }

@@ -12,7 +12,7 @@ import (
 // jsonEvent is the part of a JSON chat event these tests read.
 type jsonEvent struct {
 	Type, Code, Text, From string
-	Offset             int64
+	Offset                 int64
 }
 
 // readEvent reads one JSON event.

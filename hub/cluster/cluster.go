@@ -123,6 +123,7 @@ type Node struct {
 	stats Stats
 
 	roomPrefix, nodePrefix string // "NAME.room.", "NAME.node."
+	allSubject             string // "NAME.all": every node (whispers, see SendAll)
 	inbox                  string // the reply subjects' prefix of name creates (create.go); "" if not subscribed
 
 	pub      chan *pubJob   // to the publisher goroutine
@@ -162,7 +163,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID),
-		roomPrefix: cfg.Name + ".room.", nodePrefix: cfg.Name + ".node.",
+		roomPrefix: cfg.Name + ".room.", nodePrefix: cfg.Name + ".node.", allSubject: cfg.Name + ".all",
 		pub:        make(chan *pubJob, cfg.QueueLen),
 		arrivals:   make(chan *nats.Msg, cfg.QueueLen),
 		want:       make(map[string]bool),
@@ -228,6 +229,9 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Attach(r hub.Receiver) {
 	n.recv = r
 	if _, err := n.nc.ChanSubscribe(n.nodePrefix+n.cfg.NodeID, n.arrivals); err != nil {
+		n.log.Error("cluster: subscribe", "err", err)
+	}
+	if _, err := n.nc.ChanSubscribe(n.allSubject, n.arrivals); err != nil {
 		n.log.Error("cluster: subscribe", "err", err)
 	}
 	if err := n.createInbox(); err != nil {

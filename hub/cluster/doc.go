@@ -12,7 +12,13 @@
 // Core NATS publish/subscribe, at most once. Room events go to the subject
 // NAME.room.ROOM, which a node subscribes to only while the room has
 // members on it, so the server forwards one message per broadcast to each
-// interested node. Whispers go to NAME.node.NODE, the target's node. The
+// interested node. Whispers go to NAME.all, which every node subscribes
+// to: each delivers one to its own connections of the target, so every tab
+// of an authenticated user gets it once, whichever node the registry says
+// holds the name (a whisper to another node's user costs one message per
+// other node, where a room event costs one per node with members of the
+// room). A reservation (an authenticated user took a name another node's
+// anonymous user holds) goes to NAME.node.NODE, that node. The
 // connection is opened with NoEcho: a node serves its own members from its
 // local fan-out and never gets its own messages back. The event loops
 // never touch the connection: Publish copies the message into a bounded

@@ -11,10 +11,13 @@ import (
 // pubJob is one message waiting for the publisher goroutine. Jobs and
 // their buffers are pooled: queueing a message allocates nothing.
 type pubJob struct {
-	target string // room or node
-	node   bool   // target is a node (a whisper)
+	target string // room or node (everyNode: all of them)
+	node   bool   // target is a node (a reservation) or everyNode (a whisper)
 	buf    []byte
 }
+
+// everyNode is the target of SendAll: no node id is empty.
+const everyNode = ""
 
 var jobPool = sync.Pool{New: func() any { return &pubJob{buf: make([]byte, 0, 256)} }}
 
@@ -27,6 +30,10 @@ func (n *Node) Publish(room string, msg []byte) { n.enqueue(room, false, msg) }
 
 // SendTo implements hub.Cluster.
 func (n *Node) SendTo(node string, msg []byte) { n.enqueue(node, true, msg) }
+
+// SendAll implements hub.Cluster: msg goes to NAME.all, which every node
+// subscribes to (NoEcho keeps it from this one).
+func (n *Node) SendAll(msg []byte) { n.enqueue(everyNode, true, msg) }
 
 func (n *Node) enqueue(target string, node bool, msg []byte) {
 	j := jobPool.Get().(*pubJob)
@@ -106,6 +113,9 @@ func (n *Node) publisher() {
 	nodeSubj := make(map[string]string)
 	subs := make(map[string]*nats.Subscription)
 	subject := func(j *pubJob) string {
+		if j.node && j.target == everyNode {
+			return n.allSubject
+		}
 		m, prefix := roomSubj, n.roomPrefix
 		if j.node {
 			m, prefix = nodeSubj, n.nodePrefix

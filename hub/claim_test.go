@@ -23,6 +23,7 @@ type heldCluster struct {
 func (c *heldCluster) Attach(hub.Receiver)                     {}
 func (c *heldCluster) Publish(string, []byte)                  {}
 func (c *heldCluster) SendTo(string, []byte)                   {}
+func (c *heldCluster) SendAll([]byte)                          {}
 func (c *heldCluster) Subscribe(string)                        {}
 func (c *heldCluster) Unsubscribe(string)                      {}
 func (c *heldCluster) Update(string, string)                   {}

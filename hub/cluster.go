@@ -27,8 +27,13 @@ type Cluster interface {
 	// call only. Delivery is at most once; a message that cannot be
 	// queued is dropped and counted, never waited for.
 	Publish(room string, msg []byte)
-	// SendTo sends msg (a whisper) to one node, as Publish does.
+	// SendTo sends msg (a reservation) to one node, as Publish does.
 	SendTo(node string, msg []byte)
+	// SendAll sends msg (a whisper) to every other node, as Publish does,
+	// in order with Publish and SendTo: each node delivers a whisper to
+	// its own connections of the target, so that every tab of an
+	// authenticated user gets it, whichever node holds the name.
+	SendAll(msg []byte)
 	// Subscribe and Unsubscribe start and stop the delivery of room's
 	// events to this node. The hub subscribes when a room gets its first
 	// member on this node and unsubscribes when its last one leaves.
@@ -98,8 +103,8 @@ const (
 
 // Receiver is what a Cluster calls on its hub: *Hub implements it.
 type Receiver interface {
-	// Receive handles a message from another node (Cluster.Publish or
-	// Cluster.SendTo). msg is valid during the call only. Calls come from
+	// Receive handles a message from another node (Cluster.Publish,
+	// SendTo or SendAll). msg is valid during the call only. Calls come from
 	// one goroutine at a time, in the order the messages arrived.
 	Receive(msg []byte)
 	// Names calls yield with the name and the room of every member in a
@@ -142,11 +147,16 @@ func (h *Hub) share(ev *event, jsonOnly bool) {
 	wireBufs.Put(bp)
 }
 
-// sendRemote sends a whisper or a reservation to another node.
+// sendRemote sends a reservation to another node, or a whisper to every
+// other node (node "").
 func (h *Hub) sendRemote(node string, ev *event) {
 	bp := wireBufs.Get().(*[]byte)
 	*bp = ev.appendWire((*bp)[:0], false)
-	h.cl.SendTo(node, *bp)
+	if node == "" {
+		h.cl.SendAll(*bp)
+	} else {
+		h.cl.SendTo(node, *bp)
+	}
 	wireBufs.Put(bp)
 }
 
@@ -165,8 +175,9 @@ func (h *Hub) Names(yield func(name, room string)) {
 
 // Receive implements Receiver: a room event of another node is encoded
 // once per format read by this node's members of the room and fanned out
-// through the loops exactly as a local broadcast is; a whisper is sent to
-// its target, if the target is still here.
+// through the loops exactly as a local broadcast is; a whisper goes to
+// this node's connections of its target, if it has any (every node gets
+// every whisper to another node's user: see whisper).
 func (h *Hub) Receive(msg []byte) {
 	ev, jsonOnly, err := parseWire(msg)
 	if err != nil {
@@ -181,17 +192,10 @@ func (h *Hub) Receive(msg []byte) {
 		return
 	}
 	if ev.typ == evWhisper {
-		t, toName, tabs := h.lookup(ev.to)
-		if t == nil {
-			h.stats.ClusterDropped.Add(1) // gone meanwhile
-			return
+		if t, toName, tabs := h.lookup(ev.to); t != nil {
+			ev.to = toName
+			h.deliverWhisper(&ev, t, tabs)
 		}
-		ev.to = toName
-		h.sendTo(t, ev.frame(t.json))
-		for _, tab := range tabs { // the same user on more tabs
-			h.sendTo(tab, ev.frame(tab.json))
-		}
-		h.stats.Whispers.Add(1)
 		return
 	}
 	ri := h.roomInfo(ev.room)

@@ -9,27 +9,6 @@ import (
 	"edgews/hub"
 )
 
-// tap is a hub.Cluster that keeps the last message published and grants
-// every claim: the hub's side of the cluster, measured without a network
-// (hub/cluster's tests run the real thing over a real nats-server).
-type tap struct {
-	last []byte
-	n    int
-}
-
-func (c *tap) Attach(hub.Receiver)                     {}
-func (c *tap) Publish(_ string, msg []byte)            { c.last = append(c.last[:0], msg...); c.n++ }
-func (c *tap) SendTo(_ string, msg []byte)             { c.Publish("", msg) }
-func (c *tap) Subscribe(string)                        {}
-func (c *tap) Unsubscribe(string)                      {}
-func (c *tap) WhenSubscribed(string, hub.Waiter) bool  { return true }
-func (c *tap) Claim(_, _ string, done hub.Claimant)    { done.Claimed(hub.ClaimGranted) }
-func (c *tap) Update(string, string)                   {}
-func (c *tap) Release(string)                          {}
-func (c *tap) Users() int64                            { return 0 }
-func (c *tap) Roster(string, []string) ([]string, int) { return nil, 0 }
-func (c *tap) Lookup(string) (string, string, bool)    { return "", "", false }
-
 // In a cluster, a broadcast also hands one wire message to the cluster
 // (no allocation), and a message from another node is encoded once per
 // format and fanned out like a local broadcast: no allocation either,

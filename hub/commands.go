@@ -2,7 +2,6 @@ package hub
 
 import (
 	"bytes"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,6 +252,16 @@ func (h *Hub) applyRename(m *Member, name string) {
 
 // whisper sends text to the user named to only, and echoes it to m.
 // Whispering to oneself is an error: it is almost always a typo'd name.
+//
+// In a cluster the target may have connections on other nodes: an
+// authenticated user's tabs share its name on every node, and the
+// registry says only which node holds the name. So a whisper to a user
+// of another node, or to an authenticated user of this node, goes to
+// every other node (Cluster.SendAll), each of which delivers it to its
+// own connections of the name (Receive): every connection gets it once,
+// in the sender's order (one publisher per node, and NATS keeps one
+// connection's order). An anonymous user of this node is its name's only
+// holder in the cluster: no other node is bothered.
 func (h *Hub) whisper(m *Member, to string, text []byte) {
 	if to == "" || len(text) == 0 {
 		h.replyError(m, errUsage, "usage: /whisper NAME TEXT")
@@ -261,29 +270,40 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 	if !h.fits(m, text) {
 		return
 	}
-	t, toName, tabs := h.lookup(to)
-	if t == nil && h.cl != nil {
-		if node, spelled, ok := h.cl.Lookup(to); ok {
-			ev := event{typ: evWhisper, from: m.name, to: spelled, text: text, ts: time.Now().UnixMilli(), verified: m.id != nil}
-			h.sendRemote(node, &ev)
-			h.sendTo(m, ev.frame(m.json))
-			return
-		}
-	}
-	switch {
-	case t == nil:
-		h.replyError(m, errUnknownUser, "no user named "+quoteShort(to))
-		return
-	case t == m || slices.Contains(tabs, m):
+	e := h.lookupEntry(to)
+	if e.holds(m) {
 		h.replyError(m, errSelfWhisper, "you cannot whisper to yourself")
 		return
 	}
+	toName, remote := e.name, false
+	if h.cl != nil {
+		if e.m == nil {
+			_, toName, remote = h.cl.Lookup(to)
+		} else {
+			remote = e.auth != nil
+		}
+	}
+	if e.m == nil && !remote {
+		h.replyError(m, errUnknownUser, "no user named "+quoteShort(to))
+		return
+	}
 	ev := event{typ: evWhisper, from: m.name, to: toName, text: text, ts: time.Now().UnixMilli(), verified: m.id != nil}
-	h.sendTo(t, ev.frame(t.json))
-	for _, tab := range tabs { // the same user on more tabs
-		h.sendTo(tab, ev.frame(tab.json))
+	if remote {
+		h.sendRemote("", &ev)
+	}
+	if e.m != nil {
+		h.deliverWhisper(&ev, e.m, e.tabs())
 	}
 	h.sendTo(m, ev.frame(m.json))
+}
+
+// deliverWhisper sends ev to t, this node's holder of its target's name,
+// and to the holder's other tabs here.
+func (h *Hub) deliverWhisper(ev *event, t *Member, tabs []*Member) {
+	h.sendTo(t, ev.frame(t.json))
+	for _, tab := range tabs {
+		h.sendTo(tab, ev.frame(tab.json))
+	}
 	h.stats.Whispers.Add(1)
 }
 

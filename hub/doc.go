@@ -154,7 +154,12 @@
 // time (it is up but overloaded) is refused with "name_unavailable"
 // rather than granted twice: a connecting user gets a generated name, a
 // /nick is not applied; either may try again. Counts, rosters and whisper look-ups add the cluster's
-// view of the other nodes. Without a cluster none of this runs.
+// view of the other nodes. A whisper whose target may have connections on
+// other nodes (a user of another node, or an authenticated user, whose
+// tabs share its name on every node) goes to every other node
+// (Cluster.SendAll), and each delivers it to its own connections of the
+// name: every tab gets it once, in the sender's order. Without a cluster
+// none of this runs.
 //
 // # Sharding
 //

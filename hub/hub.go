@@ -174,7 +174,7 @@ type Hub struct {
 type Stats struct {
 	Broadcasts  atomic.Int64 // messages and notices fanned out to a room
 	Deliveries  atomic.Int64 // frames queued to recipients
-	Whispers    atomic.Int64 // private messages delivered to their target's loop
+	Whispers    atomic.Int64 // private messages delivered to their target's connections on this node (in a cluster, counted on each node that has some)
 	RateLimited atomic.Int64 // messages dropped by the rate limit
 	RateKicks   atomic.Int64 // connections closed with 1008 for flooding
 	TooLong     atomic.Int64 // chat lines refused for exceeding MaxLine
@@ -185,7 +185,8 @@ type Stats struct {
 	NotReady      atomic.Int64 // messages refused while the sender's name was being claimed cluster-wide
 
 	// ClusterDropped counts messages from other nodes that were not
-	// delivered: malformed, or a whisper whose target has left.
+	// delivered because they were malformed. (Whispers go to every node,
+	// and those with none of the target's connections ignore them.)
 	ClusterDropped atomic.Int64
 }
 

@@ -173,15 +173,23 @@ func (h *Hub) release(m *Member, name string) (freed bool) {
 	return freed
 }
 
+// lookupEntry returns the registry entry of name (in any case); its m is
+// nil if nobody here holds it. The entry is a copy, and its auth is never
+// changed in place: safe to read without the lock. Safe from any
+// goroutine.
+func (h *Hub) lookupEntry(name string) nameEntry {
+	key := foldName(name)
+	s := h.nameShard(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byName[key]
+}
+
 // lookup returns the member named name (in any case) and its name as it
 // registered it, or nil, and the other connections sharing the name (an
 // authenticated user's tabs; the slice is never changed in place). Safe
 // from any goroutine.
 func (h *Hub) lookup(name string) (*Member, string, []*Member) {
-	key := foldName(name)
-	s := h.nameShard(key)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	e := s.byName[key]
+	e := h.lookupEntry(name)
 	return e.m, e.name, e.tabs()
 }

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,110 @@ func tabsToken(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// A whisper to an authenticated user with a tab on each of two nodes
+// reaches both tabs, once each and in the sender's order, whichever node
+// the sender is on (the registry holds the name for one node only); the
+// sender's echo is as on one node. When one tab leaves (the one whose node
+// holds the name, or the other), the other still gets whispers, from both
+// nodes.
+func TestWhisperReachesTabsOnEveryNode(t *testing.T) {
+	for _, leaving := range []string{"holder", "other"} {
+		t.Run(leaving+" tab leaves", func(t *testing.T) {
+			ns := clustertest.StartNATS(t)
+			a, b := startAuthNode(t, ns.URL(), "a"), startAuthNode(t, ns.URL(), "b")
+			for _, n := range []*node{a, b} {
+				enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy")
+			}
+			tok := tabsToken(t, "alice")
+			tab1 := &tab{cl: dial(t, a, "?token="+tok)}
+			tab1.cl.expectPrefix(t, "You are connected!")
+			enginetest.CheckFor(t, 5*time.Second, heldBy(b, "alice", "a"), "alice held by node a")
+			tab2 := &tab{cl: dial(t, b, "?token="+tok, hub.ProtocolJSON), json: true}
+			tab2.cl.expectPrefix(t, `{"type":"welcome"`)
+			bob := dial(t, a, "?name=bob")
+			bob.expectPrefix(t, "You are connected!")
+			carol := dial(t, b, "?name=carol")
+			carol.expectPrefix(t, "You are connected!")
+			enginetest.CheckFor(t, 5*time.Second, heldBy(a, "carol", "b"), "a sees carol")
+			enginetest.CheckFor(t, 5*time.Second, heldBy(b, "bob", "a"), "b sees bob")
+			tabs := []*tab{tab1, tab2}
+			whispers := func(from *client, name string, texts ...string) {
+				t.Helper()
+				for _, text := range texts {
+					from.send(t, "/w alice "+text)
+				}
+				for _, text := range texts {
+					from.expect(t, "["+name+" -> alice]: "+text)
+					for _, tb := range tabs {
+						tb.expectWhisper(t, name, text)
+					}
+				}
+			}
+			whispers(bob, "bob", "b1", "b2", "b3")     // the sender on the node holding the name
+			whispers(carol, "carol", "c1", "c2", "c3") // on the other node
+			for _, tb := range tabs {
+				tb.quiet(t) // once only
+			}
+			bob.quiet(t)
+			carol.quiet(t)
+			if got := a.hub.Stats().Whispers.Load() + b.hub.Stats().Whispers.Load(); got != 12 {
+				t.Fatalf("Whispers = %d on the two nodes, want 12 (6 whispers, delivered on each node)", got)
+			}
+
+			if leaving == "holder" {
+				tab1.cl.c.Close()
+				tabs = tabs[1:]
+				enginetest.CheckFor(t, 5*time.Second, heldBy(a, "alice", "b"), "alice held by node b once the tab on a left")
+			} else {
+				tab2.cl.c.Close()
+				tabs = tabs[:1]
+				enginetest.CheckFor(t, 5*time.Second, func() bool { return b.hub.Users() == 1 }, "the tab on b gone")
+			}
+			whispers(bob, "bob", "b4", "b5")
+			whispers(carol, "carol", "c4", "c5")
+			tabs[0].quiet(t)
+		})
+	}
+}
+
+// tab is a client of an authenticated user, text or JSON.
+type tab struct {
+	cl   *client
+	json bool
+}
+
+// expectWhisper reads the whisper text from name, past presence events.
+func (tb *tab) expectWhisper(t *testing.T, name, text string) {
+	t.Helper()
+	if !tb.json {
+		tb.cl.expect(t, "["+name+" -> alice]: "+text)
+		return
+	}
+	s := tb.cl.next(t)
+	for strings.HasPrefix(s, `{"type":"presence"`) {
+		s = tb.cl.next(t)
+	}
+	type whisper struct{ Type, From, To, Text string }
+	var ev whisper
+	if json.Unmarshal([]byte(s), &ev) != nil || ev != (whisper{"whisper", name, "alice", text}) {
+		t.Fatalf("the JSON tab got %q, want the whisper %q from %s", s, text, name)
+	}
+}
+
+// quiet checks that nothing but presence events arrives for a moment.
+func (tb *tab) quiet(t *testing.T) {
+	t.Helper()
+	deadline := time.After(100 * time.Millisecond)
+	for {
+		select {
+		case s := <-tb.cl.in:
+			if !strings.HasPrefix(s, `{"type":"presence"`) {
+				t.Fatalf("unexpected %q", s)
+			}
+		case <-deadline:
+			return
+		}
+	}
 }

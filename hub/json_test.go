@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 )
 
@@ -86,6 +87,27 @@ func TestParseCommand(t *testing.T) {
 				want, has := tt.want[k]
 				if has != (v != nil) || string(v) != want {
 					t.Errorf("%s = %q (set %v), want %q (set %v)", k, v, v != nil, want, has)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseCommand parses a JSON client's typical message, and one
+// with escapes: the message path of JSON clients, in place.
+func BenchmarkParseCommand(b *testing.B) {
+	for _, s := range []string{
+		`{"type":"message","text":"hello everyone, how are you doing today?"}`,
+		`{"type":"message","text":"say \"hi\"\n\u00e9 \ud83d\ude00","id":7}`,
+	} {
+		b.Run(strconv.Itoa(len(s)), func(b *testing.B) {
+			p := []byte(s)
+			var scratch []byte
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				if _, ok := parseCommand(p, &scratch); !ok {
+					b.Fatal("not parsed")
 				}
 			}
 		})

@@ -9,13 +9,14 @@ import (
 )
 
 // The receive path decodes in place and the send path stamps a template:
-// no allocation per message.
+// no allocation per message, first copy or duplicate.
 func TestNoAllocEchoReceive(t *testing.T) {
 	l, c := testLoop(t, Config{Scenario: Echo, Conns: 1, InFlight: 3, Payload: 128})
+	// Replies to the 3 requests begin sent, then a duplicate and a ping.
 	var buf []byte
-	for range 3 {
+	for q := range uint32(3) {
 		p := newEchoPayload(128)
-		stampEcho(p, nowNanos())
+		stampEcho(p, nowNanos(), q)
 		buf = codec.AppendFrame(buf, true, codec.OpBinary, p, nil)
 	}
 	buf = codec.AppendFrame(buf, true, codec.OpPing, []byte("hb"), nil)
@@ -29,53 +30,94 @@ func TestNoAllocEchoReceive(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per read of 3 echoes and a ping", allocs)
 	}
-	if l.st.recv == 0 || l.st.sent != l.st.recv {
-		t.Fatalf("recv %d sent %d: each echo should send the next", l.st.recv, l.st.sent)
+	// The first read's replies were first copies, each sending the next;
+	// every later read's the same sequence numbers again: duplicates.
+	if l.st.EchoFirst != 3 || l.st.EchoDup != 3*200 || l.st.Sent != 6 {
+		t.Fatalf("first %d dup %d sent %d: want 3 first copies sending 3 more, the rest duplicates", l.st.EchoFirst, l.st.EchoDup, l.st.Sent)
 	}
 }
 
+// chatFrames returns n relayed broadcasts from sender user id, sequence
+// numbers 0..n-1.
+func chatFrames(id, n int) [][]byte {
+	var out [][]byte
+	for q := range n {
+		p := newChatPayload(64)
+		stampChat(p, kindBroadcast, uint32(id), uint32(q), noTarget, nowNanos())
+		out = append(out, codec.AppendFrame(nil, true, codec.OpText, append([]byte("[user7]: "), p...), nil))
+	}
+	return out
+}
+
 func TestNoAllocChatReceive(t *testing.T) {
-	l, c := testLoop(t, Config{Scenario: Chat, Conns: 100, WhisperFrac: 0.5})
-	p := newChatPayload(64)
-	stampChat(p, kindBroadcast, 7, 1, nowNanos())
-	buf := codec.AppendFrame(nil, true, codec.OpText, append([]byte("[user7]: "), p...), nil)
-	l.consume(c, buf, nowNanos()) // learns user7's name: once
+	l, c := testLoop(t, Config{Scenario: Chat, Conns: 100, TalkRate: 1000, WhisperFrac: 0.5})
+	from := l.w.cfg.senderUser(1)
+	frames := chatFrames(from, 500)
+	l.consume(c, frames[0], nowNanos()) // learns user7's name: once
+	i := 1
 	allocs := testing.AllocsPerRun(200, func() {
-		l.consume(c, buf, nowNanos())
+		l.consume(c, frames[i], nowNanos()) // a first copy
+		l.consume(c, frames[i], nowNanos()) // its duplicate
+		i++
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per delivery", allocs)
 	}
-	if got := l.w.pickName(l.rng, 0); string(got) != "user7" {
-		t.Fatalf("learned name %q", got)
+	if id, got := l.w.pickName(l.rng, 0); string(got) != "user7" || id != from {
+		t.Fatalf("learned name %q of user %d, want user7 of %d", got, id, from)
+	}
+	p := l.pairs[0]
+	if p.First != int64(i) || p.Duplicated != int64(i-1) || p.Extra != 0 {
+		t.Fatalf("pair = %+v, want %d first copies and %d duplicates", p, i, i-1)
 	}
 }
 
 func TestNoAllocChatSend(t *testing.T) {
-	l, c := testLoop(t, Config{Scenario: Chat, Conns: 100, WhisperFrac: 0.5})
+	l, c := testLoop(t, Config{Scenario: Chat, Conns: 100, TalkRate: 1000, WhisperFrac: 0.5})
 	name := []byte("user9")
 	l.w.names[9].Store(&name)
 	l.w.named = append(l.w.named, 9)
 	allocs := testing.AllocsPerRun(200, func() {
-		l.sendChat(c, nowNanos())
+		l.out = l.out[:0]
+		l.appendChat(c, nowNanos(), nowNanos())
+		c.tx.tt.advance()
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per chat send (broadcasts and whispers)", allocs)
 	}
-	if l.st.sent == 0 || sumTo(l.sentW, len(l.sentW)) == 0 || sumTo(l.sentB, len(l.sentB)) == 0 {
-		t.Fatalf("sent %d: want both whispers and broadcasts", l.st.sent)
+	whispers := 0
+	for _, to := range c.tx.to {
+		if to == 9 {
+			whispers++
+		}
+	}
+	if l.st.Sent == 0 || whispers == 0 || whispers == int(l.st.Sent) {
+		t.Fatalf("sent %d, %d whispers: want both whispers and broadcasts", l.st.Sent, whispers)
 	}
 }
 
 func BenchmarkEchoReceive(b *testing.B) {
 	l, c := testLoop(b, Config{Scenario: Echo, Conns: 1, Payload: 64})
 	p := newEchoPayload(64)
-	stampEcho(p, nowNanos())
+	stampEcho(p, nowNanos(), 0)
 	buf := codec.AppendFrame(nil, true, codec.OpBinary, p, nil)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
 		l.out = l.out[:0]
 		l.consume(c, buf, nowNanos())
+	}
+}
+
+// BenchmarkChatReceive is one broadcast delivery: parse, window, counts.
+func BenchmarkChatReceive(b *testing.B) {
+	l, c := testLoop(b, Config{Scenario: Broadcast, Conns: 1000, Senders: 20, Rate: 1e6})
+	frames := chatFrames(l.w.cfg.senderUser(3), 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frames[0])))
+	i := 0
+	for b.Loop() {
+		l.consume(c, frames[i%len(frames)], nowNanos())
+		i++
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Scenario names a load shape.
@@ -19,8 +20,14 @@ const (
 	// Connect opens Conns connections at RampRate and holds them for
 	// Duration: connect times, failures, server memory per connection.
 	Connect Scenario = "connect"
-	// Echo keeps InFlight messages of Payload bytes in flight on each of Conns
-	// connections to /echo for Duration: messages/s and round-trip times.
+	// Echo sends messages of Payload bytes on each of Conns connections to
+	// /echo for Duration: messages/s and round-trip times. With Rate (or
+	// ConnRate) it is open loop: each connection sends on its own
+	// timetable, whatever the replies do, and round trips count from each
+	// message's scheduled time, so a server stall shows in full. Without,
+	// closed loop: InFlight messages in flight per connection, each reply
+	// sending the next (the most messages per second; a stall holds the
+	// next sends back, so the report adds the histogram corrected for it).
 	Echo Scenario = "echo"
 	// Broadcast has Senders of the Conns /chat users send Rate messages/s in
 	// total for Duration; every user receives every message: deliveries/s,
@@ -101,19 +108,26 @@ type Config struct {
 	// Duration is the load phase: how long connect holds its connections,
 	// how long echo, broadcast and chat send. If zero, DefaultDuration.
 	Duration time.Duration `json:"duration"`
-	// Payload is the message size in bytes. Echo needs at least 8 (the send
-	// time), broadcast and chat at least MinChatPayload (send time, sender,
-	// sequence number as text). Smaller values are raised to the minimum.
-	// If zero, DefaultPayload.
+	// Payload is the message size in bytes. Echo needs at least
+	// MinEchoPayload (send time and sequence number), broadcast and chat at
+	// least MinChatPayload (sender, sequence number, target, send time as
+	// text). Smaller values are raised to the minimum. If zero,
+	// DefaultPayload.
 	Payload int `json:"payload"`
-	// InFlight is echo's messages in flight per connection. If zero, 1.
+	// InFlight is closed-loop echo's messages in flight per connection. If
+	// zero, 1. Open-loop echo (Rate) has no such bound.
 	InFlight int `json:"in_flight"`
 	// Senders is how many broadcast users send. If zero, DefaultSenders;
 	// capped at Conns.
 	Senders int `json:"senders"`
-	// Rate is broadcast's total send rate in messages per second, split evenly
-	// over the senders. If zero, DefaultRate.
+	// Rate is a send rate in messages per second, over all users. Broadcast:
+	// split evenly over the senders; if zero, DefaultRate. Echo: split
+	// evenly over the connections, each on its own timetable (open loop);
+	// if zero (and ConnRate zero), echo is closed loop.
 	Rate float64 `json:"rate"`
+	// ConnRate is open-loop echo's rate per connection: Rate is then
+	// ConnRate × Conns. Give one of the two.
+	ConnRate float64 `json:"conn_rate,omitempty"`
 	// TalkFrac is the fraction of chat users who talk. If zero, DefaultTalkFrac.
 	TalkFrac float64 `json:"talk_frac"`
 	// TalkRate is each chat talker's mean rate in messages per second (Poisson
@@ -132,7 +146,8 @@ type Config struct {
 	// offer still works; its wire bytes then show no saving.
 	Compression bool `json:"compression,omitempty"`
 	// Drain is how long broadcast and chat keep receiving after the senders
-	// stop, and the longest echo waits for its last replies. If zero, DefaultDrain.
+	// stop, and the longest echo waits for its last replies: a message that
+	// has not arrived by then is lost. If zero, DefaultDrain.
 	Drain time.Duration `json:"drain"`
 
 	// Procs is the number of worker processes sharing the connections. With
@@ -206,8 +221,12 @@ type Config struct {
 }
 
 // MinChatPayload is the smallest broadcast and chat payload: the text
-// header written by appendChatPayload.
-const MinChatPayload = chatHeaderLen
+// header written by stampChat. MinEchoPayload is echo's: the header written
+// by stampEcho.
+const (
+	MinChatPayload = chatHeaderLen
+	MinEchoPayload = echoHeaderLen
+)
 
 // withDefaults returns c with every zero field set and the URL resolved.
 func (c Config) withDefaults() (Config, error) {
@@ -266,7 +285,20 @@ func (c Config) withDefaults() (Config, error) {
 		c.Senders = DefaultSenders
 	}
 	c.Senders = min(c.Senders, c.Conns)
-	if c.Rate <= 0 {
+	if c.Rate < 0 || c.ConnRate < 0 {
+		return c, fmt.Errorf("bench: negative rate")
+	}
+	switch {
+	case c.Scenario == Echo && c.ConnRate > 0:
+		if c.Rate > 0 {
+			return c, fmt.Errorf("bench: echo takes a total rate or a rate per connection, not both")
+		}
+		c.Rate = c.ConnRate * float64(c.Conns)
+	case c.Scenario == Echo:
+		c.ConnRate = c.Rate / float64(c.Conns) // zero: closed loop
+	case c.ConnRate > 0:
+		return c, fmt.Errorf("bench: a rate per connection is for echo, not %s", c.Scenario)
+	case c.Rate == 0:
 		c.Rate = DefaultRate
 	}
 	if c.TalkFrac <= 0 {
@@ -330,6 +362,31 @@ func (c *Config) resolveURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
+// openLoop reports whether echo sends on timetables (Rate) rather than
+// on replies.
+func (c *Config) openLoop() bool { return c.Scenario == Echo && c.Rate > 0 }
+
+// scheduled reports whether users send on timetables: broadcast, chat,
+// attack-outbound, open-loop echo (the pacer then ticks every millisecond).
+func (c *Config) scheduled() bool { return c.sendersOf() > 0 || c.openLoop() }
+
+// trackBytes is what one process holds to track every message (track.go):
+// a seqWindow per user and sender, and a bit per slot per sender and loop.
+func (c *Config) trackBytes(users int) int64 {
+	slots := c.Rate * c.Duration.Seconds() // broadcast; chat's mean below
+	switch c.Scenario {
+	case Chat:
+		slots = float64(c.talkers()) * c.TalkRate * c.Duration.Seconds()
+	case AttackOutbound:
+		slots = float64(c.Lines)
+	}
+	return int64(users)*int64(c.sendersOf())*int64(unsafe.Sizeof(seqWindow{})) + int64(float64(c.Loops)*slots/8)
+}
+
+// MaxTrackBytes bounds trackBytes: a run that would need more per process
+// is refused (fewer users or senders per process, or more processes).
+const MaxTrackBytes = 2 << 30
+
 // maxFailures is how many failures are tolerated (-1: no limit).
 func (c *Config) maxFailures() int {
 	if c.MaxFailures < 0 {
@@ -355,13 +412,16 @@ func (c *Config) talkers() int {
 }
 
 // sendersOf is how many users send in the scenario: broadcast's senders,
-// chat's talkers, none otherwise.
+// chat's talkers, attack-outbound's one sender, none otherwise (open-loop
+// echo connections send too, each on its own: see openLoop).
 func (c *Config) sendersOf() int {
 	switch c.Scenario {
 	case Broadcast:
 		return c.Senders
 	case Chat:
 		return c.talkers()
+	case AttackOutbound:
+		return 1
 	}
 	return 0
 }

@@ -19,30 +19,38 @@ const (
 )
 
 // conn is one bench connection (one user). It has no goroutine: its loop
-// calls it. Fields set before Enroll (id, dialed, key, sender) are read-only
+// calls it. Fields set before Enroll (id, dialed, key, tx) are read-only
 // afterwards; the rest belong to the loop and are touched under l.mu.
 type conn struct {
-	gc     gnet.Conn
-	l      *loop
-	id     int   // global user index, 0..Conns-1
-	node   int   // index of its URL in Config.URLs (Config.NodeOf(id))
-	sender int32 // ordinal among the senders (broadcast) or talkers (chat); -1: never sends
-	role   role
-	state  connState
-	idx    int // position in l.conns, -1 when not there
-	hidx   int // position in l.heap, -1 when not scheduled
+	gc    gnet.Conn
+	l     *loop
+	id    int // global user index, 0..Conns-1
+	node  int // index of its URL in Config.URLs (Config.NodeOf(id))
+	role  role
+	state connState
+	idx   int // position in l.conns, -1 when not there
+	hidx  int // position in l.heap, -1 when not scheduled
 
-	dialed   int64 // Unix ns when the dial began
-	deadline int64 // Unix ns by which the 101 (and a /chat user's greeting) must have arrived
+	dialed   int64 // clock.go ns when the dial was due (the ramp's schedule)
+	deadline int64 // clock.go ns by which the 101 (and a /chat user's greeting) must have arrived
 	// greet marks a /chat user not greeted yet: it counts as connected at
 	// its greeting (the chat's first message), not at the upgrade. A
 	// clustered node greets once the cluster has granted the user's name
 	// and confirmed the room's subscription: before that it would miss
 	// broadcasts that a run counts it in for.
 	greet    bool
-	next     int64 // Unix ns of the next scheduled send
-	seq      uint32
-	inflight int32 // echo messages sent and not yet echoed
+	next     int64   // clock.go ns of the next scheduled send (tx's slot)
+	tx       *sender // a sender's timetable and record; nil for the others
+	seq      uint32  // echo: messages sent (the next one's sequence number)
+	inflight int32   // echo messages sent and not yet echoed
+	// counted says the user was open when the load phase began: what the
+	// run expects it to receive. rx is then its seqWindow per sender
+	// (broadcast, chat), ew its echo replies', and lastStamp the newest
+	// send time among the first copies it had (a cut, if it leaves).
+	counted   bool
+	rx        []seqWindow
+	ew        seqWindow
+	lastStamp int64
 
 	atkOff    int // attack-inbound attacker: bytes of its loop's attack frame written
 	closeCode int // close code the server sent, 0: none
@@ -90,10 +98,10 @@ func (l *loop) consume(c *conn, buf []byte, now int64) (n int, closeConn bool) {
 					return n, true
 				}
 			}
-			recv := l.st.recv
+			recv := l.st.Received
 			l.onMessage(c, ev.Op, p, now)
-			if l.st.recv != recv {
-				l.st.wire += int64(k) // the frame as it came, header included
+			if l.st.Received != recv {
+				l.st.WireBytes += int64(k) // the frame as it came, header included
 			}
 		case codec.KindPing:
 			mask := codec.NewMask()
@@ -127,79 +135,112 @@ const maxInflate = 64 << 20
 func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 	switch l.w.cfg.Scenario {
 	case Echo, AttackInbound:
-		sent, ok := echoSent(p)
+		sent, seq, ok := echoStamp(p)
 		if op != codec.OpBinary || !ok {
-			l.st.other++
+			l.st.Other++
 			return
 		}
-		recordNanos(l.lat, now-sent)
+		l.st.Received++
+		l.st.Bytes += int64(len(p))
+		if seq >= c.seq { // never sent on this connection
+			l.st.EchoExtra++
+			return
+		}
+		switch c.ew.add(seq) {
+		case beyondWindow:
+			l.st.Beyond++
+			fallthrough
+		case duplicate:
+			l.st.EchoDup++
+			return
+		}
+		l.st.EchoFirst++
+		l.record(l.lat, now-sent)
 		recordNanos(l.ivl, now-sent)
-		l.st.recv++
-		l.st.bytes += int64(len(p))
 		c.inflight--
 		l.st.inflight--
-		if l.sending(now) {
-			l.appendEcho(c, now)
+		if c.tx == nil && l.sending(now) {
+			l.appendEcho(c, now) // closed loop: the reply sends the next
 		}
 	case Broadcast, Chat, AttackOutbound:
 		m, ok := parseChat(p)
 		if op != codec.OpText || !ok {
-			l.st.other++
+			l.st.Other++
 			return
 		}
-		if m.kind == kindWhisper && int(m.sender) == c.id {
-			// A server may echo a whisper to its sender; only the target's
-			// copy is a delivery.
-			l.st.whisperEchoes++
-			return
-		}
-		recordNanos(l.lat, now-m.sent)
-		recordNanos(l.ivl, now-m.sent)
-		l.st.recv++
-		l.recvN[c.node]++
-		l.st.bytes += int64(len(p))
-		if b := l.bucket(m.sent); b >= 0 {
-			if m.kind == kindWhisper {
-				l.recvW[b]++
-			} else {
-				l.recvB[b]++
-				from := l.w.cfg.NodeOf(int(m.sender))
-				l.recvX[from*len(l.ackN)+c.node][b]++
-				if int(m.sender) == c.id {
-					// The sender's own copy: the server accepted the message
-					// and relayed it to everyone.
-					l.ackB[b]++
-					l.ackN[from][b]++
-				}
-			}
-		}
-		if l.w.names != nil && m.kind == kindBroadcast {
-			l.w.learnName(int(m.sender), p, m.at)
-		}
+		l.onChat(c, &m, p, now)
 	default:
-		l.st.other++
+		l.st.Other++
 	}
 }
 
-// appendEcho appends one echo request stamped now to l.out.
-func (l *loop) appendEcho(c *conn, now int64) {
-	stampEcho(l.pay, now)
+// onChat counts one copy of a bench broadcast or whisper at c (track.go):
+// a first copy (expected there or extra) or a duplicate, per pair of URLs.
+// Nothing is allocated: the windows and bitmaps were sized when the load
+// phase began.
+func (l *loop) onChat(c *conn, m *chatMsg, p []byte, now int64) {
+	w := l.w
+	if !l.started && w.startAt.Load() != 0 {
+		l.begin(now) // a message before this loop's first tick: count its users first
+	}
+	k, ok := w.senderOrdinal(int(m.sender))
+	if !ok || m.seq >= w.slots[k] {
+		// Not a message of this run: extra, with no pair to charge.
+		l.st.Received++
+		l.st.Unknown++
+		return
+	}
+	setBit(l.seen[k], m.seq) // it arrived somewhere: the server accepted it
+	if m.kind == kindWhisper && int(m.sender) == c.id {
+		// A server may echo a whisper to its sender; only the target's
+		// copy is a delivery.
+		l.st.WhisperEchoes++
+		return
+	}
+	l.st.Received++
+	l.recvN[c.node]++
+	l.st.Bytes += int64(len(p))
+	from := w.cfg.NodeOf(int(m.sender))
+	pc := &l.pairs[from*len(l.openN)+c.node]
+	if !c.counted {
+		pc.Extra++ // a user the run does not count
+		return
+	}
+	switch c.rx[k].add(m.seq) {
+	case beyondWindow:
+		l.st.Beyond++
+		fallthrough
+	case duplicate:
+		pc.Duplicated++
+		return
+	}
+	l.record(l.lat, now-m.sent)
+	recordNanos(l.ivl, now-m.sent)
+	c.lastStamp = max(c.lastStamp, m.sent)
+	switch {
+	case m.kind == kindWhisper && int(m.to) != c.id:
+		pc.Extra++ // a whisper to someone else
+	case m.kind == kindBroadcast && w.cfg.Islands && from != c.node:
+		pc.Extra++ // islands do not relay
+	default:
+		pc.First++
+		if m.kind == kindWhisper {
+			pc.Whispers++
+		}
+	}
+	if w.names != nil && m.kind == kindBroadcast {
+		w.learnName(int(m.sender), p, m.at)
+	}
+}
+
+// appendEcho appends one echo request stamped sent (now in a closed loop,
+// the slot's time in an open one) to l.out.
+func (l *loop) appendEcho(c *conn, sent int64) {
+	stampEcho(l.pay, sent, c.seq)
+	c.seq++
 	mask := codec.NewMask()
 	l.out = codec.AppendFrame(l.out, true, codec.OpBinary, l.pay, &mask)
 	c.inflight++
 	l.st.inflight++
-	l.st.sent++
-}
-
-// bucket is the accounting second of a message sent at sent, or -1.
-func (l *loop) bucket(sent int64) int {
-	start := l.w.startAt.Load()
-	if start == 0 || sent < start {
-		return -1
-	}
-	b := int((sent - start) / 1e9)
-	if b >= len(l.sentB) {
-		return -1
-	}
-	return b
+	l.st.Sent++
 }

@@ -12,16 +12,16 @@ import (
 func TestConsumeWaitsForWholeFrame(t *testing.T) {
 	l, c := testLoop(t, Config{Scenario: Echo, Conns: 1, Payload: 300})
 	p := newEchoPayload(300)
-	stampEcho(p, nowNanos())
+	stampEcho(p, nowNanos(), 0)
 	frame := codec.AppendFrame(nil, true, codec.OpBinary, p, nil) // 16-bit length header
 	for k := 0; k < len(frame); k++ {
 		l.out = l.out[:0]
-		if n, closed := l.consume(c, frame[:k], nowNanos()); n != 0 || closed || l.st.recv != 0 {
-			t.Fatalf("after %d of %d bytes: consumed %d, recv %d", k, len(frame), n, l.st.recv)
+		if n, closed := l.consume(c, frame[:k], nowNanos()); n != 0 || closed || l.st.Received != 0 {
+			t.Fatalf("after %d of %d bytes: consumed %d, recv %d", k, len(frame), n, l.st.Received)
 		}
 	}
-	if n, _ := l.consume(c, frame, nowNanos()); n != len(frame) || l.st.recv != 1 {
-		t.Fatalf("whole frame: consumed %d, recv %d", n, l.st.recv)
+	if n, _ := l.consume(c, frame, nowNanos()); n != len(frame) || l.st.Received != 1 {
+		t.Fatalf("whole frame: consumed %d, recv %d", n, l.st.Received)
 	}
 }
 

@@ -131,19 +131,28 @@ func bindNoPort(_, _ string, rc syscall.RawConn) error {
 
 // dialAll opens the worker's users lo..hi-1 at its share of the ramp rate,
 // with cfg.Dialers goroutines (a dial blocks until the TCP connect is done;
-// the upgrade then runs on the event loop). It returns when every dial has
-// been attempted, or the run was aborted.
+// the upgrade then runs on the event loop). Each user is due at its place
+// in the ramp, and its connect time counts from then: a user that waits
+// for a free dialer (every dialer stuck on a slow server) waits on the
+// clock. It returns when every dial has been attempted, or the run was
+// aborted.
 func (w *worker) dialAll() {
-	ids := make(chan int)
+	type due struct {
+		id int
+		at int64 // clock.go ns
+	}
+	ids := make(chan due)
+	begin := nowNanos()
+	w.rampBegin.Store(begin)
 	go func() {
 		defer close(ids)
 		n := w.spec.Hi - w.spec.Lo
 		rate := w.cfg.RampRate / float64(w.cfg.Procs)
-		begin := time.Now()
 		for k := range n {
 			// User k is due at begin + k/rate: a steady ramp even when a
 			// dial is slow, and no burst to catch up beyond one dialer each.
-			if d := time.Until(begin.Add(time.Duration(float64(k) / rate * float64(time.Second)))); d > 0 {
+			at := begin + int64(float64(k)/rate*1e9)
+			if d := time.Duration(at - nowNanos()); d > 0 {
 				select {
 				case <-time.After(d):
 				case <-w.abort:
@@ -151,7 +160,7 @@ func (w *worker) dialAll() {
 				}
 			}
 			select {
-			case ids <- w.spec.Lo + k:
+			case ids <- due{w.spec.Lo + k, at}:
 			case <-w.abort:
 				return
 			}
@@ -159,35 +168,22 @@ func (w *worker) dialAll() {
 	}()
 	for range min(w.cfg.Dialers, w.spec.Hi-w.spec.Lo) {
 		w.dialers.Go(func() {
-			for id := range ids {
-				w.dialOne(id)
+			for u := range ids {
+				w.dialOne(u.id, u.at)
 			}
 		})
 	}
 	w.dialers.Wait()
 }
 
-// dialOne dials user id and enrolls the connection into gnet, which runs
-// OnOpen (the upgrade request) on one of its loops before returning.
-func (w *worker) dialOne(id int) {
-	c := &conn{id: id, node: w.cfg.NodeOf(id), sender: -1, idx: -1, hidx: -1, dialed: nowNanos(), role: w.cfg.roleOf(id)}
+// dialOne dials user id, due at at, and enrolls the connection into gnet,
+// which runs OnOpen (the upgrade request) on one of its loops before
+// returning.
+func (w *worker) dialOne(id int, at int64) {
+	c := &conn{id: id, node: w.cfg.NodeOf(id), idx: -1, hidx: -1, dialed: at, role: w.cfg.roleOf(id), tx: w.newSender(id)}
 	addr := w.targets[c.node].addr
 	c.dec = codec.Decoder{Role: codec.RoleClient}
 	newKey(&c.key)
-	switch w.cfg.Scenario {
-	case Broadcast:
-		if k, ok := senderIndex(id, w.cfg.Conns, w.cfg.Senders); ok {
-			c.sender = int32(k)
-		}
-	case Chat:
-		if k, ok := senderIndex(id, w.cfg.Conns, w.talkers); ok {
-			c.sender = int32(k)
-		}
-	case AttackOutbound:
-		if c.role == roleSender {
-			c.sender = 0
-		}
-	}
 	local := w.sources.local(id)
 	if c.role == roleHog {
 		w.dialHog(c, local)

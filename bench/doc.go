@@ -38,8 +38,8 @@
 // dialer goroutines and enrolls each socket into its gnet client. The event
 // loops do the rest: the upgrade (request in OnOpen, response parsed from
 // the bytes gnet buffered), frame decoding in place, echo replies, pongs,
-// and, on a tick posted every millisecond, the send schedule of broadcast
-// and chat senders. Every loop keeps its own counters and HdrHistograms;
+// and, on a tick posted every millisecond, the timetables of broadcast
+// and chat senders and open-loop echo connections. Every loop keeps its own counters and HdrHistograms;
 // the worker sums them, the coordinator merges the workers' (histograms
 // bucket by bucket, so percentiles are exact over all processes).
 //
@@ -49,10 +49,19 @@
 // sockets outside gnet that never read, and the coordinator samples the
 // server's RSS for its peak and again after a settle period.
 //
+// Every message is tracked by sender and sequence number (track.go): each
+// receiver tells first copies from duplicates with a small window per
+// sender, and the coordinator finds what never came from what each
+// receiver should have had (accounting.go), so that lost, duplicated and
+// extra are counted apart and never netted. Messages on a schedule
+// (broadcast, chat, open-loop echo) carry the time they were due
+// (schedule.go), so a stalled client or server shows in the latency;
+// closed-loop echo reports its round trips raw and corrected for
+// coordinated omission. Timestamps follow the monotonic clock (clock.go).
+//
 // Config.URLs spreads the users over several servers, the nodes of a
-// cluster (Config.NodeOf deals them); the broadcast accounting is then kept
-// per pair of sender's and receiver's URL (report.go, broadcastCounts), and
-// Report.Nodes has each URL's counts.
+// cluster (Config.NodeOf deals them); the accounting is then kept per pair
+// of sender's and receiver's URL, and Report.Nodes has each URL's counts.
 //
 // See protocol.go for the worker protocol, payload.go for the message
 // layouts and result.go for the report schema (Report).

@@ -18,8 +18,8 @@ const (
 func newHist() *hdr.Histogram { return hdr.New(histMinUs, histMaxUs, histSig) }
 
 // recordNanos records a duration given in nanoseconds, clamped to the
-// histogram's range (a negative value comes from clock steps between
-// processes). RecordValue does not allocate.
+// histogram's range (a negative value comes from clocks of two processes
+// that disagree: loop.record counts those). RecordValue does not allocate.
 func recordNanos(h *hdr.Histogram, d int64) {
 	us := d / 1000
 	if us < histMinUs {
@@ -98,4 +98,30 @@ func latencyOf(h *hdr.Histogram) *Latency {
 		l.Percentiles = append(l.Percentiles, Percentile{P: p, Us: v})
 	}
 	return l
+}
+
+// correctedHist returns h corrected for coordinated omission with the
+// expected interval between samples (µs): every value v also records
+// v - interval, v - 2·interval, ... down to the interval, which is what
+// RecordCorrectedValue does sample by sample (and Java HdrHistogram's
+// copyCorrectedForCoordinatedOmission histogram by histogram): in a closed
+// loop, a stall of v holds back the v/interval requests that would have
+// been sent meanwhile, and each of those would have waited the rest of it.
+// Done once on the merged histogram, each bucket with its count.
+func correctedHist(h *hdr.Histogram, interval int64) *hdr.Histogram {
+	out := newHist()
+	for _, b := range h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		v := b.To // the bucket's value, as HdrHistogram's own iterators give it
+		_ = out.RecordValues(v, b.Count)
+		if interval <= 0 {
+			continue
+		}
+		for missing := v - interval; missing >= interval; missing -= interval {
+			_ = out.RecordValues(missing, b.Count)
+		}
+	}
+	return out
 }

@@ -82,7 +82,7 @@ func (w *worker) dialHog(c *conn, local net.IP) {
 	w.hogsMu.Lock()
 	w.hogs = append(w.hogs, &hog{nc: nc, pre: pre})
 	w.hogsMu.Unlock()
-	w.opened(c.node)
+	w.opened(c.node, nowNanos())
 }
 
 // upgradeBlocking writes the upgrade request on nc and reads the response,

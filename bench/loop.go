@@ -32,15 +32,23 @@ type loop struct {
 
 	lat     *hdr.Histogram // latency over the run, µs
 	ivl     *hdr.Histogram // latency since the last sample, µs
-	connect *hdr.Histogram // dial + upgrade, µs
+	connect *hdr.Histogram // scheduled dial to upgrade (or greeting), µs
+	lag     *hdr.Histogram // how late each scheduled message left, µs
 
 	st loopStats
-	// Accounting by send second (broadcast, chat), see workerResult.
-	sentB, recvB, ackB, sentW, recvW []int64
-	// The same per URL (see workerResult): ackN[from][second],
-	// recvX[from*len(URLs)+to][second]; and per URL, users open at the
-	// start, messages sent and received.
-	ackN, recvX  [][]int64
+	// The per-message accounting of broadcast and chat (track.go):
+	// pairs[from*len(URLs)+to] counts what arrived from the senders on URL
+	// from at the users on URL to; seen[k] has a bit for every sequence
+	// number of sender k that arrived at one of this loop's users;
+	// windows holds every counted user's seqWindows, one per sender;
+	// left the counted users that went away; senders the loop's senders.
+	pairs   []pairCounts
+	seen    [][]uint64
+	windows []seqWindow
+	left    []leftUser
+	senders []*sender
+	// Per URL: users open at the start (counted), messages sent and
+	// received by its users.
 	openN        []int
 	sentN, recvN []int64
 
@@ -51,10 +59,10 @@ type loop struct {
 	rng  *rand.Rand
 
 	started  bool  // the load phase began on this loop
-	nextPing int64 // Unix ns
+	nextPing int64 // clock.go ns
 
 	// attack-inbound: the frame attackers write part of, its header length,
-	// the next trickle (Unix ns); both attacks: attackers closed.
+	// the next trickle (clock.go ns); both attacks: attackers closed.
 	atk         []byte
 	atkHead     int
 	nextTrickle int64
@@ -62,21 +70,18 @@ type loop struct {
 }
 
 type loopStats struct {
-	sent, recv, bytes, other, pongs, late int64
-	wire                                  int64 // frame bytes of the counted messages (bytes: their payloads, inflated)
-	whisperEchoes                         int64
-	inflight                              int64
-	attackers                             int // attack-inbound: open when the attack began
-	attackBytes                           int64
-	openAtStart                           int
-	disconnects                           int
-	firstDisconnect                       int64
+	msgCounts
+	pongs       int64
+	inflight    int64
+	attackers   int // attack-inbound: open when the attack began
+	attackBytes int64
+	openAtStart int
+	disconnects int
 }
 
 func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
-	l := &loop{w: w, el: el, lat: newHist(), ivl: newHist(), connect: newHist(),
+	l := &loop{w: w, el: el, lat: newHist(), ivl: newHist(), connect: newHist(), lag: newHist(),
 		rng: rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))}
-	n := int(w.cfg.Duration/time.Second) + 2
 	switch w.cfg.Scenario {
 	case Echo:
 		l.pay = newEchoPayload(w.cfg.Payload)
@@ -92,15 +97,11 @@ func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
 		if w.cfg.Compression {
 			fillChatLike(l.pay[chatHeaderLen:])
 		}
-		l.sentB, l.recvB, l.ackB = make([]int64, n), make([]int64, n), make([]int64, n)
-		l.sentW, l.recvW = make([]int64, n), make([]int64, n)
 		nodes := len(w.cfg.URLs)
-		l.ackN, l.recvX = make([][]int64, nodes), make([][]int64, nodes*nodes)
-		for i := range l.ackN {
-			l.ackN[i] = make([]int64, n)
-		}
-		for i := range l.recvX {
-			l.recvX[i] = make([]int64, n)
+		l.pairs = make([]pairCounts, nodes*nodes)
+		l.seen = make([][]uint64, len(w.slots))
+		for k, n := range w.slots {
+			l.seen[k] = newBitmap(n)
 		}
 	}
 	l.openN = make([]int, max(len(w.cfg.URLs), 1))
@@ -155,14 +156,8 @@ func (l *loop) Run(context.Context) error {
 	defer l.unlock(l.lock())
 	now := nowNanos()
 	l.sweepHandshakes(now)
-	if !l.started {
-		if start := l.w.startAt.Load(); start != 0 && now >= start {
-			l.begin(now)
-		}
-	}
-	if l.started && l.heap.len() > 0 && now < l.w.stopAt.Load() {
-		l.sendDue(now)
-	}
+	l.maybeBegin(now)
+	l.sendDue(now)
 	if l.started && l.w.cfg.Trickle > 0 && l.atk != nil && now < l.w.stopAt.Load() {
 		l.trickle(now)
 	}
@@ -172,12 +167,39 @@ func (l *loop) Run(context.Context) error {
 	return nil
 }
 
-// begin starts the load phase on this loop.
+// maybeBegin starts the load phase on this loop once its time has come:
+// from the tick, and from every read (before the read's own frames), so
+// that no message of the load phase is handled before the loop counted its
+// users in.
+func (l *loop) maybeBegin(now int64) {
+	if !l.started {
+		if start := l.w.startAt.Load(); start != 0 && now >= start {
+			l.begin(now)
+		}
+	}
+}
+
+// begin starts the load phase on this loop: the users open now are the
+// ones the run counts (open at start), each gets its seqWindows, and the
+// senders their first slot.
 func (l *loop) begin(now int64) {
 	l.started = true
 	w := l.w
+	start := w.startAt.Load()
+	counted := 0
 	for _, c := range l.conns {
-		if c.state != stateOpen {
+		if c.state == stateOpen && c.role != roleAttacker && !c.greet {
+			counted++
+		}
+	}
+	if n := len(w.slots); n > 0 {
+		// One slab for the loop: every counted user's windows, one per
+		// sender (the memory bound is checked by Run, trackBytes).
+		l.windows = make([]seqWindow, counted*n)
+	}
+	i := 0
+	for _, c := range l.conns {
+		if c.state != stateOpen || c.greet {
 			continue
 		}
 		if c.role == roleAttacker {
@@ -187,10 +209,23 @@ func (l *loop) begin(now int64) {
 			}
 			continue
 		}
+		c.counted = true
+		if n := len(w.slots); n > 0 {
+			c.rx = l.windows[i*n : (i+1)*n : (i+1)*n]
+		}
+		i++
 		l.st.openAtStart++
 		l.openN[c.node]++
-		switch w.cfg.Scenario {
-		case Echo, AttackInbound:
+		if t := c.tx; t != nil {
+			c.next = start + t.tt.at
+			l.heap.push(c)
+			if t.sent != nil {
+				l.senders = append(l.senders, t)
+			}
+			continue
+		}
+		if w.cfg.Scenario == Echo || w.cfg.Scenario == AttackInbound {
+			// Closed loop: InFlight messages now, then one per reply.
 			if !l.sending(now) {
 				continue // a tick so late that the phase is over: send nothing
 			}
@@ -199,104 +234,110 @@ func (l *loop) begin(now int64) {
 				l.appendEcho(c, now)
 			}
 			_, _ = c.gc.Write(l.out)
-		case Broadcast, AttackOutbound:
-			if c.sender >= 0 {
-				// Senders are evenly offset inside one period, so the
-				// server sees a steady rate instead of bursts.
-				c.next = w.startAt.Load() + int64(float64(c.sender)/w.cfg.Rate*1e9)
-				l.heap.push(c)
-			}
-		case Chat:
-			if c.sender >= 0 {
-				c.next = now + l.talkGap()
-				l.heap.push(c)
-			}
 		}
 	}
 }
 
-// lateLimit is how far behind schedule a sender may fall before the pacer
-// skips ahead instead of bursting to catch up.
+// lateLimit is how far behind its slot a message may still be sent: a
+// sender later than that (the client stalled) skips the slot and counts it,
+// rather than send a burst that the server would be measured against.
+// attack-outbound never skips: its lines are the attack.
 const lateLimit = int64(100 * time.Millisecond)
 
-// sendDue sends every scheduled message whose time has come.
+// sendDue sends every scheduled message whose slot has come, stamped with
+// its slot's time, and skips (and counts) the ones more than lateLimit
+// late. Each sender's due messages go out in one write.
 func (l *loop) sendDue(now int64) {
+	if !l.started || l.heap.len() == 0 {
+		return
+	}
 	w := l.w
+	start := w.startAt.Load()
+	skip := w.cfg.Scenario != AttackOutbound
 	for l.heap.len() > 0 {
 		c := l.heap.min()
-		if c.state != stateOpen {
+		t := c.tx
+		if c.state != stateOpen || t.tt.q >= t.slots {
 			l.heap.remove(c)
+			if w.cfg.Scenario == AttackOutbound && c.state == stateOpen {
+				w.linesDone.CompareAndSwap(0, now) // every line sent: the load phase may end
+			}
 			continue
 		}
 		if c.next > now {
 			return
 		}
-		if w.cfg.Scenario == AttackOutbound && int(c.seq) >= w.cfg.Lines {
-			l.heap.remove(c) // every line sent: the load phase may end
-			w.linesDone.CompareAndSwap(0, now)
-			continue
+		l.out = l.out[:0]
+		for c.next <= now && t.tt.q < t.slots { // the slots end before stopAt
+			if skip && now-c.next > lateLimit {
+				t.skipped++
+				l.st.Skipped++
+			} else {
+				recordNanos(l.lag, now-c.next)
+				if t.sent != nil {
+					l.appendChat(c, c.next, now)
+				} else {
+					l.appendEcho(c, c.next)
+				}
+			}
+			t.tt.advance()
+			c.next = start + t.tt.at
 		}
-		if now-c.next > lateLimit {
-			l.st.late++
-			c.next = now
-		}
-		l.sendChat(c, now)
-		if w.cfg.Scenario == Chat {
-			c.next += l.talkGap()
-		} else {
-			c.next += int64(float64(w.cfg.Senders) / w.cfg.Rate * 1e9)
+		if len(l.out) > 0 {
+			// On an error gnet has closed it (OnClose counted it): it
+			// leaves the heap on the next pass.
+			_, _ = c.gc.Write(l.out)
 		}
 		l.heap.fix(c)
 	}
 }
 
-// talkGap draws the time to a chat talker's next message: exponential, so
-// talkers together make Poisson arrivals.
-func (l *loop) talkGap() int64 {
-	return int64(l.rng.ExpFloat64() / l.w.cfg.TalkRate * 1e9)
-}
-
-// sendChat sends one broadcast or chat message from c, stamped now.
-func (l *loop) sendChat(c *conn, now int64) {
+// appendChat appends one broadcast or chat message from c, due at due, to
+// l.out, and records it as sent.
+func (l *loop) appendChat(c *conn, due, now int64) {
 	w := l.w
+	t := c.tx
 	kind := byte(kindBroadcast)
-	var to []byte
+	to := uint32(noTarget)
+	var name []byte
 	if w.cfg.WhisperFrac > 0 && l.rng.Float64() < w.cfg.WhisperFrac {
-		if to = w.pickName(l.rng, c.id); to != nil {
-			kind = kindWhisper
+		if id, n := w.pickName(l.rng, c.id); n != nil {
+			kind, to, name = kindWhisper, uint32(id), n
 		}
 	}
-	stampChat(l.pay, kind, uint32(c.id), c.seq, now)
-	c.seq++
+	q := t.tt.q
+	stampChat(l.pay, kind, uint32(c.id), q, to, due)
 	msg := l.pay
 	if kind == kindWhisper {
 		l.wbuf = append(l.wbuf[:0], "/whisper "...)
-		l.wbuf = append(l.wbuf, to...)
+		l.wbuf = append(l.wbuf, name...)
 		l.wbuf = append(l.wbuf, ' ')
 		l.wbuf = append(l.wbuf, l.pay...)
 		msg = l.wbuf
+		t.to[q] = int32(to)
 	}
 	mask := codec.NewMask()
-	l.out = codec.AppendFrame(l.out[:0], true, codec.OpText, msg, &mask)
-	if _, err := c.gc.Write(l.out); err != nil {
-		return // gnet closes the connection; OnClose counts it
-	}
-	l.st.sent++
+	l.out = codec.AppendFrame(l.out, true, codec.OpText, msg, &mask)
+	setBit(t.sent, q)
+	l.st.Sent++
 	l.sentN[c.node]++
-	if b := l.bucket(now); b >= 0 {
-		if kind == kindWhisper {
-			l.sentW[b]++
-		} else {
-			l.sentB[b]++
-		}
-	}
 }
 
 // ready counts c connected at now (its upgrade, or a /chat user's
-// greeting): its connect time, and the worker's counts.
+// greeting): its connect time from the moment its dial was due, and the
+// worker's counts.
 func (l *loop) ready(c *conn, now int64) {
-	recordNanos(l.connect, now-c.dialed)
-	l.w.opened(c.node)
+	l.record(l.connect, now-c.dialed)
+	l.w.opened(c.node, now)
+}
+
+// record records a duration in h, counting a negative one (see
+// loopStats.negative).
+func (l *loop) record(h *hdr.Histogram, d int64) {
+	if d < 0 {
+		l.st.Negative++
+	}
+	recordNanos(h, d)
 }
 
 // sweepHandshakes fails connections whose 101 (or /chat greeting) is
@@ -395,8 +436,3 @@ func (l *loop) closeAll() {
 		_ = l.el.Close(c.gc)
 	}
 }
-
-// nowNanos is the clock every timestamp uses: wall time, because send
-// times cross processes (a worker's receiver measures a message another
-// worker sent). time.Now reads the vDSO clock without a system call.
-func nowNanos() int64 { return time.Now().UnixNano() }

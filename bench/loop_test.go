@@ -77,10 +77,15 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 	c, _ = Config{Scenario: Echo, URL: "ws://h:1/custom", Payload: 3}.withDefaults()
-	if c.URL != "ws://h:1/custom" || c.Payload != 8 {
+	if c.URL != "ws://h:1/custom" || c.Payload != MinEchoPayload || c.Rate != 0 || c.openLoop() {
 		t.Fatalf("echo = %s payload %d", c.URL, c.Payload)
 	}
-	for _, bad := range []Config{{Scenario: "nope", URL: "ws://h:1"}, {Scenario: Echo, URL: "wss://h:1"}, {Scenario: Echo, URL: "ws://"}} {
+	c, _ = Config{Scenario: Echo, URL: "ws://h:1", Conns: 40, ConnRate: 25}.withDefaults()
+	if c.Rate != 1000 || !c.openLoop() {
+		t.Fatalf("echo at 25/s per conn: rate %v, open loop %v", c.Rate, c.openLoop())
+	}
+	for _, bad := range []Config{{Scenario: "nope", URL: "ws://h:1"}, {Scenario: Echo, URL: "wss://h:1"}, {Scenario: Echo, URL: "ws://"},
+		{Scenario: Echo, URL: "ws://h:1", Rate: 10, ConnRate: 1}, {Scenario: Broadcast, URL: "ws://h:1", ConnRate: 1}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -26,19 +26,20 @@ func (w *worker) learnName(id int, p []byte, at int) {
 	}
 }
 
-// pickName returns the name of a random other user with a known name, or nil.
-// With Config.Islands the user must be on self's URL: no other can be told.
-func (w *worker) pickName(rng *rand.Rand, self int) []byte {
+// pickName returns a random other user with a known name, its index and
+// name, or a nil name. With Config.Islands the user must be on self's URL:
+// no other can be told.
+func (w *worker) pickName(rng *rand.Rand, self int) (int, []byte) {
 	w.namesMu.Lock()
 	defer w.namesMu.Unlock()
 	if len(w.named) == 0 {
-		return nil
+		return 0, nil
 	}
 	for range 4 {
 		id := w.named[rng.IntN(len(w.named))]
 		if id != self && (!w.cfg.Islands || w.cfg.NodeOf(id) == w.cfg.NodeOf(self)) {
-			return *w.names[id].Load()
+			return id, *w.names[id].Load()
 		}
 	}
-	return nil
+	return 0, nil
 }

@@ -81,45 +81,92 @@ func TestURLsDefaults(t *testing.T) {
 	}
 }
 
-// The broadcast accounting per pair of URLs: a cluster expects every
-// accepted broadcast on every URL, islands on the sender's only; a surplus
-// on one pair never hides a loss on another.
-func TestBroadcastCountsPerURL(t *testing.T) {
-	// Two URLs, 3 and 2 users open; senders on URL 0 had 10 accepted, on
-	// URL 1 4. Deliveries (from, to): (0,0) 30, (0,1) 19 (one lost),
-	// (1,0) 12, (1,1) 9 (one lost) plus one duplicate on (1,0)... kept apart:
-	m := &workerResult{OpenN: []int{3, 2},
-		AckN:  [][]int64{{6, 4}, {4, 0}},
-		RecvX: [][]int64{{18, 12}, {12, 7}, {13, 0}, {6, 2}}}
+// The broadcast accounting per pair of URLs, message by message: a cluster
+// expects every accepted broadcast on every URL, islands on the sender's
+// only; a user that left expects nothing due after it left; a duplicate on
+// one pair never makes up for a loss, on that pair or another.
+func TestAccountPerURL(t *testing.T) {
+	const start = int64(1_000_000_000_000)
+	// 2 senders at 10 msg/s each for 1 s: sender 0 (on URL 0) due at 0,
+	// 0.1, ... 0.9 s; sender 1 (on URL 1) at 0.05, 0.15, ... 0.95 s.
+	base := Config{Scenario: Broadcast, URLs: []string{"ws://127.0.0.1:1", "ws://127.0.0.1:2"}, Conns: 10, Senders: 2, Rate: 20, Duration: 1e9}
+	all := []uint64{1<<10 - 1}
+	// Sender 1's seq 9 arrived nowhere: refused. A user on URL 1 left
+	// 0.5 s in: of sender 0's, seqs 5-9 were due after; of sender 1's,
+	// 5-9, of which 5-8 were accepted.
+	m := &workerResult{OpenN: []int{5, 5},
+		Seen:      [][]uint64{all, {1<<9 - 1}},
+		SentSlots: [][]uint64{all, all},
+		Left:      []leftUser{{User: 3, Node: 1, Cut: start + 500_000_000}},
+		Pairs: []pairCounts{
+			{First: 48, Duplicated: 3}, // 0->0: 2 lost, 3 duplicated
+			{First: 45},                // 0->1
+			{First: 45},                // 1->0
+			{First: 40, Duplicated: 1}, // 1->1: 1 lost
+		}}
 	tests := []struct {
-		name                   string
-		islands                bool
-		exp, got, lost, extra  int64
-		nodeExp, nodeLost, oth [2]int64
+		name      string
+		islands   bool
+		pairs     [4]int64 // expected per pair
+		lost      [4]int64
+		wantExtra int64
 	}{
-		{"cluster", false, 10*5 + 4*5, 30 + 19 + 13 + 8, 1 + 0, 1,
-			[2]int64{10*3 + 4*3, 10*2 + 4*2}, [2]int64{0, 1}, [2]int64{13, 19}},
-		{"islands", true, 10*3 + 4*2, 30 + 19 + 13 + 8, 0, 19 + 13,
-			[2]int64{10 * 3, 4 * 2}, [2]int64{0, 0}, [2]int64{13, 19}},
+		{"cluster", false, [4]int64{50, 45, 45, 41}, [4]int64{2, 0, 0, 1}, 0},
+		{"islands", true, [4]int64{50, 0, 0, 41}, [4]int64{2, -45, -45, 1}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := &Config{Islands: tt.islands}
-			rep := &Report{Nodes: make([]NodeCounts, 2)}
-			exp, got, lost, extra := broadcastCounts(rep, cfg, m, 2)
-			if exp != tt.exp || got != tt.got || lost != tt.lost || extra != tt.extra {
-				t.Errorf("exp %d got %d lost %d extra %d, want %d %d %d %d", exp, got, lost, extra, tt.exp, tt.got, tt.lost, tt.extra)
+			cfg := base
+			cfg.Islands = tt.islands
+			cfg, err := cfg.withDefaults()
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i, n := range rep.Nodes {
-				if n.Expected != tt.nodeExp[i] || n.Lost != tt.nodeLost[i] || n.FromOther != tt.oth[i] || n.Accepted != [2]int64{10, 4}[i] {
-					t.Errorf("node %d = %+v, want expected %d lost %d from other %d", i, n, tt.nodeExp[i], tt.nodeLost[i], tt.oth[i])
+			if u := cfg.senderUser(0); cfg.NodeOf(u) != 0 || cfg.NodeOf(cfg.senderUser(1)) != 1 || cfg.NodeOf(3) != 1 {
+				t.Fatalf("senders on %d and %d, user 3 on %d", cfg.NodeOf(u), cfg.NodeOf(cfg.senderUser(1)), cfg.NodeOf(3))
+			}
+			a := account(&cfg, 0, m, start)
+			for i, p := range a.pairs {
+				if p.expected != tt.pairs[i] || p.lost != tt.lost[i] {
+					t.Errorf("pair %d: expected %d lost %d, want %d %d", i, p.expected, p.lost, tt.pairs[i], tt.lost[i])
 				}
+			}
+			if a.refused != 1 || a.forged != 0 || a.accepted[0] != 10 || a.accepted[1] != 9 {
+				t.Errorf("refused %d forged %d accepted %v, want 1, 0, [10 9]", a.refused, a.forged, a.accepted)
+			}
+			if bad := a.inconsistent(cfg.URLs); (bad != "") != tt.islands {
+				// Islands receivers never count a first copy from the
+				// other island as expected; this input does, and must be
+				// flagged rather than netted.
+				t.Errorf("inconsistent = %q", bad)
 			}
 		})
 	}
-	// The first second only: 6 and 4 accepted.
-	exp, _, _, _ := broadcastCounts(&Report{}, &Config{}, m, 1)
-	if exp != 6*5+4*5 {
-		t.Errorf("cut at 1 s: expected %d, want %d", exp, 50)
+}
+
+// A sequence number that arrived although its sender never sent it is
+// forged (the report warns); one whisper is expected only at its target,
+// and not at a target that left before it was due.
+func TestAccountWhispersAndForged(t *testing.T) {
+	const start = int64(5e9)
+	cfg, err := Config{Scenario: Broadcast, URL: "ws://127.0.0.1:1", Conns: 4, Senders: 1, Rate: 10, Duration: 1e9}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &workerResult{OpenN: []int{4},
+		Seen:      [][]uint64{{0b1111111111}},
+		SentSlots: [][]uint64{{0b0111111111}}, // seq 9 was skipped, yet arrived
+		Whispers:  []whisperSent{{Sender: 0, Seq: 2, To: 1}, {Sender: 0, Seq: 6, To: 2}},
+		Left:      []leftUser{{User: 2, Node: 0, Cut: start + 550_000_000}},
+		Pairs:     []pairCounts{{First: 8*4 - 4 + 1, Whispers: 1}}}
+	a := account(&cfg, 0, m, start)
+	// Broadcasts: 8 accepted (10 seen, 2 whispers) × 4 users, but user 2
+	// left at 0.55 s: seqs 6-9 were due after, 3 of them broadcasts.
+	// Whispers: seq 2 at user 1; seq 6 (0.6 s) to user 2 after it left.
+	if p := a.pairs[0]; p.expected != 8*4-3+1 || p.lost != 1 {
+		t.Errorf("expected %d lost %d, want %d and 1", p.expected, p.lost, 8*4-3+1)
+	}
+	if a.forged != 1 || a.whispersSent != 2 || a.whispersExpected != 1 || a.whispersFirst != 1 {
+		t.Errorf("forged %d whispers %d/%d/%d, want 1, 2 sent, 1 expected, 1 first", a.forged, a.whispersSent, a.whispersExpected, a.whispersFirst)
 	}
 }

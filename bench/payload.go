@@ -7,31 +7,36 @@ import (
 )
 
 // Message layouts. Every message the bench sends carries its send time, so
-// the receiver measures latency without a table of sent messages; chat
-// messages also carry sender and sequence number, so loss is counted
-// without one either.
+// the receiver measures latency without a table of sent messages, and a
+// sequence number, so each receiver tells a first copy from a duplicate
+// (track.go) and the coordinator counts what never came (accounting.go).
+// The send time is the time the message was due (its slot in the sender's
+// timetable, schedule.go), except in closed-loop echo, which has no
+// timetable and stamps the actual send: a client that falls behind its
+// schedule then shows in the latency instead of hiding in it.
 //
 // echo (binary frame, Payload bytes):
 //
-//	0       8                 Payload
-//	+-------+-----------------+
-//	| sent  | filler 'e'...   |   sent: int64 little-endian, Unix nanoseconds
-//	+-------+-----------------+
+//	0       8       16                Payload
+//	+-------+-------+-----------------+
+//	| sent  | seq   | filler 'e'...   |   sent: int64 little-endian, clock.go's nanoseconds;
+//	+-------+-------+-----------------+   seq: uint64 little-endian, the connection's message number
 //
 // broadcast and chat (text frame, because the chat only relays text; the
 // server prefixes it with "[userK]: "; a whisper is sent as
 // "/whisper userK " + this):
 //
-//	0    4    5         13        21                37            Payload
-//	+----+----+---------+---------+-----------------+-------------+
-//	|#wsb|kind| sender  | seq     | sent            | filler '.'  |
-//	+----+----+---------+---------+-----------------+-------------+
+//	0    4    5         13        21        29                45            Payload
+//	+----+----+---------+---------+---------+-----------------+-------------+
+//	|#wsb|kind| sender  | seq     | to      | sent            | filler '.'  |
+//	+----+----+---------+---------+---------+-----------------+-------------+
 //	kind: 'B' broadcast, 'W' whisper; sender: global user index, 8 hex
-//	digits; seq: per-sender sequence number, 8 hex digits; sent: Unix
-//	nanoseconds, 16 hex digits.
+//	digits; seq: the sender's slot number, 8 hex digits; to: a whisper's
+//	target user index, ffffffff for a broadcast; sent: nanoseconds, 16 hex
+//	digits.
 const (
-	echoHeaderLen = 8
-	chatHeaderLen = 37
+	echoHeaderLen = 16
+	chatHeaderLen = 45
 
 	kindBroadcast = 'B'
 	kindWhisper   = 'W'
@@ -48,16 +53,21 @@ func newEchoPayload(size int) []byte {
 	return p
 }
 
-// stampEcho writes the send time into an echo payload.
-func stampEcho(p []byte, sent int64) { binary.LittleEndian.PutUint64(p, uint64(sent)) }
+// stampEcho writes the send time and sequence number into an echo payload.
+func stampEcho(p []byte, sent int64, seq uint32) {
+	binary.LittleEndian.PutUint64(p, uint64(sent))
+	binary.LittleEndian.PutUint64(p[8:], uint64(seq))
+}
 
-// echoSent reads the send time of an echo payload; ok is false for a
-// payload too short to be the bench's.
-func echoSent(p []byte) (sent int64, ok bool) {
+// echoStamp reads the send time and sequence number of an echo payload; ok
+// is false for a payload too short to be the bench's or a sequence number
+// past 32 bits.
+func echoStamp(p []byte) (sent int64, seq uint32, ok bool) {
 	if len(p) < echoHeaderLen {
-		return 0, false
+		return 0, 0, false
 	}
-	return int64(binary.LittleEndian.Uint64(p)), true
+	q := binary.LittleEndian.Uint64(p[8:])
+	return int64(binary.LittleEndian.Uint64(p)), uint32(q), q <= 0xffffffff
 }
 
 // newChatPayload returns a chat payload template of size bytes.
@@ -67,13 +77,18 @@ func newChatPayload(size int) []byte {
 	return p
 }
 
-// stampChat writes kind, sender, seq and send time into a chat payload.
-func stampChat(p []byte, kind byte, sender, seq uint32, sent int64) {
+// noTarget is the to field of a broadcast.
+const noTarget = 0xffffffff
+
+// stampChat writes kind, sender, seq, target (noTarget for a broadcast)
+// and send time into a chat payload.
+func stampChat(p []byte, kind byte, sender, seq, to uint32, sent int64) {
 	_ = p[chatHeaderLen-1]
 	p[4] = kind
 	putHex(p[5:13], uint64(sender))
 	putHex(p[13:21], uint64(seq))
-	putHex(p[21:37], uint64(sent))
+	putHex(p[21:29], uint64(to))
+	putHex(p[29:45], uint64(sent))
 }
 
 // chatMsg is the bench's part of a received chat message.
@@ -81,6 +96,7 @@ type chatMsg struct {
 	kind   byte
 	sender uint32
 	seq    uint32
+	to     uint32 // a whisper's target; noTarget for a broadcast
 	sent   int64
 	at     int // offset of the marker in the received payload
 }
@@ -96,11 +112,12 @@ func parseChat(p []byte) (m chatMsg, ok bool) {
 	h := p[i : i+chatHeaderLen]
 	sender, ok1 := getHex(h[5:13])
 	seq, ok2 := getHex(h[13:21])
-	sent, ok3 := getHex(h[21:37])
-	if !ok1 || !ok2 || !ok3 || (h[4] != kindBroadcast && h[4] != kindWhisper) {
+	to, ok3 := getHex(h[21:29])
+	sent, ok4 := getHex(h[29:45])
+	if !ok1 || !ok2 || !ok3 || !ok4 || (h[4] != kindBroadcast && h[4] != kindWhisper) {
 		return m, false
 	}
-	return chatMsg{kind: h[4], sender: uint32(sender), seq: uint32(seq), sent: int64(sent), at: i}, true
+	return chatMsg{kind: h[4], sender: uint32(sender), seq: uint32(seq), to: uint32(to), sent: int64(sent), at: i}, true
 }
 
 // senderName returns "userK" from a broadcast "[userK]: ..." whose bench

@@ -7,7 +7,7 @@ import (
 
 func TestChatPayloadRoundTrip(t *testing.T) {
 	p := newChatPayload(64)
-	stampChat(p, kindBroadcast, 123456, 42, 1_700_000_000_123_456_789)
+	stampChat(p, kindWhisper, 123456, 42, 77, 1_700_000_000_123_456_789)
 	if !utf8.Valid(p) || len(p) != 64 {
 		t.Fatalf("payload %q is not 64 bytes of UTF-8", p)
 	}
@@ -22,7 +22,7 @@ func TestChatPayloadRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, ok := parseChat([]byte(tc.msg))
-			if !ok || m.kind != kindBroadcast || m.sender != 123456 || m.seq != 42 || m.sent != 1_700_000_000_123_456_789 || m.at != tc.at {
+			if !ok || m.kind != kindWhisper || m.sender != 123456 || m.seq != 42 || m.to != 77 || m.sent != 1_700_000_000_123_456_789 || m.at != tc.at {
 				t.Fatalf("parse = %+v, %v", m, ok)
 			}
 		})
@@ -38,12 +38,12 @@ func TestChatPayloadRoundTrip(t *testing.T) {
 }
 
 func TestEchoPayload(t *testing.T) {
-	p := newEchoPayload(8)
-	stampEcho(p, 987654321)
-	if got, ok := echoSent(p); !ok || got != 987654321 {
-		t.Fatalf("echoSent = %d, %v", got, ok)
+	p := newEchoPayload(MinEchoPayload)
+	stampEcho(p, 987654321, 4000000000)
+	if sent, seq, ok := echoStamp(p); !ok || sent != 987654321 || seq != 4000000000 {
+		t.Fatalf("echoStamp = %d %d, %v", sent, seq, ok)
 	}
-	if _, ok := echoSent(p[:7]); ok {
+	if _, _, ok := echoStamp(p[:MinEchoPayload-1]); ok {
 		t.Fatal("short payload accepted")
 	}
 }

@@ -16,8 +16,11 @@ import (
 // over pipes too, so one code path serves both.
 //
 //	coordinator                                  worker
-//	  | -- {"op":"spec","spec":{...}}         --> |  dial users lo..hi-1
-//	  | <-- {"op":"progress","progress":{...}} -- |  once a second, all along
+//	  | -- {"op":"spec","spec":{...}}         --> |  start the gnet client
+//	  | <-- {"op":"ready"}                    --- |
+//	  |    (server memory baseline)               |
+//	  | -- {"op":"dial","at":T0}              --> |  dial users lo..hi-1
+//	  | <-- {"op":"progress","progress":{...}} -- |  once a second from T0, all along
 //	  | <-- {"op":"connected",...}            --- |  every user opened or failed
 //	  | -- {"op":"start","at":T}              --> |  load phase from T to T+Duration
 //	  | <-- {"op":"done","result":{...}}      --- |  after the drain; users still open
@@ -32,6 +35,8 @@ import (
 // Ops.
 const (
 	opSpec      = "spec"
+	opReady     = "ready"
+	opDial      = "dial"
 	opStart     = "start"
 	opClose     = "close"
 	opProgress  = "progress"
@@ -45,7 +50,7 @@ const (
 type ctlMsg struct {
 	Op   string      `json:"op"`
 	Spec *workerSpec `json:"spec,omitempty"`
-	At   int64       `json:"at,omitempty"` // start: Unix ns
+	At   int64       `json:"at,omitempty"` // dial: second 0 of the series; start: the load phase (clock.go ns)
 }
 
 // workerMsg is a worker-to-coordinator line.
@@ -137,6 +142,20 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 		w.closeAll()
 		send(workerMsg{Op: opClosed})
 	}()
+	// The coordinator takes the servers' memory baseline now, just before
+	// the first connection.
+	send(workerMsg{Op: opReady})
+	var m ctlMsg
+	var ok bool
+	for {
+		if m, ok = <-ctl; !ok || m.Op == opClose || m.Op == opDial {
+			break
+		}
+	}
+	if !ok || m.Op == opClose {
+		return
+	}
+	w.t0 = m.At
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.pace(ctx)
@@ -168,8 +187,6 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 	send(workerMsg{Op: opConnected, Result: &workerResult{Connected: int(w.connected.Load())}})
 
 	// Load phase.
-	var m ctlMsg
-	var ok bool
 	for {
 		if m, ok = <-ctl; !ok || m.Op == opClose || m.Op == opStart {
 			break
@@ -192,8 +209,8 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 // replies are all in (or Drain has passed), broadcast and chat have
 // received for Drain after the last send.
 func (w *worker) waitLoad(ctl <-chan ctlMsg) {
-	stop := time.Unix(0, w.stopAt.Load())
-	end := stop.Add(w.cfg.Drain)
+	stop := w.stopAt.Load()
+	end := stop + int64(w.cfg.Drain)
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -202,30 +219,32 @@ func (w *worker) waitLoad(ctl <-chan ctlMsg) {
 			if !ok || m.Op == opClose {
 				return
 			}
-		case now := <-t.C:
-			if done := w.linesDone.Load(); done != 0 && now.After(time.Unix(0, done).Add(w.cfg.Drain)) {
+		case <-t.C:
+			now := nowNanos()
+			if done := w.linesDone.Load(); done != 0 && now > done+int64(w.cfg.Drain) {
 				return
 			}
-			if now.Before(stop) {
+			if now < stop {
 				continue
 			}
 			echo := w.cfg.Scenario == Echo || w.cfg.Scenario == AttackInbound
-			if now.After(end) || (echo && w.inflight() == 0) || w.cfg.Scenario == Connect {
+			if now > end || (echo && w.inflight() == 0) || w.cfg.Scenario == Connect {
 				return
 			}
 		}
 	}
 }
 
-// sampler sends a progress line once a second, on seconds counted from T0.
+// sampler sends a progress line once a second, on seconds counted from
+// the dial (w.t0), and watches the wall clock for steps.
 func (w *worker) sampler(ctx context.Context, send func(workerMsg)) {
-	t0 := time.Unix(0, w.spec.T0)
 	for k := 1; ; k++ {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(t0.Add(time.Duration(k) * time.Second))):
+		case <-time.After(time.Duration(w.t0 + int64(k)*int64(time.Second) - nowNanos())):
 		}
+		w.steps.check()
 		s := w.sample(k - 1)
 		w.failMu.Lock()
 		failed := w.nfailed

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"time"
 )
 
 // newReport starts the report of a run with its parameters.
@@ -22,7 +24,12 @@ func newReport(cfg *Config) *Report {
 	}
 	switch cfg.Scenario {
 	case Echo, AttackInbound:
-		r.Params.Payload, r.Params.InFlight, r.Params.DrainSec = cfg.Payload, cfg.InFlight, cfg.Drain.Seconds()
+		r.Params.Payload, r.Params.DrainSec = cfg.Payload, cfg.Drain.Seconds()
+		if cfg.openLoop() {
+			r.Params.Rate, r.Params.ConnRate = cfg.Rate, cfg.ConnRate
+		} else {
+			r.Params.InFlight = cfg.InFlight
+		}
 	case Broadcast, AttackOutbound:
 		r.Params.Payload, r.Params.Senders, r.Params.Rate, r.Params.DrainSec = cfg.Payload, cfg.Senders, cfg.Rate, cfg.Drain.Seconds()
 	case Chat:
@@ -33,8 +40,9 @@ func newReport(cfg *Config) *Report {
 }
 
 // fillReport turns the merged result and the server snapshots into the
-// report. startAt is the start of the load phase (Unix ns).
-func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, after serverSnap, startAt int64) {
+// report. startAt is the start of the load phase (clock.go ns), seed the
+// run's.
+func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, after serverSnap, startAt int64, seed uint64) {
 	rep.Conns.Connected = m.Connected
 	rep.Conns.Failed = m.Failed
 	rep.Conns.OpenAtStart = m.OpenAtStart
@@ -50,58 +58,17 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 	}
 	ch, _ := decodeHist(m.ConnectHDR)
 	rep.Conns.ConnectTime = latencyOf(ch)
+	if m.RampBegin != 0 && m.LastOpen > m.RampBegin && m.Connected > 1 {
+		rep.Conns.RampSec = float64(m.LastOpen-m.RampBegin) / 1e9
+		rep.Conns.RampAchieved = float64(m.Connected) / rep.Conns.RampSec
+	}
 	rep.Series = m.Series
 	if rep.Series == nil {
 		rep.Series = []Second{}
 	}
-
-	dur := cfg.Duration.Seconds()
-	if m.LinesDone > startAt {
-		// attack-outbound's send phase ended with its last line.
-		dur = min(dur, max(float64(m.LinesDone-startAt)/1e9, 1e-3))
-	}
 	if cfg.Scenario != Connect {
-		lh, _ := decodeHist(m.LatencyHDR)
-		rep.Latency = latencyOf(lh)
-		mr := &MessageReport{Sent: m.Sent, Received: m.Received, Other: m.Other, DurationSec: dur,
-			SentPerSec: float64(m.Sent) / dur, PerSec: float64(m.Received) / dur,
-			MBPerSec: float64(m.Bytes) / dur / 1e6, LateSends: m.LateSends, WindowSec: dur,
-			PayloadBytes: m.Bytes, WireBytes: m.WireBytes}
-		if m.Received > 0 {
-			mr.PayloadBytesPerMsg = float64(m.Bytes) / float64(m.Received)
-			mr.WireBytesPerMsg = float64(m.WireBytes) / float64(m.Received)
-		}
-		if cfg.Scenario == Echo || cfg.Scenario == AttackInbound {
-			mr.Expected = m.Sent
-			mr.Lost, mr.Extra = max(0, m.Sent-m.Received), max(0, m.Received-m.Sent)
-		} else {
-			// Only messages sent while every user was connected count: up to
-			// the second of the first disconnect, if there was one.
-			cut := len(m.SentB)
-			if m.FirstDisconnect != 0 {
-				cut = min(cut, max(0, int((m.FirstDisconnect-startAt)/1e9)))
-				mr.WindowSec = min(dur, float64(cut))
-			}
-			// A broadcast counts once the server accepted it, which the
-			// sender's own copy proves (the chat relays to everyone, sender
-			// included); a refused one (rate limit) is expected nowhere.
-			acked := sumTo(m.AckB, cut)
-			mr.Refused = max(0, sumTo(m.SentB, cut)-acked)
-			expB, _, lostB, extraB := broadcastCounts(rep, cfg, m, cut)
-			expW, gotW := sumTo(m.SentW, cut), sumTo(m.RecvW, cut)
-			mr.Expected = expB + expW
-			mr.Lost = lostB + max(0, expW-gotW)
-			mr.Extra = extraB + max(0, gotW-expW)
-			if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
-				mr.Whispers = &WhisperReport{Sent: sumTo(m.SentW, len(m.SentW)), Expected: expW, Received: gotW, Echoes: m.WhisperEchoes}
-			}
-		}
-		if mr.Expected > 0 {
-			mr.LossPct = 100 * float64(mr.Lost) / float64(mr.Expected)
-		}
-		rep.Messages = mr
+		fillMessages(rep, cfg, m, startAt, seed)
 	}
-
 	if len(rep.Nodes) > 0 {
 		for i := range rep.Nodes {
 			n := &rep.Nodes[i]
@@ -109,6 +76,109 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 			n.OpenAtStart, n.Sent, n.Received = at(m.OpenN, i), at(m.SentN, i), at(m.RecvN, i)
 		}
 	}
+	fillServers(rep, cfg, before, loadStart, after)
+	rep.ClockStepUs = float64(m.ClockStepNs) / 1e3
+	if cfg.Procs > 1 && abs64(m.ClockStepNs) >= clockStepWarnAt {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"the wall clock stepped by %v during this multi-process run: a latency measured across processes (sent by one worker, received by another) may be off by as much",
+			time.Duration(m.ClockStepNs)))
+	}
+	if m.Negative > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"%s latencies were negative (the clocks of two processes disagree) and were recorded as the smallest value", count(m.Negative)))
+	}
+}
+
+// fillMessages fills the message counts and latencies of echo, broadcast
+// and chat.
+func fillMessages(rep *Report, cfg *Config, m *workerResult, startAt int64, seed uint64) {
+	dur := cfg.Duration.Seconds()
+	if m.LinesDone > startAt {
+		// attack-outbound's send phase ended with its last line.
+		dur = min(dur, max(float64(m.LinesDone-startAt)/1e9, 1e-3))
+	}
+	lh, _ := decodeHist(m.LatencyHDR)
+	rep.Latency = latencyOf(lh)
+	rep.LatencyFrom = "scheduled"
+	echo := cfg.Scenario == Echo || cfg.Scenario == AttackInbound
+	if echo && !cfg.openLoop() {
+		rep.LatencyFrom = "sent"
+		if lh.TotalCount() > 0 {
+			interval := lh.ValueAtQuantile(50)
+			rep.LatencyCorrected = latencyOf(correctedHist(lh, interval))
+			rep.LatencyCorrected.CorrectedIntervalUs = float64(interval)
+		}
+	}
+	if gh, _ := decodeHist(m.LagHDR); gh.TotalCount() > 0 {
+		rep.SendLag = latencyOf(gh)
+	}
+	mr := &MessageReport{Sent: m.Sent, Received: m.Received, Other: m.Other, DurationSec: dur,
+		SentPerSec: float64(m.Sent) / dur, PerSec: float64(m.Received) / dur,
+		MBPerSec: float64(m.Bytes) / dur / 1e6, Skipped: m.Skipped, ReorderedBeyondWindow: m.Beyond,
+		PayloadBytes: m.Bytes, WireBytes: m.WireBytes}
+	if m.Received > 0 {
+		mr.PayloadBytesPerMsg = float64(m.Bytes) / float64(m.Received)
+		mr.WireBytesPerMsg = float64(m.WireBytes) / float64(m.Received)
+	}
+	if echo {
+		mr.Expected, mr.Lost = m.Sent, m.Sent-m.EchoFirst
+		mr.Duplicated, mr.Extra = m.EchoDup, m.EchoExtra
+	} else {
+		a := account(cfg, seed, m, startAt)
+		mr.Refused = a.refused
+		mr.Extra = m.Unknown
+		n := len(cfg.URLs)
+		for i, p := range a.pairs {
+			mr.Expected += p.expected
+			mr.Lost += p.lost
+			mr.Duplicated += p.Duplicated
+			mr.Extra += p.Extra
+			if j := i % n; j < len(rep.Nodes) {
+				nd := &rep.Nodes[j]
+				nd.Expected += p.expected
+				nd.Lost += p.lost
+				nd.Duplicated += p.Duplicated
+				nd.Extra += p.Extra
+				if i/n != j {
+					nd.FromOther += p.First
+				}
+			}
+		}
+		for i := range rep.Nodes {
+			rep.Nodes[i].Accepted = at(a.accepted, i)
+		}
+		if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
+			mr.Whispers = &WhisperReport{Sent: a.whispersSent, Expected: a.whispersExpected, Received: a.whispersFirst,
+				Lost: a.whispersExpected - a.whispersFirst, Echoes: m.WhisperEchoes}
+		}
+		if e := a.inconsistent(cfg.URLs); e != "" {
+			rep.Warnings = append(rep.Warnings, e)
+		}
+		if a.forged > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+				"%s sequence numbers arrived that their sender never sent (skipped or not yet due): the server invented messages", count(a.forged)))
+		}
+	}
+	if mr.Expected > 0 {
+		mr.LossPct = 100 * float64(mr.Lost) / float64(mr.Expected)
+	}
+	if m.Skipped > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"the client fell behind its schedule: %s messages were more than %v late and were skipped (not sent, not expected); the client, not the server, was too slow",
+			count(m.Skipped), time.Duration(lateLimit)))
+	}
+	if m.Beyond > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"%s copies arrived more than %d messages behind their sender's newest and were counted as duplicates: a very late first copy cannot be told from one",
+			count(m.Beyond), windowLen))
+	}
+	rep.Messages = mr
+}
+
+// fillServers fills the servers' memory and CPU and the kernel's TCP
+// memory. RSS per connection is the change from the baseline taken just
+// before the first dial, over the connections open at the start.
+func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) {
 	conns := max(rep.Conns.OpenAtStart, 1)
 	var sum ServerReport
 	for _, pid := range cfg.ServerPIDs {
@@ -126,11 +196,18 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 			sum.RSSBeforeBytes += sr.RSSBeforeBytes
 			sum.RSSAfterBytes += sr.RSSAfterBytes
 			sum.CPUSeconds += sr.CPUSeconds
+			if a.rss < b.rss && !cfg.Scenario.attack() {
+				sr.RSSFell = true
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+					"server pid %d: RSS fell from %s to %s while connections were added (a server still returning the memory of earlier load?): its memory per connection means nothing; measure a freshly started server",
+					pid, size(b.rss), size(a.rss)))
+			}
 		}
 		rep.Servers = append(rep.Servers, sr)
 	}
 	if len(cfg.ServerPIDs) > 1 {
 		sum.RSSBytesPerConn = float64(sum.RSSAfterBytes-sum.RSSBeforeBytes) / float64(conns)
+		sum.RSSFell = sum.RSSAfterBytes < sum.RSSBeforeBytes && !cfg.Scenario.attack()
 		if rep.Messages != nil && rep.Messages.Received > 0 {
 			sum.CPUSecPerMillion = sum.CPUSeconds / (float64(rep.Messages.Received) / 1e6)
 		}
@@ -138,59 +215,16 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 	}
 	if before.tcpErr == nil && after.tcpErr == nil {
 		page := os.Getpagesize()
-		rep.Sockstat = &SockstatReport{TCPMemPagesBefore: before.tcpMem, TCPMemPagesAfter: after.tcpMem, PageSize: page,
+		rep.Sockstat = &SockstatReport{Scope: "machine", TCPMemPagesBefore: before.tcpMem, TCPMemPagesAfter: after.tcpMem, PageSize: page,
 			BytesPerConn: float64((after.tcpMem-before.tcpMem)*int64(page)) / float64(conns)}
 	}
 }
 
-// broadcastCounts is the broadcast accounting of the messages sent in the
-// first cut seconds, pair of URLs by pair: the senders on URL i had acked_i
-// broadcasts accepted (their own copy came back), each expected by the
-// open_j users on every URL j of a cluster, or on URL i only for islands.
-// Loss and extra are counted per pair, so that a surplus on one pair does
-// not hide a loss on another. It fills the per-URL part of rep.Nodes.
-func broadcastCounts(rep *Report, cfg *Config, m *workerResult, cut int) (exp, got, lost, extra int64) {
-	if len(m.AckN) == 0 {
-		// One URL, from a worker that kept no per-URL arrays: the totals are
-		// its only pair.
-		one := *m
-		one.AckN, one.RecvX, one.OpenN = [][]int64{m.AckB}, [][]int64{m.RecvB}, []int{m.OpenAtStart}
-		m = &one
-	}
-	n := len(m.AckN)
-	for i := range n {
-		acked := sumTo(m.AckN[i], cut)
-		for j := range n {
-			var e int64
-			if !cfg.Islands || i == j {
-				e = acked * int64(at(m.OpenN, j))
-			}
-			var g int64
-			if k := i*n + j; k < len(m.RecvX) {
-				g = sumTo(m.RecvX[k], cut)
-			}
-			exp, got = exp+e, got+g
-			lost, extra = lost+max(0, e-g), extra+max(0, g-e)
-			if j < len(rep.Nodes) {
-				nd := &rep.Nodes[j]
-				nd.Expected += e
-				nd.Lost += max(0, e-g)
-				if i != j {
-					nd.FromOther += g
-				}
-			}
-		}
-		if i < len(rep.Nodes) {
-			rep.Nodes[i].Accepted = acked
-		}
-	}
-	return exp, got, lost, extra
-}
-
-// at is a[i], or zero past its end.
-func at[T int | int64](a []T, i int) T {
+// at is a[i], or the zero value past its end.
+func at[T any](a []T, i int) T {
 	if i < len(a) {
 		return a[i]
 	}
-	return 0
+	var zero T
+	return zero
 }

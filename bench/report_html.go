@@ -33,11 +33,17 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	page.SetAssetsHost(inlineHost)
 	page.SetLayout(components.PageFlexLayout)
 	if r.Latency != nil {
-		name := "Delivery latency"
+		name := "Delivery latency (from the scheduled send)"
 		if r.Scenario == Echo {
-			name = "Round-trip latency"
+			name = "Round-trip latency (open loop, from the scheduled send)"
+			if r.LatencyFrom == "sent" {
+				name = "Round-trip latency (closed loop, raw)"
+			}
 		}
 		page.AddCharts(percentileChart(name, r.Latency))
+	}
+	if r.LatencyCorrected != nil {
+		page.AddCharts(percentileChart("Round-trip latency corrected for coordinated omission", r.LatencyCorrected))
 	}
 	if r.Conns.ConnectTime != nil {
 		page.AddCharts(percentileChart("Connect time (dial + upgrade; /chat: to the greeting)", r.Conns.ConnectTime))

@@ -18,11 +18,11 @@ func sampleReport(t *testing.T) *Report {
 		_ = h.RecordValue(i * 10)
 		_ = c.RecordValue(i)
 	}
-	m := &workerResult{Connected: 2, OpenAtStart: 2, Sent: 1000, Received: 1000, Bytes: 64000,
+	m := &workerResult{Connected: 2, OpenAtStart: 2, msgCounts: msgCounts{Sent: 1000, Received: 1000, EchoFirst: 1000, Bytes: 64000},
 		LatencyHDR: encodeHist(h), ConnectHDR: encodeHist(c),
 		Series: []Second{{T: 0, Conns: 2}, {T: 1, Conns: 2, Sent: 500, Received: 500, P99Us: 9900}, {T: 2, Conns: 2, Sent: 500, Received: 500, P99Us: 9800}}}
 	rep := newReport(&cfg)
-	fillReport(rep, &cfg, m, serverSnap{}, serverSnap{}, serverSnap{}, 0)
+	fillReport(rep, &cfg, m, serverSnap{}, serverSnap{}, serverSnap{}, 0, 0)
 	return rep
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // WriteText writes the human-readable report: one line per aspect.
@@ -32,7 +33,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	case Connect:
 		params = fmt.Sprintf("%d conns, ramp %s/s, hold %s s", p.Conns, count(int64(p.RampRate)), trimFloat(p.DurationSec))
 	case Echo:
-		params += fmt.Sprintf(", payload %d B, %d in flight per conn", p.Payload, p.InFlight)
+		if p.Rate > 0 {
+			params += fmt.Sprintf(", payload %d B, open loop at %s msg/s (%s per conn)", p.Payload, trimFloat(p.Rate), trimFloat(p.ConnRate))
+		} else {
+			params += fmt.Sprintf(", payload %d B, closed loop with %d in flight per conn", p.Payload, p.InFlight)
+		}
 	case Broadcast:
 		params += fmt.Sprintf(", %d senders at %s msg/s in total, payload %d B", p.Senders, trimFloat(p.Rate), p.Payload)
 	case Chat:
@@ -49,7 +54,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	c := r.Conns
 	line("connections", "%d/%d connected, %d open at start, %d failed, %d disconnects", c.Connected, c.Target, c.OpenAtStart, c.Failed, c.Disconnects)
 	if c.ConnectTime != nil {
-		line("connect time", "%s", percentiles(c.ConnectTime))
+		line("connect time", "%s  (from each dial's due time on the ramp)", percentiles(c.ConnectTime))
+	}
+	if c.RampAchieved > 0 {
+		line("ramp", "requested %s/s, achieved %s/s (%s open %.2f s after the first dial was due)",
+			count(int64(p.RampRate)), count(int64(c.RampAchieved)), count(int64(c.Connected)), c.RampSec)
 	}
 	for _, k := range sortedKeys(c.Failures) {
 		line("  failed: "+k, "%d  %s", c.Failures[k], c.FailureExamples[k])
@@ -66,43 +75,53 @@ func (r *Report) WriteText(w io.Writer) error {
 		if r.Scenario == Echo || r.Scenario == AttackInbound {
 			noun = "replies"
 		}
-		line("messages", "sent %s  received %s  expected %s  lost %s (%.3f%%)  extra %s",
-			count(m.Sent), count(m.Received), count(m.Expected), count(m.Lost), m.LossPct, count(m.Extra))
+		line("messages", "sent %s  received %s  expected %s  lost %s (%.3f%%)  duplicated %s  extra %s",
+			count(m.Sent), count(m.Received), count(m.Expected), count(m.Lost), m.LossPct, count(m.Duplicated), count(m.Extra))
 		if m.Refused > 0 {
-			line("  refused", "%s sent messages never came back to their sender: the server refused them (rate limit?); not counted as expected", count(m.Refused))
+			line("  refused", "%s sent messages arrived nowhere, not even back at their sender: the server refused them (rate limit?); not counted as expected", count(m.Refused))
 		}
-		if m.WindowSec < m.DurationSec {
-			line("  window", "counted over the first %s s only: a connection was lost then", trimFloat(m.WindowSec))
+		if m.Skipped > 0 {
+			line("  skipped", "%s scheduled messages not sent, each over %v late: the client fell behind (not the server)", count(m.Skipped), time.Duration(lateLimit))
 		}
 		for i, n := range r.Nodes {
 			if r.Messages.Expected == 0 && n.Sent == 0 && n.Received == 0 {
 				continue
 			}
-			from := "from other nodes"
+			from := "first copies from other nodes"
 			if r.Islands {
 				from = "from other islands (not expected)"
 			}
-			line(fmt.Sprintf("  node %d", i), "sent %s  accepted %s  received %s  expected %s  lost %s  %s %s",
-				count(n.Sent), count(n.Accepted), count(n.Received), count(n.Expected), count(n.Lost), from, count(n.FromOther))
+			line(fmt.Sprintf("  node %d", i), "sent %s  accepted %s  received %s  expected %s  lost %s  duplicated %s  extra %s  %s %s",
+				count(n.Sent), count(n.Accepted), count(n.Received), count(n.Expected), count(n.Lost), count(n.Duplicated), count(n.Extra), from, count(n.FromOther))
 		}
 		if w := m.Whispers; w != nil {
-			line("  whispers", "sent %s  expected %s  received %s  (echoed to sender %s)", count(w.Sent), count(w.Expected), count(w.Received), count(w.Echoes))
+			line("  whispers", "sent %s  expected %s  received %s  lost %s  (echoed to sender %s)", count(w.Sent), count(w.Expected), count(w.Received), count(w.Lost), count(w.Echoes))
 		}
 		line("throughput", "%s %s/s  %.2f MB/s  (sent %s msg/s)", count(int64(m.PerSec)), noun, m.MBPerSec, count(int64(m.SentPerSec)))
 		if m.Received > 0 {
 			line("  bytes", "%.0f payload, %.0f on the wire per message (%.0f%%)", m.PayloadBytesPerMsg, m.WireBytesPerMsg,
 				100*m.WireBytesPerMsg/max(m.PayloadBytesPerMsg, 1))
 		}
-		if m.LateSends > 0 {
-			line("  late sends", "%s (the client could not keep the requested rate)", count(m.LateSends))
-		}
 	}
 	if l := r.Latency; l != nil {
-		name := "delivery latency"
+		name, from := "delivery latency", "from each message's due time"
 		if r.Scenario == Echo || r.Scenario == AttackInbound {
 			name = "round trip"
+			if r.LatencyFrom == "sent" {
+				name, from = "round trip, raw", "closed loop, from the actual send: hides server stalls, see corrected"
+			} else {
+				from = "open loop, from each message's due time"
+			}
 		}
-		line(name, "%s", percentiles(l))
+		line(name, "%s  (%s)", percentiles(l), from)
+	}
+	if l := r.LatencyCorrected; l != nil {
+		line("round trip, corrected", "%s  (for coordinated omission: RecordCorrectedValue with the raw median %s as expected interval)",
+			percentiles(l), usec(l.CorrectedIntervalUs))
+	}
+	if l := r.SendLag; l != nil {
+		line("send lag", "p50 %s  p99 %s  max %s  (client: each message's send after its due time, included above)",
+			usec(l.P50Us), usec(l.P99Us), usec(l.MaxUs))
 	}
 	for _, s := range r.Servers {
 		name := "server pid " + strconv.Itoa(s.PID)
@@ -113,7 +132,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			line(name, "%s", s.Error)
 			continue
 		}
-		v := fmt.Sprintf("RSS %s -> %s (%s/conn)  CPU %.2f s", size(s.RSSBeforeBytes), size(s.RSSAfterBytes), size(int64(s.RSSBytesPerConn)), s.CPUSeconds)
+		perConn := size(int64(s.RSSBytesPerConn)) + "/conn"
+		if s.RSSFell {
+			perConn = "RSS fell: per conn n/a"
+		}
+		v := fmt.Sprintf("RSS %s -> %s (%s, from just before the first dial)  CPU %.2f s", size(s.RSSBeforeBytes), size(s.RSSAfterBytes), perConn, s.CPUSeconds)
 		if r.Attack != nil {
 			v = fmt.Sprintf("RSS %s before, peak %s (at %s s; %s per attacker), %s at the end of the attack, %s after %s s settling  CPU %.2f s",
 				size(s.RSSBeforeBytes), size(s.RSSPeakBytes), strconv.FormatFloat(s.RSSPeakSec, 'f', 1, 64), size(int64(s.RSSBytesPerConn)),
@@ -125,7 +148,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		line(name, "%s", v)
 	}
 	if s := r.Sockstat; s != nil {
-		line("kernel TCP mem", "%d -> %d pages (%s/conn, client side included)", s.TCPMemPagesBefore, s.TCPMemPagesAfter, size(int64(s.BytesPerConn)))
+		line("kernel TCP mem", "%d -> %d pages (%s/conn; machine-wide: every TCP socket on this host, the client's ends included)",
+			s.TCPMemPagesBefore, s.TCPMemPagesAfter, size(int64(s.BytesPerConn)))
+	}
+	for _, w := range r.Warnings {
+		line("warning", "%s", w)
 	}
 	if r.Error != "" {
 		line("error", "%s", r.Error)

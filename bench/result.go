@@ -3,11 +3,17 @@ package bench
 import (
 	"sort"
 	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // SchemaVersion names the layout of Report; it changes when a field changes
-// meaning or goes away (new fields do not change it).
-const SchemaVersion = "wsbench/1"
+// meaning or goes away (new fields do not change it). wsbench/2: loss is
+// counted per message (lost, duplicated and extra apart, never netted),
+// broadcast and chat latency from the scheduled send time, late sends are
+// skipped slots, connect time counts from the scheduled dial; window_sec
+// and late_sends are gone.
+const SchemaVersion = "wsbench/2"
 
 // Report is the merged result of a run: what the text table, the HTML page
 // and --json show. It is the contract with the comparison driver, which
@@ -26,9 +32,24 @@ type Report struct {
 	// Messages is nil for connect.
 	Messages *MessageReport `json:"messages,omitempty"`
 	// Latency is echo's round trip (send to echo received), or broadcast's and
-	// chat's delivery latency (send to each receiver's receipt). Nil for
-	// connect and when nothing was received.
-	Latency *Latency `json:"latency,omitempty"`
+	// chat's delivery latency (send to each receiver's first copy), counted
+	// from when each message was due (LatencyFrom "scheduled": a client or
+	// server stall shows in full), except in closed-loop echo, which has no
+	// schedule and counts from the actual send (LatencyFrom "sent"; see
+	// LatencyCorrected). Nil for connect and when nothing was received.
+	Latency     *Latency `json:"latency,omitempty"`
+	LatencyFrom string   `json:"latency_from,omitempty"`
+	// LatencyCorrected is closed-loop echo's round trip corrected for
+	// coordinated omission: a stall in a closed loop holds back the sends
+	// that would have measured it, so each round trip longer than the
+	// expected interval (Latency.CorrectedIntervalUs, the raw median)
+	// also records the round trips the held-back sends would have seen, as
+	// HdrHistogram's RecordCorrectedValue does. Nil otherwise.
+	LatencyCorrected *Latency `json:"latency_corrected,omitempty"`
+	// SendLag is how late each scheduled message left after its due time
+	// (the client's own delay, included in Latency); nil without a
+	// timetable (connect, closed-loop echo).
+	SendLag *Latency `json:"send_lag,omitempty"`
 	// Servers has one entry per --server-pid, plus a last entry with PID 0
 	// summing them when there are several.
 	Servers []ServerReport `json:"servers,omitempty"`
@@ -49,6 +70,17 @@ type Report struct {
 	// the counts above (which there count the healthy clients' messages);
 	// nil for the other scenarios.
 	Attack *AttackReport `json:"attack,omitempty"`
+	// ClockStepUs is the largest step of the wall clock seen during the run
+	// by the coordinator or a worker, in µs, signed. Each process measures
+	// with the monotonic clock (clock.go), so a step moves nothing within a
+	// process; with several processes it may shift one's stamps against
+	// another's, and Warnings says so.
+	ClockStepUs float64 `json:"clock_step_us,omitempty"`
+	// Warnings are what makes a figure above doubtful: a wall-clock step in
+	// a multi-process run, negative latencies, a server whose RSS fell,
+	// a client that fell behind its schedule, sequence numbers no sender
+	// sent.
+	Warnings []string `json:"warnings,omitempty"`
 	// Error is why the run stopped early; empty when it completed.
 	Error string `json:"error,omitempty"`
 }
@@ -59,9 +91,10 @@ type Params struct {
 	RampRate    float64 `json:"ramp_rate"`    // connections per second
 	DurationSec float64 `json:"duration_sec"` // hold (connect) or send phase
 	Payload     int     `json:"payload,omitempty"`
-	InFlight    int     `json:"in_flight,omitempty"`    // echo
+	InFlight    int     `json:"in_flight,omitempty"`    // closed-loop echo
 	Senders     int     `json:"senders,omitempty"`      // broadcast
-	Rate        float64 `json:"rate,omitempty"`         // broadcast, messages per second in total
+	Rate        float64 `json:"rate,omitempty"`         // broadcast, open-loop echo: messages per second in total
+	ConnRate    float64 `json:"conn_rate,omitempty"`    // open-loop echo: messages per second per connection
 	TalkFrac    float64 `json:"talk_frac,omitempty"`    // chat
 	TalkRate    float64 `json:"talk_rate,omitempty"`    // chat, per talker
 	WhisperFrac float64 `json:"whisper_frac,omitempty"` // chat
@@ -91,34 +124,64 @@ type ConnReport struct {
 	OpenAtStart int `json:"open_at_start"`
 	// Disconnects counts connections the server closed during the load phase.
 	Disconnects int `json:"disconnects"`
-	// ConnectTime is TCP connect plus upgrade, per connection; for a /chat
-	// user, up to its greeting (a clustered node greets once the cluster
-	// has granted the name).
+	// ConnectTime is from the moment a connection's dial was due on the
+	// ramp (not when a dialer got to it: a dialer stuck on a slow server
+	// holds the next ones back, and that wait counts) to its upgrade; for
+	// a /chat user, to its greeting (a clustered node greets once the
+	// cluster has granted the name).
 	ConnectTime *Latency `json:"connect_time,omitempty"`
+	// RampAchieved is the ramp the server let happen: connections opened
+	// per second from the first dial's due time to the last upgrade
+	// (RampSec), beside the requested Params.RampRate.
+	RampAchieved float64 `json:"ramp_achieved,omitempty"`
+	RampSec      float64 `json:"ramp_sec,omitempty"`
 }
 
 // MessageReport counts messages. For echo, Sent are requests and Received
 // replies; for broadcast and chat, Sent are messages the senders wrote and
-// Received deliveries (one message reaches every user).
+// Received deliveries (one message reaches every user). Every message is
+// tracked by sender and sequence number at each receiver (see track.go and
+// accounting.go), so that
+//
+//	Received = Expected - Lost + Duplicated + Extra
+//
+// and none of the three makes up for another.
 type MessageReport struct {
-	Sent     int64 `json:"sent"`
+	Sent int64 `json:"sent"`
+	// Received counts every copy that arrived: first copies, duplicates
+	// and extras (not the copies of a whisper echoed to its sender).
 	Received int64 `json:"received"`
-	// Expected is what a lossless server delivers: echo, Sent; broadcast and
-	// chat, for the messages sent inside the accounting window, the
-	// broadcasts the server accepted × OpenAtStart, plus whispers × 1.
+	// Expected is what a lossless server delivers. Echo: Sent. Broadcast
+	// and chat: each broadcast the server accepted (it arrived somewhere)
+	// at every user open when the load phase began (with Islands, on the
+	// sender's URL only) and still connected when it was sent, each
+	// whisper at its target.
 	Expected int64 `json:"expected"`
-	// Refused counts broadcasts inside the window that the server did not
-	// relay: no copy came back to their sender (a rate limit, an error
+	// Refused counts broadcasts that arrived nowhere, not even back at
+	// their sender: the server did not relay them (a rate limit, an error
 	// reply). They are not expected anywhere, so they are not loss.
 	Refused int64 `json:"refused"`
-	// Lost is Expected minus what arrived of them (never negative), Extra what
-	// arrived beyond (duplicates, or whispers a server broadcast).
-	Lost    int64   `json:"lost"`
+	// Lost counts expected deliveries that never arrived (within Drain
+	// after the send phase), message by message.
+	Lost int64 `json:"lost"`
+	// Duplicated counts copies of a message a receiver already had
+	// (including ReorderedBeyondWindow).
+	Duplicated int64 `json:"duplicated"`
+	// Extra counts first copies that were not expected where they arrived:
+	// a broadcast across islands, a whisper to someone else, a message
+	// no sender of the run sent, an echo reply to no request.
 	Extra   int64   `json:"extra"`
-	LossPct float64 `json:"loss_pct"`
-	// WindowSec is the accounting window from the start of sending: the whole
-	// send phase, or up to the second of the first disconnect.
-	WindowSec float64 `json:"window_sec"`
+	LossPct float64 `json:"loss_pct"` // Lost / Expected
+	// ReorderedBeyondWindow counts copies that arrived more than 32 of
+	// their sender's messages behind its newest at that receiver: the
+	// bench cannot tell a very late first copy from a duplicate there, and
+	// counts them as duplicated.
+	ReorderedBeyondWindow int64 `json:"reordered_beyond_window,omitempty"`
+	// Skipped counts scheduled messages the client did not send because it
+	// was more than 100 ms behind their slot (the client stalled or cannot
+	// keep the rate): one count a message. Not sent, so not expected; the
+	// messages it did send late count their lag in the latency.
+	Skipped int64 `json:"skipped"`
 	// Whispers is the whisper part of chat's counts (nil when off).
 	Whispers *WhisperReport `json:"whispers,omitempty"`
 	// Other counts messages that were not the bench's (greetings).
@@ -137,17 +200,16 @@ type MessageReport struct {
 	WireBytesPerMsg    float64 `json:"wire_bytes_per_msg"`
 	// MBPerSec is received payload in 10^6 bytes per second.
 	MBPerSec float64 `json:"mb_per_sec"`
-	// LateSends counts sends the pacer made late or skipped because the
-	// client could not keep up with the requested rate.
-	LateSends int64 `json:"late_sends,omitempty"`
 }
 
 // WhisperReport counts chat's whispers (also included in MessageReport's
-// counts). Expected is one delivery per whisper, to its target.
+// counts). Expected is one delivery per whisper, to its target (if still
+// connected when it was sent); Received the first copies at the target.
 type WhisperReport struct {
 	Sent     int64 `json:"sent"`
 	Expected int64 `json:"expected"`
 	Received int64 `json:"received"`
+	Lost     int64 `json:"lost"`
 	// Echoes are copies the server sent back to the whisperer: not
 	// deliveries, not in Received.
 	Echoes int64 `json:"echoes"`
@@ -163,6 +225,10 @@ type Latency struct {
 	P99Us  float64 `json:"p99_us"`
 	P999Us float64 `json:"p999_us"`
 	MaxUs  float64 `json:"max_us"`
+	// CorrectedIntervalUs is, for a corrected histogram
+	// (Report.LatencyCorrected), the expected interval it was corrected
+	// with.
+	CorrectedIntervalUs float64 `json:"corrected_interval_us,omitempty"`
 	// Percentiles is the percentile curve, for plots.
 	Percentiles []Percentile `json:"percentiles"`
 	// HDR is the whole histogram in the HdrHistogram V2 compressed format,
@@ -178,16 +244,20 @@ type Percentile struct {
 }
 
 // ServerReport is one server process measured from /proc. "Before" is
-// before the first dial; "after" is at the end of the load phase, with the
-// connections still open.
+// just before the first dial (the workers are up, nothing dialed yet);
+// "after" is at the end of the load phase, with the connections still open.
 type ServerReport struct {
 	PID            int   `json:"pid"` // 0: the sum over all PIDs
 	RSSBeforeBytes int64 `json:"rss_before_bytes"`
 	RSSAfterBytes  int64 `json:"rss_after_bytes"`
 	// RSSBytesPerConn is (after - before) / OpenAtStart: all connections,
 	// not just this process's, so with several PIDs read the sum entry.
-	// In the attack scenarios it is (peak - before) / attackers.
+	// In the attack scenarios it is (peak - before) / attackers. When RSS
+	// fell instead (a server still returning memory of earlier load),
+	// RSSFell is set, Report.Warnings says so, and the figure means
+	// nothing: measure a freshly started server.
 	RSSBytesPerConn float64 `json:"rss_bytes_per_conn"`
+	RSSFell         bool    `json:"rss_fell,omitempty"`
 	// Attack scenarios only, where "after" is Settle after the attack's
 	// connections were gone: the highest RSS sampled (every 20 ms) and
 	// when (seconds since dialing began), and RSS at the end of the attack
@@ -204,13 +274,16 @@ type ServerReport struct {
 	Error            string  `json:"error,omitempty"`
 }
 
-// SockstatReport is the kernel's TCP memory (all sockets on the machine,
-// client side included) from /proc/net/sockstat.
+// SockstatReport is the kernel's TCP memory from /proc/net/sockstat: of
+// the whole machine (Scope "machine"), every TCP socket on it, the bench's
+// own ends of loopback connections and anyone else's included, not the
+// server's alone.
 type SockstatReport struct {
+	Scope             string  `json:"scope"` // "machine"
 	TCPMemPagesBefore int64   `json:"tcp_mem_pages_before"`
 	TCPMemPagesAfter  int64   `json:"tcp_mem_pages_after"`
 	PageSize          int     `json:"page_size"`
-	BytesPerConn      float64 `json:"bytes_per_conn"` // (after - before) × page size / OpenAtStart (attacks: / attackers + healthy)
+	BytesPerConn      float64 `json:"bytes_per_conn"` // machine-wide (after - before) × page size / OpenAtStart (attacks: / attackers + healthy)
 }
 
 // Second is one second of the run, summed over processes.
@@ -244,16 +317,19 @@ type NodeCounts struct {
 	Failed      int    `json:"failed"`
 	OpenAtStart int    `json:"open_at_start"`
 	Sent        int64  `json:"sent"`     // messages its users sent
-	Received    int64  `json:"received"` // messages its users received
-	// Broadcast and chat, over the accounting window: the broadcasts of
-	// its senders the server accepted, the deliveries to its users that a
-	// lossless server (cluster, or island with Config.Islands) makes, what
-	// of them arrived short, and the deliveries from senders on other URLs
-	// (those are part of Expected unless Islands).
-	Accepted  int64 `json:"accepted"`
-	Expected  int64 `json:"expected"`
-	Lost      int64 `json:"lost"`
-	FromOther int64 `json:"from_other"`
+	Received    int64  `json:"received"` // copies its users received
+	// Broadcast and chat: the broadcasts of its senders the server
+	// accepted; at its users, the deliveries a lossless server (cluster,
+	// or island with Config.Islands) makes, those that never came, the
+	// copies of messages they had already, the first copies not expected
+	// there, and the first copies from senders on other URLs (part of
+	// Expected unless Islands).
+	Accepted   int64 `json:"accepted"`
+	Expected   int64 `json:"expected"`
+	Lost       int64 `json:"lost"`
+	Duplicated int64 `json:"duplicated"`
+	Extra      int64 `json:"extra"`
+	FromOther  int64 `json:"from_other"`
 }
 
 // workerResult is what one worker sends when its load phase is over.
@@ -265,29 +341,24 @@ type workerResult struct {
 	FailureExamples map[string]*FailError `json:"failure_examples,omitempty"`
 	OpenAtStart     int                   `json:"open_at_start"`
 	Disconnects     int                   `json:"disconnects"`
-	FirstDisconnect int64                 `json:"first_disconnect,omitempty"` // Unix ns, 0: none
-	ConnectHDR      string                `json:"connect_hdr,omitempty"`
-	LatencyHDR      string                `json:"latency_hdr,omitempty"`
-	Sent            int64                 `json:"sent"`
-	Received        int64                 `json:"received"`
-	Bytes           int64                 `json:"bytes"`
-	WireBytes       int64                 `json:"wire_bytes"`
-	Other           int64                 `json:"other"`
-	LateSends       int64                 `json:"late_sends,omitempty"`
-	WhisperEchoes   int64                 `json:"whisper_echoes,omitempty"`
-	// Accounting by send second (broadcast, chat): index (sent - start) / 1 s.
-	// AckB counts broadcasts whose copy came back to their sender: the ones
-	// the server accepted.
-	SentB []int64 `json:"sent_b,omitempty"`
-	RecvB []int64 `json:"recv_b,omitempty"`
-	AckB  []int64 `json:"ack_b,omitempty"`
-	SentW []int64 `json:"sent_w,omitempty"`
-	RecvW []int64 `json:"recv_w,omitempty"`
-	// The broadcast accounting per URL (index in Config.URLs): AckN[i] is
-	// AckB of the senders on URL i, RecvX[i*len(URLs)+j] the deliveries of
-	// their broadcasts to the users on URL j.
-	AckN  [][]int64 `json:"ack_n,omitempty"`
-	RecvX [][]int64 `json:"recv_x,omitempty"`
+	// RampBegin is when the worker's first dial was due, LastOpen when its
+	// last connection opened (clock.go ns; 0: none).
+	RampBegin  int64  `json:"ramp_begin,omitempty"`
+	LastOpen   int64  `json:"last_open,omitempty"`
+	ConnectHDR string `json:"connect_hdr,omitempty"`
+	LatencyHDR string `json:"latency_hdr,omitempty"`
+	LagHDR     string `json:"lag_hdr,omitempty"`
+	msgCounts
+	// Broadcast and chat (track.go): the counts per pair of URLs
+	// (Pairs[from*len(URLs)+to]); per sender ordinal, the sequence numbers
+	// that arrived at one of this worker's users (Seen) and, for the
+	// worker's own senders, those sent (SentSlots); the whispers sent; the
+	// counted users that left.
+	Pairs     []pairCounts  `json:"pairs,omitempty"`
+	Seen      [][]uint64    `json:"seen,omitempty"`
+	SentSlots [][]uint64    `json:"sent_slots,omitempty"`
+	Whispers  []whisperSent `json:"whispers,omitempty"`
+	Left      []leftUser    `json:"left,omitempty"`
 	// Per URL: connections opened, failed, open when the load began, and
 	// messages sent and received by its users.
 	ConnectedN []int    `json:"connected_n,omitempty"`
@@ -298,16 +369,19 @@ type workerResult struct {
 	Series     []Second `json:"series,omitempty"`
 	// Attack is the attack scenarios' own counts; nil otherwise.
 	Attack *attackResult `json:"attack,omitempty"`
-	// LinesDone is when attack-outbound's sender sent its last line (Unix
-	// ns; 0: not before the end of Duration).
+	// LinesDone is when attack-outbound's sender sent its last line
+	// (clock.go ns; 0: not before the end of Duration).
 	LinesDone int64 `json:"lines_done,omitempty"`
+	// ClockStepNs is the largest wall-clock step the worker saw (clock.go).
+	ClockStepNs int64 `json:"clock_step_ns,omitempty"`
 }
 
 // mergeResults adds up workers' results: counts and arrays are summed,
-// histograms merged (encoded again in the result), series aligned by second.
+// bitmaps ORed, lists joined, histograms merged (encoded again in the
+// result), series aligned by second.
 func mergeResults(rs []*workerResult) (*workerResult, error) {
 	out := &workerResult{Failures: map[string]int{}, FailureExamples: map[string]*FailError{}}
-	var conn, lat []string
+	var conn, lat, lag []string
 	series := map[int]*Second{}
 	for _, r := range rs {
 		if r == nil {
@@ -325,26 +399,23 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		}
 		out.OpenAtStart += r.OpenAtStart
 		out.Disconnects += r.Disconnects
-		if r.FirstDisconnect != 0 && (out.FirstDisconnect == 0 || r.FirstDisconnect < out.FirstDisconnect) {
-			out.FirstDisconnect = r.FirstDisconnect
+		if r.RampBegin != 0 && (out.RampBegin == 0 || r.RampBegin < out.RampBegin) {
+			out.RampBegin = r.RampBegin
 		}
+		out.LastOpen = max(out.LastOpen, r.LastOpen)
 		conn = append(conn, r.ConnectHDR)
 		lat = append(lat, r.LatencyHDR)
-		out.Sent += r.Sent
-		out.Received += r.Received
-		out.Bytes += r.Bytes
-		out.WireBytes += r.WireBytes
-		out.Other += r.Other
-		out.LateSends += r.LateSends
-		out.WhisperEchoes += r.WhisperEchoes
-		out.SentB = addInto(out.SentB, r.SentB)
-		out.RecvB = addInto(out.RecvB, r.RecvB)
-		out.AckB = addInto(out.AckB, r.AckB)
-		out.SentW = addInto(out.SentW, r.SentW)
-		out.RecvW = addInto(out.RecvW, r.RecvW)
+		lag = append(lag, r.LagHDR)
+		out.msgCounts.add(r.msgCounts)
+		out.Pairs = addPairs(out.Pairs, r.Pairs)
+		out.Seen = orRows(out.Seen, r.Seen)
+		out.SentSlots = orRows(out.SentSlots, r.SentSlots)
+		out.Whispers = append(out.Whispers, r.Whispers...)
+		out.Left = append(out.Left, r.Left...)
 		out.LinesDone = max(out.LinesDone, r.LinesDone)
-		out.AckN = addRows(out.AckN, r.AckN)
-		out.RecvX = addRows(out.RecvX, r.RecvX)
+		if abs64(r.ClockStepNs) > abs64(out.ClockStepNs) {
+			out.ClockStepNs = r.ClockStepNs
+		}
 		out.ConnectedN = addInto(out.ConnectedN, r.ConnectedN)
 		out.FailedN = addInto(out.FailedN, r.FailedN)
 		out.OpenN = addInto(out.OpenN, r.OpenN)
@@ -373,20 +444,79 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 			m.P99Us = max(m.P99Us, s.P99Us)
 		}
 	}
-	ch, err := mergeHists(conn...)
-	if err != nil {
-		return nil, err
+	var err error
+	for _, h := range []struct {
+		dst *string
+		src []string
+	}{{&out.ConnectHDR, conn}, {&out.LatencyHDR, lat}, {&out.LagHDR, lag}} {
+		var m *hdr.Histogram
+		if m, err = mergeHists(h.src...); err != nil {
+			return nil, err
+		}
+		*h.dst = encodeHist(m)
 	}
-	lh, err := mergeHists(lat...)
-	if err != nil {
-		return nil, err
-	}
-	out.ConnectHDR, out.LatencyHDR = encodeHist(ch), encodeHist(lh)
 	for _, s := range series {
 		out.Series = append(out.Series, *s)
 	}
 	sort.Slice(out.Series, func(i, j int) bool { return out.Series[i].T < out.Series[j].T })
 	return out, nil
+}
+
+// msgCounts are the message counters a loop keeps and a worker sends (see
+// MessageReport for what they mean there).
+type msgCounts struct {
+	// Sent and Received: messages written, copies read.
+	Sent     int64 `json:"sent"`
+	Received int64 `json:"received"`
+	// Bytes is the received messages' payloads (inflated), WireBytes their
+	// frames as they came off the socket.
+	Bytes     int64 `json:"bytes"`
+	WireBytes int64 `json:"wire_bytes"`
+	Other     int64 `json:"other"` // messages that were not the bench's
+	// Skipped counts slots a sender let pass unsent, being more than
+	// lateLimit behind them: the client fell behind, one count a message.
+	Skipped       int64 `json:"skipped,omitempty"`
+	WhisperEchoes int64 `json:"whisper_echoes,omitempty"`
+	// Echo: first copies of replies, duplicates, replies to nothing sent.
+	EchoFirst int64 `json:"echo_first,omitempty"`
+	EchoDup   int64 `json:"echo_dup,omitempty"`
+	EchoExtra int64 `json:"echo_extra,omitempty"`
+	// Unknown counts bench messages from no sender of this run (or a
+	// sequence number past its slots): extra, with no pair to charge.
+	Unknown int64 `json:"unknown,omitempty"`
+	// Beyond counts copies more than windowLen behind their stream's
+	// newest (counted as duplicated, see seqWindow).
+	Beyond int64 `json:"beyond,omitempty"`
+	// Negative counts latencies below zero (clocks of two processes that
+	// disagree), recorded as the smallest value.
+	Negative int64 `json:"negative,omitempty"`
+}
+
+func (c *msgCounts) add(o msgCounts) {
+	c.Sent += o.Sent
+	c.Received += o.Received
+	c.Bytes += o.Bytes
+	c.WireBytes += o.WireBytes
+	c.Other += o.Other
+	c.Skipped += o.Skipped
+	c.WhisperEchoes += o.WhisperEchoes
+	c.EchoFirst += o.EchoFirst
+	c.EchoDup += o.EchoDup
+	c.EchoExtra += o.EchoExtra
+	c.Unknown += o.Unknown
+	c.Beyond += o.Beyond
+	c.Negative += o.Negative
+}
+
+// orRows ORs b into a row by row, growing a as needed.
+func orRows(a, b [][]uint64) [][]uint64 {
+	for len(a) < len(b) {
+		a = append(a, nil)
+	}
+	for i, row := range b {
+		a[i] = orInto(a[i], row)
+	}
+	return a
 }
 
 // addInto adds b to a element by element, growing a as needed.
@@ -398,26 +528,4 @@ func addInto[T int | int64](a, b []T) []T {
 		a[i] += v
 	}
 	return a
-}
-
-// addRows adds b to a row by row (addInto each), growing a as needed.
-func addRows(a, b [][]int64) [][]int64 {
-	for len(a) < len(b) {
-		a = append(a, nil)
-	}
-	for i, row := range b {
-		a[i] = addInto(a[i], row)
-	}
-	return a
-}
-
-// sumTo sums a[:n] (all of a when n exceeds it).
-func sumTo(a []int64, n int) (s int64) {
-	for i, v := range a {
-		if i >= n {
-			break
-		}
-		s += v
-	}
-	return s
 }

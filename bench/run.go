@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"time"
+	"unsafe"
 )
 
 // Run runs one benchmark and returns the merged report. It always stops:
@@ -43,7 +45,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return fail(err)
 		}
 	}
+	if b := cfg.trackBytes(share); b > MaxTrackBytes {
+		return fail(fmt.Errorf("bench: tracking every message takes %s per process here (%d users × %d senders × %d bytes, plus a bit per message and loop), over the bound of %s: fewer users or senders, or more --procs",
+			size(b), share, cfg.sendersOf(), unsafe.Sizeof(seqWindow{}), size(MaxTrackBytes)))
+	}
 
+	steps := newStepWatch()
+	seed := rand.Uint64()
+	co = &coordinator{cfg: &cfg, rep: rep, msgs: make(chan workerMsg, 16*cfg.Procs), quit: make(chan struct{}),
+		latest: make([]*progressMsg, cfg.Procs), results: make([]*workerResult, cfg.Procs)}
+	defer co.shutdown()
+	for i := range cfg.Procs {
+		spec := workerSpec{Config: cfg, Index: i, Lo: i * users / cfg.Procs, Hi: (i + 1) * users / cfg.Procs, Seed: seed}
+		spec.Config.Progress, spec.Config.Logf = nil, nil
+		wc, err := startWorker(spec, &cfg, co.msgs, co.quit)
+		if err != nil {
+			return fail(err)
+		}
+		co.workers = append(co.workers, wc)
+	}
+	// The workers are up and have dialed nothing: the servers' memory
+	// baseline is taken now, just before the first connection.
+	if err := co.waitAll(ctx, opReady, 30*time.Second); err != nil {
+		return fail(err)
+	}
 	before := snapServers(cfg.ServerPIDs)
 	t0 := time.Now()
 	var peak *peakSampler
@@ -52,17 +77,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer peak.stop()
 	}
 	rep.Started = t0
-	co = &coordinator{cfg: &cfg, rep: rep, msgs: make(chan workerMsg, 16*cfg.Procs), quit: make(chan struct{}),
-		latest: make([]*progressMsg, cfg.Procs), results: make([]*workerResult, cfg.Procs)}
-	defer co.shutdown()
-	for i := range cfg.Procs {
-		spec := workerSpec{Config: cfg, Index: i, Lo: i * users / cfg.Procs, Hi: (i + 1) * users / cfg.Procs, T0: t0.UnixNano()}
-		spec.Config.Progress, spec.Config.Logf = nil, nil
-		wc, err := startWorker(spec, &cfg, co.msgs, co.quit)
-		if err != nil {
-			return fail(err)
-		}
-		co.workers = append(co.workers, wc)
+	dial := nowNanos()
+	for _, wc := range co.workers {
+		wc.send(ctlMsg{Op: opDial, At: dial})
 	}
 
 	// Connect phase: every worker opens its users.
@@ -72,11 +89,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	loadStart := snapServers(cfg.ServerPIDs)
 	// Load phase: all workers start at the same instant, a little ahead so
 	// that the start line reaches every one of them first.
-	at := time.Now().Add(100 * time.Millisecond)
+	at := nowNanos() + int64(100*time.Millisecond)
 	for _, wc := range co.workers {
-		wc.send(ctlMsg{Op: opStart, At: at.UnixNano()})
+		wc.send(ctlMsg{Op: opStart, At: at})
 	}
-	if err := co.waitAll(ctx, opDone, time.Until(at)+cfg.Duration+cfg.Drain+30*time.Second); err != nil {
+	if err := co.waitAll(ctx, opDone, time.Duration(at-nowNanos())+cfg.Duration+cfg.Drain+30*time.Second); err != nil {
 		return fail(err)
 	}
 	after := snapServers(cfg.ServerPIDs)
@@ -101,7 +118,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Scenario == Connect {
 		loadStart = before
 	}
-	fillReport(rep, &cfg, merged, before, loadStart, after, at.UnixNano())
+	if step := steps.check(); abs64(step) > abs64(merged.ClockStepNs) {
+		merged.ClockStepNs = step
+	}
+	fillReport(rep, &cfg, merged, before, loadStart, after, at, seed)
 	if cfg.Scenario.attack() {
 		fillAttack(rep, &cfg, merged, after, settled, peak.stop())
 	}

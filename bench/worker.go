@@ -18,7 +18,9 @@ type workerSpec struct {
 	Index  int    `json:"index"`
 	Lo     int    `json:"lo"` // users lo..hi-1 are this worker's
 	Hi     int    `json:"hi"`
-	T0     int64  `json:"t0"` // Unix ns when the run began: second 0 of the series
+	// Seed makes the chat talkers' timetables, the same in every process
+	// and in the coordinator (schedule.go).
+	Seed uint64 `json:"seed"`
 }
 
 // worker runs one share of the users on its own gnet client. It is the
@@ -32,6 +34,11 @@ type worker struct {
 	targets []target // every URL; user i dials targets[cfg.NodeOf(i)]
 	sources sourcePlan
 	talkers int // chat
+	// slots[k] is how many slots sender k has (broadcast, chat,
+	// attack-outbound): its valid sequence numbers.
+	slots []uint32
+	// t0 is second 0 of the series: when dialing began (clock.go ns).
+	t0 int64
 
 	cli     *gnet.Client   // set by start, before any dialer runs; never cleared
 	dialers sync.WaitGroup // dialAll's goroutines
@@ -40,7 +47,7 @@ type worker struct {
 	loops   []*loop
 	byEL    map[gnet.EventLoop]*loop
 
-	// Phase times, Unix ns; zero until the coordinator's start arrives.
+	// Phase times, clock.go ns; zero until the coordinator's start arrives.
 	startAt, stopAt atomic.Int64
 	closing         atomic.Bool
 	// linesDone is when attack-outbound's sender sent its last line (Unix
@@ -48,8 +55,11 @@ type worker struct {
 	linesDone atomic.Int64
 
 	// Connect-phase accounting. settled counts connections that opened or
-	// failed; done is closed when all have, or on abort.
+	// failed; done is closed when all have, or on abort. rampBegin is when
+	// the first dial was due and lastOpen when the last connection opened
+	// (clock.go ns): the achieved ramp.
 	connected, open, settledN atomic.Int64
+	rampBegin, lastOpen       atomic.Int64
 	done                      chan struct{}
 	doneOnce                  sync.Once
 	abort                     chan struct{}
@@ -75,6 +85,8 @@ type worker struct {
 	seriesMu sync.Mutex // series is appended by the sampler, read by result
 	series   []Second
 	lastCum  loopStats // the sampler's only
+
+	steps *stepWatch // wall-clock steps since the worker began
 }
 
 func newWorker(spec workerSpec) (*worker, error) {
@@ -102,7 +114,46 @@ func newWorker(spec workerSpec) (*worker, error) {
 	if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
 		w.names = make([]atomic.Pointer[[]byte], cfg.Conns)
 	}
+	w.slots = make([]uint32, cfg.sendersOf())
+	for k := range w.slots {
+		w.slots[k] = cfg.slotsOf(spec.Seed, k, false).n
+	}
+	w.steps = newStepWatch()
 	return w, nil
+}
+
+// senderOrdinal is user id's ordinal among the senders (see
+// Config.sendersOf), if it is one.
+func (w *worker) senderOrdinal(id int) (int, bool) {
+	if w.cfg.Scenario == AttackOutbound {
+		return 0, id == w.cfg.users()-1
+	}
+	if id < 0 || id >= w.cfg.Conns || len(w.slots) == 0 {
+		return 0, false
+	}
+	return senderIndex(id, w.cfg.Conns, len(w.slots))
+}
+
+// newSender returns the sending state of user id, nil if it sends on no
+// timetable (closed-loop echo, idle users, receivers).
+func (w *worker) newSender(id int) *sender {
+	cfg := &w.cfg
+	if cfg.openLoop() {
+		return &sender{k: id, tt: cfg.timetableOf(w.spec.Seed, id), slots: cfg.slotsOf(w.spec.Seed, id, false).n}
+	}
+	k, ok := w.senderOrdinal(id)
+	if !ok {
+		return nil
+	}
+	s := &sender{k: k, tt: cfg.timetableOf(w.spec.Seed, k), slots: w.slots[k]}
+	s.sent = newBitmap(s.slots)
+	if cfg.WhisperFrac > 0 {
+		s.to = make([]int32, s.slots)
+		for i := range s.to {
+			s.to[i] = -1
+		}
+	}
+	return s
 }
 
 // target is one server URL, split for dialing and the upgrade request.
@@ -154,11 +205,17 @@ func (w *worker) loopList() []*loop {
 
 func (w *worker) share() int { return w.spec.Hi - w.spec.Lo }
 
-// opened counts a completed upgrade of a user of URL node.
-func (w *worker) opened(node int) {
+// opened counts a completed upgrade of a user of URL node at now.
+func (w *worker) opened(node int, now int64) {
 	w.nodeConnected[node].Add(1)
 	w.connected.Add(1)
 	w.open.Add(1)
+	for {
+		last := w.lastOpen.Load()
+		if now <= last || w.lastOpen.CompareAndSwap(last, now) {
+			break
+		}
+	}
 	w.settle()
 }
 
@@ -205,12 +262,15 @@ func (w *worker) stop(err *FailError) {
 	})
 }
 
-// lost counts an open connection the server closed (or broke).
+// lost counts an open connection the server closed (or broke). A user
+// the run counted is expected to receive nothing sent from then on (or
+// after the newest message it had, if a clock between processes says
+// otherwise); what was sent before and never came is lost.
 func (w *worker) lost(l *loop, c *conn, fe *FailError) {
 	if l.started {
 		l.st.disconnects++
-		if l.st.firstDisconnect == 0 {
-			l.st.firstDisconnect = nowNanos()
+		if c.counted {
+			l.left = append(l.left, leftUser{User: c.id, Node: c.node, Cut: max(nowNanos(), c.lastStamp+1)})
 		}
 	}
 	w.failMu.Lock()
@@ -220,8 +280,9 @@ func (w *worker) lost(l *loop, c *conn, fe *FailError) {
 	w.failMu.Unlock()
 }
 
-// pace posts a tick to every loop: every millisecond while broadcast or
-// chat are sending (their schedules have millisecond resolution), every
+// pace posts a tick to every loop: every millisecond while senders on a
+// timetable are sending (slots are sent within a millisecond of their time,
+// or sooner when a read wakes the loop; the lag is measured), every
 // 20 ms otherwise (handshake timeouts, pings, the start of the load phase,
 // to which it wakes up exactly). It returns when ctx is done.
 func (w *worker) pace(ctx context.Context) {
@@ -244,7 +305,7 @@ func (w *worker) pace(ctx context.Context) {
 		next := now + int64(20*time.Millisecond)
 		start, stop := w.startAt.Load(), w.stopAt.Load()
 		switch {
-		case start != 0 && now >= start && now < stop && (w.cfg.Scenario == Broadcast || w.cfg.Scenario == Chat || w.cfg.Scenario == AttackOutbound):
+		case start != 0 && now >= start && now < stop && w.cfg.scheduled():
 			next = now + int64(time.Millisecond)
 		case start != 0 && now < start:
 			next = min(next, start)
@@ -260,9 +321,9 @@ func (w *worker) sample(t int) Second {
 	var p99 float64
 	for _, l := range w.loopList() {
 		l.mu.Lock()
-		cum.sent += l.st.sent
-		cum.recv += l.st.recv
-		cum.bytes += l.st.bytes
+		cum.Sent += l.st.Sent
+		cum.Received += l.st.Received
+		cum.Bytes += l.st.Bytes
 		if l.ivl.TotalCount() > 0 {
 			p99 = max(p99, float64(l.ivl.ValueAtQuantile(99)))
 			l.ivl.Reset()
@@ -270,7 +331,7 @@ func (w *worker) sample(t int) Second {
 		l.mu.Unlock()
 	}
 	s := Second{T: t, Conns: int(w.open.Load()),
-		Sent: cum.sent - w.lastCum.sent, Received: cum.recv - w.lastCum.recv, Bytes: cum.bytes - w.lastCum.bytes, P99Us: p99}
+		Sent: cum.Sent - w.lastCum.Sent, Received: cum.Received - w.lastCum.Received, Bytes: cum.Bytes - w.lastCum.Bytes, P99Us: p99}
 	w.lastCum = cum
 	w.seriesMu.Lock()
 	w.series = append(w.series, s)
@@ -292,7 +353,8 @@ func (w *worker) inflight() int64 {
 // result collects the worker's result. The loops keep running: the
 // sampler's lock is what makes reading their state safe.
 func (w *worker) result() *workerResult {
-	r := &workerResult{Worker: w.spec.Index, Connected: int(w.connected.Load())}
+	r := &workerResult{Worker: w.spec.Index, Connected: int(w.connected.Load()), RampBegin: w.rampBegin.Load(),
+		LastOpen: w.lastOpen.Load(), ClockStepNs: w.steps.check()}
 	w.failMu.Lock()
 	r.Failed = w.nfailed
 	r.Failures = make(map[string]int, len(w.fails))
@@ -308,36 +370,38 @@ func (w *worker) result() *workerResult {
 		r.ConnectedN = append(r.ConnectedN, int(w.nodeConnected[i].Load()))
 		r.FailedN = append(r.FailedN, int(w.nodeFailed[i].Load()))
 	}
-	conn, lat := newHist(), newHist()
+	conn, lat, lag := newHist(), newHist(), newHist()
+	if n := len(w.slots); n > 0 {
+		r.Seen, r.SentSlots = make([][]uint64, n), make([][]uint64, n)
+	}
 	for _, l := range w.loopList() {
 		l.mu.Lock()
 		conn.Merge(l.connect)
 		lat.Merge(l.lat)
-		r.OpenAtStart += l.st.openAtStart
-		r.Disconnects += l.st.disconnects
-		if fd := l.st.firstDisconnect; fd != 0 && (r.FirstDisconnect == 0 || fd < r.FirstDisconnect) {
-			r.FirstDisconnect = fd
+		lag.Merge(l.lag)
+		st := &l.st
+		r.OpenAtStart += st.openAtStart
+		r.Disconnects += st.disconnects
+		r.msgCounts.add(st.msgCounts)
+		r.Pairs = addPairs(r.Pairs, l.pairs)
+		for k, b := range l.seen {
+			r.Seen[k] = orInto(r.Seen[k], b)
 		}
-		r.Sent += l.st.sent
-		r.Received += l.st.recv
-		r.Bytes += l.st.bytes
-		r.WireBytes += l.st.wire
-		r.Other += l.st.other
-		r.LateSends += l.st.late
-		r.WhisperEchoes += l.st.whisperEchoes
-		r.SentB = addInto(r.SentB, l.sentB)
-		r.RecvB = addInto(r.RecvB, l.recvB)
-		r.AckB = addInto(r.AckB, l.ackB)
-		r.SentW = addInto(r.SentW, l.sentW)
-		r.RecvW = addInto(r.RecvW, l.recvW)
-		r.AckN = addRows(r.AckN, l.ackN)
-		r.RecvX = addRows(r.RecvX, l.recvX)
+		for _, t := range l.senders {
+			r.SentSlots[t.k] = orInto(r.SentSlots[t.k], t.sent)
+			for q, to := range t.to {
+				if to >= 0 && hasBit(t.sent, uint32(q)) {
+					r.Whispers = append(r.Whispers, whisperSent{Sender: t.k, Seq: uint32(q), To: int(to)})
+				}
+			}
+		}
+		r.Left = append(r.Left, l.left...)
 		r.OpenN = addInto(r.OpenN, l.openN)
 		r.SentN = addInto(r.SentN, l.sentN)
 		r.RecvN = addInto(r.RecvN, l.recvN)
 		l.mu.Unlock()
 	}
-	r.ConnectHDR, r.LatencyHDR = encodeHist(conn), encodeHist(lat)
+	r.ConnectHDR, r.LatencyHDR, r.LagHDR = encodeHist(conn), encodeHist(lat), encodeHist(lag)
 	if w.cfg.Scenario.attack() {
 		r.Attack = w.attackResult()
 		r.LinesDone = w.linesDone.Load()
@@ -346,6 +410,17 @@ func (w *worker) result() *workerResult {
 	r.Series = append([]Second(nil), w.series...)
 	w.seriesMu.Unlock()
 	return r
+}
+
+// addPairs adds b to a pair by pair, growing a as needed.
+func addPairs(a, b []pairCounts) []pairCounts {
+	for len(a) < len(b) {
+		a = append(a, pairCounts{})
+	}
+	for i := range b {
+		a[i].add(b[i])
+	}
+	return a
 }
 
 // closeAll closes every connection (after a close frame) and stops the

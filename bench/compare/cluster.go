@@ -470,7 +470,7 @@ func MarkdownCluster(w io.Writer, r *ClusterResult) {
 		}
 		fmt.Fprintf(w, "\nCluster users per node: %s (so %d of %d deliveries cross nodes). ", strings.Join(per, " / "), len(per)-1, len(per))
 		if m := rep.Messages; m != nil {
-			fmt.Fprintf(w, "Deliveries: %d expected, %d received, %d lost, %d extra.", m.Expected, m.Received, m.Lost, m.Extra)
+			fmt.Fprintf(w, "Deliveries: %d expected, %d received, %d lost, %d duplicated, %d extra.", m.Expected, m.Received, m.Lost, m.Duplicated, m.Extra)
 		}
 		fmt.Fprintln(w)
 	}

@@ -20,11 +20,15 @@ import (
 // Config is a comparison run. Zero fields take the documented defaults,
 // which are the issue's: echo C=1000 P=1 KiB, broadcast N=10,000,
 // connect N=50,000 idle, on /echo (connect) and on /chat (connect-chat).
+// Echo runs twice: closed loop for messages per second (with its round
+// trips corrected for coordinated omission), and open loop at EchoRate
+// ("echo-open") for the latency figure.
 type Config struct {
 	Bin     string   // directory holding wsnode, wsbench, gorilla, gws, nbio; if empty, "bin"
 	Servers []string // if empty, Servers
-	// Scenarios to run, from "echo", "broadcast", "connect" (idle /echo
-	// connections), "connect-chat" (idle /chat users, each a chat member),
+	// Scenarios to run, from "echo" (closed loop), "echo-open" (open loop
+	// at EchoRate), "broadcast", "connect" (idle /echo connections),
+	// "connect-chat" (idle /chat users, each a chat member),
 	// "echo-deflate" and "broadcast-deflate" (echo and broadcast with
 	// permessage-deflate on in the servers and in wsbench, chat-like JSON
 	// payloads); if empty, all.
@@ -32,7 +36,8 @@ type Config struct {
 
 	EchoConns    int           // if zero, 1000
 	EchoPayload  int           // if zero, 1024
-	EchoInflight int           // if zero, 1
+	EchoInflight int           // closed loop; if zero, 1
+	EchoRate     float64       // echo-open: messages per second over all connections; if zero, 20000
 	Duration     time.Duration // echo and broadcast send phase; if zero, 10s
 
 	BroadcastConns   int     // if zero, 10000
@@ -60,11 +65,12 @@ func (c *Config) defaults() {
 		c.Servers = Servers
 	}
 	if len(c.Scenarios) == 0 {
-		c.Scenarios = []string{"echo", "broadcast", "connect", "connect-chat", "echo-deflate", "broadcast-deflate"}
+		c.Scenarios = []string{"echo", "echo-open", "broadcast", "connect", "connect-chat", "echo-deflate", "broadcast-deflate"}
 	}
 	orDefault(&c.EchoConns, 1000)
 	orDefault(&c.EchoPayload, 1024)
 	orDefault(&c.EchoInflight, 1)
+	orDefault(&c.EchoRate, 20000)
 	orDefault(&c.BroadcastConns, 10000)
 	orDefault(&c.BroadcastSenders, 20)
 	orDefault(&c.BroadcastPayload, 64)
@@ -124,6 +130,10 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 	case "echo":
 		args = append(args, "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.EchoPayload),
 			"--inflight", strconv.Itoa(cfg.EchoInflight), "--duration", cfg.Duration.String())
+	case "echo-open":
+		args = append([]string{"echo"}, args[1:]...)
+		args = append(args, "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.EchoPayload),
+			"--rate", strconv.FormatFloat(cfg.EchoRate, 'f', -1, 64), "--duration", cfg.Duration.String())
 	case "broadcast":
 		args = append(args, "-c", strconv.Itoa(cfg.BroadcastConns), "--senders", strconv.Itoa(cfg.BroadcastSenders),
 			"--rate", strconv.FormatFloat(cfg.BroadcastRate, 'f', -1, 64), "--payload", strconv.Itoa(cfg.BroadcastPayload),
@@ -216,7 +226,9 @@ func server(r *bench.Report) *bench.ServerReport {
 
 var metrics = []metric{
 	{"echo", "echo msgs/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
-	{"echo", "echo p99 round trip", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
+	{"echo-open", "echo p99 round trip, open loop", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
+	{"echo-open", "echo lost + duplicated, open loop", true, "", lostDup},
+	{"echo", "echo p99 round trip, closed loop, corrected", true, "ms", p99Corrected},
 	{"echo", "server CPU s per 1M echoes", true, "s", cpuPerMillion},
 	{"broadcast", "broadcast deliveries/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
 	{"broadcast", "broadcast loss", true, "%", lossPct},
@@ -233,6 +245,23 @@ var metrics = []metric{
 	{"broadcast-deflate", "compressed broadcast loss", true, "%", lossPct},
 	{"broadcast-deflate", "server CPU s per 1M compressed deliveries", true, "s", cpuPerMillion},
 	{"broadcast-deflate", "compressed broadcast wire bytes per delivery", true, "B", wirePerMsg},
+}
+
+// lostDup is what echo lost and got twice: anything but 0 is a defect.
+func lostDup(r *bench.Report) (float64, bool) {
+	if r.Messages == nil {
+		return 0, false
+	}
+	return float64(r.Messages.Lost + r.Messages.Duplicated + r.Messages.Extra), true
+}
+
+// p99Corrected is closed-loop echo's p99 corrected for coordinated
+// omission.
+func p99Corrected(r *bench.Report) (float64, bool) {
+	if r.LatencyCorrected == nil {
+		return 0, false
+	}
+	return r.LatencyCorrected.P99Us / 1000, true
 }
 
 func lossPct(r *bench.Report) (float64, bool) {

@@ -16,9 +16,9 @@ import (
 func TestMarkdownRatios(t *testing.T) {
 	rep := func(perSec, p99us, cpuPerM float64) *bench.Report {
 		return &bench.Report{
-			Messages: &bench.MessageReport{PerSec: perSec},
-			Latency:  &bench.Latency{P99Us: p99us},
-			Servers:  []bench.ServerReport{{PID: 1, CPUSecPerMillion: cpuPerM}},
+			Messages:         &bench.MessageReport{PerSec: perSec},
+			LatencyCorrected: &bench.Latency{P99Us: p99us},
+			Servers:          []bench.ServerReport{{PID: 1, CPUSecPerMillion: cpuPerM}},
 		}
 	}
 	results := []Result{
@@ -34,7 +34,7 @@ func TestMarkdownRatios(t *testing.T) {
 		// msgs/s: higher is better, best peer is gws (100k).
 		"| echo msgs/s | 120000 | 100000 | 80000 | 1.20 | 1.50 | 1.20 |",
 		// p99: lower is better, best peer is nbio (1 ms).
-		"| echo p99 round trip (lower is better) | 2.00 ms | 4.00 ms | 1.00 ms | 0.50 | 2.00 | 2.00 |",
+		"| echo p99 round trip, closed loop, corrected (lower is better) | 2.00 ms | 4.00 ms | 1.00 ms | 0.50 | 2.00 | 2.00 |",
 		"| server CPU s per 1M echoes (lower is better) | 5.00 s | 10.00 s | 8.00 s | 0.50 | 0.62 | 0.62 |",
 	} {
 		if !strings.Contains(out, want) {
@@ -68,13 +68,13 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	results := Run(ctx, Config{
-		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "broadcast", "connect-chat", "echo-deflate", "broadcast-deflate"},
-		EchoConns: 20, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10, DeflateConns: 30,
+		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "echo-open", "broadcast", "connect-chat", "echo-deflate", "broadcast-deflate"},
+		EchoConns: 20, EchoRate: 400, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10, DeflateConns: 30,
 		ConnectConns: 30, ConnectHold: 500 * time.Millisecond,
 		Duration: time.Second, Ramp: 1000, Reports: filepath.Join(dir, "reports"), Log: &log,
 	})
-	if len(results) != 10 {
-		t.Fatalf("%d results, want 10", len(results))
+	if len(results) != 12 {
+		t.Fatalf("%d results, want 12", len(results))
 	}
 	for _, r := range results {
 		if r.Err != nil {
@@ -103,6 +103,8 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	var b bytes.Buffer
 	Markdown(&b, results)
 	if !strings.Contains(b.String(), "| echo msgs/s |") || !strings.Contains(b.String(), "| broadcast deliveries/s |") ||
+		!strings.Contains(b.String(), "| echo p99 round trip, open loop (lower is better) |") ||
+		!strings.Contains(b.String(), "| echo lost + duplicated, open loop (lower is better) | 0 | 0 |") ||
 		!strings.Contains(b.String(), "| compressed broadcast wire bytes per delivery (lower is better) |") ||
 		!strings.Contains(b.String(), "| idle /chat users held | 30 | 30 |") || !strings.Contains(b.String(), "| server RSS per idle /chat user (lower is better) |") ||
 		strings.Contains(b.String(), "failed") {

@@ -138,14 +138,17 @@ func MarkdownScale(w io.Writer, r *ScaleResult) {
 		fmt.Fprintf(w, "| node RSS per connection (all processes) | %.0f B |\n", float64(total)/float64(c.Conns.Connected))
 	}
 	if s := c.Sockstat; s != nil {
-		fmt.Fprintf(w, "| kernel TCP memory before / after | %.1f / %.1f MiB |\n", float64(s.TCPMemPagesBefore*int64(s.PageSize))/(1<<20), float64(s.TCPMemPagesAfter*int64(s.PageSize))/(1<<20))
-		fmt.Fprintf(w, "| kernel TCP memory per connection | %.0f B |\n", s.BytesPerConn)
+		fmt.Fprintf(w, "| kernel TCP memory before / after (machine-wide) | %.1f / %.1f MiB |\n", float64(s.TCPMemPagesBefore*int64(s.PageSize))/(1<<20), float64(s.TCPMemPagesAfter*int64(s.PageSize))/(1<<20))
+		fmt.Fprintf(w, "| kernel TCP memory per connection (machine-wide, both ends on loopback) | %.0f B |\n", s.BytesPerConn)
 	}
 	if r.EchoErr != nil {
 		fmt.Fprintf(w, "| echo under load | failed: %v |\n", r.EchoErr)
 	}
 	if e := r.Echo; e != nil && e.Latency != nil && e.Messages != nil {
 		fmt.Fprintf(w, "| echo under load: msgs/s | %.0f |\n", math.Round(e.Messages.PerSec))
-		fmt.Fprintf(w, "| echo under load: round trip p50 / p99 / p99.9 | %.2f / %.2f / %.2f ms |\n", e.Latency.P50Us/1000, e.Latency.P99Us/1000, e.Latency.P999Us/1000)
+		fmt.Fprintf(w, "| echo under load: round trip p50 / p99 / p99.9 (closed loop, raw) | %.2f / %.2f / %.2f ms |\n", e.Latency.P50Us/1000, e.Latency.P99Us/1000, e.Latency.P999Us/1000)
+		if c := e.LatencyCorrected; c != nil {
+			fmt.Fprintf(w, "| echo under load: round trip p99 / p99.9, corrected for coordinated omission | %.2f / %.2f ms |\n", c.P99Us/1000, c.P999Us/1000)
+		}
 	}
 }

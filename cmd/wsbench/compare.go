@@ -22,11 +22,12 @@ func runCompare(args []string) int {
 	var servers, scenarios string
 	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench, gorilla, gws and nbio")
 	fs.StringVar(&servers, "servers", strings.Join(compare.Servers, ","), "servers to run, the node first")
-	fs.StringVar(&scenarios, "scenarios", "echo,broadcast,connect,connect-chat,echo-deflate,broadcast-deflate",
-		"scenarios to run (connect: idle /echo connections; connect-chat: idle /chat users; *-deflate: with permessage-deflate on both sides)")
+	fs.StringVar(&scenarios, "scenarios", "echo,echo-open,broadcast,connect,connect-chat,echo-deflate,broadcast-deflate",
+		"scenarios to run (echo: closed loop, messages/s; echo-open: open loop at --echo-rate, the latency figure; connect: idle /echo connections; connect-chat: idle /chat users; *-deflate: with permessage-deflate on both sides)")
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 1000, "echo: connections")
 	fs.IntVar(&cfg.EchoPayload, "echo-payload", 1024, "echo: payload bytes")
-	fs.IntVar(&cfg.EchoInflight, "echo-inflight", 1, "echo: messages in flight per connection")
+	fs.IntVar(&cfg.EchoInflight, "echo-inflight", 1, "echo: messages in flight per connection (closed loop)")
+	fs.Float64Var(&cfg.EchoRate, "echo-rate", 20000, "echo-open: messages per second over all connections")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "echo and broadcast send phase")
 	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 10000, "broadcast: users")
 	fs.IntVar(&cfg.BroadcastSenders, "broadcast-senders", 20, "broadcast: senders")

@@ -44,11 +44,12 @@ func run(args []string) int {
 	fs.Float64Var(&cfg.RampRate, "ramp", bench.DefaultRampRate, "connections opened per second")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "send phase (echo, broadcast, chat); hold time (connect)")
 	fs.DurationVar(&cfg.Duration, "hold", bench.DefaultDuration, "connect: same as --duration")
-	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, "message size in bytes (echo >= 8, broadcast/chat >= 37)")
+	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, fmt.Sprintf("message size in bytes (echo >= %d, broadcast/chat >= %d)", bench.MinEchoPayload, bench.MinChatPayload))
 	fs.BoolVar(&cfg.Compression, "compression", false, "offer permessage-deflate (as Chromium does), inflate what is received, fill payloads with chat-like JSON; reports wire bytes per message")
-	fs.IntVar(&cfg.InFlight, "inflight", 1, "echo: messages in flight per connection")
+	fs.IntVar(&cfg.InFlight, "inflight", 1, "echo, closed loop: messages in flight per connection")
 	fs.IntVar(&cfg.Senders, "senders", bench.DefaultSenders, "broadcast: users that send")
-	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "broadcast: messages per second, all senders together")
+	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "broadcast: messages per second, all senders together; echo: the same over all connections, open loop (default for echo: closed loop)")
+	fs.Float64Var(&cfg.ConnRate, "conn-rate", 0, "echo: messages per second per connection, open loop (instead of --rate)")
 	fs.Float64Var(&cfg.TalkFrac, "talk-frac", bench.DefaultTalkFrac, "chat: fraction of users that talk")
 	fs.Float64Var(&cfg.TalkRate, "talk-rate", bench.DefaultTalkRate, "chat: messages per second per talker (Poisson)")
 	fs.Float64Var(&cfg.WhisperFrac, "whisper-frac", 0, "chat: fraction of messages sent as /whisper to another user (0 = off)")
@@ -109,11 +110,14 @@ func run(args []string) int {
 	if len(urls) == 0 {
 		cfg.URL = "ws://127.0.0.1:8080"
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.Scenario == bench.Echo && !set["rate"] {
+		cfg.Rate = 0 // closed loop, unless --conn-rate
+	}
 	if cfg.Scenario == bench.AttackInbound || cfg.Scenario == bench.AttackOutbound {
 		// The attacks have their own defaults for these (see bench.Config):
 		// only what the user set overrides them.
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["payload"] {
 			cfg.Payload = 0
 		}
@@ -173,11 +177,18 @@ Scenarios (each stops by itself):
   connect    open -c connections at --ramp per second, hold them --duration:
              connect-time percentiles, failures by reason, server RSS per
              connection and CPU (--server-pid), kernel TCP memory
-  echo       -c connections on /echo, --inflight messages of --payload bytes
-             in flight on each, for --duration: messages/s, MB/s, round trip
+  echo       -c connections on /echo for --duration: messages/s, MB/s,
+             round trip. With --rate R (or --conn-rate r) open loop: each
+             connection sends on its own timetable whatever the replies do,
+             round trips counted from the scheduled send times, so a server
+             stall shows whole (use this for latency figures). Without,
+             closed loop: --inflight messages of --payload bytes in flight
+             on each (the most messages/s), raw round trips beside the ones
+             corrected for coordinated omission
   broadcast  -c users on /chat, --senders of them send --rate messages/s in
-             total for --duration: deliveries/s, expected vs received
-             (loss), delivery latency
+             total for --duration: deliveries/s, each message tracked by
+             sender and sequence number (lost, duplicated, extra), delivery
+             latency from each message's scheduled time
   chat       -c users on /chat, --talk-frac talking at --talk-rate each,
              --whisper-frac of messages whispered: deliveries/s, latency
 

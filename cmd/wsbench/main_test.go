@@ -118,3 +118,44 @@ func TestSeveralURLs(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q: want the bad second URL named", code, errOut)
 	}
 }
+
+// echo is closed loop unless --rate or --conn-rate is given, although
+// --rate has broadcast's default: then open loop, its latency from the
+// scheduled send times; closed loop adds the corrected histogram.
+func TestEchoRateFlags(t *testing.T) {
+	srv := engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+	hub.New(srv, hub.Config{})
+	enginetest.Start(t, srv)
+	url := "ws://" + srv.Addr().String()
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		rate     float64
+		connRate float64
+		from     string
+	}{
+		{"closed loop", nil, 0, 0, "sent"},
+		{"--rate", []string{"--rate", "400"}, 400, 100, "scheduled"},
+		{"--conn-rate", []string{"--conn-rate", "50"}, 200, 50, "scheduled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"echo", "--url", url, "-c", "4", "--duration", "500ms", "--loops", "2", "--json", "-q"}, tc.args...)
+			code, out, errOut := capture(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var rep bench.Report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("%v in %q", err, out)
+			}
+			if rep.Params.Rate != tc.rate || rep.Params.ConnRate != tc.connRate || rep.LatencyFrom != tc.from ||
+				(rep.LatencyCorrected != nil) != (tc.rate == 0) || rep.Messages.Lost != 0 {
+				t.Fatalf("params %+v, latency from %q, corrected %v, messages %+v", rep.Params, rep.LatencyFrom, rep.LatencyCorrected != nil, rep.Messages)
+			}
+		})
+	}
+	code, _, errOut := capture(t, "echo", "--url", url, "--rate", "10", "--conn-rate", "1")
+	if code != 1 || !strings.Contains(errOut, "not both") {
+		t.Fatalf("exit %d, stderr %q: want --rate with --conn-rate refused", code, errOut)
+	}
+}

@@ -4,9 +4,20 @@ import "fmt"
 
 // The coordinator's half of the per-message accounting (track.go has the
 // receivers'). From the merged results it knows, per sender, which
-// sequence numbers arrived anywhere (the server accepted them), which were
-// sent, which were whispers and to whom, and which counted users left, and
-// when. What each pair of URLs should have delivered follows, message by
+// sequence numbers arrived anywhere, which were sent, which were whispers
+// and to whom, and which counted users left, and when. A broadcast is
+// accepted unless the server evidently refused it:
+//
+//	arrived anywhere (its sender's own copy counts): accepted
+//	arrived nowhere, but a later one of its sender did: refused (a server
+//	    relays a sender's messages in order, so it went past this one)
+//	arrived nowhere, nor did any later one of its sender: refused as far
+//	    as the sender got replies that were not the bench's (a rate limit's
+//	    error line) beyond the refusals above; otherwise accepted, and lost
+//	    wherever it did not arrive (a server still holding it at the end of
+//	    the drain, or one that dropped the sender's last messages)
+//
+// What each pair of URLs should have delivered then follows, message by
 // message:
 //
 //	broadcast q of sender k (on URL i), accepted: once at every user
@@ -25,10 +36,11 @@ type accounting struct {
 	pairs []pairTotals // [from*len(URLs)+to]
 	// accepted is, per URL, its senders' broadcasts that arrived somewhere.
 	accepted []int64
-	// refused: broadcasts sent that arrived nowhere; forged: sequence
-	// numbers that arrived but their sender never sent (a server that
-	// invents messages); their copies count as first copies.
-	refused, forged int64
+	// refused: broadcasts sent that arrived nowhere, refused (see above);
+	// undelivered: those that arrived nowhere but count as accepted (lost);
+	// forged: sequence numbers that arrived but their sender never sent (a
+	// server that invents messages); their copies count as first copies.
+	refused, undelivered, forged int64
 	// whispers sent, expected at their targets, first copies there.
 	whispersSent, whispersExpected, whispersFirst int64
 }
@@ -80,9 +92,9 @@ func account(cfg *Config, seed uint64, m *workerResult, start int64) *accounting
 		st := slotsOf(k)
 		i := cfg.NodeOf(cfg.senderUser(k))
 		seen, sent, wb := at(m.Seen, k), at(m.SentSlots, k), whispers[k]
-		acc := countRange(seen, wb, 0, st.n)
+		accB := a.acceptedOf(st.n, seen, sent, wb, at(m.Replies, k))
+		acc := countRange(accB, nil, 0, st.n)
 		a.accepted[i] += acc
-		a.refused += countRange(sent, orInto(append([]uint64(nil), seen...), wb), 0, st.n)
 		a.forged += countRange(seen, sent, 0, st.n)
 		for j := range n {
 			if allowed(i, j) {
@@ -92,7 +104,7 @@ func account(cfg *Config, seed uint64, m *workerResult, start int64) *accounting
 		for _, u := range m.Left {
 			if allowed(i, u.Node) && u.Node < n {
 				// Nothing due from the cut on was expected at u.
-				a.pairs[i*n+u.Node].expected -= countRange(seen, wb, st.before(u.Cut-start), st.n)
+				a.pairs[i*n+u.Node].expected -= countRange(accB, nil, st.before(u.Cut-start), st.n)
 			}
 		}
 	}
@@ -114,6 +126,42 @@ func account(cfg *Config, seed uint64, m *workerResult, start int64) *accounting
 		a.whispersFirst += p.Whispers
 	}
 	return a
+}
+
+// acceptedOf returns the bitmap of a sender's accepted broadcasts (see
+// above) among its n slots: seen and sent bitmaps, its whispers, and the
+// replies it got that were not the bench's. It counts the refused and the
+// undelivered.
+func (a *accounting) acceptedOf(n uint32, seen, sent, whispers []uint64, replies int64) []uint64 {
+	acc := newBitmap(n)
+	last := -1 // the newest sequence number that arrived anywhere
+	for q := range n {
+		if hasBit(seen, q) {
+			last = int(q)
+			if !hasBit(whispers, q) {
+				setBit(acc, q)
+			}
+		}
+	}
+	var skippedBy int64 // refusals the server went past
+	var trailing []uint32
+	for q := range n {
+		if !hasBit(sent, q) || hasBit(seen, q) || hasBit(whispers, q) {
+			continue
+		}
+		if int(q) < last {
+			skippedBy++
+		} else {
+			trailing = append(trailing, q)
+		}
+	}
+	refusedTrailing := min(int64(len(trailing)), max(0, replies-skippedBy))
+	for _, q := range trailing[refusedTrailing:] {
+		setBit(acc, q)
+	}
+	a.refused += skippedBy + refusedTrailing
+	a.undelivered += int64(len(trailing)) - refusedTrailing
+	return acc
 }
 
 // inconsistent reports a pair where more first copies were counted than

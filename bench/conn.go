@@ -166,6 +166,9 @@ func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 		m, ok := parseChat(p)
 		if op != codec.OpText || !ok {
 			l.st.Other++
+			if c.tx != nil && l.started {
+				c.tx.replies++
+			}
 			return
 		}
 		l.onChat(c, &m, p, now)

@@ -15,6 +15,7 @@ import (
 	"edgews/engine"
 	"edgews/engine/enginetest"
 	"edgews/hub"
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary serve as its own worker process for the
@@ -26,6 +27,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		// Every run, proxy and node of the tests has stopped by now.
+		var opts []goleak.Option
+		for _, f := range engine.ProcessGoroutines() {
+			opts = append(opts, goleak.IgnoreTopFunction(f))
+		}
+		if err := goleak.Find(opts...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -62,11 +62,12 @@ const delayFor = 250 * time.Millisecond
 // mconn is one proxied connection: idx in accept order, and the bench user
 // it carries once its first message to the server told (-1 until then).
 type mconn struct {
-	idx    int
-	user   atomic.Int64
-	client net.Conn
-	server net.Conn
-	since  time.Time
+	idx     int
+	user    atomic.Int64
+	client  net.Conn
+	server  net.Conn
+	since   time.Time
+	closing atomic.Bool // closeConn: the server side is drained, not closed by up
 }
 
 // benchMsg is a bench chat message as it crosses the proxy.
@@ -176,7 +177,11 @@ func (p *mangler) accept() {
 // its first message.
 func (p *mangler) up(c *mconn) {
 	defer p.wg.Done()
-	defer c.server.Close()
+	defer func() {
+		if !c.closing.Load() {
+			c.server.Close()
+		}
+	}()
 	r := bufio.NewReader(c.client)
 	if err := copyHead(c.server, r, "\r\n\r\n"); err != nil {
 		return
@@ -235,11 +240,13 @@ func (p *mangler) down(c *mconn) {
 	}
 }
 
-// drainClosed closes c's client side at closedAt and, for a moment, reads
-// what the server still sends it: the messages sent before the close are
-// lost to that user.
+// drainClosed ends c's client side at closedAt (a FIN, so that what was
+// forwarded arrives; a close with unread input would reset it) and, for a
+// moment, reads what the server still sends it: the messages sent before
+// the close are lost to that user.
 func (p *mangler) drainClosed(c *mconn, r *bufio.Reader, closedAt int64) {
-	c.client.Close()
+	c.closing.Store(true)
+	_ = c.client.(*net.TCPConn).CloseWrite()
 	_ = c.server.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	defer c.server.Close()
 	for {

@@ -91,12 +91,14 @@ func TestAccountPerURL(t *testing.T) {
 	// 0.1, ... 0.9 s; sender 1 (on URL 1) at 0.05, 0.15, ... 0.95 s.
 	base := Config{Scenario: Broadcast, URLs: []string{"ws://127.0.0.1:1", "ws://127.0.0.1:2"}, Conns: 10, Senders: 2, Rate: 20, Duration: 1e9}
 	all := []uint64{1<<10 - 1}
-	// Sender 1's seq 9 arrived nowhere: refused. A user on URL 1 left
+	// Sender 1's seq 9 arrived nowhere, nor did a later one of its, and
+	// sender 1 got one reply not the bench's: refused. A user on URL 1 left
 	// 0.5 s in: of sender 0's, seqs 5-9 were due after; of sender 1's,
 	// 5-9, of which 5-8 were accepted.
 	m := &workerResult{OpenN: []int{5, 5},
 		Seen:      [][]uint64{all, {1<<9 - 1}},
 		SentSlots: [][]uint64{all, all},
+		Replies:   []int64{0, 1},
 		Left:      []leftUser{{User: 3, Node: 1, Cut: start + 500_000_000}},
 		Pairs: []pairCounts{
 			{First: 48, Duplicated: 3}, // 0->0: 2 lost, 3 duplicated
@@ -131,8 +133,8 @@ func TestAccountPerURL(t *testing.T) {
 					t.Errorf("pair %d: expected %d lost %d, want %d %d", i, p.expected, p.lost, tt.pairs[i], tt.lost[i])
 				}
 			}
-			if a.refused != 1 || a.forged != 0 || a.accepted[0] != 10 || a.accepted[1] != 9 {
-				t.Errorf("refused %d forged %d accepted %v, want 1, 0, [10 9]", a.refused, a.forged, a.accepted)
+			if a.refused != 1 || a.undelivered != 0 || a.forged != 0 || a.accepted[0] != 10 || a.accepted[1] != 9 {
+				t.Errorf("refused %d undelivered %d forged %d accepted %v, want 1, 0, 0, [10 9]", a.refused, a.undelivered, a.forged, a.accepted)
 			}
 			if bad := a.inconsistent(cfg.URLs); (bad != "") != tt.islands {
 				// Islands receivers never count a first copy from the
@@ -141,6 +143,35 @@ func TestAccountPerURL(t *testing.T) {
 				t.Errorf("inconsistent = %q", bad)
 			}
 		})
+	}
+}
+
+// A broadcast that arrived nowhere is refused when the server went past it
+// (a later one of its sender arrived) or the sender got a reply that was
+// not the bench's for it; otherwise it is accepted and lost everywhere (a
+// server still holding it when the drain ended).
+func TestAccountRefusedOrUndelivered(t *testing.T) {
+	cfg, err := Config{Scenario: Broadcast, URL: "ws://127.0.0.1:1", Conns: 5, Senders: 1, Rate: 10, Duration: 1e9}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 slots sent; 2, 7, 8, 9 arrived nowhere; 6 is the newest that did.
+	seen := []uint64{0b0001111011}
+	for _, tc := range []struct {
+		replies                        int64
+		refused, undelivered, expected int64
+	}{
+		{0, 1, 3, (10 - 1) * 5}, // 2 refused (gone past); 7-9 expected everywhere
+		{2, 2, 2, (10 - 2) * 5}, // 2, then 7 refused by the second reply; 8 and 9 expected
+		{9, 4, 0, 6 * 5},
+	} {
+		m := &workerResult{OpenN: []int{5}, Seen: [][]uint64{seen}, SentSlots: [][]uint64{{1<<10 - 1}}, Replies: []int64{tc.replies},
+			Pairs: []pairCounts{{First: 6 * 5}}}
+		a := account(&cfg, 0, m, 0)
+		if a.refused != tc.refused || a.undelivered != tc.undelivered || a.pairs[0].expected != tc.expected || a.pairs[0].lost != tc.expected-30 {
+			t.Errorf("%d replies: refused %d undelivered %d expected %d lost %d, want %d %d %d %d",
+				tc.replies, a.refused, a.undelivered, a.pairs[0].expected, a.pairs[0].lost, tc.refused, tc.undelivered, tc.expected, tc.expected-30)
+		}
 	}
 }
 

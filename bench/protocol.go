@@ -206,8 +206,8 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 }
 
 // waitLoad returns when the load phase and its drain are over: echo's
-// replies are all in (or Drain has passed), broadcast and chat have
-// received for Drain after the last send.
+// slots all sent or skipped and its replies all in (or Drain has passed),
+// broadcast and chat have received for Drain after the last send.
 func (w *worker) waitLoad(ctl <-chan ctlMsg) {
 	stop := w.stopAt.Load()
 	end := stop + int64(w.cfg.Drain)
@@ -228,7 +228,7 @@ func (w *worker) waitLoad(ctl <-chan ctlMsg) {
 				continue
 			}
 			echo := w.cfg.Scenario == Echo || w.cfg.Scenario == AttackInbound
-			if now > end || (echo && w.inflight() == 0) || w.cfg.Scenario == Connect {
+			if now > end || (echo && w.outstanding() == 0) || w.cfg.Scenario == Connect {
 				return
 			}
 		}

@@ -154,6 +154,11 @@ func fillMessages(rep *Report, cfg *Config, m *workerResult, startAt int64, seed
 		if e := a.inconsistent(cfg.URLs); e != "" {
 			rep.Warnings = append(rep.Warnings, e)
 		}
+		if a.undelivered > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+				"%s broadcasts had arrived nowhere by the end of the drain, not even back at their sender, nor had any later one of their sender: counted as lost at every user (a server still holding them, or one that dropped them; a longer --drain tells which)",
+				count(a.undelivered)))
+		}
 		if a.forged > 0 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
 				"%s sequence numbers arrived that their sender never sent (skipped or not yet due): the server invented messages", count(a.forged)))

@@ -352,11 +352,13 @@ type workerResult struct {
 	// Broadcast and chat (track.go): the counts per pair of URLs
 	// (Pairs[from*len(URLs)+to]); per sender ordinal, the sequence numbers
 	// that arrived at one of this worker's users (Seen) and, for the
-	// worker's own senders, those sent (SentSlots); the whispers sent; the
-	// counted users that left.
+	// worker's own senders, those sent (SentSlots) and the messages not
+	// the bench's they received (Replies); the whispers sent; the counted
+	// users that left.
 	Pairs     []pairCounts  `json:"pairs,omitempty"`
 	Seen      [][]uint64    `json:"seen,omitempty"`
 	SentSlots [][]uint64    `json:"sent_slots,omitempty"`
+	Replies   []int64       `json:"replies,omitempty"`
 	Whispers  []whisperSent `json:"whispers,omitempty"`
 	Left      []leftUser    `json:"left,omitempty"`
 	// Per URL: connections opened, failed, open when the load began, and
@@ -410,6 +412,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.Pairs = addPairs(out.Pairs, r.Pairs)
 		out.Seen = orRows(out.Seen, r.Seen)
 		out.SentSlots = orRows(out.SentSlots, r.SentSlots)
+		out.Replies = addInto(out.Replies, r.Replies)
 		out.Whispers = append(out.Whispers, r.Whispers...)
 		out.Left = append(out.Left, r.Left...)
 		out.LinesDone = max(out.LinesDone, r.LinesDone)

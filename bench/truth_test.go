@@ -287,12 +287,14 @@ func TestBenchWorkerStall(t *testing.T) {
 	m := rep.Messages
 	// Every sender has 60 slots; the frozen worker's 5 senders could not
 	// send (freeze - 100 ms) x 20/s of them, give or take one at each end.
+	// A loaded machine may make either worker skip more (counted too): all
+	// that is certain above that is that every slot was sent or skipped.
 	slots := int64(rate * dur / time.Second)
 	want := 5 * (float64(held.Load())/1e9 - 0.1) * 20
 	t.Logf("worker frozen %v: sent %d skipped %d (about %.0f expected); latency max %v µs, send lag p99 %v µs",
 		time.Duration(held.Load()), m.Sent, m.Skipped, want, rep.Latency.MaxUs, rep.SendLag.P99Us)
-	if m.Sent+m.Skipped != slots || float64(m.Skipped) < want-10 || float64(m.Skipped) > want+20 {
-		t.Fatalf("sent %d + skipped %d, want %d slots of which about %.0f skipped", m.Sent, m.Skipped, slots, want)
+	if m.Sent+m.Skipped != slots || float64(m.Skipped) < want-10 || m.Skipped > slots/3 {
+		t.Fatalf("sent %d + skipped %d, want %d slots of which at least about %.0f skipped", m.Sent, m.Skipped, slots, want)
 	}
 	if m.Lost != 0 || m.Duplicated != 0 || m.Extra != 0 || m.Expected != m.Sent*conns || rep.Latency.MaxUs < 800e3 {
 		t.Fatalf("messages = %+v, max latency %v µs: want nothing lost, the freeze in the latency", m, rep.Latency.MaxUs)

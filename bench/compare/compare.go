@@ -354,6 +354,11 @@ func Markdown(w io.Writer, results []Result) {
 		for _, s := range servers {
 			if v, ok := vals[s]; ok {
 				fmt.Fprintf(w, " %s |", format(v, m.unit))
+			} else if bySrv[s][m.scenario] != nil {
+				// The run succeeded but gave no figure for this metric (a
+				// run too short for the server to use a measurable CPU
+				// tick, say): not measured, which is not a failure.
+				fmt.Fprint(w, " n/a |")
 			} else {
 				fmt.Fprint(w, " failed |")
 			}

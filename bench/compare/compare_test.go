@@ -41,6 +41,13 @@ func TestMarkdownRatios(t *testing.T) {
 			t.Errorf("table lacks\n%s\ngot\n%s", want, out)
 		}
 	}
+	// A run that gave no figure for a metric (0 CPU ticks in a short run)
+	// is not measured there, not failed.
+	b.Reset()
+	Markdown(&b, append(results[:2:2], Result{Server: "nbio", Scenario: "echo", Report: rep(80000, 1000, 0)}))
+	if !strings.Contains(b.String(), "| server CPU s per 1M echoes (lower is better) | 5.00 s | 10.00 s | n/a |") || strings.Contains(b.String(), "failed") {
+		t.Errorf("unmeasured figure not shown as n/a:\n%s", b.String())
+	}
 	// A failed run shows as such and is listed with its error.
 	b.Reset()
 	Markdown(&b, append(results[:2:2], Result{Server: "nbio", Scenario: "echo", Err: os.ErrDeadlineExceeded}))

@@ -10,4 +10,7 @@ var (
 	ErrNotRunning = errors.New("engine: server not running")
 	// ErrConnClosed is returned by writes to a connection that is closing or closed.
 	ErrConnClosed = errors.New("engine: connection closed")
+	// ErrLoopBehind is returned by Loop.PostLimit when the loop has its
+	// limit of tasks waiting already: the task was not queued.
+	ErrLoopBehind = errors.New("engine: event loop behind")
 )

@@ -77,8 +77,25 @@ func (l *Loop) Index() int { return l.index }
 // blocks. Tasks posted before the loop next runs are run as one batch, and the
 // frames they write go out together (one writev per connection). If the
 // engine is shutting down, t.Done is called at once and the error returned.
-func (l *Loop) Post(t Task) error {
+func (l *Loop) Post(t Task) error { return l.post(t, 0) }
+
+// PostLimit is Post for work that may be dropped when the loop is behind:
+// with limit or more tasks already waiting for the loop, it calls t.Done
+// and returns ErrLoopBehind instead of queueing t. Post never refuses
+// (what the loop's own connections cause must run); PostLimit is for work
+// that arrives from elsewhere at a rate the loop does not set (messages
+// from other nodes), so that a loop that falls behind drops it and the
+// caller counts it, instead of its queue growing without bound.
+func (l *Loop) PostLimit(t Task, limit int) error { return l.post(t, limit) }
+
+// post queues t; limit > 0 refuses it while limit tasks wait.
+func (l *Loop) post(t Task, limit int) error {
 	l.mu.Lock()
+	if limit > 0 && len(l.queue) >= limit {
+		l.mu.Unlock()
+		t.Done()
+		return ErrLoopBehind
+	}
 	l.queue = append(l.queue, t)
 	schedule := !l.scheduled
 	l.scheduled = true

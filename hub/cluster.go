@@ -105,8 +105,11 @@ const (
 type Receiver interface {
 	// Receive handles a message from another node (Cluster.Publish,
 	// SendTo or SendAll). msg is valid during the call only. Calls come from
-	// one goroutine at a time, in the order the messages arrived.
-	Receive(msg []byte)
+	// one goroutine at a time, in the order the messages arrived. It
+	// reports false if an event loop was too far behind to take the
+	// message (Config.ClusterBacklog): dropped there, for the Cluster to
+	// count with its own arrival drops.
+	Receive(msg []byte) bool
 	// Names calls yield with the name and the room of every member in a
 	// room on this node (an authenticated user's tabs each), under the
 	// hub's locks: yield must not call the hub. The Cluster reads what
@@ -175,44 +178,44 @@ func (h *Hub) Names(yield func(name, room string)) {
 
 // Receive implements Receiver: a room event of another node is encoded
 // once per format read by this node's members of the room and fanned out
-// through the loops exactly as a local broadcast is; a whisper goes to
-// this node's connections of its target, if it has any (every node gets
-// every whisper to another node's user: see whisper).
-func (h *Hub) Receive(msg []byte) {
+// through the loops as a local broadcast is, except to a loop with
+// Config.ClusterBacklog tasks waiting already (dropped there: false); a
+// whisper goes to this node's connections of its target, if it has any
+// (every node gets every whisper to another node's user: see whisper).
+func (h *Hub) Receive(msg []byte) bool {
 	ev, jsonOnly, err := parseWire(msg)
 	if err != nil {
 		h.stats.ClusterDropped.Add(1)
-		return
+		return true
 	}
 	if ev.typ == evReserve {
 		// An authenticated user of another node connected with the name:
 		// this node's holder that does not own it (anonymous, or by
 		// /nick) gives it up.
 		h.evictHolders(ev.to, false)
-		return
+		return true
 	}
 	if ev.typ == evWhisper {
 		if t, toName, tabs := h.lookup(ev.to); t != nil {
 			ev.to = toName
-			h.deliverWhisper(&ev, t, tabs)
+			return h.deliverWhisper(&ev, t, tabs, h.cfg.ClusterBacklog)
 		}
-		return
+		return true
 	}
 	ri := h.roomInfo(ev.room)
 	if ri == nil {
-		return // its last member here left while the message was on its way
+		return true // its last member here left while the message was on its way
 	}
 	if ev.typ == evPresence && ri.json.Load() > 0 {
 		if ev.members, ev.count, ev.seq = h.roster(ri); ev.members == nil && jsonOnly {
-			return
+			return true
 		}
 	}
 	if h.hist != nil && ev.typ != evPresence {
 		// Each node's history keeps the other nodes' messages too, in the
 		// order this node delivered them; each sender's share of it is
 		// counted by its name (its connection is on another node).
-		h.sayStored(ri, &ev, maphash.String(h.seed, ev.from)|remoteOwner)
-		return
+		return h.sayStored(ri, &ev, maphash.String(h.seed, ev.from)|remoteOwner, h.cfg.ClusterBacklog)
 	}
 	var tf, jf *Frame
 	if jsonOnly {
@@ -222,5 +225,5 @@ func (h *Hub) Receive(msg []byte) {
 	} else {
 		tf, jf = ev.frames(ri)
 	}
-	h.broadcast(ri.name, tf, jf, nil)
+	return h.fanout(ri.name, tf, jf, nil, h.cfg.ClusterBacklog)
 }

@@ -188,7 +188,7 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 	}
 	h.share(&ev, false)
 	if h.hist != nil {
-		h.sayStored(m.ri, &ev, m.c.ID())
+		h.sayStored(m.ri, &ev, m.c.ID(), 0)
 		return
 	}
 	tf, jf := ev.frames(m.ri)
@@ -292,19 +292,21 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 		h.sendRemote("", &ev)
 	}
 	if e.m != nil {
-		h.deliverWhisper(&ev, e.m, e.tabs())
+		h.deliverWhisper(&ev, e.m, e.tabs(), 0)
 	}
 	h.sendTo(m, ev.frame(m.json))
 }
 
 // deliverWhisper sends ev to t, this node's holder of its target's name,
-// and to the holder's other tabs here.
-func (h *Hub) deliverWhisper(ev *event, t *Member, tabs []*Member) {
-	h.sendTo(t, ev.frame(t.json))
+// and to the holder's other tabs here; limit is fanout's, and false says
+// a loop was behind (a whisper from another node dropped there).
+func (h *Hub) deliverWhisper(ev *event, t *Member, tabs []*Member, limit int) bool {
+	ok := h.sendToLimit(t, ev.frame(t.json), limit)
 	for _, tab := range tabs {
-		h.sendTo(tab, ev.frame(tab.json))
+		ok = h.sendToLimit(tab, ev.frame(tab.json), limit) && ok
 	}
 	h.stats.Whispers.Add(1)
+	return ok
 }
 
 // join moves m to room (names are case-insensitive: stored lower-case),

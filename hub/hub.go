@@ -19,6 +19,8 @@ const (
 	DefaultBurst      = 10   // messages accepted at once when Rate is set
 	DefaultMaxStrikes = 10   // consecutive refused messages before close 1008
 
+	DefaultClusterBacklog = 8192 // tasks waiting for a loop before other nodes' messages are dropped for it
+
 	// ChatSizeFactor sets /chat's default frame and message limit: this
 	// many times MaxLine (16 KiB for the default MaxLine), room for a JSON
 	// envelope and escaped characters around a line of MaxLine bytes, so a
@@ -104,6 +106,14 @@ type Config struct {
 	// HistoryMaxBytes apply to the mirror; HistoryStore is unused). If
 	// nil, each node keeps its own history.
 	Sequencer Sequencer
+	// ClusterBacklog is how many tasks an event loop may have waiting
+	// before messages from other nodes (room events, whispers, stored
+	// messages) are dropped for it instead of queued: a loop that falls
+	// behind drops what arrives from the cluster (Receiver.Receive and
+	// ReceiveStored report it, the Cluster counts it) rather than growing
+	// its queue without bound. What the loop's own connections cause is
+	// never dropped. If zero, DefaultClusterBacklog.
+	ClusterBacklog int
 	// Logger receives the hub's logs: a connection closed for flooding, at
 	// debug (Stats.RateKicks counts them), nothing per message. If nil,
 	// logs are discarded.
@@ -125,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxStrikes <= 0 {
 		c.MaxStrikes = DefaultMaxStrikes
+	}
+	if c.ClusterBacklog <= 0 {
+		c.ClusterBacklog = DefaultClusterBacklog
 	}
 	c.MaxStrikes = min(c.MaxStrikes, math.MaxUint16) // Member.strikes is a uint16
 	if c.Logger == nil {
@@ -186,7 +199,8 @@ type Stats struct {
 
 	// ClusterDropped counts messages from other nodes that were not
 	// delivered because they were malformed. (Whispers go to every node,
-	// and those with none of the target's connections ignore them.)
+	// and those with none of the target's connections ignore them; those
+	// dropped because a loop was behind are the Cluster's to count.)
 	ClusterDropped atomic.Int64
 }
 

@@ -53,16 +53,17 @@ func resumeOf(since, epoch string) (rs resume, bad bool) {
 
 // sayStored is say's broadcast with history on: offset and store, then
 // post, in one critical section of the room's order. owner is the
-// sender's share of the history (History.Append).
-func (h *Hub) sayStored(ri *roomInfo, ev *event, owner uint64) {
+// sender's share of the history (History.Append); limit is fanout's.
+func (h *Hub) sayStored(ri *roomInfo, ev *event, owner uint64, limit int) bool {
 	ri.order.Lock()
 	ev.offset, ev.epoch = h.hist.Append(ri.name, owner, ev.flags(), ev.from, ev.text, ev.ts)
 	if ev.offset == 0 {
 		ev.epoch = "" // not kept: delivered without a place in the history
 	}
 	tf, jf := ev.frames(ri)
-	h.broadcast(ri.name, tf, jf, nil)
+	ok := h.fanout(ri.name, tf, jf, nil, limit)
 	ri.order.Unlock()
+	return ok
 }
 
 // moveIn posts m's move into the delivery list of its room (m.ri, which

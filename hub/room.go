@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"sync"
 
 	"edgews/codec"
@@ -93,9 +94,15 @@ func (lr *loopRooms) leave(m *Member) {
 // broadcast delivers tf to the text members and jf to the JSON members of
 // room, on every loop, except skip. A nil frame means no member of that
 // format is sent anything. It takes over the caller's references.
-func (h *Hub) broadcast(room string, tf, jf *Frame, skip *Member) {
+func (h *Hub) broadcast(room string, tf, jf *Frame, skip *Member) { h.fanout(room, tf, jf, skip, 0) }
+
+// fanout is broadcast; with limit > 0, a loop with limit tasks waiting
+// already is skipped (engine.Loop.PostLimit): a message from another node
+// is dropped where the loop is behind, not queued without bound. It
+// reports whether every loop took it.
+func (h *Hub) fanout(room string, tf, jf *Frame, skip *Member, limit int) bool {
 	if tf == nil && jf == nil {
-		return
+		return true
 	}
 	loops := h.srv.Loops()
 	h.stats.Broadcasts.Add(1)
@@ -107,23 +114,32 @@ func (h *Hub) broadcast(room string, tf, jf *Frame, skip *Member) {
 	if jf != nil {
 		jf.refs.Store(int32(len(loops)))
 	}
+	all := true
 	for _, l := range loops {
 		t := roomTaskPool.Get().(*roomTask)
 		t.tf, t.jf, t.room, t.skip, t.stats = tf, jf, room, skip, &h.stats
-		_ = l.Post(t) // on error Post has already called t.Done
+		// On error Post has already called t.Done.
+		if err := l.PostLimit(t, limit); errors.Is(err, engine.ErrLoopBehind) {
+			all = false
+		}
 	}
+	return all
 }
 
 // sendTo delivers f to one member, on its loop, after what was posted to
 // it before. Replies go this way too, not through Conn.Send, so that a
 // sender's broadcasts and replies arrive in the order it caused them. It
 // takes over the caller's reference to f.
-func (h *Hub) sendTo(m *Member, f *Frame) {
+func (h *Hub) sendTo(m *Member, f *Frame) { h.sendToLimit(m, f, 0) }
+
+// sendToLimit is sendTo with fanout's limit: false if m's loop was behind
+// (f dropped).
+func (h *Hub) sendToLimit(m *Member, f *Frame, limit int) bool {
 	f.refs.Store(1)
 	h.compressFor(m, f)
 	t := directTaskPool.Get().(*directTask)
 	t.f, t.m, t.stats = f, m, &h.stats
-	_ = m.c.Loop().Post(t)
+	return !errors.Is(m.c.Loop().PostLimit(t, limit), engine.ErrLoopBehind)
 }
 
 // roomTask delivers a broadcast's shared frames to the members of a room

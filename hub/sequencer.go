@@ -31,8 +31,10 @@ type StoredReceiver interface {
 	// ReceiveStored delivers a stored message to the node: into its
 	// history mirror and to the room's members here. Calls come from one
 	// goroutine at a time, in the order of the room's offsets. from and
-	// text are valid during the call only.
-	ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64)
+	// text are valid during the call only. It reports false if an event
+	// loop was too far behind to take the message (Config.ClusterBacklog):
+	// it is in the mirror, but its members there did not get it live.
+	ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64) bool
 }
 
 // ReceiveStored implements StoredReceiver. The mirror is written and the
@@ -40,10 +42,10 @@ type StoredReceiver interface {
 // single node; a room without members here only gets its mirror updated,
 // under its registry shard's lock, so that a member entering it meanwhile
 // either finds the message in its history or gets it live.
-func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64) {
+func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64) bool {
 	mirror, _ := h.hist.(*MemoryHistory)
 	if mirror == nil {
-		return // no history configured: New ignored the sequencer
+		return true // no history configured: New ignored the sequencer
 	}
 	// The name is read only while storing and encoding, during this call.
 	name := unsafe.String(unsafe.SliceData(from), len(from))
@@ -54,7 +56,7 @@ func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags Mess
 		if ri == nil {
 			mirror.Put(room, offset, epoch, flags, name, text, ts)
 			s.mu.Unlock()
-			return
+			return true
 		}
 		s.mu.Unlock()
 		ri.order.Lock()
@@ -75,8 +77,8 @@ func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags Mess
 		}
 		ev := event{typ: typ, room: room, from: name, text: text, ts: ts, offset: offset, epoch: epoch, verified: flags&MessageVerified != 0}
 		tf, jf := ev.frames(ri)
-		h.broadcast(room, tf, jf, nil)
+		ok := h.fanout(room, tf, jf, nil, h.cfg.ClusterBacklog)
 		ri.order.Unlock()
-		return
+		return ok
 	}
 }

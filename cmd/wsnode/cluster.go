@@ -134,7 +134,7 @@ func newClusterCollector(cl *clustered) *clusterCollector {
 		out:        d("messages_out_total", "Messages published to other nodes (one per broadcast or whisper)."),
 		in:         d("messages_in_total", "Messages received from other nodes."),
 		pubDropped: d("messages_dropped_out_total", "Messages not published: queue full or NATS refused them."),
-		inDropped:  d("messages_dropped_in_total", "Messages from other nodes dropped: this node did not keep up."),
+		inDropped:  d("messages_dropped_in_total", "Messages from other nodes dropped: this node did not keep up (NATS slow consumer, or an event loop with its backlog of tasks waiting)."),
 		ops:        d("registry_calls_total", "Registry calls to JetStream."),
 		opErrors:   d("registry_errors_total", "Registry calls that failed (timeouts, outages)."),
 		users:      d("remote_users", "Users on the other nodes, as this node sees them."),

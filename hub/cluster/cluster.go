@@ -104,7 +104,7 @@ type Stats struct {
 	MsgsOut        atomic.Int64 // messages published to other nodes
 	MsgsIn         atomic.Int64 // messages received from other nodes
 	PubDropped     atomic.Int64 // messages not published: queue full, or NATS refused them
-	InDropped      atomic.Int64 // arrivals dropped: this node did not keep up (slow consumer)
+	InDropped      atomic.Int64 // arrivals dropped: this node did not keep up (NATS slow consumer, or an event loop behind: hub.Config.ClusterBacklog)
 	Reconnects     atomic.Int64 // reconnections to NATS
 	RegistryOps    atomic.Int64 // registry calls made
 	RegistryErrors atomic.Int64 // registry calls that failed (timeouts, outages)

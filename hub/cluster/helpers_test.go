@@ -54,13 +54,19 @@ func startNodeWith(t *testing.T, cfg cluster.Config) *node {
 // Cluster set here).
 func startNodeHub(t *testing.T, cfg cluster.Config, hc hub.Config) *node {
 	t.Helper()
+	return startNodeLoops(t, cfg, hc, 2)
+}
+
+// startNodeLoops is startNodeHub with that many event loops.
+func startNodeLoops(t *testing.T, cfg cluster.Config, hc hub.Config, loops int) *node {
+	t.Helper()
 	cl, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := &node{cl: cl}
 	t.Cleanup(func() { n.close(t) })
-	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: loops})
 	hc.Cluster = cl
 	n.hub = hub.New(n.srv, hc)
 	enginetest.Start(t, n.srv)

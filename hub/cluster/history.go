@@ -182,7 +182,9 @@ func (hs *History) deliver(msg jetstream.Msg) {
 	if h.Get(hdrVer) == "1" {
 		flags |= hub.MessageVerified
 	}
-	hs.recv.ReceiveStored(room, off, h.Get(hdrEpoch), flags, []byte(h.Get(hdrFrom)), msg.Data(), ts)
+	if !hs.recv.ReceiveStored(room, off, h.Get(hdrEpoch), flags, []byte(h.Get(hdrFrom)), msg.Data(), ts) {
+		hs.n.stats.InDropped.Add(1) // a loop behind: in the mirror, not delivered live there
+	}
 }
 
 // store stores the queued messages one at a time, until Close.

@@ -210,13 +210,17 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 }
 
 // receiver hands the other nodes' messages to the hub, one at a time, in
-// arrival order.
+// arrival order. The hub never waits for its loops: where one is behind,
+// the message is dropped there (Receive says so) and counted here, as
+// NATS's slow-consumer drops are when this goroutine falls behind.
 func (n *Node) receiver() {
 	for {
 		select {
 		case m := <-n.arrivals:
 			n.stats.MsgsIn.Add(1)
-			n.recv.Receive(m.Data)
+			if !n.recv.Receive(m.Data) {
+				n.stats.InDropped.Add(1)
+			}
 		case <-n.stop:
 			return
 		}

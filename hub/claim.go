@@ -49,7 +49,7 @@ func (t *claimTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
 	if t.arriving {
 		if !m.c.Open() {
-			h.unsubscribeUnused(t.a.room) // closed meanwhile
+			h.dropHold(t.a.room) // closed meanwhile
 			return
 		}
 		t.arrive()
@@ -130,11 +130,12 @@ func (t *renameTask) Done() {}
 // arriveSubscribed puts t.m into its room once this node's subscription
 // to the room is confirmed at NATS (Cluster.WhenSubscribed): without the
 // wait, the first broadcasts of other nodes after its welcome could reach
-// NATS before this node's interest, and be lost. The subscription is
-// asked for now (it is idempotent; enter asks again when it creates the
-// room here), and given back if the member leaves before arriving.
+// NATS before this node's interest, and be lost. The member holds the
+// room from now on (holdRoom): the room's last member leaving before it
+// arrives does not unsubscribe, so the subscription confirmed stays live
+// until the welcome. The hold is given back if the member leaves first.
 func (h *Hub) arriveSubscribed(t *claimTask) {
-	h.cl.Subscribe(t.a.room)
+	h.holdRoom(t.a.room)
 	if h.cl.WhenSubscribed(t.a.room, t) {
 		t.arrive()
 	}
@@ -163,14 +164,15 @@ func (t *claimTask) arrive() {
 // moveSubscribed reports whether m may move to room now: whether this
 // node's subscription to room is confirmed at NATS. If not, m stays where
 // it is until it is (joinTask moves it), for the reason arriveSubscribed
-// waits; another /join or /leave meanwhile is refused as not ready.
+// waits, holding the room as it does; another /join or /leave meanwhile
+// is refused as not ready.
 func (h *Hub) moveSubscribed(m *Member, room string, rs resume) bool {
 	lr := roomsOf(m.c.Loop())
 	if _, ok := lr.joining[m]; ok {
 		h.replyError(m, errNotReady, "not ready: wait for your last join to finish")
 		return false
 	}
-	h.cl.Subscribe(room)
+	h.holdRoom(room)
 	if h.cl.WhenSubscribed(room, &joinTask{h: h, m: m, room: room, rs: rs}) {
 		return true
 	}
@@ -196,32 +198,20 @@ func (t *joinTask) Run(l *engine.Loop) {
 	h, m := t.h, t.m
 	delete(roomsOf(l).joining, m)
 	if !m.c.Open() {
-		h.unsubscribeUnused(t.room)
+		h.dropHold(t.room)
 		return
 	}
 	if !m.mayJoin(t.room) {
 		// A /refresh meanwhile took the room away (and, if it took the
 		// one m is in too, moved m to the lobby).
 		h.replyError(m, errForbidden, "your token does not let you join "+quoteShort(t.room))
-		h.unsubscribeUnused(t.room)
+		h.dropHold(t.room)
 		return
 	}
 	h.moveNow(m, t.room, t.rs)
 }
 
 func (t *joinTask) Done() {}
-
-// unsubscribeUnused gives back the subscription to room asked for a
-// member that never got there, unless the room has members here (in order
-// with enter and exit: under the shard's lock).
-func (h *Hub) unsubscribeUnused(room string) {
-	s := h.roomShard(room)
-	s.mu.Lock()
-	if s.rooms[room] == nil {
-		h.cl.Unsubscribe(room)
-	}
-	s.mu.Unlock()
-}
 
 // claimHere claims m's name in the cluster for this node without waiting
 // for the answer: a name m holds here already, generated after a rename

@@ -39,6 +39,11 @@ type roomInfo struct {
 type roomShard struct {
 	mu    sync.Mutex
 	rooms map[string]*roomInfo // only rooms with members
+
+	// holds counts, per room, the members on their way into it in a
+	// cluster (holdRoom): while any is, the room stays subscribed even
+	// with no member in it. Only rooms with holds have an entry.
+	holds map[string]int32
 }
 
 func (h *Hub) roomShard(room string) *roomShard {
@@ -47,10 +52,15 @@ func (h *Hub) roomShard(room string) *roomShard {
 
 // enter puts m into room's node-wide membership and sets m.ri (the
 // caller updates the loop's delivery list). created reports that the room
-// had no members (it is new; the lobby is never new). Loop only (m's).
+// had no members (it is new; the lobby is never new). In a cluster, m
+// holds the room (holdRoom) and enter takes the hold over: m's membership
+// keeps the subscription from here on. Loop only (m's).
 func (h *Hub) enter(m *Member, room string) (created bool) {
 	s := h.roomShard(room)
 	s.mu.Lock()
+	if h.cl != nil {
+		s.unholdLocked(room)
+	}
 	ri := s.rooms[room]
 	if ri == nil {
 		ri = &roomInfo{name: room, members: make(map[*Member]string)}
@@ -90,12 +100,54 @@ func (h *Hub) exit(m *Member) {
 			if h.hist != nil {
 				h.hist.Release(ri.name) // its history stays until the TTL
 			}
-			if h.cl != nil {
+			if h.cl != nil && s.holds[ri.name] == 0 {
 				h.cl.Unsubscribe(ri.name)
 			}
 		}
 	}
 	s.mu.Unlock()
+}
+
+// holdRoom keeps this node subscribed to room while m is on its way into
+// it (its claim answered, the subscription not confirmed yet, or a /join
+// waiting for it): the last member leaving meanwhile does not
+// unsubscribe. So once Cluster.WhenSubscribed has said the subscription
+// is live, it stays live until m is in the room, and m's welcome never
+// comes before the server knows this node's interest again. enter takes
+// the hold over; dropHold gives back one of a member that never got
+// there.
+func (h *Hub) holdRoom(room string) {
+	s := h.roomShard(room)
+	s.mu.Lock()
+	if s.holds == nil {
+		s.holds = make(map[string]int32)
+	}
+	s.holds[room]++
+	h.cl.Subscribe(room) // in order with Unsubscribe: under s.mu
+	s.mu.Unlock()
+}
+
+// dropHold gives back a hold on room of a member that never got there
+// (closed while it waited), and unsubscribes if nobody else is in the
+// room or on the way.
+func (h *Hub) dropHold(room string) {
+	s := h.roomShard(room)
+	s.mu.Lock()
+	s.unholdLocked(room)
+	if s.rooms[room] == nil && s.holds[room] == 0 {
+		h.cl.Unsubscribe(room)
+	}
+	s.mu.Unlock()
+}
+
+// unholdLocked takes one hold off room. Caller holds s.mu.
+func (s *roomShard) unholdLocked(room string) {
+	switch n := s.holds[room]; {
+	case n > 1:
+		s.holds[room] = n - 1
+	case n == 1:
+		delete(s.holds, room)
+	}
 }
 
 // renameIn records m's new name in its room's membership. Loop only (m's).

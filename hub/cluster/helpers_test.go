@@ -64,10 +64,19 @@ func startNodeLoops(t *testing.T, cfg cluster.Config, hc hub.Config, loops int) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{cl: cl}
-	t.Cleanup(func() { n.close(t) })
-	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: loops})
 	hc.Cluster = cl
+	return startNodeOf(t, cl, hc, loops, nil)
+}
+
+// startNodeOf runs a node of cl, whose hub gets hc (hc.Cluster is cl, or
+// wraps it); into n if not nil (its cleanup registered already).
+func startNodeOf(t *testing.T, cl *cluster.Node, hc hub.Config, loops int, n *node) *node {
+	t.Helper()
+	if n == nil {
+		n = &node{cl: cl}
+		t.Cleanup(func() { n.close(t) })
+	}
+	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: loops})
 	n.hub = hub.New(n.srv, hc)
 	enginetest.Start(t, n.srv)
 	return n

@@ -27,6 +27,7 @@ type claimTask struct {
 	h         *Hub
 	m         *Member
 	name      string
+	node      string // the holder's, with ClaimTaken
 	res       ClaimResult
 	generated bool
 	arriving  bool // the claim is done: Run puts m into its room
@@ -34,8 +35,8 @@ type claimTask struct {
 }
 
 // Claimed implements Claimant: the answer, from the cluster's goroutine.
-func (t *claimTask) Claimed(res ClaimResult) {
-	t.res = res
+func (t *claimTask) Claimed(res ClaimResult, node string) {
+	t.res, t.node = res, node
 	_ = t.m.c.Loop().Post(t)
 }
 
@@ -58,25 +59,31 @@ func (t *claimTask) Run(*engine.Loop) {
 	if !m.c.Open() {
 		return // closed: OnClose releases the name, here and in the cluster
 	}
-	if t.res == ClaimGranted || m.id != nil {
+	if t.res == ClaimGranted || t.res == ClaimTaken && m.id != nil {
 		// An authenticated user keeps its token's name here even if
 		// another node holds it: its other tab (the names are shared),
 		// or an anonymous user there, whose node is asked to give the
 		// name up (evReserve) and then frees it for this node to claim
 		// (Receiver.Freed).
 		if t.res == ClaimTaken {
-			if node, _, ok := h.cl.Lookup(t.name); ok {
-				h.sendRemote(node, &event{typ: evReserve, to: t.name})
-			}
+			h.sendRemote(t.node, &event{typ: evReserve, to: t.name})
 		}
 		h.arriveSubscribed(t)
 		return
 	}
-	h.release(m, t.name)
-	if t.res == ClaimBusy && t.generated {
-		// Even a generated name could not be checked: the name service is
+	// Not granted: the name is given back here, and after a busy claim
+	// in the cluster too (an attempt may have written it before its
+	// answer was lost; the release deletes it only if it is this node's).
+	if h.release(m, t.name) && t.res == ClaimBusy {
+		h.cl.Release(t.name)
+	}
+	if t.res == ClaimBusy && (t.generated || m.id != nil) {
+		// Even a generated name could not be checked, or the token's
+		// name, which is the user's only one: the name service is
 		// overloaded. The user is told so and may reconnect; a retry here
-		// would keep it waiting for as long as the overload lasts.
+		// would keep it waiting for as long as the overload lasts, and an
+		// authenticated user let in unregistered could see another node
+		// give its name to someone else.
 		ev := t.a.refused // why the name asked for was not given, if one was
 		if ev == nil {
 			ev = &event{typ: evError, code: string(errNameBusy), text: []byte(nameBusy(t.name))}
@@ -104,7 +111,7 @@ type renameTask struct {
 }
 
 // Claimed implements Claimant.
-func (t *renameTask) Claimed(res ClaimResult) {
+func (t *renameTask) Claimed(res ClaimResult, _ string) {
 	t.res = res
 	_ = t.m.c.Loop().Post(t)
 }
@@ -113,11 +120,13 @@ func (t *renameTask) Run(*engine.Loop) {
 	h, m := t.h, t.m
 	switch {
 	case !m.c.Open():
-		if h.release(m, t.name) && t.res == ClaimGranted {
-			h.cl.Release(t.name)
+		if h.release(m, t.name) && t.res != ClaimTaken {
+			h.cl.Release(t.name) // granted, or maybe written by a busy claim
 		}
 	case t.res != ClaimGranted:
-		h.release(m, t.name)
+		if h.release(m, t.name) && t.res == ClaimBusy {
+			h.cl.Release(t.name)
+		}
 		code, text := claimRefusal(t.res, t.name)
 		h.replyError(m, code, text)
 	default:
@@ -214,16 +223,33 @@ func (t *joinTask) Run(l *engine.Loop) {
 func (t *joinTask) Done() {}
 
 // claimHere claims m's name in the cluster for this node without waiting
-// for the answer: a name m holds here already, generated after a rename
-// (granted at once: a clash with another node's random name is
-// astronomically rare), or freed by another node (reclaimTask). Loop only.
+// for the answer (Claim with no Claimant): a name m holds here already,
+// generated after a rename (granted at once: a clash with another node's
+// random name is astronomically rare), or that left the registry while m
+// held it (reclaimTask). The cluster writes it as soon as its registry
+// answers and reports another holder through Lost. Loop only.
 func (h *Hub) claimHere(m *Member) {
-	h.cl.Claim(m.name, m.ri.name, ClaimFunc(func(ClaimResult) {}))
+	h.cl.Claim(m.name, m.ri.name, nil)
 }
 
-// Lost implements Receiver: the member holding name without owning it
-// (anonymous, or by /nick) is renamed on its loop (evictTask).
-func (h *Hub) Lost(name string) { h.evictHolders(name, true) }
+// Holds implements Receiver.
+func (h *Hub) Holds(name string) bool {
+	m, _, _ := h.lookup(name)
+	return m != nil
+}
+
+// Lost implements Receiver: the members holding name without owning it
+// (anonymous, or by /nick) are renamed on their loops (evictTask); a
+// token holder keeps its token's name, and node, which holds it in the
+// registry, is asked to give it up (evReserve) and then frees it for this
+// node to claim (Freed), as when the user connects.
+func (h *Hub) Lost(name, node string) {
+	if m, _, _ := h.lookup(name); m != nil && h.evictable(name) == nil {
+		h.sendRemote(node, &event{typ: evReserve, to: name})
+		return
+	}
+	h.evictHolders(name, true)
+}
 
 // holds reports whether m is open, in its room and named name: the loop
 // tasks that rename or claim for a member act only on one still so. Loop
@@ -233,15 +259,17 @@ func holds(m *Member, name string) bool {
 }
 
 // Freed implements Receiver: a member of this node holding name claims it
-// for this node, on its loop (reclaimTask).
+// for this node, on its loop (reclaimTask): another node freed it (its
+// holder was another tab of the same user), or this node's own entry was
+// deleted while the member held it.
 func (h *Hub) Freed(name string) {
 	if m, _, _ := h.lookup(name); m != nil {
 		_ = m.c.Loop().Post(&reclaimTask{h: h, m: m, name: name})
 	}
 }
 
-// reclaimTask claims for this node a name its member holds, freed in the
-// cluster by another node.
+// reclaimTask claims for this node a name its member holds, which left
+// the registry.
 type reclaimTask struct {
 	h    *Hub
 	m    *Member

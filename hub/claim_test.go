@@ -39,7 +39,9 @@ func (c *heldCluster) Claim(name, _ string, done hub.Claimant) {
 	if c.pending == nil {
 		c.pending = make(map[string][]hub.Claimant)
 	}
-	c.pending[name] = append(c.pending[name], done)
+	if done != nil { // nil: a name the hub keeps, not waited for
+		c.pending[name] = append(c.pending[name], done)
+	}
 	c.claimed = append(c.claimed, name)
 }
 
@@ -50,7 +52,7 @@ func (c *heldCluster) answer(name string, res hub.ClaimResult) int {
 	delete(c.pending, name)
 	c.mu.Unlock()
 	for _, d := range ds {
-		d.Claimed(res)
+		d.Claimed(res, "")
 	}
 	return len(ds)
 }

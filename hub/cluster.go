@@ -50,11 +50,19 @@ type Cluster interface {
 
 	// Claim asks for name, for a user in room, cluster-wide.
 	// done.Claimed is called once, from another goroutine: ClaimTaken if
-	// a user of another node holds the name, ClaimBusy if the cluster is
-	// up but its registry did not answer in time (granting the name then
-	// could give it to two users). When the cluster is known to be
-	// unavailable it answers ClaimGranted (the name is then unique on
-	// this node only) and claims the name again once the cluster is back.
+	// a user of another node holds the name (and that node's id),
+	// ClaimBusy if the cluster is up but its registry did not answer in
+	// time (granting the name then could give it to two users; an attempt
+	// may have written it: the hub releases a name it does not keep).
+	// When the cluster is known to be unavailable it answers ClaimGranted
+	// (the name is then unique on this node only) and claims the name
+	// again once the cluster is back.
+	//
+	// done may be nil, for a name a member of this node holds and keeps
+	// whatever the answer (a name freed by another node, or deleted from
+	// the registry while this node held it): the Cluster writes it as soon
+	// as the registry answers, and reports another node holding it through
+	// Receiver.Lost.
 	Claim(name, room string, done Claimant)
 	// Update records the room, or the spelling, of a name this node
 	// holds.
@@ -81,15 +89,19 @@ type Cluster interface {
 // lands among the connections' long-lived state, where it is paid for in
 // memory after it is freed (docs/deploy.md, 8. Cluster over NATS, Sizing).
 type (
-	Claimant interface{ Claimed(ClaimResult) }
-	Waiter   interface{ Subscribed() }
+	Claimant interface {
+		// Claimed is the answer; node is the holder's with ClaimTaken.
+		Claimed(res ClaimResult, node string)
+	}
+	Waiter interface{ Subscribed() }
 )
 
-// ClaimFunc is a function as a Claimant.
+// ClaimFunc is a function as a Claimant (it is not told the holder's
+// node).
 type ClaimFunc func(ClaimResult)
 
 // Claimed implements Claimant.
-func (f ClaimFunc) Claimed(res ClaimResult) { f(res) }
+func (f ClaimFunc) Claimed(res ClaimResult, _ string) { f(res) }
 
 // ClaimResult is a Cluster's answer to a name claim.
 type ClaimResult uint8
@@ -116,21 +128,31 @@ type Receiver interface {
 	// this node holds from it when it must write it again (after an
 	// outage) instead of keeping its own copy per user.
 	Names(yield func(name, room string))
-	// Lost says that name, held by a member of this node, is another
-	// node's in the cluster: granted here while the cluster was
-	// unreachable and taken there meanwhile, or freed while this node was
-	// cut off for longer than the TTL and taken since. Names are unique
+	// Holds reports whether a member of this node holds name, in a room
+	// or on its way into one. The Cluster asks before it deletes an entry
+	// of this node's that it finds in the registry with no user behind it
+	// (left by releases it could not make). Called like Lost.
+	Holds(name string) bool
+	// Lost says that name, held by a member of this node, is node's in
+	// the cluster: granted here while the cluster was unreachable and
+	// taken there meanwhile, or taken there after it left the registry
+	// while this node held it (freed while this node was cut off, or
+	// deleted by a janitor that thought this node gone). Names are unique
 	// cluster-wide, so a holder that does not own the name (anonymous, or
 	// a token holder that took it with /nick) is renamed (with an error
 	// event saying why, as a refused /nick would); a token holder keeps
-	// its token's name. Called from the Cluster's goroutines, not under
-	// the hub's locks.
-	Lost(name string)
-	// Freed says that another node's name has left the registry. If a
-	// member of this node holds it (another tab of an authenticated user
-	// whose first tab, on that node, held the entry), the hub claims it
-	// for this node: the name stays reserved cluster-wide while any of
-	// its holders is connected. Called like Lost.
+	// its token's name, and node is asked to give it up (a reservation,
+	// as when the user connects). Called from the Cluster's goroutines,
+	// not under the hub's locks.
+	Lost(name, node string)
+	// Freed says that name has left the registry, or that another node
+	// wrote it. If a member of this node holds it (another tab of an
+	// authenticated user whose first tab, on that node, held the entry;
+	// or this node's own user, whose entry was deleted or taken over by a
+	// node that thought this one gone), the hub claims it for this node
+	// again (Cluster.Claim with no Claimant: written, or Lost): the name
+	// stays reserved cluster-wide while any of its holders is connected,
+	// and never has two holders. Called like Lost.
 	Freed(name string)
 }
 
@@ -189,10 +211,7 @@ func (h *Hub) Receive(msg []byte) bool {
 		return true
 	}
 	if ev.typ == evReserve {
-		// An authenticated user of another node connected with the name:
-		// this node's holder that does not own it (anonymous, or by
-		// /nick) gives it up.
-		h.evictHolders(ev.to, false)
+		h.reserved(ev.to)
 		return true
 	}
 	if ev.typ == evWhisper {
@@ -226,4 +245,18 @@ func (h *Hub) Receive(msg []byte) bool {
 		tf, jf = ev.frames(ri)
 	}
 	return h.fanout(ri.name, tf, jf, nil, h.cfg.ClusterBacklog)
+}
+
+// reserved handles a reservation from another node, whose token holder
+// connected with name, or found it held here: this node's holders that do
+// not own it (anonymous, or by /nick) give it up (evictTask frees it here
+// and in the cluster, and the user's node claims it: Receiver.Freed).
+// With no holder here, an entry this node left in the registry for name
+// is released.
+func (h *Hub) reserved(name string) {
+	if m, _, _ := h.lookup(name); m == nil {
+		h.cl.Release(name)
+		return
+	}
+	h.evictHolders(name, false)
 }

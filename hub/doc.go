@@ -152,14 +152,18 @@
 // claim.go): a connecting member is greeted, and a /nick applied, once the
 // cluster answered. A claim the cluster's registry could not answer in
 // time (it is up but overloaded) is refused with "name_unavailable"
-// rather than granted twice: a connecting user gets a generated name, a
-// /nick is not applied; either may try again. Counts, rosters and whisper look-ups add the cluster's
-// view of the other nodes. A whisper whose target may have connections on
-// other nodes (a user of another node, or an authenticated user, whose
-// tabs share its name on every node) goes to every other node
-// (Cluster.SendAll), and each delivers it to its own connections of the
-// name: every tab gets it once, in the sender's order. Without a cluster
-// none of this runs.
+// rather than granted twice: a connecting user gets a generated name (an
+// authenticated one, whose token's name is its only one, is closed with
+// 1013), a /nick is not applied; either may try again. Counts, rosters
+// and whisper look-ups add the cluster's view of the other nodes. A
+// whisper whose target may have connections on other nodes (a user of
+// another node, or an authenticated user, whose tabs share its name on
+// every node) goes to every other node (Cluster.SendAll), and each
+// delivers it to its own connections of the name: every tab gets it once,
+// in the sender's order. Messages from other nodes go to a loop only
+// while fewer than Config.ClusterBacklog tasks wait for it; past that they
+// are dropped there and counted by the cluster. Without a cluster none of
+// this runs.
 //
 // # Sharding
 //

@@ -120,27 +120,32 @@ type clusterCollector struct {
 	connected, healthy, reconnects, out, in     *prometheus.Desc
 	pubDropped, inDropped, ops, opErrors, users *prometheus.Desc
 	conflicts, staleFreed, claimsBusy           *prometheus.Desc
+	queued, regDropped, janitorSkipped, pending *prometheus.Desc
 }
 
 func newClusterCollector(cl *clustered) *clusterCollector {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("wsnode_cluster_"+name, help, nil, nil)
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("wsnode_cluster_"+name, help, labels, nil)
 	}
 	return &clusterCollector{
-		cl:         cl,
-		connected:  d("nats_connected", "1 while the NATS connection is up."),
-		healthy:    d("healthy", "1 while connected and the registry is set up."),
-		reconnects: d("nats_reconnects_total", "Reconnections to NATS."),
-		out:        d("messages_out_total", "Messages published to other nodes (one per broadcast or whisper)."),
-		in:         d("messages_in_total", "Messages received from other nodes."),
-		pubDropped: d("messages_dropped_out_total", "Messages not published: queue full or NATS refused them."),
-		inDropped:  d("messages_dropped_in_total", "Messages from other nodes dropped: this node did not keep up (NATS slow consumer, or an event loop with its backlog of tasks waiting)."),
-		ops:        d("registry_calls_total", "Registry calls to JetStream."),
-		opErrors:   d("registry_errors_total", "Registry calls that failed (timeouts, outages)."),
-		users:      d("remote_users", "Users on the other nodes, as this node sees them."),
-		conflicts:  d("name_conflicts_total", "Names held here found held by another node in the registry after an outage; their anonymous holders were renamed."),
-		staleFreed: d("stale_names_freed_total", "Names of dead nodes freed."),
-		claimsBusy: d("claims_busy_total", "Name claims refused (name_unavailable) because the registry failed while NATS was up."),
+		cl:             cl,
+		connected:      d("nats_connected", "1 while the NATS connection is up."),
+		healthy:        d("healthy", "1 while connected and the registry is set up."),
+		reconnects:     d("nats_reconnects_total", "Reconnections to NATS."),
+		out:            d("messages_out_total", "Messages published to other nodes (one per broadcast or whisper)."),
+		in:             d("messages_in_total", "Messages received from other nodes."),
+		pubDropped:     d("messages_dropped_out_total", "Messages not published: queue full or NATS refused them."),
+		inDropped:      d("messages_dropped_in_total", "Messages from other nodes dropped: this node did not keep up (NATS slow consumer, or an event loop with its backlog of tasks waiting)."),
+		ops:            d("registry_calls_total", "Registry calls to JetStream."),
+		opErrors:       d("registry_errors_total", "Registry calls that failed (timeouts, outages)."),
+		users:          d("remote_users", "Users on the other nodes, as this node sees them."),
+		conflicts:      d("name_conflicts_total", "Names held here found held by another node in the registry (after an outage, or after leaving the registry); anonymous holders renamed, tokens' names reserved."),
+		staleFreed:     d("stale_names_freed_total", "Names of dead nodes, and this node's own that no user held, deleted from the registry."),
+		claimsBusy:     d("claims_busy_total", "Name claims refused (name_unavailable) because the registry failed while NATS was up."),
+		queued:         d("registry_queued", "Registry calls waiting for the workers."),
+		pending:        d("registry_pending", "Names kept to write or delete once the registry answers (granted while it was unavailable, updates and releases that failed)."),
+		regDropped:     d("registry_dropped_total", "Registry calls not made, by reason: queue_full (refused: claims answered busy), gone (claims and updates of names released since: the connection left).", "reason"),
+		janitorSkipped: d("janitor_skipped_total", "Janitor rounds that could not read every node's liveness key (an error, a timeout, or out of time): those nodes are not taken for gone that round."),
 	}
 }
 
@@ -175,5 +180,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.conflicts, st.Conflicts.Load())
 	counter(c.staleFreed, st.StaleFreed.Load())
 	counter(c.claimsBusy, st.ClaimsBusy.Load())
+	gauge(c.queued, float64(st.RegistryQueued.Load()))
+	gauge(c.pending, float64(n.RegistryPending()))
+	ch <- prometheus.MustNewConstMetric(c.regDropped, prometheus.CounterValue, float64(st.RegistryDropped.Load()), "queue_full")
+	ch <- prometheus.MustNewConstMetric(c.regDropped, prometheus.CounterValue, float64(st.RegistryGone.Load()), "gone")
+	counter(c.janitorSkipped, st.JanitorSkipped.Load())
 	c.cl.latency.Collect(ch)
 }

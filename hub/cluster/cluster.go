@@ -24,8 +24,17 @@ const (
 	DefaultQueueLen     = 1 << 16
 	DefaultOpTimeout    = 2 * time.Second
 	DefaultReconnectBuf = 8 << 20
-	workers             = 4 // registry worker goroutines
+
+	DefaultRegistryQueue      = 1 << 14 // registry calls waiting, node-wide
+	DefaultRegistryQueueBytes = 4 << 20 // their bytes, node-wide
+
+	workers = 4 // registry worker goroutines
 )
+
+// CloseMargin is how long Node.Close may take past its context's deadline,
+// whatever NATS does: to stop the node's goroutines, flush, delete its
+// liveness key and close the connection, each step bounded.
+const CloseMargin = time.Second
 
 // Config configures a Node. The zero value needs URLs only.
 type Config struct {
@@ -50,6 +59,15 @@ type Config struct {
 	// OpTimeout bounds one registry call; a call that times out counts as
 	// the cluster being unavailable. If zero, DefaultOpTimeout.
 	OpTimeout time.Duration
+	// RegistryQueue bounds the registry calls (claims, updates, releases)
+	// waiting for the workers, in entries, and RegistryQueueBytes in bytes
+	// (names and rooms included). Past either, a claim is refused as busy
+	// at once and an update or a release is dropped (Stats.RegistryDropped):
+	// the registry is set up again once it answers, which writes what the
+	// hub holds and deletes this node's entries it no longer does. If
+	// zero, DefaultRegistryQueue and DefaultRegistryQueueBytes.
+	RegistryQueue      int
+	RegistryQueueBytes int
 	// ReconnectBuf is nats.go's buffer for messages published while
 	// reconnecting, in bytes. If zero, DefaultReconnectBuf; negative: none
 	// (such messages are dropped at once).
@@ -90,6 +108,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = DefaultOpTimeout
 	}
+	if c.RegistryQueue <= 0 {
+		c.RegistryQueue = DefaultRegistryQueue
+	}
+	if c.RegistryQueueBytes <= 0 {
+		c.RegistryQueueBytes = DefaultRegistryQueueBytes
+	}
 	if c.ReconnectBuf == 0 {
 		c.ReconnectBuf = DefaultReconnectBuf
 	}
@@ -109,8 +133,13 @@ type Stats struct {
 	RegistryOps    atomic.Int64 // registry calls made
 	RegistryErrors atomic.Int64 // registry calls that failed (timeouts, outages)
 	ClaimsBusy     atomic.Int64 // claims refused because the registry failed while the cluster was up
-	Conflicts      atomic.Int64 // names held here found another node's after an outage (anonymous holders renamed)
-	StaleFreed     atomic.Int64 // names of dead nodes freed
+	Conflicts      atomic.Int64 // names held here found another node's after an outage (anonymous holders renamed, tokens' names reserved)
+	StaleFreed     atomic.Int64 // names of dead nodes, and this node's own that no user holds, freed
+
+	RegistryQueued  atomic.Int64 // registry calls waiting for the workers (a gauge)
+	RegistryDropped atomic.Int64 // registry calls not queued: the queue was full (Config.RegistryQueue)
+	RegistryGone    atomic.Int64 // claims and updates not made: their name was released since (the connection left)
+	JanitorSkipped  atomic.Int64 // janitor rounds that could not read every node's liveness key (an error, a timeout, or out of time): those nodes are not freed that round
 }
 
 // Node is this node's membership of a cluster. It implements hub.Cluster.
@@ -129,6 +158,11 @@ type Node struct {
 	pub      chan *pubJob   // to the publisher goroutine
 	arrivals chan *nats.Msg // from NATS to the hub
 
+	// ctx is the parent of every NATS call's context: Close cancels it,
+	// so that no goroutine waits out a call after the deadline.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	subMu      sync.Mutex
 	want       map[string]bool         // room -> subscribed wanted, since the last reconcile; guarded by subMu
 	subscribed map[string]bool         // rooms subscribed, as the server knows; guarded by subMu
@@ -136,11 +170,14 @@ type Node struct {
 	waiters    map[string][]hub.Waiter // WhenSubscribed callbacks by room; guarded by subMu
 	subKick    chan struct{}           // wakes the publisher to reconcile subscriptions
 
-	reg      [workers]*worker
-	kv       atomic.Pointer[buckets] // nil until the buckets are set up
-	ready    atomic.Bool             // connected and set up
-	setupSig chan struct{}           // (re)connected: set up again
-	v        view
+	reg       [workers]*worker
+	kv        atomic.Pointer[buckets] // nil until the buckets are set up
+	ready     atomic.Bool             // connected and set up
+	setupSig  chan struct{}           // (re)connected: set up again
+	needSetup atomic.Bool             // registry work was dropped (a full queue or map): set up again once the registry answers
+	v         view
+	stale     []staleName     // the janitor's names of gone nodes left to delete (supervisor only)
+	unrel     unreleasedNames // Close's report
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -173,16 +210,12 @@ func New(cfg Config) (*Node, error) {
 		setupSig:   make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
-	n.v.init(cfg.NodeID, true)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.v.init(cfg.NodeID)
 	for i := range n.reg {
 		n.reg[i] = newWorker(n, i)
 	}
-	kick := func() {
-		select {
-		case n.setupSig <- struct{}{}:
-		default:
-		}
-	}
+	kick := n.kick
 	n.nc, err = nats.Connect(cfg.URLs,
 		nats.Name("wsnode "+cfg.NodeID),
 		nats.NoEcho(),
@@ -241,8 +274,17 @@ func (n *Node) Attach(r hub.Receiver) {
 	n.goRun(n.publisher)
 	n.goRun(n.receiver)
 	n.goRun(n.supervise)
+	n.goRun(n.heartbeat)
 	for _, w := range n.reg {
 		n.goRun(w.run)
+	}
+}
+
+// kick asks the supervisor to set the registry up again.
+func (n *Node) kick() {
+	select {
+	case n.setupSig <- struct{}{}:
+	default:
 	}
 }
 
@@ -275,27 +317,55 @@ func (n *Node) closing() bool {
 }
 
 // Close says goodbye: it waits (up to ctx) for the registry calls queued
-// so far (the releases of a drained node's users) and the messages
-// published so far, deletes the node's liveness key and closes the
-// connection. Call it after the hub's connections are closed.
+// so far (the releases of a drained node's users), then stops the node's
+// goroutines, publishes what is queued, deletes the node's liveness key
+// and closes the connection, within CloseMargin past ctx's deadline
+// whatever NATS does. The names it could not release are logged: the
+// other nodes free them within the TTL (the liveness key is gone, or
+// expires). Call it after the hub's connections are closed.
 func (n *Node) Close(ctx context.Context) error {
+	if n.closing() {
+		return nil // closed already
+	}
 	var err error
 	for _, w := range n.reg {
 		if e := w.wait(ctx); e != nil && err == nil {
 			err = fmt.Errorf("cluster: close: %w", e)
 		}
 	}
-	n.stopOnce.Do(func() { close(n.stop) })
-	n.wg.Wait()
-	if n.nc.IsConnected() {
-		_ = n.nc.FlushWithContext(ctx)
-		if b := n.kv.Load(); b != nil {
-			octx, cancel := context.WithTimeout(ctx, n.cfg.OpTimeout)
-			_ = b.nodes.Delete(octx, n.cfg.NodeID)
-			cancel()
-		}
+	end := time.Now().Add(CloseMargin)
+	n.stopOnce.Do(func() { close(n.stop); n.cancel() })
+	stopped := make(chan struct{})
+	go func() { n.wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(CloseMargin / 4):
+		n.log.Warn("cluster: close: goroutines still in NATS calls; closing the connection under them")
 	}
-	n.nc.Close()
+	n.unrel.mu.Lock()
+	if n.unrel.count > 0 {
+		n.log.Warn("cluster: close: names not released in the registry (the other nodes free them within the TTL)",
+			"count", n.unrel.count, "names", strings.Join(n.unrel.names, " "))
+	}
+	n.unrel.mu.Unlock()
+	if n.nc.IsConnected() {
+		gctx, cancel := context.WithDeadline(context.Background(), end.Add(-CloseMargin/4))
+		_ = n.nc.FlushWithContext(gctx)
+		if b := n.kv.Load(); b != nil {
+			_ = b.nodes.Delete(gctx, n.cfg.NodeID)
+		}
+		cancel()
+	}
+	// nats.go's Close flushes under the connection's lock, which a
+	// publish blocked on a stalled socket holds: bounded here, the rest is
+	// left to its write timeout.
+	closed := make(chan struct{})
+	go func() { n.nc.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Until(end)):
+		n.log.Warn("cluster: close: NATS connection still flushing; left to finish")
+	}
 	return err
 }
 

@@ -36,7 +36,8 @@ func (n *Node) CreateEntry(key, val string) error {
 // WriteEntry runs key's worker's write (a claim's registry calls) in the
 // caller's goroutine.
 func (n *Node) WriteEntry(key, name, room string) (bool, error) {
-	return n.worker(key).write(n.kv.Load(), key, name, room)
+	ok, _, err := n.worker(key).write(n.kv.Load(), key, name, room)
+	return ok, err
 }
 
 // NamesEntry is key's names value, or "" if there is none.

@@ -1,8 +1,11 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,8 @@ import (
 	"edgews/hub/cluster"
 	"edgews/hub/cluster/clustertest"
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
 
@@ -81,6 +86,93 @@ func startNodeOf(t *testing.T, cl *cluster.Node, hc hub.Config, loops int, n *no
 	enginetest.Start(t, n.srv)
 	return n
 }
+
+// startHealthy is startNodeWith, once the node is connected and set up.
+func startHealthy(t *testing.T, cfg cluster.Config) *node {
+	t.Helper()
+	n := startNodeWith(t, cfg)
+	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node "+n.cl.ID()+" healthy")
+	return n
+}
+
+// connect dials n's /chat at query and reads its greeting.
+func connect(t *testing.T, n *node, query string) *client {
+	t.Helper()
+	c := dial(t, n, query)
+	c.expectPrefix(t, "You are connected!")
+	return c
+}
+
+// jsClient is JetStream through a NATS connection of the test's own (as
+// another node would have), closed when the test ends.
+func jsClient(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// registry is the names and liveness buckets, read and written with a
+// client of the test's own.
+func registry(t *testing.T, url string) (names, nodes jetstream.KeyValue) {
+	t.Helper()
+	js := jsClient(t, url)
+	var err error
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if names, err = js.KeyValue(ctx, cluster.DefaultName+"_names"); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err = js.KeyValue(ctx, cluster.DefaultName+"_nodes"); err != nil {
+		t.Fatal(err)
+	}
+	return names, nodes
+}
+
+// registered waits until key's value in kv is want.
+func registered(t *testing.T, kv jetstream.KeyValue, key, want string) {
+	t.Helper()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry(kv, key) == want }, key+" registered as "+want)
+}
+
+// entry is key's value in kv, or "" if it has none.
+func entry(kv jetstream.KeyValue, key string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		return ""
+	}
+	return string(e.Value())
+}
+
+// logs is a slog.Logger's output, safe to read while it is written.
+type logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// logger writes to l.
+func (l *logs) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func (n *node) close(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

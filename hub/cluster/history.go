@@ -236,7 +236,7 @@ func (hs *History) storeOne(tails map[string]*roomTail, j *histJob) {
 		if j.flags&hub.MessageVerified != 0 {
 			m.Header.Set(hdrVer, "1")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), hs.n.cfg.OpTimeout)
+		ctx, cancel := context.WithTimeout(hs.n.ctx, hs.n.cfg.OpTimeout)
 		ack, err := hs.n.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(tail.seq))
 		cancel()
 		if err == nil {
@@ -260,7 +260,7 @@ func (hs *History) storeOne(tails map[string]*roomTail, j *histJob) {
 // lastOf reads the last stored message of subject: the room's tail, or a
 // new epoch if it has none.
 func (hs *History) lastOf(subject string) (*roomTail, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), hs.n.cfg.OpTimeout)
+	ctx, cancel := context.WithTimeout(hs.n.ctx, hs.n.cfg.OpTimeout)
 	defer cancel()
 	msg, err := hs.stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {

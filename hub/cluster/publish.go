@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"sync"
 
 	"edgews/hub"
@@ -183,7 +184,9 @@ func (n *Node) reconcile(subs map[string]*nats.Subscription) {
 	// SUBs; while disconnected, nats.go sends them on reconnect, and no
 	// ping is waited for (WhenSubscribed never waits out an outage).
 	if n.nc.IsConnected() {
-		_ = n.nc.FlushTimeout(n.cfg.OpTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.OpTimeout)
+		_ = n.nc.FlushWithContext(ctx)
+		cancel()
 	}
 	n.subMu.Lock()
 	for room := range want {

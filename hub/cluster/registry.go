@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"edgews/hub"
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,16 @@ import (
 // release (a /join, /nick or disconnect) and saves a map entry per
 // connected user: 37 to 75 bytes of long-lived memory per user, more than
 // the whole cluster may add to an idle connection (TestRegistryBytesPerUser).
+//
+// The queue is bounded (Config.RegistryQueue entries, RegistryQueueBytes
+// bytes): past it a claim is refused busy at once and an update or a
+// release is dropped, counted (Stats.RegistryDropped), and the registry is
+// set up again once it answers (its resync writes what the hub holds, its
+// purge deletes what it no longer does). A release cancels the claims and
+// updates of its name still queued (their connection is gone: counted in
+// Stats.RegistryGone), and stops a claim of it being tried, so that a
+// registry that does not answer is not asked, three times per claim, for
+// names of users who already left.
 
 type opKind uint8
 
@@ -35,13 +46,25 @@ const (
 	opRelease
 	opResync // after a reconnection: write what the cluster missed, check what it has
 	opRetry  // write what failed while the cluster was up
+	opPurge  // delete an entry of this node's that the hub no longer holds (found at a set-up)
 )
 
 type op struct {
 	kind       opKind
 	key        string // lower-case name
 	name, room string
-	done       hub.Claimant // opClaim
+	done       hub.Claimant // opClaim; nil: the hub keeps the name whatever the answer
+	rev        uint64       // opPurge: the entry's revision
+}
+
+// internal reports whether o is the node's own work (resync, retry,
+// purge), which the queue's bounds do not refuse: there is at most one of
+// each kind per worker and set-up, or one per entry of this node's found.
+func (o *op) internal() bool { return o.kind >= opResync }
+
+// opBytes is what o costs in the queue, for Config.RegistryQueueBytes.
+func opBytes(o *op) int {
+	return int(unsafe.Sizeof(*o)) + len(o.key) + len(o.name) + len(o.room)
 }
 
 var keySeed = maphash.MakeSeed()
@@ -50,10 +73,13 @@ func (n *Node) worker(key string) *worker {
 	return n.reg[maphash.String(keySeed, key)%workers]
 }
 
-// Claim implements hub.Cluster.
+// Claim implements hub.Cluster. A full queue refuses the claim at once
+// (ClaimBusy, from the caller's goroutine).
 func (n *Node) Claim(name, room string, done hub.Claimant) {
 	key := strings.ToLower(name)
-	n.worker(key).push(op{kind: opClaim, key: key, name: name, room: room, done: done})
+	if !n.worker(key).push(op{kind: opClaim, key: key, name: name, room: room, done: done}) && done != nil {
+		done.Claimed(hub.ClaimBusy, "")
+	}
 }
 
 // Update implements hub.Cluster.
@@ -76,24 +102,29 @@ func (n *Node) resync() {
 }
 
 // retry asks every worker to write what failed while the cluster was up
-// (the supervisor's liveness tick, four times per TTL).
+// (the liveness tick, four times per TTL).
 func (n *Node) retry() {
 	for _, w := range n.reg {
 		w.push(op{kind: opRetry})
 	}
 }
 
-// worker runs registry calls one at a time. Its queue is a slice, not a
-// bounded channel: it holds at most a few calls per connected user (each
-// user's commands are rate-limited), and a push must never wait.
+// worker runs registry calls one at a time. Its queue is a slice, bounded
+// by Config.RegistryQueue and RegistryQueueBytes (a share of each per
+// worker), and a push never waits.
 type worker struct {
 	n     *Node
 	mu    sync.Mutex
 	queue []op
+	bytes int // opBytes of queue's ops (internal ones included)
 	busy  bool
 	idle  chan struct{} // made by wait, closed when the queue empties
 	kick  chan struct{}
-	spare []op // the last batch's array, for the next (worker goroutine only)
+	spare []op   // the last batch's array, for the next (worker goroutine only)
+	cur   string // key of the claim being made, "" if none; guarded by mu
+	drop  bool   // cur was released meanwhile: stop trying; guarded by mu
+
+	maxLen, maxBytes int // this worker's share of the queue's bounds
 
 	// The registry calls' context (deadline); worker goroutine only.
 	ctx    context.Context
@@ -111,11 +142,28 @@ type worker struct {
 	subj, reply []byte
 
 	// Worker goroutine only; empty while the cluster is up and its calls
-	// succeed. Written at the next retry or resync:
-	granted map[string]pending  // key -> to write (granted while the cluster was unavailable, or an update that failed)
-	freed   map[string]struct{} // key -> to delete if this node's (released, or refused busy, while the registry failed)
-	lostNow map[string]struct{} // keys found another node's in the current resync or retry (their holders are being renamed); nil if none
+	// succeed. Written at the next retry or resync; each holds at most
+	// maxPending keys (past it the registry is set up again once it
+	// answers, which writes and purges everything: Node.needSetup):
+	granted map[string]pending   // key -> to write (granted while the cluster was unavailable, a name kept through a busy claim, or an update that failed); only names the hub holds
+	freed   map[string]struct{}  // key -> to delete if this node's (a release that failed while the cluster was up; releases while it was unavailable are the purge's)
+	lostNow map[string]time.Time // keys found another node's and reported (their holders are being renamed), when; nil if none
+	pending atomic.Int64         // len(granted) + len(freed), for RegistryPending
 }
+
+// RegistryPending is how many names the workers keep to write or delete
+// once the registry answers (granted while it was unavailable, or whose
+// update or release failed): at most maxPending per worker and map.
+func (n *Node) RegistryPending() int64 {
+	var p int64
+	for _, w := range n.reg {
+		p += w.pending.Load()
+	}
+	return p
+}
+
+// maxPending bounds a worker's granted and freed maps.
+const maxPending = 4096
 
 // pending is a name to write: granted while the cluster was unavailable,
 // or an update that failed.
@@ -123,17 +171,114 @@ type pending struct{ name, room string }
 
 func newWorker(n *Node, idx int) *worker {
 	return &worker{n: n, idx: idx, kick: make(chan struct{}, 1), acks: make(chan createAck, createAcks), msg: newCreateMsg(),
+		maxLen: max(n.cfg.RegistryQueue/workers, 1), maxBytes: max(n.cfg.RegistryQueueBytes/workers, 1),
 		granted: make(map[string]pending), freed: make(map[string]struct{})}
 }
 
-func (w *worker) push(o op) {
+// push queues o; false if the queue is full (o dropped, counted; the
+// registry is set up again once it answers). A release first cancels the
+// queued claims and updates of its name (answered ClaimBusy: their
+// connections are gone) and stops the claim of it being made; it is not
+// queued twice.
+func (w *worker) push(o op) bool {
+	var cancelled []hub.Claimant
 	w.mu.Lock()
+	if o.kind == opRelease {
+		queued := false
+		cancelled, queued = w.cancelLocked(o.key)
+		if queued {
+			w.mu.Unlock()
+			w.answerGone(cancelled)
+			return true
+		}
+	}
+	b := opBytes(&o)
+	if !o.internal() && (len(w.queue) >= w.maxLen || w.bytes+b > w.maxBytes) {
+		w.mu.Unlock()
+		w.answerGone(cancelled)
+		w.n.stats.RegistryDropped.Add(1)
+		w.n.needSetup.Store(true)
+		return false
+	}
 	w.queue = append(w.queue, o)
+	w.bytes += b
+	w.n.stats.RegistryQueued.Add(1)
 	w.mu.Unlock()
+	w.answerGone(cancelled)
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
+	return true
+}
+
+// cancelLocked takes the claims and updates of key out of the queue
+// (their claimants, to be answered), marks key's claim being made, if
+// any, to stop; queued reports a release of key in the queue already.
+// Caller holds mu.
+func (w *worker) cancelLocked(key string) (claims []hub.Claimant, queued bool) {
+	if w.cur == key {
+		w.drop = true
+	}
+	q := w.queue[:0]
+	for _, o := range w.queue {
+		if o.key != key || o.kind != opClaim && o.kind != opUpdate {
+			queued = queued || o.kind == opRelease && o.key == key
+			q = append(q, o)
+			continue
+		}
+		if o.done != nil {
+			claims = append(claims, o.done)
+		}
+		w.bytes -= opBytes(&o)
+		w.n.stats.RegistryQueued.Add(-1)
+		w.n.stats.RegistryGone.Add(1)
+	}
+	clear(w.queue[len(q):])
+	w.queue = q
+	return claims, queued
+}
+
+// answerGone answers claims cancelled for connections that are gone.
+func (w *worker) answerGone(claims []hub.Claimant) {
+	for _, c := range claims {
+		c.Claimed(hub.ClaimBusy, "")
+	}
+}
+
+// moot reports whether o, taken from the queue in a batch, is a claim or
+// an update of a name whose release was queued since (its connection is
+// gone): it is not made (a claim is answered ClaimBusy), as push cancels
+// those still queued.
+func (w *worker) moot(o *op) bool {
+	if o.kind != opClaim && o.kind != opUpdate {
+		return false
+	}
+	w.mu.Lock()
+	released := false
+	for i := range w.queue {
+		if q := &w.queue[i]; q.kind == opRelease && q.key == o.key {
+			released = true
+			break
+		}
+	}
+	w.mu.Unlock()
+	if !released {
+		return false
+	}
+	w.n.stats.RegistryGone.Add(1)
+	if o.done != nil {
+		o.done.Claimed(hub.ClaimBusy, "")
+	}
+	return true
+}
+
+// dropped reports whether the claim being made was released meanwhile
+// (its connection is gone): it stops trying.
+func (w *worker) dropped() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.drop
 }
 
 // wait returns once the calls queued before it are done, or ctx ends.
@@ -173,6 +318,7 @@ func (w *worker) run() {
 		select {
 		case <-w.kick:
 		case <-w.n.stop:
+			w.unreleased(nil)
 			return
 		}
 		for {
@@ -188,10 +334,18 @@ func (w *worker) run() {
 			}
 			batch := w.queue
 			w.queue, w.spare = w.spare[:0], nil
+			w.bytes = 0
 			w.busy = true
 			w.mu.Unlock()
 			for i := range batch {
-				w.do(batch[i])
+				if w.n.closing() {
+					w.unreleased(batch[i:]) // Close's deadline passed
+					return
+				}
+				w.n.stats.RegistryQueued.Add(-1)
+				if !w.moot(&batch[i]) {
+					w.do(batch[i])
+				}
 				batch[i] = op{}
 			}
 			if cap(batch) <= maxSpare {
@@ -202,9 +356,20 @@ func (w *worker) run() {
 }
 
 func (w *worker) do(o op) {
+	defer func() { w.pending.Store(int64(len(w.granted) + len(w.freed))) }()
 	switch o.kind {
 	case opClaim:
-		o.done.Claimed(w.claim(o.key, o.name, o.room))
+		res, holder := w.claim(o.key, o.name, o.room)
+		switch {
+		case o.done != nil:
+			o.done.Claimed(res, holder)
+		case res == hub.ClaimTaken: // a name the hub keeps
+			w.lost(o.name, holder)
+		case res == hub.ClaimBusy:
+			w.grant(o.key, pending{name: o.name, room: o.room}) // the next retry
+		}
+	case opPurge:
+		w.purge(o.key, o.rev)
 	case opUpdate:
 		w.update(o.key, o.name, o.room)
 	case opRelease:
@@ -213,7 +378,6 @@ func (w *worker) do(o op) {
 		w.resyncAll()
 	case opRetry:
 		if b := w.kv(); b != nil {
-			w.lostNow = nil
 			w.retryAll(b)
 		}
 	}
@@ -246,7 +410,7 @@ func (w *worker) deadline(now time.Time) context.Context {
 			w.cancel()
 		}
 		timeout := w.n.cfg.OpTimeout
-		w.ctx, w.cancel = context.WithTimeout(context.Background(), timeout)
+		w.ctx, w.cancel = context.WithTimeout(w.n.ctx, timeout)
 		w.renew = now.Add(timeout / 4)
 	}
 	return w.ctx
@@ -280,38 +444,83 @@ const (
 	claimBackoff  = 20 * time.Millisecond
 )
 
-// claim takes key for this node: ClaimTaken if a live node holds it,
-// ClaimBusy if the registry failed every attempt while the cluster was up.
-// Only a cluster known to be unavailable grants it locally (written at the
-// resync after the reconnection). A name this node holds already (another
-// tab of an authenticated user) is granted again.
-func (w *worker) claim(key, name, room string) hub.ClaimResult {
+// claim takes key for this node: ClaimTaken if a live node holds it
+// (holder), ClaimBusy if the registry failed every attempt while the
+// cluster was up (an attempt may have written it: the hub releases what it
+// does not keep), or if the name was released meanwhile (its connection
+// left: no more attempts). Only a cluster known to be unavailable grants
+// it locally (written at the resync after the reconnection). A name this
+// node holds already (another tab of an authenticated user) is granted
+// again.
+func (w *worker) claim(key, name, room string) (res hub.ClaimResult, holder string) {
+	w.mu.Lock()
+	w.cur, w.drop = key, false
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.cur, w.drop = "", false
+		w.mu.Unlock()
+	}()
 	backoff := claimBackoff
 	for try := 1; ; try++ {
 		b := w.kv()
 		if b == nil {
 			delete(w.freed, key)
-			w.granted[key] = pending{name: name, room: room}
-			return hub.ClaimGranted
+			w.grant(key, pending{name: name, room: room})
+			return hub.ClaimGranted, ""
 		}
-		ok, err := w.write(b, key, name, room)
+		ok, holder, err := w.write(b, key, name, room)
 		switch {
 		case err == nil && ok:
 			delete(w.freed, key)
 			delete(w.granted, key) // written now, and newer
-			return hub.ClaimGranted
+			return hub.ClaimGranted, ""
 		case err == nil:
-			return hub.ClaimTaken
+			return hub.ClaimTaken, holder
+		case w.dropped():
+			w.n.stats.RegistryGone.Add(1)
+			return hub.ClaimBusy, ""
 		case try < claimAttempts && w.pause(backoff):
 			backoff *= 2
 			continue
 		}
 		w.n.stats.ClaimsBusy.Add(1)
 		w.n.log.Debug("cluster: claim refused: registry busy", "name", name, "err", err)
-		// An attempt may have written the name before its answer was
-		// lost: it goes at the next retry if it is this node's.
+		return hub.ClaimBusy, ""
+	}
+}
+
+// grant records a name to write at the next retry, if there is room.
+func (w *worker) grant(key string, p pending) {
+	if _, ok := w.granted[key]; ok || len(w.granted) < maxPending {
+		w.granted[key] = p
+		return
+	}
+	w.n.needSetup.Store(true) // the set-up's resync writes what the hub holds
+}
+
+// free records a name to delete (if this node's) at the next retry, if
+// there is room.
+func (w *worker) free(key string) {
+	if len(w.freed) < maxPending {
 		w.freed[key] = struct{}{}
-		return hub.ClaimBusy
+		return
+	}
+	w.n.needSetup.Store(true) // the set-up's purge deletes what the hub no longer holds
+}
+
+// purge deletes key's entry, this node's at revision rev when a set-up
+// found it, unless the hub holds the name now (this worker runs the
+// name's claims, so one made since has either run, and the hub holds the
+// name, or will create the entry again).
+func (w *worker) purge(key string, rev uint64) {
+	b := w.kv()
+	if b == nil || w.n.recv.Holds(key) {
+		return
+	}
+	err := w.call(func(ctx context.Context) error { return b.names.Delete(ctx, key, jetstream.LastRevision(rev)) })
+	if err == nil {
+		w.n.stats.StaleFreed.Add(1)
 	}
 }
 
@@ -330,16 +539,17 @@ func (w *worker) pause(d time.Duration) bool {
 // write makes key this node's, for name in room: it creates the entry, or
 // replaces a stale one (of a node that is gone, or of this node's id in an
 // earlier life) or this node's own with a revision-checked update. ok is
-// false if a live node holds key.
-func (w *worker) write(b *buckets, key, name, room string) (ok bool, err error) {
+// false if a live node holds key: holder, or "" if another claimer
+// replaced a stale entry first.
+func (w *worker) write(b *buckets, key, name, room string) (ok bool, holder string, err error) {
 	n := w.n
 	val := w.value(room, name)
 	err = w.call(func(ctx context.Context) error { return w.create(ctx, b, key, val) })
 	if err == nil {
-		return true, nil
+		return true, "", nil
 	}
 	if !errors.Is(err, errLastSeq) {
-		return false, err
+		return false, "", err
 	}
 	var e jetstream.KeyValueEntry
 	err = w.call(func(ctx context.Context) (err error) { e, err = b.names.Get(ctx, key); return err })
@@ -350,36 +560,36 @@ func (w *worker) write(b *buckets, key, name, room string) (ok bool, err error) 
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return w.write(b, key, name, room) // taken meanwhile: read it
 		}
-		return err == nil, err
+		return err == nil, "", err
 	}
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	holder := string(owner(e.Value()))
+	holder = string(owner(e.Value()))
 	mine := holder == n.cfg.NodeID
 	if mine && bytes.Equal(e.Value(), val) {
-		return true, nil // written already
+		return true, "", nil // written already
 	}
 	if !mine {
 		err = w.call(func(ctx context.Context) error { _, err := b.nodes.Get(ctx, holder); return err })
 		if err == nil {
-			return false, nil // a live node holds it
+			return false, holder, nil // a live node holds it
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return false, err
+			return false, "", err
 		}
 	}
 	err = w.call(func(ctx context.Context) error { _, err := b.names.Update(ctx, key, val, e.Revision()); return err })
 	if isWrongRevision(err) {
-		return false, nil // another claimer replaced the entry first
+		return false, "", nil // another claimer replaced the entry first
 	}
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	if !mine {
 		n.stats.StaleFreed.Add(1)
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // mine reads key's entry if it is this node's; nil if there is none or
@@ -412,7 +622,7 @@ func (w *worker) update(key, name, room string) {
 	e, err := w.mine(b, key)
 	switch {
 	case err != nil:
-		w.granted[key] = pending{name: name, room: room}
+		w.grant(key, pending{name: name, room: room})
 		return
 	case e == nil:
 		return // another node's (this node kept it after losing it), or gone
@@ -423,20 +633,21 @@ func (w *worker) update(key, name, room string) {
 	}
 	err = w.call(func(ctx context.Context) error { _, err := b.names.Update(ctx, key, val, e.Revision()); return err })
 	if err != nil && !isWrongRevision(err) {
-		w.granted[key] = pending{name: name, room: room}
+		w.grant(key, pending{name: name, room: room})
 	}
 }
 
-// release frees key if its entry is this node's.
+// release frees key if its entry is this node's. While the cluster is
+// unavailable nothing is kept for it: the set-up after the reconnection
+// purges this node's entries that the hub no longer holds.
 func (w *worker) release(key string) {
 	delete(w.granted, key) // not to be written any more (it may have been: deleted below)
 	b := w.kv()
 	if b == nil {
-		w.freed[key] = struct{}{}
 		return
 	}
 	if err := w.del(b, key); err != nil {
-		w.freed[key] = struct{}{}
+		w.free(key)
 	}
 }
 
@@ -465,12 +676,16 @@ func (w *worker) retryAll(b *buckets) {
 		}
 	}
 	for key, g := range w.granted {
-		ok, err := w.write(b, key, g.name, g.room)
+		if !w.n.recv.Holds(key) {
+			delete(w.granted, key) // left since (its release deletes what was written)
+			continue
+		}
+		ok, holder, err := w.write(b, key, g.name, g.room)
 		if err != nil {
 			continue
 		}
 		if !ok {
-			w.lost(g.name)
+			w.lost(g.name, holder)
 		}
 		delete(w.granted, key)
 	}
@@ -487,7 +702,6 @@ func (w *worker) resyncAll() {
 	if b == nil {
 		return
 	}
-	w.lostNow = nil
 	w.retryAll(b)
 	// The hub's names, read under its locks, written without them.
 	var held []pending
@@ -505,35 +719,89 @@ func (w *worker) resyncAll() {
 	})
 	for _, h := range held {
 		key := strings.ToLower(h.name)
-		if _, ok := w.lostNow[key]; ok {
-			continue // found lost by the retry above: its holder is being renamed
+		if w.reported(key) {
+			continue // found lost just now: its holder is being renamed
 		}
 		// Most entries are this node's and unchanged: one read each.
 		if e, err := w.mine(b, key); err == nil && e != nil && bytes.Equal(e.Value(), w.value(h.room, h.name)) {
 			continue
 		}
-		ok, err := w.write(b, key, h.name, h.room)
+		ok, holder, err := w.write(b, key, h.name, h.room)
 		switch {
 		case err != nil:
-			w.granted[key] = h // the next retry
+			w.grant(key, h) // the next retry
 		case !ok:
-			w.lost(h.name)
+			w.lost(h.name, holder)
 		}
 	}
 }
 
-// lost handles a name held here that another node holds in the registry:
-// one granted during an outage, or freed while this node was cut off and
-// taken since. The registry's holder keeps it: the hub renames the member
-// here (Receiver.Lost), unless it is authenticated (its token's name).
-func (w *worker) lost(name string) {
-	if w.lostNow == nil {
-		w.lostNow = make(map[string]struct{})
+// lost handles a name held here that node holds in the registry: one
+// granted during an outage, or that left the registry while this node held
+// it and was taken since. The registry's holder keeps it: the hub renames
+// the member here (Receiver.Lost), unless it is authenticated (its token's
+// name: node is asked to give it up).
+// A name is reported once per quarter TTL: the set-up's resync, the
+// retry and the claim that the watch's view of the other node's write
+// causes may all find it.
+func (w *worker) lost(name, node string) {
+	key := strings.ToLower(name)
+	if w.reported(key) {
+		return
 	}
-	w.lostNow[strings.ToLower(name)] = struct{}{}
+	if w.lostNow == nil || len(w.lostNow) >= maxPending {
+		w.lostNow = make(map[string]time.Time)
+	}
+	w.lostNow[key] = time.Now()
 	w.n.stats.Conflicts.Add(1)
-	w.n.log.Warn("cluster: a name held here is held by another node; renaming its holder here", "name", name)
-	w.n.recv.Lost(name)
+	w.n.log.Warn("cluster: a name held here is held by another node; renaming its holder here, or reserving it for its token", "name", name, "holder", node)
+	w.n.recv.Lost(name, node)
+}
+
+// reported reports whether key was found lost (and its holder told) in the
+// last quarter TTL.
+func (w *worker) reported(key string) bool {
+	at, ok := w.lostNow[key]
+	return ok && time.Since(at) < w.n.cfg.TTL/4
+}
+
+// unreleased records, as the node closes, the names whose release was
+// queued or failed and will not be made (Close logs them): the other
+// nodes free them within the TTL of the node's goodbye. Worker goroutine.
+func (w *worker) unreleased(left []op) {
+	u := &w.n.unrel
+	add := func(key string) {
+		u.mu.Lock()
+		if len(u.names) < 10 {
+			u.names = append(u.names, key)
+		}
+		u.count++
+		u.mu.Unlock()
+	}
+	for _, o := range left {
+		if o.kind == opRelease {
+			add(o.key)
+		}
+	}
+	for k := range w.freed {
+		add(k)
+	}
+	w.mu.Lock()
+	q := w.queue
+	w.mu.Unlock()
+	for _, o := range q { // the node is stopping: nothing is queued any more
+		if o.kind == opRelease {
+			add(o.key)
+		}
+	}
+}
+
+// unreleasedNames is what the workers could not release as the node
+// closed: a count and the first few names.
+type unreleasedNames struct {
+	mu    sync.Mutex
+	names []string
+	count int
 }
 
 // isWrongRevision reports a failed revision check.

@@ -201,3 +201,42 @@ func (tb *tab) quiet(t *testing.T) {
 		}
 	}
 }
+
+// An authenticated user granted its name on a node cut off from NATS,
+// while an anonymous user of another node took it in the registry: once
+// the node is back, the registry's holder is asked to give the name up (a
+// reservation, as when the user connects), its anonymous user is renamed,
+// and the name becomes the token holder's node's. It used to stay with
+// the anonymous user, and whispers to the name reached it.
+func TestOutageTokenNameReserved(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	p := clustertest.StartProxy(t, ns.URL())
+	a := startAuthNode(t, p.URL(), "a")
+	b := startAuthNode(t, ns.URL(), "b")
+	for _, n := range []*node{a, b} {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy")
+	}
+	p.Down()
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return !a.cl.Healthy() }, "node a cut off")
+	owner := dial(t, a, "?token="+tabsToken(t, "alice"))
+	owner.expectPrefix(t, "You are connected!")
+	anon := dial(t, b, "?name=alice")
+	anon.expectPrefix(t, "You are connected!")
+	names, _ := registry(t, ns.URL())
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry(names, "alice") == "b lobby alice" }, "alice registered for node b")
+
+	p.Up()
+	line := anon.expectPrefix(t, `error: name "alice" is reserved for its authenticated user; you are user`)
+	newName := line[strings.LastIndex(line, " ")+1:]
+	anon.expect(t, "*** alice is now known as "+newName)
+	enginetest.CheckFor(t, 10*time.Second, func() bool { return entry(names, "alice") == "a lobby alice" }, "alice registered for node a")
+	x := dial(t, b, "")
+	x.expectPrefix(t, "You are connected!")
+	enginetest.CheckFor(t, 5*time.Second, heldBy(b, "alice", "a"), "node b sees alice on node a")
+	x.send(t, "/w alice hi")
+	for {
+		if l := owner.next(t); strings.HasPrefix(l, "[user") {
+			break
+		}
+	}
+}

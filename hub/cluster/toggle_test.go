@@ -11,8 +11,6 @@ package cluster_test
 // 'Alloc|JetStreamToggle'); every other cluster test runs with it.
 
 import (
-	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +19,6 @@ import (
 	"edgews/hub"
 	"edgews/hub/cluster"
 	"edgews/hub/cluster/clustertest"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // What fails while the node is connected and healthy (JetStream off, as
@@ -41,29 +37,9 @@ func TestJetStreamToggleRetries(t *testing.T) {
 	ned.expectPrefix(t, "You are connected!")
 
 	// The registry itself, read with a client of the test's own.
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kv, err := js.KeyValue(ctx, cluster.DefaultName+"_names")
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry := func(key string) string {
-		e, err := kv.Get(ctx, key)
-		if err != nil {
-			return ""
-		}
-		return string(e.Value())
-	}
-	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry("tess") == "up lobby tess" && entry("ned") == "up lobby ned" }, "both names registered")
+	kv, _ := registry(t, ns.URL())
+	registered(t, kv, "tess", "up lobby tess")
+	registered(t, kv, "ned", "up lobby ned")
 
 	reconnects, errs := a.cl.Stats().Reconnects.Load(), a.cl.Stats().RegistryErrors.Load()
 	ns.DisableJetStream(t)
@@ -74,8 +50,8 @@ func TestJetStreamToggleRetries(t *testing.T) {
 	// Both calls have failed (the move's read, the release's read).
 	enginetest.CheckFor(t, 5*time.Second, func() bool { return a.cl.Stats().RegistryErrors.Load() >= errs+2 }, "the registry calls failed")
 	ns.EnableJetStream(t)
-	enginetest.CheckFor(t, 5*time.Second, func() bool { return entry("tess") == "up attic tess" }, "the move written")
-	enginetest.CheckFor(t, 5*time.Second, func() bool { _, err := kv.Get(ctx, "ned"); return errors.Is(err, jetstream.ErrKeyNotFound) }, "ned's name freed")
+	registered(t, kv, "tess", "up attic tess") // the move written
+	registered(t, kv, "ned", "")               // freed
 	if n := a.cl.Stats().Reconnects.Load(); n != reconnects {
 		t.Fatalf("the node reconnected (%d times): the resync wrote them, not the retry", n-reconnects)
 	}
@@ -165,16 +141,18 @@ func TestJetStreamToggleClaimBusy(t *testing.T) {
 // An authenticated user takes its name on a node from an anonymous member
 // still arriving there (its claim not answered yet: the registry is down
 // and the claim retries). The member is evicted without a room to be
-// renamed in: the node must not fail (it dereferenced the missing room),
-// and the authenticated user is greeted under its name.
+// renamed in: the node must not fail (it dereferenced the missing room).
+// The authenticated user's own claim cannot be made either: it is refused
+// as busy (let in unregistered, another node could give its name away),
+// and greeted under its name once the registry answers.
 func TestJetStreamToggleEvictArriving(t *testing.T) {
 	ns := clustertest.StartNATS(t)
 	n := startAuthNode(t, ns.URL(), "a")
 	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node healthy")
 	ns.DisableJetStream(t)
 	anon := dial(t, n, "?name=alice") // its claim retries: no greeting yet
-	tab := dial(t, n, "?token="+tabsToken(t, "alice"))
-	tab.expectPrefix(t, "You are connected!")
+	busy := dial(t, n, "?token="+tabsToken(t, "alice"))
+	busy.expect(t, `error: name "alice" is unavailable: name service busy, try again`)
 	// The anonymous member gets only errors (the name service is busy,
 	// then it is closed), or arrives under another name: never as alice.
 	for done := false; !done; {
@@ -192,8 +170,45 @@ func TestJetStreamToggleEvictArriving(t *testing.T) {
 	}
 	ns.EnableJetStream(t)
 	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node healthy again")
+	var tab *client
+	enginetest.CheckFor(t, 10*time.Second, func() bool {
+		tab = dial(t, n, "?token="+tabsToken(t, "alice"))
+		return strings.HasPrefix(tab.next(t), "You are connected!")
+	}, "alice greeted once the registry answers")
 	x := dial(t, n, "")
 	x.expectPrefix(t, "You are connected!")
 	x.send(t, "/w alice hi")
 	tab.expectPrefix(t, "[user")
+}
+
+// An authenticated user whose claim cannot be made (the registry fails
+// while NATS is up) is refused as busy, not let in unregistered: another
+// node would then give its name to someone else, and whispers to it would
+// go there. Once the registry answers, the user connects and holds the
+// name cluster-wide.
+func TestJetStreamToggleTokenBusy(t *testing.T) {
+	ns := clustertest.StartNATS(t)
+	a, b := startAuthNode(t, ns.URL(), "a"), startAuthNode(t, ns.URL(), "b")
+	for _, n := range []*node{a, b} {
+		enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, n.cl.ID()+" healthy")
+	}
+	ns.DisableJetStream(t)
+	busy := dial(t, a, "?token="+tabsToken(t, "alice"))
+	busy.expect(t, `error: name "alice" is unavailable: name service busy, try again`)
+	select {
+	case <-busy.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed after a busy claim")
+	}
+	time.Sleep(testTTL / 2) // liveness refreshes fail: the nodes watch anew once it is back
+	ns.EnableJetStream(t)
+	var tab *client
+	enginetest.CheckFor(t, 10*time.Second, func() bool {
+		tab = dial(t, a, "?token="+tabsToken(t, "alice"))
+		return strings.HasPrefix(tab.next(t), "You are connected!")
+	}, "alice connects once the registry answers")
+	enginetest.CheckFor(t, 5*time.Second, heldBy(b, "alice", "a"), "node b sees alice on node a")
+	imp := dial(t, b, "?name=alice")
+	imp.expectPrefix(t, "You are connected!")
+	imp.expectPrefix(t, `error: name "alice" is taken; you are user`)
 }

@@ -21,7 +21,7 @@ type view struct {
 	mu      sync.RWMutex
 	entries map[string]entry             // key -> the other nodes' users
 	rooms   map[string]map[string]string // room -> key -> name
-	mine    map[string]uint64            // key -> revision: names under this node's id, until the first purge (nil after)
+	mine    map[string]uint64            // key -> revision: names under this node's id, while a watch replays them (nil after: purgeMine)
 	users   atomic.Int64                 // len(entries)
 }
 
@@ -30,16 +30,13 @@ type entry struct {
 	rev              uint64
 }
 
-// init empties the view; mine says to collect this node's own names (for
-// the first purge only).
-func (v *view) init(self string, mine bool) {
+// init empties the view, for a watch that replays every name: this
+// node's own are collected until the replay is done (purgeMine).
+func (v *view) init(self string) {
 	v.self = self
 	v.entries = make(map[string]entry)
 	v.rooms = make(map[string]map[string]string)
-	v.mine = nil
-	if mine {
-		v.mine = make(map[string]uint64)
-	}
+	v.mine = make(map[string]uint64)
 }
 
 // put records a watched value. Caller holds mu.
@@ -106,32 +103,26 @@ func (n *Node) Lookup(name string) (node, spelled string, ok bool) {
 	return e.node, e.name, ok
 }
 
-// supervise sets the registry up on every (re)connection: the buckets,
-// this node's liveness key, the watch, then a resync of the workers. It
-// then refreshes the liveness key four times per TTL and runs the janitor
-// sixteen times per TTL. The key lives three quarters of the TTL (a live
-// node refreshes it twice more before that), so a dead node's key is gone
-// 3/4 TTL after its last refresh, and the janitor frees its names within
-// 13/16 of the TTL: within the TTL, whatever the janitors' phases.
+// supervise sets the registry up on every (re)connection, and whenever
+// the liveness goroutine asks (heartbeat): the buckets, this node's
+// liveness key, the watch, then, once the watch has replayed every name, a
+// purge of this node's entries that no user holds and a resync of the
+// workers. Between set-ups it applies the watch to the view and runs the
+// janitor sixteen times per TTL, each round bounded in time. The liveness
+// key is refreshed by heartbeat, on its own schedule: neither the
+// janitor nor the watch can delay it.
 func (n *Node) supervise() {
-	refresh := time.NewTicker(n.cfg.TTL / 4)
 	janitor := time.NewTicker(n.cfg.TTL / 16)
-	defer refresh.Stop()
 	defer janitor.Stop()
-	var w jetstream.KeyWatcher
 	var updates <-chan jetstream.KeyValueEntry
 	var synced bool // the current watch has delivered the initial values
-	var jsDown bool // the last liveness refresh failed
-	first := true
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
-	stopWatch := func() {
-		if w != nil {
-			_ = w.Stop()
-			w, updates = nil, nil
-		}
-	}
-	defer stopWatch()
+	// A watch ends with its context: nats.go then deletes its consumer on
+	// a goroutine of its own. KeyWatcher.Stop would wait for that answer
+	// here, up to nats.go's request timeout when NATS is silent.
+	stopWatch := func() {}
+	defer func() { stopWatch() }()
 	for {
 		select {
 		case <-n.stop:
@@ -145,55 +136,42 @@ func (n *Node) supervise() {
 			}
 			if e == nil { // the initial values are in
 				synced = true
-				if first {
-					first = false
-					n.purgeMine()
-				}
 				n.ready.Store(true)
+				n.purgeMine()
 				n.resync()
 				continue
 			}
-			freed := false
+			put := e.Operation() == jetstream.KeyValuePut
 			n.v.mu.Lock()
-			if e.Operation() == jetstream.KeyValuePut {
+			if put {
 				n.v.putLocked(e.Key(), e.Value(), e.Revision())
 			} else {
-				freed = n.v.delLocked(e.Key())
+				n.v.delLocked(e.Key())
 			}
 			n.v.mu.Unlock()
-			if freed {
-				n.recv.Freed(e.Key()) // a tab here may hold it: claimed for this node
+			if !put || string(owner(e.Value())) != n.cfg.NodeID {
+				// The name left the registry, or another node wrote it.
+				// A member here may hold it: another tab of the user
+				// whose entry another node held, or this node's own user
+				// whose entry was deleted or taken over (by a node that
+				// thought this one gone). It is claimed for this node
+				// again: written, or found another node's and its holder
+				// here renamed (Receiver.Lost).
+				n.recv.Freed(e.Key())
 			}
 			continue
-		case <-refresh.C:
-			if !n.ready.Load() {
-				continue
-			}
-			if err := n.alive(); err != nil {
-				jsDown = true
-				continue
-			}
-			if !jsDown {
-				n.retry()
-				continue
-			}
-			// JetStream failed while NATS stayed up (restarted, or
-			// overloaded): the watch's consumer may be gone, and nats.go
-			// would only notice after missing its heartbeats (about 20 s):
-			// set up again, with a new watch, at once (its resync does
-			// the retry's work too).
-			jsDown = false
-			n.log.Info("cluster: JetStream answers again; watching the registry anew")
 		case <-janitor.C:
 			if synced && n.Healthy() {
 				n.sweep()
 			}
 			continue
 		}
-		// (Re)connected: set up again.
+		// (Re)connected, or asked: set up again.
 		n.ready.Store(false)
 		stopWatch()
+		updates = nil
 		synced = false
+		n.stale = nil // the new watch shows what is left of them
 		if !n.nc.IsConnected() {
 			continue
 		}
@@ -202,20 +180,63 @@ func (n *Node) supervise() {
 			retry.Reset(time.Second)
 			continue
 		}
-		var err error
 		// Not a timeout context: the watch lives as long as its context.
-		w, err = n.kv.Load().names.WatchAll(context.Background())
+		wctx, cancel := context.WithCancel(n.ctx)
+		w, err := n.kv.Load().names.WatchAll(wctx)
 		if err != nil {
+			cancel()
 			n.log.Warn("cluster: registry watch failed; retrying", "err", err)
 			retry.Reset(time.Second)
 			continue
 		}
+		stopWatch = cancel
 		updates = w.Updates()
 		// A new watch replays every name: start from an empty view.
 		n.v.mu.Lock()
-		n.v.init(n.cfg.NodeID, first)
+		n.v.init(n.cfg.NodeID)
 		n.v.users.Store(0)
 		n.v.mu.Unlock()
+	}
+}
+
+// heartbeat refreshes the liveness key four times per TTL, on its own
+// goroutine: the key lives three quarters of the TTL, so a live node
+// refreshes it twice more before it expires, whatever the janitor and the
+// watch are doing. It is also the registry's health check: when a refresh
+// succeeds after failing (JetStream restarted under a connection that
+// stayed up, or overloaded), or registry work was dropped meanwhile
+// (needSetup), the supervisor sets the registry up again at once, with a
+// new watch (nats.go alone would notice the lost watch only after missing
+// its heartbeats, about 20 s); else the workers retry what failed.
+func (n *Node) heartbeat() {
+	tick := time.NewTicker(n.cfg.TTL / 4)
+	defer tick.Stop()
+	failed := false
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+		}
+		if n.kv.Load() == nil || !n.nc.IsConnected() {
+			continue
+		}
+		if err := n.alive(); err != nil {
+			failed = true
+			continue
+		}
+		switch {
+		case failed:
+			failed = false
+			n.needSetup.Store(false)
+			n.log.Info("cluster: JetStream answers again; watching the registry anew")
+			n.kick()
+		case n.needSetup.Swap(false):
+			n.log.Info("cluster: registry work was dropped; setting the registry up again")
+			n.kick()
+		case n.ready.Load():
+			n.retry()
+		}
 	}
 }
 
@@ -223,7 +244,7 @@ func (n *Node) supervise() {
 // any name of this node is written: a janitor never sees this node's
 // names without its key.
 func (n *Node) setup() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.OpTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, 2*n.cfg.OpTimeout)
 	defer cancel()
 	names, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: n.cfg.Name + "_names", Description: "edgews chat: user name -> NODE ROOM Name", History: 1, Replicas: n.cfg.Replicas,
@@ -247,81 +268,116 @@ func (n *Node) setup() error {
 // alive refreshes the liveness key.
 func (n *Node) alive() error {
 	b := n.kv.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.OpTimeout)
 	defer cancel()
 	_, err := b.nodes.Put(ctx, n.cfg.NodeID, []byte("alive"))
-	if err != nil {
+	if err != nil && !n.closing() {
 		n.log.Warn("cluster: liveness refresh failed", "err", err)
 	}
 	return err
 }
 
-// purgeMine deletes the names under this node's id that this process did
-// not write: left by an earlier life of the same --node-id that died
-// without a goodbye.
+// purgeMine queues, once a watch has replayed every name, the deletion of
+// this node's entries that no member here holds: left by an earlier life
+// of the same --node-id that died without a goodbye, or by releases this
+// node could not make (while the registry was unavailable, or dropped
+// from a full queue). Each goes to its name's worker, which checks again
+// (a claim made since has run before it) and deletes it revision-checked.
 func (n *Node) purgeMine() {
-	n.v.mu.RLock()
-	stale := make(map[string]uint64, len(n.v.mine))
-	for k, rev := range n.v.mine {
-		stale[k] = rev
-	}
-	n.v.mu.RUnlock()
 	n.v.mu.Lock()
-	n.v.mine = nil // only the first watch's names can be an earlier life's
+	mine := n.v.mine
+	n.v.mine = nil
 	n.v.mu.Unlock()
-	b := n.kv.Load()
-	for k, rev := range stale {
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
-		if b.names.Delete(ctx, k, jetstream.LastRevision(rev)) == nil {
-			n.stats.StaleFreed.Add(1)
+	for k, rev := range mine {
+		if !n.recv.Holds(k) {
+			n.worker(k).push(op{kind: opPurge, key: k, rev: rev})
 		}
-		cancel()
 	}
 }
 
-// sweep is the janitor: the users of nodes whose liveness key has expired
-// leave the view at once, and their names are deleted (revision-checked,
-// so a name claimed again meanwhile stays). The view is read before the
-// live nodes are listed: a node writes its key before its names, so an
-// entry seen before the listing belongs to a node the listing shows if
+// staleName is a name of a gone node, left from the view, to delete.
+type staleName struct {
+	key string
+	rev uint64
+}
+
+// sweep is one round of the janitor: the users of nodes whose liveness
+// key has expired leave the view at once, and their names are queued for
+// deletion (revision-checked, so a name claimed again meanwhile stays),
+// made while the round's time lasts (at least one), the rest in the next
+// rounds: a round never holds up the watch (nor, on its own goroutine, the
+// liveness key) for long, whatever the latency to NATS. The view is read
+// before the liveness keys: a node writes its key before its names, so an
+// entry seen before the read belongs to a node whose key the read finds if
 // that node is alive.
 func (n *Node) sweep() {
+	deadline := time.Now().Add(n.sweepBudget())
+	b := n.kv.Load()
 	n.v.mu.RLock()
 	seen := make(map[string][]string) // node -> keys
 	for k, e := range n.v.entries {
 		seen[e.node] = append(seen[e.node], k)
 	}
 	n.v.mu.RUnlock()
-	if len(seen) == 0 {
-		return
-	}
-	b := n.kv.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
-	keys, err := b.nodes.Keys(ctx)
-	cancel()
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return
-	}
-	for _, k := range keys {
-		delete(seen, k)
-	}
-	for node, ks := range seen {
+	for _, node := range n.goneNodes(b, seen, deadline) {
+		ks := seen[node]
 		n.log.Info("cluster: node gone; freeing its names", "gone", node, "names", len(ks))
-		revs := make(map[string]uint64, len(ks))
 		n.v.mu.Lock()
 		for _, k := range ks {
 			if e, ok := n.v.entries[k]; ok && e.node == node {
-				revs[k] = e.rev
+				n.stale = append(n.stale, staleName{key: k, rev: e.rev})
 				n.v.delLocked(k)
 			}
 		}
 		n.v.mu.Unlock()
-		for k, rev := range revs {
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OpTimeout)
-			if b.names.Delete(ctx, k, jetstream.LastRevision(rev)) == nil {
-				n.stats.StaleFreed.Add(1)
-			}
-			cancel()
+	}
+	for len(n.stale) > 0 && time.Now().Before(deadline) {
+		s := n.stale[len(n.stale)-1]
+		n.stale = n.stale[:len(n.stale)-1]
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.OpTimeout)
+		if b.names.Delete(ctx, s.key, jetstream.LastRevision(s.rev)) == nil {
+			n.stats.StaleFreed.Add(1)
+		}
+		cancel()
+	}
+	if len(n.stale) == 0 {
+		n.stale = nil // a big sweep's array goes
+	}
+}
+
+// sweepBudget is how long a janitor round may take reading liveness keys
+// and deleting names (it reads and deletes at least one of each): half
+// the janitor's period.
+func (n *Node) sweepBudget() time.Duration { return n.cfg.TTL / 32 }
+
+// goneNodes reads the liveness key of each node of seen (a few per round
+// if the reads are slow: one at least, the others while the round's time
+// lasts) and returns those whose key is not found: never a node whose
+// read failed or timed out. A read of one key gives its latest write
+// (a key refreshed while it is read is found), where the janitor used to
+// list the keys with KeyValue.Keys, which returns what it got when its
+// context ends, with no error: live nodes looked gone, and their users'
+// names were deleted.
+func (n *Node) goneNodes(b *buckets, seen map[string][]string, deadline time.Time) (gone []string) {
+	skipped, read := false, 0
+	for node := range seen {
+		if read > 0 && time.Now().After(deadline) {
+			skipped = true // the next rounds
+			continue
+		}
+		read++
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.OpTimeout)
+		_, err := b.nodes.Get(ctx, node)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			gone = append(gone, node)
+		case err != nil:
+			skipped = true // unknown: alive as far as this round knows
 		}
 	}
+	if skipped {
+		n.stats.JanitorSkipped.Add(1)
+	}
+	return gone
 }

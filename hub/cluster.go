@@ -221,6 +221,14 @@ func (h *Hub) Receive(msg []byte) bool {
 		}
 		return true
 	}
+	if h.seqr != nil && ev.typ != evPresence {
+		// This node's chat comes stored, from the cluster's history
+		// (ReceiveStored): a chat message over core NATS is from a node
+		// that keeps its own history (not started with the shared one).
+		// Its offsets would be this node's invention: dropped, counted.
+		h.unshared()
+		return true
+	}
 	ri := h.roomInfo(ev.room)
 	if ri == nil {
 		return true // its last member here left while the message was on its way
@@ -245,6 +253,14 @@ func (h *Hub) Receive(msg []byte) bool {
 		tf, jf = ev.frames(ri)
 	}
 	return h.fanout(ri.name, tf, jf, nil, h.cfg.ClusterBacklog)
+}
+
+// unshared counts a chat message from a node without the shared history,
+// and says so in the log the first time.
+func (h *Hub) unshared() {
+	if h.stats.HistoryUnshared.Add(1) == 1 {
+		h.cfg.Logger.Warn("hub: a chat message came from a node that keeps its own history, in a cluster whose history is shared: dropped (start every node with the shared history)")
+	}
 }
 
 // reserved handles a reservation from another node, whose token holder

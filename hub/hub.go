@@ -202,6 +202,10 @@ type Stats struct {
 	// and those with none of the target's connections ignore them; those
 	// dropped because a loop was behind are the Cluster's to count.)
 	ClusterDropped atomic.Int64
+	// HistoryUnshared counts chat messages that reached a node with the
+	// cluster's shared history over core NATS, from a node keeping its
+	// own: dropped, so that no node mixes two histories.
+	HistoryUnshared atomic.Int64
 }
 
 // Member is a chat user. Its fields are owned by its connection's loop,

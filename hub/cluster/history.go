@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +48,10 @@ type HistoryStats struct {
 	Conflicts atomic.Int64 // stores retried because another node stored first in the room
 	Dropped   atomic.Int64 // messages not stored: queue full, NATS unavailable, or too many conflicts
 	Received  atomic.Int64 // stored messages delivered to the hub (every node's)
+	// ConsumerRetries counts failed attempts to create the stream's
+	// consumer: while there is none, nothing stored is delivered (this
+	// node's own messages included). See History.Consuming.
+	ConsumerRetries atomic.Int64
 }
 
 // History is the cluster's shared room history: it implements
@@ -77,9 +80,8 @@ type History struct {
 	recv   hub.StoredReceiver
 	stats  HistoryStats
 
-	in   chan *histJob
-	cc   jetstream.ConsumeContext
-	once sync.Once
+	in        chan *histJob
+	consuming atomic.Bool // the stream's consumer exists and delivers
 }
 
 // histJob is a message waiting to be stored.
@@ -138,19 +140,60 @@ func (hs *History) Stats() *HistoryStats { return &hs.stats }
 // its start) and storing.
 func (hs *History) Attach(r hub.StoredReceiver) {
 	hs.recv = r
-	ctx, cancel := context.WithTimeout(context.Background(), hs.n.cfg.OpTimeout)
-	defer cancel()
-	cons, err := hs.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{hs.prefix + "*"},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err == nil {
-		hs.cc, err = cons.Consume(hs.deliver)
-	}
-	if err != nil {
-		hs.n.log.Error("cluster: history consumer", "err", err)
-	}
+	hs.n.goRun(hs.consume)
 	hs.n.goRun(hs.store)
+}
+
+// Consuming reports whether the stream's consumer exists: while false,
+// messages are stored but none is delivered, and the node's health check
+// says so (cmd/wsnode's /healthz).
+func (hs *History) Consuming() bool { return hs.consuming.Load() }
+
+// Consumer retry pauses: the first, doubled up to the last.
+const (
+	consumerRetry    = 250 * time.Millisecond
+	consumerRetryMax = 5 * time.Second
+)
+
+// consume creates the stream's ordered consumer, retrying until it exists
+// (a JetStream that does not answer at attach, or later), then delivers
+// until Close. Once created, nats.go recreates it by itself after a loss
+// (missed heartbeats, a JetStream restart), from the last message seen.
+func (hs *History) consume() {
+	pause := consumerRetry
+	var cc jetstream.ConsumeContext
+	for cc == nil {
+		ctx, cancel := context.WithTimeout(hs.n.ctx, hs.n.cfg.OpTimeout)
+		cons, err := hs.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{hs.prefix + "*"},
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+		})
+		cancel()
+		if err == nil {
+			cc, err = cons.Consume(hs.deliver)
+		}
+		if err != nil {
+			if hs.stats.ConsumerRetries.Add(1) == 1 {
+				hs.n.log.Error("cluster: history consumer unavailable; stored messages are not delivered until it exists; retrying", "err", err)
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-hs.n.stop:
+				t.Stop()
+				return
+			}
+			pause = min(2*pause, consumerRetryMax)
+		}
+	}
+	if hs.stats.ConsumerRetries.Load() > 0 {
+		hs.n.log.Info("cluster: history consumer created", "attempts", hs.stats.ConsumerRetries.Load()+1)
+	}
+	hs.consuming.Store(true)
+	<-hs.n.stop
+	hs.consuming.Store(false)
+	cc.Stop()
+	<-cc.Closed()
 }
 
 // Sequence implements hub.Sequencer: it queues the message for the
@@ -195,12 +238,6 @@ func (hs *History) store() {
 		case j := <-hs.in:
 			hs.storeOne(tails, j)
 		case <-hs.n.stop:
-			hs.once.Do(func() {
-				if hs.cc != nil {
-					hs.cc.Stop()
-					<-hs.cc.Closed()
-				}
-			})
 			return
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"edgews/engine"
 	"edgews/engine/enginetest"
 	"edgews/hub"
 	"edgews/hub/cluster"
@@ -19,7 +18,17 @@ import (
 // JetStream stream shared by the nodes).
 func startHistoryNode(t *testing.T, url, id string) *node {
 	t.Helper()
-	cl, err := cluster.New(cluster.Config{URLs: url, NodeID: id, TTL: testTTL, OpTimeout: time.Second})
+	n := startHistoryNodeWith(t, cluster.Config{URLs: url, NodeID: id, TTL: testTTL, OpTimeout: time.Second}, nil)
+	enginetest.CheckFor(t, 10*time.Second, n.cl.Healthy, "node "+id+" healthy")
+	return n
+}
+
+// startHistoryNodeWith is startHistoryNode with cfg; beforeHub, if not
+// nil, runs once the stream is set up, before the hub (which attaches the
+// history: its consumer) is.
+func startHistoryNodeWith(t *testing.T, cfg cluster.Config, beforeHub func()) *node {
+	t.Helper()
+	cl, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,12 +40,11 @@ func startHistoryNode(t *testing.T, url, id string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.srv = engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
-	n.hub = hub.New(n.srv, hub.Config{Shards: 4, Cluster: cl, History: 50, Sequencer: hs})
+	if beforeHub != nil {
+		beforeHub()
+	}
 	n.hist = hs
-	enginetest.Start(t, n.srv)
-	enginetest.CheckFor(t, 10*time.Second, cl.Healthy, "node "+id+" healthy")
-	return n
+	return startNodeOf(t, cl, hub.Config{Shards: 4, Cluster: cl, History: 50, Sequencer: hs}, 2, n)
 }
 
 // chatEvent is a message, me or history event.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"edgews/engine"
@@ -40,8 +41,10 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterFlags) []string {
 // besides the chat.
 type clustered struct {
 	node     *cluster.Node     // nil: a single node
+	history  *cluster.History  // nil: no --history-shared
 	embedded *cluster.Embedded // nil: no embedded server
 	latency  prometheus.Histogram
+	stopped  sync.Once
 }
 
 // start starts the embedded server, if any, and joins the cluster, if
@@ -94,22 +97,31 @@ func (c *clusterFlags) start(logger *slog.Logger) (*clustered, error) {
 }
 
 // stop says goodbye to the cluster (after the drain: the users' names are
-// released) and stops the embedded server.
+// released), within ctx's deadline plus cluster.CloseMargin, and stops the
+// embedded server. Only the first call does.
 func (cl *clustered) stop(ctx context.Context) {
-	if cl.node != nil {
-		_ = cl.node.Close(ctx)
-	}
-	if cl.embedded != nil {
-		cl.embedded.Shutdown()
-	}
+	cl.stopped.Do(func() {
+		if cl.node != nil {
+			_ = cl.node.Close(ctx)
+		}
+		if cl.embedded != nil {
+			cl.embedded.Shutdown()
+		}
+	})
 }
 
 // healthy adds the cluster to health: 503 "cluster unavailable" while a
-// clustered node is not connected and set up.
+// clustered node is not connected and set up, "shared history
+// unavailable" while its shared history has no consumer (messages are
+// stored, none delivered).
 func (cl *clustered) health(srv *engine.Server) engine.Response {
 	r := health(srv)
-	if r.Status == http.StatusOK && cl.node != nil && !cl.node.Healthy() {
+	switch {
+	case r.Status != http.StatusOK:
+	case cl.node != nil && !cl.node.Healthy():
 		return engine.Response{Status: http.StatusServiceUnavailable, Body: []byte("cluster unavailable\n")}
+	case cl.history != nil && !cl.history.Consuming():
+		return engine.Response{Status: http.StatusServiceUnavailable, Body: []byte("shared history unavailable\n")}
 	}
 	return r
 }

@@ -32,6 +32,7 @@ type options struct {
 	auth           authFlags
 	cluster        clusterFlags
 	historyShared  bool
+	historyWait    time.Duration
 }
 
 // group is a heading of --help and the flags listed under it.
@@ -88,7 +89,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.Int64Var(&o.hub.HistoryMaxBytes, "history-max-bytes", hub.DefaultHistoryMaxBytes, "memory for all rooms' history on the node, in bytes; over it the oldest messages go first")
 	fs.Int64Var(&o.hub.HistoryRoomMaxBytes, "history-room-max-bytes", 0, "the most of --history-max-bytes one room holds (its oldest go first) and one connection's messages hold in all rooms (beyond it they are delivered without an offset, not kept) (0 = 1/64 of --history-max-bytes)")
 	fs.BoolVar(&o.historyShared, "history-shared", false, "with --nats: keep the history in a JetStream stream shared by all nodes (same offsets everywhere, resume on any node, survives restarts); messages are then delivered once the stream has stored them, and dropped while it is unavailable")
-	add("History", "history", "history-ttl", "history-max-bytes", "history-room-max-bytes", "history-shared")
+	fs.DurationVar(&o.historyWait, "history-shared-wait", 0, "with --history-shared: how long to wait at start for the shared history stream (JetStream); the node serves nothing until it is set up, and past this it refuses to start (exit 1); 0 = wait as long as it takes. A node never falls back to a history of its own")
+	add("History", "history", "history-ttl", "history-max-bytes", "history-room-max-bytes", "history-shared", "history-shared-wait")
 
 	fs.IntVar(&o.memory.GCPercent, "gogc", 0, "GC percent: heap growth over the live heap before a collection, as GOGC (0 = $GOGC if set, else 100; -1 = off, needs a memory limit)")
 	fs.Int64Var(&o.memory.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes, as GOMEMLIMIT (0 = $GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1 = none)")
@@ -98,7 +100,7 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM/SIGINT, wait this long for connections to close after sending 1001")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM/SIGINT, wait this long for connections to close after sending 1001 and, with --nats, for their names to be released; the node exits within it plus 1s whatever NATS does")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug logs every connection's lifecycle)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")

@@ -89,15 +89,34 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		logger.Error("cluster", "err", err)
 		return 2
 	}
+	// The cluster's goodbye comes after the drain (a drained node's users
+	// are released first) and shares its deadline; on the other ways out,
+	// it gets a deadline of its own.
+	var stopBy time.Time
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		cl.stop(ctx) // after the drain: a drained node's users are released first
+		if stopBy.IsZero() {
+			stopBy = time.Now().Add(5 * time.Second)
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), stopBy)
+		cl.stop(ctx)
 		cancel()
 	}()
 	if cl.node != nil {
 		o.hub.Cluster = cl.node
 		if o.historyShared && o.hub.History > 0 {
-			o.hub.Sequencer = sharedHistory(cl.node, o.hub, logger)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			cl.history, err = sharedHistory(ctx, cl.node, o.hub, o.historyWait, logger)
+			stopped := ctx.Err() != nil
+			stop()
+			switch {
+			case err != nil && stopped:
+				logger.Info("stopped before the shared history was set up")
+				return 0
+			case err != nil:
+				logger.Error("refusing to start: a node of a shared-history cluster never keeps a history of its own", "err", err)
+				return 1
+			}
+			o.hub.Sequencer = cl.history
 		}
 	}
 
@@ -143,18 +162,22 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	select {
 	case s := <-sig:
 		logger.Info("shutting down", "signal", s.String(), "drain_timeout", o.drainTimeout)
-		ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+		stopBy = time.Now().Add(o.drainTimeout)
+		ctx, cancel := context.WithDeadline(context.Background(), stopBy)
 		if err := srv.Shutdown(ctx); err != nil {
 			logger.Warn("drain cut short", "err", err, "left", srv.OpenConns())
 		}
-		cancel()
 		<-errc
+		// The users' names are released within what is left of the
+		// drain's time (cluster.CloseMargin more at most).
+		cl.stop(ctx)
+		cancel()
 	case err := <-errc:
 		logger.Error("reactor stopped", "err", err)
 		return 1
 	}
 	if metrics != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 		_ = metrics.Shutdown(ctx)
 		cancel()
 	}

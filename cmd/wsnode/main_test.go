@@ -147,7 +147,20 @@ func startNode(t *testing.T, args ...string) *node {
 // startCmd runs a node command line and waits until it listens.
 func startCmd(t *testing.T, cmd *exec.Cmd) *node {
 	t.Helper()
-	n := &node{cmd: cmd, exited: make(chan error, 1)}
+	n, ready := launch(t, cmd)
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("node did not start; log:\n%s", n.logs())
+	}
+	return n
+}
+
+// launch runs a node command line; ready is closed once it listens (on
+// both ports), exited receives its end.
+func launch(t *testing.T, cmd *exec.Cmd) (n *node, ready <-chan struct{}) {
+	t.Helper()
+	n = &node{cmd: cmd, exited: make(chan error, 1)}
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +168,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *node {
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{})
+	readyc := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -169,25 +182,20 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *node {
 					n.metricsAddr = m[2]
 				}
 				if n.addr != "" && n.metricsAddr != "" {
-					close(ready)
+					close(readyc)
 				}
 			}
 			n.mu.Unlock()
 		}
 		n.exited <- n.cmd.Wait()
 	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("node did not start; log:\n%s", n.logs())
-	}
 	t.Cleanup(func() {
 		if n.cmd.ProcessState == nil {
 			_ = n.cmd.Process.Kill()
 			<-n.exited
 		}
 	})
-	return n
+	return n, readyc
 }
 
 func (n *node) logs() string {

@@ -31,7 +31,8 @@ type collector struct {
 	authTokens, authJWKS                     *prometheus.Desc
 	historyMsgs, historyBytes, historyResets *prometheus.Desc
 	sharedStored, sharedConflicts            *prometheus.Desc
-	sharedDropped                            *prometheus.Desc
+	sharedDropped, sharedUnshared            *prometheus.Desc
+	sharedConsumer, sharedRetries            *prometheus.Desc
 	held, budget, evicted, msgTimeouts       *prometheus.Desc
 	releases                                 *prometheus.Desc
 	deflateConns, deflateOpen, inflateErrors *prometheus.Desc
@@ -75,6 +76,9 @@ func newCollector(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser) *
 		sharedStored:    d("history_shared_stored_total", "Messages this node stored in the cluster's history stream (--history-shared)."),
 		sharedConflicts: d("history_shared_conflicts_total", "Stores retried because another node stored first in the room."),
 		sharedDropped:   d("history_shared_dropped_total", "Messages not stored (so not delivered): queue full, NATS unavailable, too many conflicts."),
+		sharedUnshared:  d("history_shared_foreign_total", "Chat messages from nodes without --history-shared, dropped by this node (every node of a cluster must run with it, or none)."),
+		sharedConsumer:  d("history_shared_consumer_up", "1 while the shared history's consumer exists (0: messages are stored, none delivered; /healthz says 503)."),
+		sharedRetries:   d("history_shared_consumer_retries_total", "Failed attempts to create the shared history's consumer."),
 		held:            d("held_bytes", "Bytes held for all connections (partial frames and messages, unsent output), as allocated."),
 		budget:          d("memory_budget_bytes", "--memory-budget (0: none)."),
 		evicted:         d("memory_evictions_total", "Connections closed (1013) to stay under --memory-budget, by what they mostly held.", "direction"),
@@ -149,6 +153,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sharedStored, st.Stored.Load())
 		counter(c.sharedConflicts, st.Conflicts.Load())
 		counter(c.sharedDropped, st.Dropped.Load())
+		counter(c.sharedUnshared, hs.HistoryUnshared.Load())
+		consuming := 0.0
+		if sh.Consuming() {
+			consuming = 1
+		}
+		gauge(c.sharedConsumer, consuming)
+		counter(c.sharedRetries, st.ConsumerRetries.Load())
 	}
 	gauge(c.held, float64(st.HeldBytes))
 	gauge(c.budget, float64(st.MemoryBudget))

@@ -63,11 +63,8 @@ func (t *claimTask) Run(*engine.Loop) {
 		// An authenticated user keeps its token's name here even if
 		// another node holds it: its other tab (the names are shared),
 		// or an anonymous user there, whose node is asked to give the
-		// name up (evReserve) and then frees it for this node to claim
-		// (Receiver.Freed).
-		if t.res == ClaimTaken {
-			h.sendRemote(t.node, &event{typ: evReserve, to: t.name})
-		}
+		// name up (evReserve, once the user has arrived) and then frees
+		// it for this node to claim (Receiver.Freed).
 		h.arriveSubscribed(t)
 		return
 	}
@@ -167,6 +164,12 @@ func (t *claimTask) arrive() {
 	h.chat.arrive(m, h.users.Load()+h.cl.Users(), &t.a)
 	if evicted {
 		h.claimHere(m)
+	}
+	if t.res == ClaimTaken {
+		// A token's name another node holds: asked for now that the
+		// room's subscription is live, so that the user sees the holder
+		// there renamed.
+		h.sendRemote(t.node, &event{typ: evReserve, to: t.name})
 	}
 }
 

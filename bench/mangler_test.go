@@ -83,7 +83,18 @@ type benchMsg struct {
 // nil passes everything.
 func newMangler(t testing.TB, upstream string, rule func(c *mconn, m benchMsg) verdict) *mangler {
 	t.Helper()
-	p := &mangler{t: t, upstream: upstream, rule: rule, ln: listenBacklog(t, 1)}
+	return newManglerBacklog(t, 1024, upstream, rule)
+}
+
+// newManglerBacklog is newMangler with the given accept backlog: 1 makes
+// pause hold every dialer past the first in SYN retransmission (a larger
+// backlog completes their handshakes in the kernel). Only a test of that
+// wants 1: a small backlog drops SYNs of a burst of dials on a loaded
+// machine, and the retransmission (1 s, then 3 s) can outlast a handshake
+// timeout.
+func newManglerBacklog(t testing.TB, backlog int, upstream string, rule func(c *mconn, m benchMsg) verdict) *mangler {
+	t.Helper()
+	p := &mangler{t: t, upstream: upstream, rule: rule, ln: listenBacklog(t, backlog)}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {

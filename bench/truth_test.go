@@ -310,7 +310,7 @@ func TestBenchWorkerStall(t *testing.T) {
 // short of the requested one (the old report timed from when a dialer got
 // to a user: milliseconds).
 func TestConnectTimeFromSchedule(t *testing.T) {
-	p := newMangler(t, hostOf(t, startNode(t)), nil)
+	p := newManglerBacklog(t, 1, hostOf(t, startNode(t)), nil)
 	p.pause(800 * time.Millisecond)
 	rep := run(t, bench.Config{Scenario: bench.Connect, URL: p.url(), Conns: 20, RampRate: 100, Dialers: 2, Duration: 100 * time.Millisecond})
 	c := rep.Conns

@@ -223,14 +223,18 @@ func printSummary(w io.Writer, path string) error {
 		runs = append(runs, r)
 	}
 	fmt.Fprintln(w, "\nWhat make test ran:")
+	width := 0
+	for _, r := range runs {
+		width = max(width, len(r.Label))
+	}
 	var skipped []skip
 	for _, r := range runs {
 		status := "ok"
 		if !r.OK {
 			status = "FAILED"
 		}
-		fmt.Fprintf(w, "  %-34s %s: %d packages, %d tests passed, %d failed, %d skipped\n",
-			r.Label, status, r.Packages, r.Passed, r.Failed, len(r.Skipped))
+		fmt.Fprintf(w, "  %-*s  %s: %d packages, %d tests passed, %d failed, %d skipped\n",
+			width, r.Label, status, r.Packages, r.Passed, r.Failed, len(r.Skipped))
 		skipped = append(skipped, r.Skipped...)
 	}
 	if len(skipped) == 0 {

@@ -81,8 +81,8 @@ func TestBreaks(t *testing.T) { t.Log("what broke"); t.Fail() }
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"demo ./a ./c                       ok: 1 packages, 2 tests passed, 0 failed, 2 skipped",
-		"demo ./b                           FAILED: 1 packages, 0 tests passed, 1 failed, 0 skipped",
+		"demo ./a ./c  ok: 1 packages, 2 tests passed, 0 failed, 2 skipped",
+		"demo ./b      FAILED: 1 packages, 0 tests passed, 1 failed, 0 skipped",
 		"demo/a TestNeedsTool: frobnicator not found; install it (apt-get install frobnicator)",
 		"demo/a TestSub/inner: inner reason",
 	} {

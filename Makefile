@@ -70,7 +70,7 @@ bench-cluster: build ## one node vs nats-server (built from the pinned module) +
 	@mkdir -p reports
 	bin/wsbench cluster --bin bin $(CLUSTER_FLAGS) | tee reports/cluster.md
 
-# make test runs each suite through internal/testsummary, which prints what
+# make test runs each suite through .ci/testsummary, which prints what
 # go test prints, plus each skipped test and its reason, and records them
 # in TESTRECORD; the summary at the end lists what ran and what skipped.
 TESTRECORD = bin/test-record.jsonl
@@ -82,8 +82,8 @@ fuzz-each = for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} fn=$${t\#*:}; echo "== $$
 	$(1) -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
 
 test: lint ## lint, race tests (the docs' runnable blocks included), allocation tests and the JetStream on/off tests (without -race: see hub/cluster/toggle_test.go), bounded fuzzing (under 10 minutes on 2 cores); ends with what ran and what skipped itself, and why
-	@mkdir -p bin && rm -f $(TESTRECORD) && $(GO) build -o bin/testsummary ./internal/testsummary
-	$(call gotest,"race tests") -race -count=1 ./...
+	@mkdir -p bin && rm -f $(TESTRECORD) && $(GO) build -o bin/testsummary ./.ci/testsummary
+	$(call gotest,"race tests") -race -count=1 ./... ./.ci/testsummary
 	$(call gotest,"allocation and JetStream on/off tests") -count=1 -run 'Alloc|JetStreamToggle' ./...
 	cd bench/peers && $(call gotest,"bench/peers race tests") -race -count=1 ./...
 	@$(call fuzz-each,$(call gotest,"fuzz $$fn",-stream))
@@ -137,7 +137,7 @@ bench-attack: build ## both memory attacks of issue 15 (400 stalled 1 MB frames;
 	attack attack-inbound -c 400 --frame-size 1000000 --duration 10s && \
 	attack attack-outbound -c 300 --lines 3000
 
-lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module and bench/peers: zero findings
-	$(GO) vet ./...
-	$(STATICCHECK) ./...
+lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module (.ci/testsummary included: ./... skips dot directories) and bench/peers: zero findings
+	$(GO) vet ./... ./.ci/testsummary
+	$(STATICCHECK) ./... ./.ci/testsummary
 	cd bench/peers && $(GO) vet ./... && $(STATICCHECK) ./...

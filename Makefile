@@ -6,32 +6,63 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-scale bench-auth bench-attack
+.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-scale bench-auth bench-attack
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
+# The version wsnode --version prints: the commit, from git.
+VERSION_LDFLAGS = -X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)
+
 build: ## build wsnode, wsbench and wschat into bin/
-	$(GO) build -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/ ./cmd/...
+
+# make install puts the commands in $(DESTDIR)$(BINDIR): ~/.local/bin by
+# default, which a normal user can write (PREFIX=/usr/local needs root).
+PREFIX ?= $(HOME)/.local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+install: ## build wsnode, wsbench and wschat into BINDIR (PREFIX/bin; PREFIX = ~/.local; DESTDIR for packaging)
+	@mkdir -p "$(DESTDIR)$(BINDIR)"
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o "$(DESTDIR)$(BINDIR)/" ./cmd/...
+	@echo "installed wsnode, wsbench and wschat in $(DESTDIR)$(BINDIR)"
+	@[ -n "$(DESTDIR)" ] || case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "$(BINDIR) is not on your PATH: add it (export PATH=\"$(BINDIR):\$$PATH\", e.g. in ~/.profile)";; esac
+
+uninstall: ## remove what make install put in BINDIR
+	rm -f "$(DESTDIR)$(BINDIR)/wsnode" "$(DESTDIR)$(BINDIR)/wsbench" "$(DESTDIR)$(BINDIR)/wschat"
 
 run: ## start the node on $(ADDR): /echo, /chat
 	$(GO) run ./cmd/wsnode --addr $(ADDR)
 
-NATS_ADDR ?= 127.0.0.1:4222
-run-cluster: ## three nodes on :8081 :8082 :8083, one embedding NATS (JetStream) on $(NATS_ADDR); Ctrl-C stops all
-	@$(GO) build -o bin/ ./cmd/wsnode
-	@store=$$(mktemp -d); \
-	trap 'kill $$pids 2>/dev/null; wait; rm -rf $$store; echo; echo "cluster stopped"' INT TERM EXIT; \
-	bin/wsnode --addr 127.0.0.1:8081 --node-id node1 --nats-embed $(NATS_ADDR) --nats-store $$store & pids=$$!; \
-	sleep 1; \
-	bin/wsnode --addr 127.0.0.1:8082 --node-id node2 --nats nats://$(NATS_ADDR) & pids="$$pids $$!"; \
-	bin/wsnode --addr 127.0.0.1:8083 --node-id node3 --nats nats://$(NATS_ADDR) & pids="$$pids $$!"; \
-	sleep 1; \
-	echo; echo "one chat on three nodes: open each in a browser tab"; \
-	echo "  http://127.0.0.1:8081/   (embeds NATS on $(NATS_ADDR))"; \
-	echo "  http://127.0.0.1:8082/"; \
-	echo "  http://127.0.0.1:8083/"; \
-	echo "Ctrl-C stops all three"; \
+CLUSTER_PORTS ?= 8081 8082 8083
+NATS_ADDR     ?= 127.0.0.1:4222
+run-cluster: SHELL := /bin/bash
+run-cluster: ## one chat on a node per CLUSTER_PORTS port (8081 8082 8083) of 127.0.0.1, the first embedding NATS (JetStream) on NATS_ADDR (127.0.0.1:4222); Ctrl-C stops all
+	@ports=($(CLUSTER_PORTS)); nats=$(NATS_ADDR); \
+	listening() { (exec 3<>/dev/tcp/$${1%:*}/$${1##*:}) 2>/dev/null; }; \
+	for a in $${ports[@]/#/127.0.0.1:} $$nats; do \
+		if listening $$a; then \
+			echo "make run-cluster: $$a is taken by another program; pick free ports, e.g. make run-cluster CLUSTER_PORTS=\"9081 9082 9083\" NATS_ADDR=127.0.0.1:5222" >&2; exit 1; \
+		fi; \
+	done; \
+	$(GO) build -o bin/ ./cmd/wsnode || exit 1; \
+	store=$$(mktemp -d); pids=; \
+	trap 'exit 130' INT TERM; \
+	trap 'kill $$pids 2>/dev/null; wait; rm -rf $$store; echo; echo "cluster stopped"' EXIT; \
+	up() { \
+		for i in $$(seq 100); do listening $$1 && return 0; kill -0 $$2 2>/dev/null || break; sleep 0.1; done; \
+		echo "make run-cluster: the node for $$1 did not start (its error is above)" >&2; exit 1; \
+	}; \
+	bin/wsnode --addr 127.0.0.1:$${ports[0]} --node-id node1 --nats-embed $$nats --nats-store $$store & pids=$$!; \
+	up 127.0.0.1:$${ports[0]} $$!; \
+	for i in $${!ports[@]}; do \
+		[ $$i = 0 ] && continue; \
+		bin/wsnode --addr 127.0.0.1:$${ports[i]} --node-id node$$((i+1)) --nats nats://$$nats & pids="$$pids $$!"; \
+		up 127.0.0.1:$${ports[i]} $$!; \
+	done; \
+	echo; echo "one chat on $${#ports[@]} nodes: open each in a browser tab"; \
+	for i in $${!ports[@]}; do echo "  http://127.0.0.1:$${ports[i]}/$$([ $$i = 0 ] && echo "   (embeds NATS on $$nats)")"; done; \
+	echo "Ctrl-C stops all of them"; \
 	wait
 
 bench-cluster: build ## one node vs nats-server (built from the pinned module) + 3 nodes: broadcast to 6,000 users in one room, light-load p99, idle RSS per /chat user with --nats off/on (3 runs each, medians); markdown table with cluster/single ratios (~4 min; CLUSTER_FLAGS="--rate 20" for more load)
@@ -39,23 +70,28 @@ bench-cluster: build ## one node vs nats-server (built from the pinned module) +
 	@mkdir -p reports
 	bin/wsbench cluster --bin bin $(CLUSTER_FLAGS) | tee reports/cluster.md
 
-test: lint ## lint, race tests, allocation tests and the JetStream on/off tests (without -race: see hub/cluster/toggle_test.go), bounded fuzzing (under 10 minutes on 2 cores)
-	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'Alloc|JetStreamToggle' ./...
-	cd bench/peers && $(GO) test -race -count=1 ./...
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
-	$(GO) test -run='^$$' -fuzz='^FuzzInflate$$' -fuzztime=$(FUZZTIME) ./codec
-	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
-	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
-	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth
+# make test runs each suite through .ci/testsummary, which prints what
+# go test prints, plus each skipped test and its reason, and records them
+# in TESTRECORD; the summary at the end lists what ran and what skipped.
+TESTRECORD = bin/test-record.jsonl
+# gotest LABEL [FLAGS]: go test -json, then go test's arguments, through testsummary
+gotest = $(CURDIR)/bin/testsummary -record $(CURDIR)/$(TESTRECORD) -label $(1) $(2) -- $(GO) test -json
+FUZZ_TARGETS = ./codec:FuzzDecode ./codec:FuzzInflate ./engine:FuzzHandshake ./hub:FuzzParseCommand ./hub/auth:FuzzToken
+# fuzz-each CMD: each of FUZZ_TARGETS for FUZZTIME, run by CMD followed by go test's arguments ($$fn names the target)
+fuzz-each = for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} fn=$${t\#*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+	$(1) -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
+
+test: lint ## lint, race tests (the docs' runnable blocks included), allocation tests and the JetStream on/off tests (without -race: see hub/cluster/toggle_test.go), bounded fuzzing (under 10 minutes on 2 cores); ends with what ran and what skipped itself, and why
+	@mkdir -p bin && rm -f $(TESTRECORD) && $(GO) build -o bin/testsummary ./.ci/testsummary
+	$(call gotest,"race tests") -race -count=1 ./... ./.ci/testsummary
+	$(call gotest,"allocation and JetStream on/off tests") -count=1 -run 'Alloc|JetStreamToggle' ./...
+	cd bench/peers && $(call gotest,"bench/peers race tests") -race -count=1 ./...
+	@$(call fuzz-each,$(call gotest,"fuzz $$fn",-stream))
+	@bin/testsummary -summary $(TESTRECORD)
 
 fuzz: FUZZTIME = 10m
-fuzz: ## longer fuzzing of the decoder, the handshake, the chat's JSON commands and auth tokens (FUZZTIME each, default 10m)
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec
-	$(GO) test -run='^$$' -fuzz='^FuzzInflate$$' -fuzztime=$(FUZZTIME) ./codec
-	$(GO) test -run='^$$' -fuzz='^FuzzHandshake$$' -fuzztime=$(FUZZTIME) ./engine
-	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=$(FUZZTIME) ./hub
-	$(GO) test -run='^$$' -fuzz='^FuzzToken$$' -fuzztime=$(FUZZTIME) ./hub/auth
+fuzz: ## longer fuzzing of each of FUZZ_TARGETS (the decoder, inflate, the handshake, the chat's JSON commands, auth tokens), FUZZTIME each (default 10m)
+	@$(call fuzz-each,$(GO) test)
 
 STRESS ?= 1m
 stress: ## the engine's stress test (resets, evictions, drains, upgrades on one node) under -race for STRESS (1m)
@@ -101,7 +137,7 @@ bench-attack: build ## both memory attacks of issue 15 (400 stalled 1 MB frames;
 	attack attack-inbound -c 400 --frame-size 1000000 --duration 10s && \
 	attack attack-outbound -c 300 --lines 3000
 
-lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module and bench/peers: zero findings
-	$(GO) vet ./...
-	$(STATICCHECK) ./...
+lint: ## go vet and staticcheck (pinned v0.8.2) on the node's module (.ci/testsummary included: ./... skips dot directories) and bench/peers: zero findings
+	$(GO) vet ./... ./.ci/testsummary
+	$(STATICCHECK) ./... ./.ci/testsummary
 	cd bench/peers && $(GO) vet ./... && $(STATICCHECK) ./...

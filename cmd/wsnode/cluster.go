@@ -5,7 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +35,7 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterFlags) []string {
 	fs.DurationVar(&c.ttl, "cluster-ttl", cluster.DefaultTTL, "how long a node that died without a goodbye keeps its users' names and its place in counts and rosters")
 	fs.IntVar(&c.replicas, "cluster-replicas", 1, "JetStream replicas of the names and liveness buckets (3 on a three-server NATS cluster)")
 	fs.StringVar(&c.embed, "nats-embed", "", "run an embedded nats-server with JetStream on HOST:PORT (the node joins it unless --nats is set)")
-	fs.StringVar(&c.store, "nats-store", "", "JetStream storage directory of --nats-embed (empty = under the system temp directory)")
+	fs.StringVar(&c.store, "nats-store", "", "JetStream storage directory of --nats-embed, created if missing (empty = $XDG_STATE_HOME/wsnode/nats-PORT, or ~/.local/state/wsnode/nats-PORT)")
 	fs.StringVar(&c.routes, "nats-routes", "", "nats-route://host:port URLs of other embedding nodes, comma-separated: the embedded servers form one NATS cluster")
 	fs.StringVar(&c.embedCluster, "nats-cluster-addr", "", "HOST:PORT the embedded server listens on for --nats-routes (empty = --nats-embed's port + 1)")
 	return []string{"nats", "cluster-name", "node-id", "cluster-ttl", "cluster-replicas", "nats-embed", "nats-store", "nats-routes", "nats-cluster-addr"}
@@ -50,10 +54,19 @@ type clustered struct {
 // start starts the embedded server, if any, and joins the cluster, if
 // any. NATS unreachable is not an error: the node retries in the
 // background.
-func (c *clusterFlags) start(logger *slog.Logger) (*clustered, error) {
+func (c *clusterFlags) start(logger *slog.Logger, getenv func(string) string) (*clustered, error) {
 	cl := &clustered{}
 	urls := c.urls
 	if c.embed != "" {
+		store := c.store
+		if store == "" {
+			store = defaultNatsStore(c.embed, getenv)
+		}
+		// Created here so that a path the user cannot write is an error
+		// naming the flag, before nats-server is started.
+		if err := os.MkdirAll(store, 0o700); err != nil {
+			return nil, fmt.Errorf("--nats-store %s: %w (give a directory this user can write)", store, err)
+		}
 		var routes []string
 		for _, r := range strings.Split(c.routes, ",") {
 			if r = strings.TrimSpace(r); r != "" {
@@ -61,14 +74,14 @@ func (c *clusterFlags) start(logger *slog.Logger) (*clustered, error) {
 			}
 		}
 		e, err := cluster.Embed(cluster.EmbedConfig{
-			Addr: c.embed, StoreDir: c.store, Routes: routes, ClusterAddr: c.embedCluster,
+			Addr: c.embed, StoreDir: store, Routes: routes, ClusterAddr: c.embedCluster,
 			Name: c.nodeID, ClusterName: c.name, Logger: logger,
 		})
 		if err != nil {
 			return nil, err
 		}
 		cl.embedded = e
-		logger.Info("embedded nats-server", "url", e.URL(), "store", c.store, "routes", len(routes))
+		logger.Info("embedded nats-server", "url", e.URL(), "store", store, "routes", len(routes))
 		if urls == "" {
 			urls = e.URL()
 		}
@@ -94,6 +107,24 @@ func (c *clusterFlags) start(logger *slog.Logger) (*clustered, error) {
 	cl.node = node
 	logger.Info("cluster", "nats", urls, "name", c.name, "node", node.ID(), "ttl", c.ttl)
 	return cl, nil
+}
+
+// defaultNatsStore is --nats-store when not given: a directory of the
+// user's state (XDG Base Directory), one per --nats-embed port so that
+// several embedding nodes on one machine keep apart; under the temporary
+// directory when there is no home.
+func defaultNatsStore(embed string, getenv func(string) string) string {
+	dir := "nats"
+	if _, port, err := net.SplitHostPort(embed); err == nil {
+		dir = "nats-" + port
+	}
+	if s := getenv("XDG_STATE_HOME"); filepath.IsAbs(s) {
+		return filepath.Join(s, "wsnode", dir)
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "wsnode", dir)
+	}
+	return filepath.Join(os.TempDir(), "wsnode-"+strconv.Itoa(os.Getuid()), dir)
 }
 
 // stop says goodbye to the cluster (after the drain: the users' names are

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,12 +176,7 @@ func TestClusterNodes(t *testing.T) {
 // --nats-embed: a node runs NATS itself; another joins it with --nats.
 func TestClusterEmbedded(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	e := startNode(t, "--nats-embed", addr, "--nats-store", t.TempDir(), "--node-id", "e")
 	o := startNode(t, "--nats", "nats://"+addr, "--node-id", "o")
 	for _, n := range []*node{e, o} {
@@ -201,6 +199,58 @@ func TestClusterEmbedded(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no message crossed from o to e")
 		}
+	}
+}
+
+// freeAddr is a loopback address nothing listens on, for the embedded
+// nats-server (whose port 0 means 4222).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// --nats-store: by default a directory of the user's state, so that a
+// normal user's embedding node starts (it once defaulted to nothing, and
+// the README's /var/lib path left a newcomer with "not ready in 10s");
+// one that cannot be created is an error naming the flag, at once.
+func TestNatsStore(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	for _, tt := range []struct {
+		name, xdg, home, want string
+	}{
+		{"XDG_STATE_HOME", "/state", "/home/u", "/state/wsnode/nats-4222"},
+		{"HOME", "", "/home/u", "/home/u/.local/state/wsnode/nats-4222"},
+		{"relative XDG_STATE_HOME is ignored", "state", "/home/u", "/home/u/.local/state/wsnode/nats-4222"},
+	} {
+		env["XDG_STATE_HOME"], env["HOME"] = tt.xdg, tt.home
+		if got := defaultNatsStore("127.0.0.1:4222", getenv); got != tt.want {
+			t.Errorf("%s: store %s, want %s", tt.name, got, tt.want)
+		}
+	}
+
+	home := t.TempDir()
+	addr := freeAddr(t)
+	n := startNodeEnv(t, nodeEnv("HOME="+home, "XDG_STATE_HOME="), "--nats-embed", addr)
+	_, port, _ := net.SplitHostPort(addr)
+	if _, err := os.Stat(filepath.Join(home, ".local/state/wsnode/nats-"+port, "jetstream")); err != nil {
+		t.Fatalf("JetStream's store is not in the default place: %v\n%s", err, n.logs())
+	}
+
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath, "--addr", "127.0.0.1:0", "--nats-embed", freeAddr(t), "--nats-store", filepath.Join(file, "nats"))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errorsAs(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--nats-store "+filepath.Join(file, "nats")+": mkdir") {
+		t.Fatalf("store under a file: %v, want exit 2 and an error naming --nats-store:\n%s", err, out)
 	}
 }
 

@@ -84,7 +84,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		logger.Info("authentication", "mode", o.hub.Auth.Mode().String(), "workers", o.engine.UpgradeWorkers)
 	}
 
-	cl, err := o.cluster.start(logger)
+	cl, err := o.cluster.start(logger, getenv)
 	if err != nil {
 		logger.Error("cluster", "err", err)
 		return 2

@@ -10,6 +10,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -46,4 +47,16 @@ func CheckFor(t testing.TB, d time.Duration, cond func() bool, what string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Missing ends a test that needs a tool this machine lacks (a browser,
+// python3-websockets, openssl): with CI set (.ci/run installs every tool
+// the tests need) it fails; elsewhere it skips, saying what is missing and
+// how to install it, which make test's summary repeats at its end.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s: CI must install it (see .ci/run)", why)
+	}
+	t.Skip(why)
 }

@@ -36,7 +36,8 @@ type EmbedConfig struct {
 type Embedded struct{ ns *server.Server }
 
 // Embed starts a nats-server with JetStream inside this process and waits
-// until it accepts clients.
+// until it accepts clients. A server that cannot start (its store cannot
+// be created, its port is taken) fails at once with the server's reason.
 func Embed(cfg EmbedConfig) (*Embedded, error) {
 	host, port, err := splitHostPort(cfg.Addr)
 	if err != nil {
@@ -45,7 +46,7 @@ func Embed(cfg EmbedConfig) (*Embedded, error) {
 	o := &server.Options{
 		Host: host, Port: port, ServerName: cfg.Name,
 		JetStream: true, StoreDir: cfg.StoreDir,
-		NoSigs: true, NoLog: cfg.Logger == nil,
+		NoSigs: true,
 	}
 	if len(cfg.Routes) > 0 {
 		ca := cfg.ClusterAddr
@@ -69,13 +70,27 @@ func Embed(cfg EmbedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: embedded nats-server: %w", err)
 	}
-	if cfg.Logger != nil {
-		ns.SetLogger(slogLogger{cfg.Logger.With("component", "nats-server")}, false, false)
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
+	log := slogLogger{l: logger.With("component", "nats-server"), fatal: make(chan string, 1)}
+	ns.SetLogger(log, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("cluster: embedded nats-server not ready in 10s")
+	// The server reports what stops it from starting through Fatalf (and
+	// then just returns from Start): wait for readiness or that.
+	deadline := time.Now().Add(10 * time.Second)
+	for !ns.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-log.fatal:
+			ns.Shutdown()
+			return nil, fmt.Errorf("cluster: embedded nats-server: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, errors.New("cluster: embedded nats-server not ready in 10s")
+		}
 	}
 	return &Embedded{ns: ns}, nil
 }
@@ -104,12 +119,23 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// slogLogger passes the server's notices, warnings and errors to slog.
-type slogLogger struct{ l *slog.Logger }
+// slogLogger passes the server's notices, warnings and errors to slog, and
+// the first fatal error to fatal.
+type slogLogger struct {
+	l     *slog.Logger
+	fatal chan string
+}
 
 func (s slogLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s slogLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
-func (s slogLogger) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s slogLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s slogLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
-func (s slogLogger) Tracef(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	s.l.Error(msg)
+	select {
+	case s.fatal <- msg:
+	default:
+	}
+}
+func (s slogLogger) Errorf(format string, v ...any) { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Debugf(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Tracef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }

@@ -3,17 +3,17 @@ package web_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"edgews/engine/enginetest"
 	"github.com/chromedp/chromedp"
 )
 
 // chromium returns the browser's path. Missing, the test fails in CI
-// (CI set: .ci/run installs it) and is skipped elsewhere.
+// (CI set: .ci/run installs it) and is skipped elsewhere (enginetest.Missing).
 func chromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -21,10 +21,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found: CI must install it (see .ci/run)")
-	}
-	t.Skip("chromium not found; install it (apt-get install chromium) to run the browser test")
+	enginetest.Missing(t, "chromium not found; install it (apt-get install chromium) to run the chat page's browser tests")
 	return ""
 }
 

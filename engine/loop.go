@@ -294,3 +294,16 @@ func (l *Loop) dropConn(c *Conn) {
 	l.conns = l.conns[:last]
 	c.idx = -1
 }
+
+// EachConn calls f with every connection of the loop (open, or still in
+// its handshake or closing), for handlers that act on connections chosen
+// by other criteria than their routes' member lists: the server API's
+// disconnects and bans. Closing a connection from f is safe. Loop only.
+func (l *Loop) EachConn(f func(c *Conn)) {
+	// A copy: f may close connections, which gnet may take out of
+	// l.conns before EachConn is done.
+	cs := append(make([]*Conn, 0, len(l.conns)), l.conns...)
+	for _, c := range cs {
+		f(c)
+	}
+}

@@ -212,8 +212,17 @@ func (l *Loop) publishMem() {
 }
 
 // HeldBytes is the node-wide total of the connections' charges (see
-// memory.go), as published at the end of each loop's last event.
+// memory.go), as published at the end of each loop's last event, and of
+// the bytes held outside connections (Hold).
 func (s *Server) HeldBytes() int64 { return s.held.Load() }
+
+// Hold adds delta (negative to give back) to the bytes the server counts
+// against MemoryBudget for memory held outside any connection: a queue
+// that the hub's users fill, such as the events queue of the application's
+// backend (hub/webhook), bounded on its own. It does not start an eviction
+// by itself; the loops' next check of the budget sees it, so connections
+// have that much less room. Safe from any goroutine; never blocks.
+func (s *Server) Hold(delta int64) { s.held.Add(delta) }
 
 // overBudget plans an eviction round and posts it to every loop, unless a
 // round is still running. Any goroutine.

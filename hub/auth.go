@@ -39,19 +39,21 @@ func (h *Hub) authOn() bool { return h.cfg.Auth != nil && h.cfg.Auth.Mode() != a
 
 // upgrade is the engine's upgrade hook for /chat and /echo: with auth on,
 // it verifies the request's token and attaches its *auth.Identity to the
-// connection, or refuses the upgrade with 401. It runs on the loop, or on
+// connection, or refuses the upgrade with 401; a banned client (its
+// address, the name it asks for, its token's name or sub) is refused
+// with 403 (moderation.go). It runs on the loop, or on
 // the engine's upgrade workers (engine.Config.UpgradeWorkers): it reads
 // only the request and the Verifier, which is safe for concurrent use.
 func (h *Hub) upgrade(r *engine.Request) (any, *engine.Refusal) {
 	if !h.authOn() {
-		return nil, nil
+		return nil, h.bannedUpgrade(r, nil)
 	}
 	v := h.cfg.Auth
 	tok, err := auth.TokenFrom(r.RawQuery, r.Header("Authorization"))
 	// The connection keeps its query for Conn.Request: not the token.
 	r.RawQuery = auth.WithoutToken(r.RawQuery)
 	if err == nil && tok == "" && v.Mode() == auth.Optional {
-		return nil, nil // anonymous
+		return nil, h.bannedUpgrade(r, nil) // anonymous
 	}
 	var id *auth.Identity
 	if err == nil {
@@ -64,7 +66,7 @@ func (h *Hub) upgrade(r *engine.Request) (any, *engine.Refusal) {
 		}
 		return nil, authRefusals[reason]
 	}
-	return id, nil
+	return id, h.bannedUpgrade(r, id)
 }
 
 // Upgrade implements engine.Upgrader: see upgrade.

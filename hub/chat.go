@@ -28,6 +28,7 @@ func (ch *chat) OnOpen(c *engine.Conn) {
 	c.SetMaxMessageSize(h.maxMessage)
 	id, _ := c.Value().(*auth.Identity) // from the upgrade hook; nil: anonymous
 	m := &Member{c: c, idx: -1, json: c.Protocol() == ProtocolJSON, id: id}
+	h.be.opened.opened(c.ID(), time.Now().Unix())
 	if id != nil {
 		if !h.claimOwned(m, id.Name) {
 			return
@@ -73,7 +74,7 @@ func (h *Hub) generateName(m *Member) string {
 		} else {
 			name = "user" + strconv.FormatUint(h.nextName.Add(1)-1, 10)
 		}
-		if h.claim(m, name) {
+		if !h.nameBanned(name) && h.claim(m, name) {
 			return name
 		}
 	}
@@ -107,6 +108,7 @@ func (ch *chat) arrive(m *Member, n int64, a *arrival) {
 	// Connects are announced to JSON clients only, which keep a member
 	// list; text clients keep the tutorial's quiet lobby (/users lists it).
 	h.presenceJSON(m, actJoined, m.ri)
+	h.emitMember(EventConnect, m, m.ri.name, "")
 }
 
 // claimOwned gives an authenticated member its token's name: shared with
@@ -286,6 +288,7 @@ func (ch *chat) OnClose(c *engine.Conn, _ codec.StatusCode, _ string) {
 		roomsOf(c.Loop()).leave(m)
 		h.exit(m)
 		h.presenceJSON(m, actLeft, m.ri)
+		h.emitMember(EventDisconnect, m, m.ri.name, "")
 	}
 	if h.release(m, m.name) && h.cl != nil {
 		h.cl.Release(m.name) // after its claim: the cluster keeps their order

@@ -242,7 +242,11 @@ func (h *Hub) Receive(msg []byte) bool {
 		// Each node's history keeps the other nodes' messages too, in the
 		// order this node delivered them; each sender's share of it is
 		// counted by its name (its connection is on another node).
-		return h.sayStored(ri, &ev, maphash.String(h.seed, ev.from)|remoteOwner, h.cfg.ClusterBacklog)
+		owner := maphash.String(h.seed, ev.from) | remoteOwner
+		if ev.typ == evNotice {
+			owner = 0 // the application's, as on the node it was published on (notice.go)
+		}
+		return h.sayStored(ri, &ev, owner, h.cfg.ClusterBacklog)
 	}
 	var tf, jf *Frame
 	if jsonOnly {

@@ -175,7 +175,7 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 		h.replyError(m, errUsage, "usage: /me ACTION")
 		return
 	}
-	if !h.fits(m, text) {
+	if !h.fits(m, text) || h.refuseMuted(m, m.ri.name) {
 		return
 	}
 	if text == nil {
@@ -189,10 +189,11 @@ func (h *Hub) say(m *Member, typ string, text []byte) {
 	h.share(&ev, false)
 	if h.hist != nil {
 		h.sayStored(m.ri, &ev, m.c.ID(), 0)
-		return
+	} else {
+		tf, jf := ev.frames(m.ri)
+		h.broadcast(m.ri.name, tf, jf, nil)
 	}
-	tf, jf := ev.frames(m.ri)
-	h.broadcast(m.ri.name, tf, jf, nil)
+	h.emitSaid(&ev)
 }
 
 // fits checks text against MaxLine, with an error line when it is over.
@@ -217,6 +218,9 @@ func (h *Hub) rename(m *Member, name string) {
 		return
 	case !validName(name):
 		h.replyError(m, errInvalidName, invalidName("name", name))
+		return
+	case h.nameBanned(name):
+		h.replyError(m, errBanned, "name "+quoteShort(name)+" is banned")
 		return
 	case name == m.name:
 		h.replyError(m, errNameTaken, "you are already "+name)
@@ -248,6 +252,7 @@ func (h *Hub) applyRename(m *Member, name string) {
 		h.cl.Update(name, m.ri.name)
 	}
 	h.presence(m, actRenamed, old, false, nil)
+	h.emitMember(EventNick, m, m.ri.name, old)
 }
 
 // whisper sends text to the user named to only, and echoes it to m.
@@ -267,7 +272,7 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 		h.replyError(m, errUsage, "usage: /whisper NAME TEXT")
 		return
 	}
-	if !h.fits(m, text) {
+	if !h.fits(m, text) || h.refuseMuted(m, "") {
 		return
 	}
 	e := h.lookupEntry(to)
@@ -295,6 +300,7 @@ func (h *Hub) whisper(m *Member, to string, text []byte) {
 		h.deliverWhisper(&ev, e.m, e.tabs(), 0)
 	}
 	h.sendTo(m, ev.frame(m.json))
+	h.emitWhisper(&ev) // by the sender's node only
 }
 
 // deliverWhisper sends ev to t, this node's holder of its target's name,
@@ -350,7 +356,9 @@ func (h *Hub) move(m *Member, room string, rs resume) {
 func (h *Hub) moveNow(m *Member, room string, rs resume) {
 	h.exit(m)
 	h.presence(m, actLeft, "", false, m)
+	h.emitMember(EventLeave, m, m.ri.name, "")
 	created := h.enter(m, room)
+	h.emitMember(EventJoin, m, room, "")
 	if h.cl != nil {
 		h.cl.Update(m.name, room)
 	}

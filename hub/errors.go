@@ -22,6 +22,8 @@ const (
 	errNoHistory    errCode = "no_history"       // /history on a node without history
 	errNotReady     errCode = "not_ready"        // a message before the welcome (the cluster claims the name); a /join while the last one waits for the cluster
 	errNameBusy     errCode = "name_unavailable" // the cluster's name service did not answer in time: try again
+	errMuted        errCode = "muted"            // the sender is muted (server API): its message reaches nobody
+	errBanned       errCode = "banned"           // /nick to a name the server API banned
 )
 
 // invalidName and nameTaken are the texts of errInvalidName ("name" or

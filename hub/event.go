@@ -18,6 +18,8 @@ const (
 	evError     = "error"     // a refused command or message, to its sender
 	evRefreshed = "refreshed" // the answer to a good /refresh
 	evHistory   = "history"   // a room's recent messages, to who enters it or asks
+	evNotice    = "notice"    // the server's (the application's, Control.Publish) text to a room
+	evDeleted   = "deleted"   // a message removed from the room's history (Control.Delete), to JSON clients
 
 	// evReserve travels between nodes only (wire.go), never to a client:
 	// the name in to is an authenticated user's, give it up here.
@@ -95,7 +97,7 @@ func (ev *event) appendText(b []byte) []byte {
 		return b
 	case evError:
 		b = append(b, "error: "...)
-	case evRefreshed:
+	case evRefreshed, evNotice:
 		b = append(b, "*** "...)
 	}
 	return append(b, ev.text...)

@@ -114,6 +114,12 @@ type Config struct {
 	// its queue without bound. What the loop's own connections cause is
 	// never dropped. If zero, DefaultClusterBacklog.
 	ClusterBacklog int
+
+	// Backend connects the hub to the application's backend: the node's
+	// name, the events it sends out (see BackendConfig). The zero value
+	// sends none; the server API (Control) works either way.
+	Backend BackendConfig
+
 	// Logger receives the hub's logs: a connection closed for flooding, at
 	// debug (Stats.RateKicks counts them), nothing per message. If nil,
 	// logs are discarded.
@@ -175,6 +181,8 @@ type Hub struct {
 	// messages after it.
 	histBudget int
 
+	be backend // the application's backend: bans, mutes, events (backend.go)
+
 	users    atomic.Int64  // connected chat users, all loops
 	nextName atomic.Uint64 // user0, user1, ...
 	seq      atomic.Uint64 // roster versions, increasing node-wide
@@ -206,6 +214,10 @@ type Stats struct {
 	// cluster's shared history over core NATS, from a node keeping its
 	// own: dropped, so that no node mixes two histories.
 	HistoryUnshared atomic.Int64
+
+	// The application's backend (Control): messages refused to muted
+	// users, upgrades and renames refused for bans, notices published.
+	Muted, BannedRefused, Notices atomic.Int64
 }
 
 // Member is a chat user. Its fields are owned by its connection's loop,
@@ -242,6 +254,7 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{srv: srv, cfg: cfg, seed: maphash.MakeSeed(), start: time.Now(), z: newDeflaters(srv.Config())}
 	h.clock = func() time.Duration { return time.Since(h.start) }
+	h.be.init(cfg.Backend)
 	sc := srv.Config()
 	h.maxFrame, h.maxMessage = min(cfg.MaxMessage, sc.MaxFrameSize), min(cfg.MaxMessage, sc.MaxMessageSize)
 	h.histBudget = sc.MaxOutboundBytes / 4

@@ -81,6 +81,7 @@ type memRoom struct {
 	name       string
 	epoch      string
 	next       uint64    // offset of the next message
+	low        uint64    // the newest offset dropped by the caps, the TTL or a new start (not by a delete): every message after it is held
 	head, tail *memEntry // the room's entries, oldest first
 	n          int
 	holds      int
@@ -232,16 +233,18 @@ func entryCost(from string, text []byte) int64 {
 
 // Put stores a message whose offset and epoch were given elsewhere (a
 // cluster's history, which this store mirrors). A new epoch, or an offset
-// that does not follow the room's last one, drops what the room held: its
-// history starts again there. Its age for the TTL is ts (when it was
-// said), not when it arrived.
+// at or before the room's last one, drops what the room held: its history
+// starts again there. An offset past the next one keeps it: the messages
+// between were deleted (a cluster's stream loses messages only at a
+// room's oldest end, or by a delete). Its age for the TTL is ts (when it
+// was said), not when it arrived.
 func (s *MemoryHistory) Put(room string, offset uint64, epoch string, flags MessageFlags, from string, text []byte, ts int64) {
 	at := ts * int64(time.Millisecond)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked(s.now().UnixNano())
 	r := s.roomLocked(room)
-	if r.epoch != epoch || offset != r.next {
+	if r.epoch != epoch || offset < r.next {
 		r.holds++ // kept while emptied
 		for r.head != nil {
 			s.dropLocked(r.head)
@@ -250,8 +253,9 @@ func (s *MemoryHistory) Put(room string, offset uint64, epoch string, flags Mess
 		if r.epoch != epoch {
 			r.epoch = strings.Clone(epoch)
 		}
-		r.next = offset
+		r.low = offset - 1
 	}
+	r.next = offset
 	s.appendLocked(r, nil, entryCost(from, text), at, flags, from, text, ts)
 }
 
@@ -311,6 +315,14 @@ func (s *MemoryHistory) dropLocked(e *memEntry) {
 	if r.head == nil {
 		r.tail = nil
 	}
+	r.low = e.off
+	s.unlinkLocked(e)
+}
+
+// unlinkLocked takes e, out of its room's list already, out of the node's
+// list and frees it. Its room is forgotten if nothing else keeps it.
+func (s *MemoryHistory) unlinkLocked(e *memEntry) {
+	r := e.room
 	r.n--
 	if e.prev == nil {
 		s.head = e.next
@@ -398,20 +410,24 @@ func (s *MemoryHistory) Read(room string, since uint64, epoch string, resume boo
 	}
 	reset := false
 	if resume {
-		first := r.next
-		if r.head != nil {
-			first = r.head.off
+		// Deleted messages leave gaps in the offsets: count what is held
+		// after since, and whether anything after it was dropped.
+		after := 0
+		for e := r.head; e != nil; e = e.rnext {
+			if e.off > since {
+				after++
+			}
 		}
-		last := r.next - 1
-		reset = epoch != r.epoch || since > last || since+1 < first || last-since > uint64(max)
+		reset = epoch != r.epoch || since > r.next-1 || since < r.low || after > max
 	}
 	skip := r.n - max // the newest max
-	if resume && !reset {
-		skip = r.n - int(r.next-1-since)
-	}
 	m := HistoryMessage{Epoch: r.epoch}
 	for e := r.head; e != nil; e = e.rnext {
-		if skip > 0 {
+		if resume && !reset {
+			if e.off <= since {
+				continue
+			}
+		} else if skip > 0 {
 			skip--
 			continue
 		}

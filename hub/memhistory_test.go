@@ -209,8 +209,9 @@ func TestMemoryHistoryEpochPerRun(t *testing.T) {
 }
 
 // A mirror takes offsets and epochs as given: a room has no epoch before
-// its first message; a new epoch or a gap in the offsets starts the room's
-// history again; the TTL counts from when a message was said.
+// its first message; a new epoch or an offset going back starts the room's
+// history again (a gap ahead is a deleted message); the TTL counts from
+// when a message was said.
 func TestMemoryHistoryMirrorPut(t *testing.T) {
 	clk := &histClock{t: time.Unix(1_000_000, 0)}
 	s := hub.NewMemoryHistory(hub.MemoryHistoryConfig{PerRoom: 3, TTL: time.Hour, Now: clk.now, Mirror: true})
@@ -229,9 +230,22 @@ func TestMemoryHistoryMirrorPut(t *testing.T) {
 	if msgs, _, reset := readAll(s, "r", 8, "e1", true, 10); reset || !slices.Equal(offsets(msgs), []uint64{9, 10}) {
 		t.Fatalf("resume after 8: %v reset %v", offsets(msgs), reset)
 	}
-	s.Put("r", 12, "e1", 0, "u", []byte("gap"), ms) // 11 never came
-	if msgs, _, _ := readAll(s, "r", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{12}) {
+	// A gap ahead is a deleted message (Control.Delete): the history
+	// stays, and resuming across the gap is no reset.
+	s.Put("r", 12, "e1", 0, "u", []byte("gap"), ms) // 11 deleted
+	if msgs, _, _ := readAll(s, "r", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{9, 10, 12}) {
 		t.Fatalf("after a gap: %v", offsets(msgs))
+	}
+	if msgs, _, reset := readAll(s, "r", 10, "e1", true, 10); reset || !slices.Equal(offsets(msgs), []uint64{12}) {
+		t.Fatalf("resume across the gap: %v reset %v", offsets(msgs), reset)
+	}
+	if msgs, _, reset := readAll(s, "r", 7, "e1", true, 10); !reset || !slices.Equal(offsets(msgs), []uint64{9, 10, 12}) {
+		t.Fatalf("resume after 7, dropped by the cap: %v reset %v", offsets(msgs), reset)
+	}
+	// An offset going back starts the room's history again.
+	s.Put("r", 5, "e1", 0, "u", []byte("back"), ms)
+	if msgs, _, _ := readAll(s, "r", 0, "", false, 10); !slices.Equal(offsets(msgs), []uint64{5}) {
+		t.Fatalf("after going back: %v", offsets(msgs))
 	}
 	s.Put("r", 1, "e2", 0, "u", []byte("new"), ms)
 	if msgs, epoch, _ := readAll(s, "r", 0, "", false, 10); epoch != "e2" || !slices.Equal(offsets(msgs), []uint64{1}) {

@@ -93,8 +93,11 @@ func (h *Hub) moveIn(m *Member, rs resume, announce func()) {
 // storedEvent is the live event of a stored message.
 func storedEvent(room string, hm *HistoryMessage) event {
 	typ := evMessage
-	if hm.Me {
+	switch {
+	case hm.Me:
 		typ = evMe
+	case len(hm.From) == 0: // names are never empty: a notice (the server's)
+		typ = evNotice
 	}
 	// The name is only read while encoding, during the Read callback that
 	// owns the bytes: a string view instead of a copy per message.

@@ -38,10 +38,9 @@ type StoredReceiver interface {
 }
 
 // ReceiveStored implements StoredReceiver. The mirror is written and the
-// message posted under the room's order lock, as sayStored does on a
-// single node; a room without members here only gets its mirror updated,
-// under its registry shard's lock, so that a member entering it meanwhile
-// either finds the message in its history or gets it live.
+// message posted in the room's order (inOrder), as sayStored does on a
+// single node; a room without members here only gets its mirror updated.
+// false: a loop here was behind and dropped the message (fanout's limit).
 func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags MessageFlags, from, text []byte, ts int64) bool {
 	mirror, _ := h.hist.(*MemoryHistory)
 	if mirror == nil {
@@ -49,14 +48,42 @@ func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags Mess
 	}
 	// The name is read only while storing and encoding, during this call.
 	name := unsafe.String(unsafe.SliceData(from), len(from))
+	ok := true
+	h.inOrder(room, func(ri *roomInfo) {
+		mirror.Put(room, offset, epoch, flags, name, text, ts)
+		if ri == nil {
+			return
+		}
+		typ := evMessage
+		switch {
+		case flags&MessageMe != 0:
+			typ = evMe
+		case name == "": // a notice (Control.Publish)
+			typ = evNotice
+		}
+		if text == nil {
+			text = []byte{}
+		}
+		ev := event{typ: typ, room: room, from: name, text: text, ts: ts, offset: offset, epoch: epoch, verified: flags&MessageVerified != 0}
+		tf, jf := ev.frames(ri)
+		ok = h.fanout(room, tf, jf, nil, h.cfg.ClusterBacklog)
+	})
+	return ok
+}
+
+// inOrder runs f in room's order: holding the room's order lock if it has
+// members here (ri), else (ri nil) under its registry shard's lock, so
+// that a member entering the room meanwhile either finds in its history
+// what f stores or is sent what f broadcasts: never neither, never both.
+func (h *Hub) inOrder(room string, f func(ri *roomInfo)) {
 	s := h.roomShard(room)
 	for {
 		s.mu.Lock()
 		ri := s.rooms[room]
 		if ri == nil {
-			mirror.Put(room, offset, epoch, flags, name, text, ts)
+			f(nil)
 			s.mu.Unlock()
-			return true
+			return
 		}
 		s.mu.Unlock()
 		ri.order.Lock()
@@ -67,18 +94,8 @@ func (h *Hub) ReceiveStored(room string, offset uint64, epoch string, flags Mess
 			ri.order.Unlock()
 			continue
 		}
-		mirror.Put(room, offset, epoch, flags, name, text, ts)
-		typ := evMessage
-		if flags&MessageMe != 0 {
-			typ = evMe
-		}
-		if text == nil {
-			text = []byte{}
-		}
-		ev := event{typ: typ, room: room, from: name, text: text, ts: ts, offset: offset, epoch: epoch, verified: flags&MessageVerified != 0}
-		tf, jf := ev.frames(ri)
-		ok := h.fanout(room, tf, jf, nil, h.cfg.ClusterBacklog)
+		f(ri)
 		ri.order.Unlock()
-		return ok
+		return
 	}
 }

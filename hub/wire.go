@@ -14,7 +14,7 @@ import (
 // lists itself (they are not on the wire).
 //
 //	byte 0     wireVersion
-//	byte 1     kind: wireMessage, wireMe, wirePresence, wireWhisper, wireReserve
+//	byte 1     kind: wireMessage, wireMe, wirePresence, wireWhisper, wireReserve, wireNotice
 //	byte 2     flags: wireCreated | wireJSONOnly | wireVerified
 //	byte 3     presence action: wireJoined, wireLeft, wireRenamed (0 otherwise)
 //	bytes 4-11 ts, milliseconds since the Unix epoch, big-endian
@@ -28,6 +28,7 @@ const (
 	wirePresence = 'p'
 	wireWhisper  = 'w'
 	wireReserve  = 'r'
+	wireNotice   = 'n'
 
 	wireCreated  = 1 << 0 // presence joined: the join created the room
 	wireJSONOnly = 1 << 1 // presence of a connect or disconnect: JSON members only
@@ -47,7 +48,7 @@ func (e errWire) Error() string { return string(e) }
 
 const errWireMalformed errWire = "hub: malformed cluster message"
 
-var wireKinds = map[string]byte{evMessage: wireMessage, evMe: wireMe, evPresence: wirePresence, evWhisper: wireWhisper, evReserve: wireReserve}
+var wireKinds = map[string]byte{evMessage: wireMessage, evMe: wireMe, evPresence: wirePresence, evWhisper: wireWhisper, evReserve: wireReserve, evNotice: wireNotice}
 
 var wireActions = [...]string{wireJoined: actJoined, wireLeft: actLeft, wireRenamed: actRenamed}
 
@@ -100,6 +101,8 @@ func parseWire(p []byte) (ev event, jsonOnly bool, err error) {
 		ev.typ = evWhisper
 	case wireReserve:
 		ev.typ = evReserve
+	case wireNotice:
+		ev.typ = evNotice
 	default:
 		return ev, false, errWireMalformed
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -60,6 +61,14 @@ var (
 	// connected (or its registry is not set up).
 	ErrUnavailable = errors.New("hub: cluster unavailable")
 )
+
+// Unanswered is the error of a cluster-wide call that these nodes did not
+// answer in time: they may or may not have acted.
+type Unanswered []string
+
+func (u Unanswered) Error() string {
+	return "hub: no answer in time from node(s) " + strings.Join(u, ", ")
+}
 
 // BadRequest is an argument of a Control call that is not valid; its text
 // says which and why.

@@ -12,7 +12,7 @@ import (
 // made by the node it was said on), so that every node of a cluster may
 // send its events to the same receiver and each event arrives once.
 //
-//	{"type":"message","ts":1718000000000,"node":"n1","room":"lobby","from":"bob","text":"hi","offset":42,"epoch":"9f2c41d0-3"}
+//	{"type":"message","ts":1718000000000,"node":"n1","room":"lobby","from":"bob","text":"hi","offset":42,"epoch":"9f2c41d0-3","verified":true}
 //	{"type":"me",...}                       the same fields, for a /me action
 //	{"type":"whisper","ts":...,"node":"n1","from":"bob","to":"alice","text":"psst"}   (BackendConfig.EventWhispers)
 //	{"type":"join","ts":...,"node":"n1","room":"games","name":"bob","user":"u-42"}    and "leave"
@@ -20,7 +20,7 @@ import (
 //	{"type":"connect","ts":...,"node":"n1","room":"lobby","name":"bob","user":"u-42","ip":"10.0.0.7"}   and "disconnect"
 //
 // "user" (a token's sub) is there for authenticated users only; "offset"
-// and "epoch" with history on. A user's first room comes with its
+// and "epoch" with history on; "verified" for a message of a token holder. A user's first room comes with its
 // connect (no join), its last with its disconnect (no leave).
 
 // Event kinds: the "type" of an event.
@@ -93,6 +93,9 @@ func (h *Hub) emit(kind string, ev *event, user string, m *Member) {
 		b = strconv.AppendUint(append(b, `,"offset":`...), ev.offset, 10)
 		b = appendField(b, "epoch", ev.epoch)
 	}
+	if ev.verified {
+		b = append(b, `,"verified":true`...)
+	}
 	b = append(b, '}')
 	sink.Event(kind, ev.room, b)
 	if cap(b) <= 64<<10 {
@@ -134,14 +137,14 @@ func (h *Hub) emitWhisper(ev *event) {
 // is stored (its offset and epoch known): the node makes the message's
 // event then, as the node it was said on. from and text are valid during
 // the call only.
-func (h *Hub) StoredHere(room string, offset uint64, epoch string, me bool, from string, text []byte, ts int64) {
+func (h *Hub) StoredHere(room string, offset uint64, epoch string, flags MessageFlags, from string, text []byte, ts int64) {
 	if h.be.events == nil || from == "" { // a notice: no event
 		return
 	}
 	typ := evMessage
-	if me {
+	if flags&MessageMe != 0 {
 		typ = evMe
 	}
-	ev := event{typ: typ, room: room, from: from, text: text, ts: ts, offset: offset, epoch: epoch}
+	ev := event{typ: typ, room: room, from: from, text: text, ts: ts, offset: offset, epoch: epoch, verified: flags&MessageVerified != 0}
 	h.emitSaid(&ev)
 }

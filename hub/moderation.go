@@ -106,7 +106,9 @@ func (h *Hub) RemoveBan(t Target) (removed bool) {
 }
 
 // SetMute records a mute on this node. m.Target must have been checked.
-func (h *Hub) SetMute(m Mute) { h.updateMod(func(st *modState) { st.mutes[muteKey(m.Target, m.Room)] = m }) }
+func (h *Hub) SetMute(m Mute) {
+	h.updateMod(func(st *modState) { st.mutes[muteKey(m.Target, m.Room)] = m })
+}
 
 // RemoveMute lifts a mute on this node, reporting whether there was one.
 func (h *Hub) RemoveMute(t Target, room string) (removed bool) {

@@ -33,6 +33,7 @@ type options struct {
 	cluster        clusterFlags
 	historyShared  bool
 	historyWait    time.Duration
+	backend        backendFlags
 }
 
 // group is a heading of --help and the flags listed under it.
@@ -97,6 +98,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	add("Memory", "gogc", "memory-limit")
 
 	add("Cluster", addClusterFlags(fs, &o.cluster)...)
+
+	add("Backend (server API and events)", addBackendFlags(fs, &o.backend)...)
 
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (empty = off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --metrics-addr")

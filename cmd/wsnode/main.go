@@ -119,9 +119,42 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			o.hub.Sequencer = cl.history
 		}
 	}
+	if err := o.backend.check(o.engine.MemoryBudget, cl.node != nil); err != nil {
+		logger.Error("backend", "err", err)
+		return 2
+	}
 
 	srv := engine.New(o.engine)
+	be := &backend{}
+	if err := o.backend.listenAPI(be); err != nil {
+		logger.Error("api", "err", err)
+		return 2
+	}
+	var nodeSink hub.EventSink
+	o.hub.Backend = hub.BackendConfig{Version: buildVersion(), EventWhispers: o.backend.eventsWhispers}
+	if cl.node != nil {
+		nodeSink, o.hub.Backend.NodeID = cl.node, cl.node.ID()
+	}
+	if o.hub.Backend.Events, be.hook, err = o.backend.events(srv, nodeSink, logger); err != nil {
+		logger.Error("events", "err", err)
+		be.stop(context.Background())
+		return 2
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		be.stop(ctx) // after the drain: its disconnect events are posted
+		cancel()
+	}()
 	h := hub.New(srv, o.hub)
+	be.hub = h
+	ctl := h.Control()
+	if cl.node != nil {
+		ctl = cl.node.Control()
+	}
+	if err := be.serveAPI(ctl, logger); err != nil {
+		logger.Error("api", "err", err)
+		return 2
+	}
 	srv.HandleHTTP("/healthz", func(*engine.Request) engine.Response { return health(srv) })
 	page := web.Handler()
 	for _, p := range web.Paths() {
@@ -141,7 +174,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			logger.Error("metrics listener", "err", err)
 			return 1
 		}
-		metrics = &http.Server{Handler: metricsHandler(srv, h, release, cl, o.pprof), ReadHeaderTimeout: 5 * time.Second}
+		metrics = &http.Server{Handler: metricsHandler(srv, h, release, cl, o.pprof, newBackendCollector(be)), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metrics.Serve(ln) }()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}

@@ -177,9 +177,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler serves /metrics (the node's collector plus the Go runtime
 // and process collectors) and /healthz.
-func metricsHandler(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser, cl *clustered, withPprof bool) http.Handler {
+func metricsHandler(srv *engine.Server, h *hub.Hub, release *mempolicy.Releaser, cl *clustered, withPprof bool, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(srv, h, release), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	if cl.node != nil {
 		reg.MustRegister(newClusterCollector(cl))
 	}

@@ -211,6 +211,8 @@ func classify(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", "no such message")
 	case errors.Is(err, hub.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, "cluster_unavailable", "the node is cut off from the cluster; try again or another node")
+	case errors.As(err, new(hub.Unanswered)):
+		return errorf(http.StatusGatewayTimeout, "timeout", err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusGatewayTimeout, "timeout", "the node did not finish in time")
 	case errors.Is(err, context.Canceled):

@@ -178,6 +178,7 @@ type Node struct {
 	v         view
 	stale     []staleName     // the janitor's names of gone nodes left to delete (supervisor only)
 	unrel     unreleasedNames // Close's report
+	api       *control        // the server API's part on this node (api.go); nil without a *hub.Hub
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -275,6 +276,7 @@ func (n *Node) Attach(r hub.Receiver) {
 	n.goRun(n.receiver)
 	n.goRun(n.supervise)
 	n.goRun(n.heartbeat)
+	n.attachControl(r)
 	for _, w := range n.reg {
 		n.goRun(w.run)
 	}

@@ -84,12 +84,14 @@ type History struct {
 	consuming atomic.Bool // the stream's consumer exists and delivers
 }
 
-// histJob is a message waiting to be stored.
+// histJob is a message waiting to be stored, or a deletion's tombstone
+// (deleted set: see history_delete.go).
 type histJob struct {
 	room, from string
 	text       []byte
 	flags      hub.MessageFlags
 	ts         int64
+	deleted    *tombstone
 }
 
 // roomTail is what the storing goroutine knows of a room's last stored
@@ -217,6 +219,9 @@ func (hs *History) deliver(msg jetstream.Msg) {
 	if err != nil || err2 != nil || off == 0 || room == "" {
 		return // not one of ours
 	}
+	if hs.tombstone(room, h) {
+		return
+	}
 	hs.stats.Received.Add(1)
 	var flags hub.MessageFlags
 	if h.Get(hdrMe) == "1" {
@@ -237,6 +242,7 @@ func (hs *History) store() {
 		select {
 		case j := <-hs.in:
 			hs.storeOne(tails, j)
+			j.deleted.failed() // if it was not stored
 		case <-hs.n.stop:
 			return
 		}
@@ -263,7 +269,12 @@ func (hs *History) storeOne(tails map[string]*roomTail, j *histJob) {
 		}
 		m := nats.NewMsg(subject)
 		m.Data = j.text
-		m.Header.Set(hdrOffset, strconv.FormatUint(tail.offset+1, 10))
+		next := tail.offset + 1
+		if j.deleted != nil {
+			next = tail.offset // a tombstone keeps the room's last offset
+			j.deleted.header(m)
+		}
+		m.Header.Set(hdrOffset, strconv.FormatUint(next, 10))
 		m.Header.Set(hdrEpoch, tail.epoch)
 		m.Header.Set(hdrFrom, j.from)
 		m.Header.Set(hdrTS, strconv.FormatInt(j.ts, 10))
@@ -277,8 +288,8 @@ func (hs *History) storeOne(tails map[string]*roomTail, j *histJob) {
 		ack, err := hs.n.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(tail.seq))
 		cancel()
 		if err == nil {
-			tail.seq, tail.offset = ack.Sequence, tail.offset+1
-			hs.stats.Stored.Add(1)
+			tail.seq, tail.offset = ack.Sequence, next
+			hs.stored(j, tail)
 			return
 		}
 		var apiErr *jetstream.APIError

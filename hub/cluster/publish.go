@@ -14,6 +14,7 @@ import (
 type pubJob struct {
 	target string // room or node (everyNode: all of them)
 	node   bool   // target is a node (a reservation) or everyNode (a whisper)
+	event  string // an event's kind, to NAME.events.KIND.ROOM (events.go); "" for a chat message
 	buf    []byte
 }
 
@@ -39,6 +40,12 @@ func (n *Node) SendAll(msg []byte) { n.enqueue(everyNode, true, msg) }
 func (n *Node) enqueue(target string, node bool, msg []byte) {
 	j := jobPool.Get().(*pubJob)
 	j.target, j.node, j.buf = target, node, append(j.buf[:0], msg...)
+	n.push(j)
+}
+
+// push queues j for the publisher, or drops it (counted) if the queue is
+// full.
+func (n *Node) push(j *pubJob) {
 	select {
 	case n.pub <- j:
 	default:
@@ -51,7 +58,7 @@ func putJob(j *pubJob) {
 	if cap(j.buf) > 64<<10 {
 		j.buf = make([]byte, 0, 256) // a big message's buffer is not kept
 	}
-	j.target = ""
+	j.target, j.event = "", ""
 	jobPool.Put(j)
 }
 
@@ -113,7 +120,11 @@ func (n *Node) publisher() {
 	roomSubj := make(map[string]string) // room -> subject, so that publishing allocates nothing
 	nodeSubj := make(map[string]string)
 	subs := make(map[string]*nats.Subscription)
+	events := make(map[[2]string]string)
 	subject := func(j *pubJob) string {
+		if j.event != "" {
+			return eventSubject(events, n.cfg.Name, j)
+		}
 		if j.node && j.target == everyNode {
 			return n.allSubject
 		}

@@ -43,7 +43,7 @@ const (
 	DefaultFlush    = 100 * time.Millisecond
 	DefaultQueue    = 8 << 20
 	DefaultRetryMin = 100 * time.Millisecond
-	DefaultRetryMax = 5 * time.Second
+	DefaultRetryMax = 2 * time.Second
 	DefaultTimeout  = 10 * time.Second
 )
 
@@ -95,7 +95,7 @@ type Sink struct {
 	batches []*batch // waiting, oldest first; the last one fills
 	free    *batch   // one spare, emptied
 	held    int64    // bytes of the queued batches, the one in flight and the spare (capacity)
-	chunk   int      // a batch's capacity, unless one event needs more
+	mean    int      // the mean size of an event, moving (1/16 per event)
 	lastLog time.Time
 	logged  int64 // drops already logged
 
@@ -111,11 +111,14 @@ type batch struct {
 	first time.Time // when its first event came
 }
 
-// chunkPerEvent is the room a batch is given per event (the events of a
-// chat are a few hundred bytes); a batch is cut short when the next
-// event does not fit, so the queue's bytes are its batches' capacities,
-// exactly.
-const chunkPerEvent = 256
+// A batch is given room for Batch events of the mean size seen so far
+// (plus a quarter), between minChunk and a quarter of the queue; it is cut
+// short when the next event does not fit, so the queue's bytes are its
+// batches' capacities, exactly, and mostly used.
+const (
+	minChunk     = 4 << 10
+	initialEvent = 256 // the mean event size assumed before any is seen
+)
 
 // New starts a sink; Close stops it.
 func New(cfg Config) (*Sink, error) {
@@ -147,7 +150,7 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	s.chunk = int(min(max(int64(cfg.Batch)*chunkPerEvent, 4<<10), max(cfg.Queue/4, 1)))
+	s.mean = initialEvent
 	go s.run()
 	return s, nil
 }
@@ -160,6 +163,7 @@ func (s *Sink) Stats() *Stats { return &s.stats }
 func (s *Sink) Event(_, _ string, obj []byte) {
 	need := len(obj) + 2 // '[' or ',' before it, room for the ']' after
 	s.mu.Lock()
+	s.mean += (len(obj) - s.mean) / 16
 	var b *batch
 	if k := len(s.batches); k > 0 {
 		if last := s.batches[k-1]; last.n < s.cfg.Batch && len(last.b)+need <= cap(last.b) {
@@ -172,7 +176,7 @@ func (s *Sink) Event(_, _ string, obj []byte) {
 		if s.free != nil && cap(s.free.b) >= need {
 			b, s.free = s.free, nil // counted already
 		} else {
-			size := max(s.chunk, need)
+			size := max(s.chunk(), need)
 			if s.held+int64(size) > s.cfg.Queue {
 				s.stats.Dropped.Add(1)
 				s.mu.Unlock()
@@ -195,6 +199,12 @@ func (s *Sink) Event(_, _ string, obj []byte) {
 		default:
 		}
 	}
+}
+
+// chunk is the capacity of a new batch. mu held.
+func (s *Sink) chunk() int {
+	c := int64(s.cfg.Batch) * int64(s.mean+1) * 5 / 4
+	return int(min(max(c, minChunk), max(s.cfg.Queue/4, 1)))
 }
 
 // hold tells Config.Hold and Stats of a change of the bytes held. mu held.
@@ -229,7 +239,7 @@ func (s *Sink) next(force bool) (*batch, time.Duration) {
 func (s *Sink) release(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.free == nil && cap(b.b) == s.chunk {
+	if c := s.chunk(); s.free == nil && cap(b.b) >= c/2 && cap(b.b) <= 2*c {
 		b.b, b.n = b.b[:0], 0
 		s.free = b // kept for the next batch, still counted
 		return

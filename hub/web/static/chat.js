@@ -50,8 +50,10 @@
     if (!r || r.epoch !== ev.epoch || ev.reset) resume.rooms.set(ev.room, { epoch: ev.epoch, offset: 0 });
     for (const m of ev.messages || []) {
       if (!fresh(m)) continue;
-      if (m.type === 'me') line('action past', clock(m.ts), ['from', '* ' + m.from], ['text', m.text]);
-      else line('message past', clock(m.ts), ['from', m.from + ':'], ['text', m.text]);
+      m.room = ev.room;
+      if (m.type === 'me') tag(line('action past', clock(m.ts), ['from', '* ' + m.from], ['text', m.text]), m);
+      else if (m.type === 'notice') tag(line('notice server past', clock(m.ts), ['text', '*** ' + m.text]), m);
+      else tag(line('message past', clock(m.ts), ['from', m.from + ':'], ['text', m.text]), m);
     }
   }
 
@@ -76,9 +78,10 @@
   // reconnectLater schedules a reconnection after a lost connection, with
   // exponential backoff (0.5 s doubling to 15 s, jittered), unless the node
   // closed it for a policy violation (flooding, a refused or expired
-  // token), which a reconnection would repeat.
+  // token, a ban), which a reconnection would repeat, or the application
+  // disconnected it with a code that says not to (3500-3999, 4500-4999).
   function reconnectLater(code) {
-    if (code === 1008) return;
+    if (code === 1008 || (code >= 3500 && code < 4000) || code >= 4500) return;
     const delay = Math.min(15000, 500 * 2 ** resume.retries) * (0.8 + 0.4 * Math.random());
     resume.retries++;
     resume.reconnecting = true;
@@ -188,6 +191,24 @@
     while (log.childElementCount > 2000) log.firstElementChild.remove();
     if (state.stuck) toBottom();
     else { state.unread++; showUnread(); }
+    return li;
+  }
+
+  // tag marks a log entry with the room, offset and epoch of its message,
+  // so that a deleted event finds it.
+  function tag(li, ev) {
+    if (!ev.offset) return;
+    li.dataset.room = ev.room;
+    li.dataset.offset = String(ev.offset);
+    li.dataset.epoch = ev.epoch || '';
+  }
+
+  // removeDeleted takes a message the application deleted off the log.
+  function removeDeleted(ev) {
+    const sel = `#log li[data-room="${CSS.escape(ev.room)}"][data-offset="${Number(ev.offset)}"]`;
+    for (const li of document.querySelectorAll(sel)) {
+      if (!ev.epoch || li.dataset.epoch === ev.epoch) li.remove();
+    }
   }
 
   const clock = (ts) => ['ts', ts ? new Date(ts).toLocaleTimeString() : ''];
@@ -260,7 +281,7 @@
   }
 
   function onEvent(ev) {
-    if ((ev.type === 'message' || ev.type === 'me') && !fresh(ev)) return;
+    if ((ev.type === 'message' || ev.type === 'me' || ev.type === 'notice') && !fresh(ev)) return;
     switch (ev.type) {
       case 'history':
         showHistory(ev);
@@ -277,10 +298,16 @@
         focusText();
         break;
       case 'message':
-        line('message', clock(ev.ts), ['from', ev.from + ':'], ['text', ev.text]);
+        tag(line('message', clock(ev.ts), ['from', ev.from + ':'], ['text', ev.text]), ev);
         break;
       case 'me':
-        line('action', clock(ev.ts), ['from', '* ' + ev.from], ['text', ev.text]);
+        tag(line('action', clock(ev.ts), ['from', '* ' + ev.from], ['text', ev.text]), ev);
+        break;
+      case 'notice':
+        tag(line('notice server', clock(ev.ts), ['text', '*** ' + ev.text]), ev);
+        break;
+      case 'deleted':
+        removeDeleted(ev);
         break;
       case 'whisper':
         line('whisper', clock(ev.ts), ['from', `${ev.from} → ${ev.to}:`], ['text', ev.text]);

@@ -16,7 +16,8 @@ import (
 // sends no events; the API works either way.
 type BackendConfig struct {
 	// NodeID names the node in events, presence and Info. If empty, the
-	// host name and the process id (a cluster passes its node id).
+	// Cluster's ID() if it has one (hub/cluster's node id), else the host
+	// name and the process id.
 	NodeID string
 	// Version is the node's version, for Info.
 	Version string
@@ -43,8 +44,11 @@ type backend struct {
 	opened connClock
 }
 
-func (b *backend) init(cfg BackendConfig) {
+func (b *backend) init(cfg BackendConfig, cl Cluster) {
 	b.node, b.version, b.events, b.whispers = cfg.NodeID, cfg.Version, cfg.Events, cfg.EventWhispers
+	if id, ok := cl.(interface{ ID() string }); ok && b.node == "" {
+		b.node = id.ID()
+	}
 	if b.node == "" {
 		host, _ := os.Hostname()
 		b.node = host + "-" + strconv.Itoa(os.Getpid())

@@ -56,6 +56,9 @@
 //	{"type":"error","code":"name_taken","text":"name \"bob\" is taken"}
 //	{"type":"error","code":"name_unavailable","text":"name \"bob\" is unavailable: name service busy, try again"}
 //	{"type":"help","text":"commands: ..."}
+//	{"type":"notice","room":"lobby","text":"maintenance at 22:00","ts":1718000000000,"offset":43,"epoch":"9f2c41d0-1"}   (the application's: Control.Publish)
+//	{"type":"deleted","room":"lobby","offset":42,"epoch":"9f2c41d0-1"}                                                (Control.Delete)
+//	{"type":"error","code":"muted","text":"you are muted for 42 s"}
 //
 // JSON clients are also told of connects and disconnects (presence
 // "joined"/"left" without a move). The room's member list ("members",
@@ -164,6 +167,22 @@
 // while fewer than Config.ClusterBacklog tasks wait for it; past that they
 // are dropped there and counted by the cluster. Without a cluster none of
 // this runs.
+//
+// # The application's backend
+//
+// Control (Hub.Control on a single node, hub/cluster's in a cluster; hub/api
+// serves it over HTTP) is what the application's backend may do: publish a
+// notice into rooms ("*** TEXT", {"type":"notice",...}, kept in the history
+// with an empty sender), disconnect, mute and ban a name, a user (a token's
+// sub) or an address, delete a message from a room's history
+// ({"type":"deleted","room":...,"offset":...} to JSON members), and read
+// presence, rooms, history and the nodes. Calls post to the loops (onLoops)
+// and answer once they acted. Bans and mutes are one immutable state read
+// with an atomic load (moderation.go): mutes where messages are said (no
+// lock, no allocation), bans in the upgrade hook (403) and /nick. With
+// BackendConfig.Events the node hands an EventSink one JSON object per
+// message, me, whisper (opt-in), join, leave, nick, connect and disconnect
+// (events.go), encoded once, made by the node where it happened.
 //
 // # Sharding
 //

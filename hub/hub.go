@@ -254,7 +254,7 @@ func New(srv *engine.Server, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{srv: srv, cfg: cfg, seed: maphash.MakeSeed(), start: time.Now(), z: newDeflaters(srv.Config())}
 	h.clock = func() time.Duration { return time.Since(h.start) }
-	h.be.init(cfg.Backend)
+	h.be.init(cfg.Backend, cfg.Cluster)
 	sc := srv.Config()
 	h.maxFrame, h.maxMessage = min(cfg.MaxMessage, sc.MaxFrameSize), min(cfg.MaxMessage, sc.MaxMessageSize)
 	h.histBudget = sc.MaxOutboundBytes / 4

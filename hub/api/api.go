@@ -210,7 +210,7 @@ func classify(err error) *apiError {
 	case errors.Is(err, hub.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", "no such message")
 	case errors.Is(err, hub.ErrUnavailable):
-		return errorf(http.StatusServiceUnavailable, "cluster_unavailable", "the node is cut off from the cluster; try again or another node")
+		return errorf(http.StatusServiceUnavailable, "cluster_unavailable", "the node cannot reach the cluster now; try again, or another node ("+err.Error()+")")
 	case errors.As(err, new(hub.Unanswered)):
 		return errorf(http.StatusGatewayTimeout, "timeout", err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -112,6 +112,21 @@
 // cmd/wsnode waits for the stream at start, or refuses to start, rather
 // than fall back to a history of its own.
 //
+// # Server API and events
+//
+// Node.Control is the cluster's hub.Control: a call on any node acts on
+// every node. The calling node acts on its own hub, then publishes one
+// request on NAME.api and gathers a reply from every other live node (the
+// liveness keys), each of which runs it on its hub (api.go); a node cut
+// off from NATS refuses cluster-wide calls (hub.ErrUnavailable). Bans and
+// mutes are also written to JetStream key-value with their TTL
+// (NAME_bans, NAME_mutes), which every node watches (moderation.go): a
+// node that restarts enforces them. A delete from the shared history
+// stores a tombstone in the room's subject (the room's offsets stay
+// unique) and removes the message's data (history_delete.go). The node is
+// also a hub.EventSink: events go to NAME.events.KIND.ROOM through the
+// publisher's queue (events.go).
+//
 // # Faults
 //
 // The connection retries forever (also when NATS is unreachable at

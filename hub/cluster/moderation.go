@@ -71,8 +71,11 @@ func parseKey(key string, mute bool) (t hub.Target, room string, ok bool) {
 // set up.
 func (c *control) bucket(ban bool) (jetstream.KeyValue, error) {
 	mb := c.mod.Load()
-	if mb == nil {
-		return nil, hub.ErrUnavailable
+	if mb == nil { // the watch has not set them up yet: this call does
+		if err := c.setupMod(); err != nil {
+			return nil, errors.Join(hub.ErrUnavailable, err)
+		}
+		mb = c.mod.Load()
 	}
 	if ban {
 		return mb.bans, nil
@@ -155,88 +158,98 @@ func (c *control) watchModeration() {
 	n := c.n
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	var watchers []jetstream.KeyWatcher
-	var bansCh, mutesCh <-chan jetstream.KeyValueEntry
-	stopWatch := func() {
-		for _, w := range watchers {
-			_ = w.Stop()
-		}
-		watchers, bansCh, mutesCh = nil, nil, nil
-	}
-	defer stopWatch()
+	var w modWatch
+	defer w.stop()
 	reconnects := int64(-1)
-	var initial struct {
-		bans     []hub.Ban
-		mutes    []hub.Mute
-		banned   bool // the bans' initial values are in
-		muted    bool
-		replaced bool // handed to the hub
+	// check (re)starts the watch once the node is healthy after a start
+	// or a reconnection.
+	check := func() {
+		rc := n.stats.Reconnects.Load()
+		if !n.Healthy() || (w.bans != nil && rc == reconnects) {
+			return
+		}
+		w.stop()
+		if err := c.setupMod(); err != nil {
+			n.log.Warn("cluster: moderation buckets setup failed; retrying", "err", err)
+			return
+		}
+		if err := w.start(c.mod.Load()); err != nil {
+			n.log.Warn("cluster: moderation watch failed; retrying", "err", err)
+			return
+		}
+		reconnects = rc
 	}
+	check()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-tick.C:
-			rc := n.stats.Reconnects.Load()
-			if !n.Healthy() || (watchers != nil && rc == reconnects) {
-				continue
-			}
-			stopWatch()
-			if err := c.setupMod(); err != nil {
-				n.log.Warn("cluster: moderation buckets setup failed; retrying", "err", err)
-				continue
-			}
-			mb := c.mod.Load()
-			wb, err := mb.bans.WatchAll(context.Background())
-			if err != nil {
-				n.log.Warn("cluster: moderation watch failed; retrying", "err", err)
-				continue
-			}
-			wm, err := mb.mutes.WatchAll(context.Background())
-			if err != nil {
-				_ = wb.Stop()
-				n.log.Warn("cluster: moderation watch failed; retrying", "err", err)
-				continue
-			}
-			watchers, bansCh, mutesCh = []jetstream.KeyWatcher{wb, wm}, wb.Updates(), wm.Updates()
-			reconnects = rc
-			initial.bans, initial.mutes = nil, nil
-			initial.banned, initial.muted, initial.replaced = false, false, false
-		case e, ok := <-bansCh:
-			if !ok {
-				bansCh = nil
-				continue
-			}
-			if e == nil {
-				initial.banned = true
-			} else if !initial.replaced {
+			check()
+		case e, ok := <-w.bansCh:
+			switch {
+			case !ok:
+				w.bansCh = nil
+			case e == nil:
+				w.bansIn = true
+			case !w.replaced:
 				if b, ok := decodeBan(e); ok {
-					initial.bans = append(initial.bans, b)
+					w.bans = append(w.bans, b)
 				}
-			} else {
+			default:
 				c.applyBan(e)
 			}
-		case e, ok := <-mutesCh:
-			if !ok {
-				mutesCh = nil
-				continue
-			}
-			if e == nil {
-				initial.muted = true
-			} else if !initial.replaced {
+		case e, ok := <-w.mutesCh:
+			switch {
+			case !ok:
+				w.mutesCh = nil
+			case e == nil:
+				w.mutesIn = true
+			case !w.replaced:
 				if m, ok := decodeMute(e); ok {
-					initial.mutes = append(initial.mutes, m)
+					w.mutes = append(w.mutes, m)
 				}
-			} else {
+			default:
 				c.applyMute(e)
 			}
 		}
-		if initial.banned && initial.muted && !initial.replaced {
-			c.h.ReplaceModeration(initial.bans, initial.mutes)
-			initial.replaced = true
-			initial.bans, initial.mutes = nil, nil
+		if w.bansIn && w.mutesIn && !w.replaced {
+			c.h.ReplaceModeration(w.bans, w.mutes)
+			w.replaced = true
+			w.bans, w.mutes = []hub.Ban{}, nil // non-nil: watching
 		}
 	}
+}
+
+// modWatch is the watch of the moderation buckets.
+type modWatch struct {
+	watchers        []jetstream.KeyWatcher
+	bansCh, mutesCh <-chan jetstream.KeyValueEntry
+	bans            []hub.Ban // the initial values, until replaced; non-nil while watching
+	mutes           []hub.Mute
+	bansIn, mutesIn bool // the initial values are in
+	replaced        bool // and handed to the hub
+}
+
+func (w *modWatch) start(mb *modBuckets) error {
+	wb, err := mb.bans.WatchAll(context.Background())
+	if err != nil {
+		return err
+	}
+	wm, err := mb.mutes.WatchAll(context.Background())
+	if err != nil {
+		_ = wb.Stop()
+		return err
+	}
+	*w = modWatch{watchers: []jetstream.KeyWatcher{wb, wm}, bansCh: wb.Updates(), mutesCh: wm.Updates(), bans: []hub.Ban{}}
+	return nil
+}
+
+func (w *modWatch) stop() {
+	for _, x := range w.watchers {
+		_ = x.Stop()
+	}
+	*w = modWatch{}
 }
 
 func decodeBan(e jetstream.KeyValueEntry) (hub.Ban, bool) {

@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-scale bench-auth bench-attack
+.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-scale bench-auth bench-attack bench-backend
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -110,6 +110,11 @@ bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 
 	mkdir -p reports
 	$(GO) test -run='^$$' -bench='^BenchmarkConnectAuth$$' -benchtime=3000x -count=3 ./hub | tee reports/auth-connect.txt
 	sh bench/auth-storm.sh bin | tee reports/auth-storm.md
+
+bench-backend: build ## server API and events beside a loaded chat: events on/off CPU per message, receiver down, 1,000 API calls/s, a notice vs a message to 10,000 users (~8 min)
+	$(GO) build -o bin/ ./bench/backendload
+	mkdir -p reports
+	bash bench/backend.sh bin | tee reports/backend.txt
 
 CONNS ?= 100000
 SCALE_PATH ?= /echo

@@ -8,7 +8,8 @@
 #      CPU from /proc over WINDOW seconds of the send phase)
 #   2. events on, the receiver down for the whole run vs up: p99
 #   3. API calls beside the chat (API_RATE/s, publish into an empty room and
-#      presence of the loaded one, in turn): chat p99 without and with, API p99
+#      presence, in turn: of an empty room, or of the loaded one): chat p99
+#      without and with, API p99 by method
 #   4. a notice published through the API into a room of BIG users vs a
 #      user's message into it, at the same rate: server CPU per delivery
 #
@@ -104,16 +105,18 @@ for state in up down; do
 	echo "receiver $state: $(per_msg) us CPU/message, p99 ${p99} ms, lost $lost"
 done
 
-echo "## API calls beside the chat: $api_rate/s (publish into an empty room, presence of the $conns-user room)"
+echo "## API calls beside the chat: $api_rate/s, publish (into an empty room) and presence in turn; presence of an empty room, or of the $conns-user room"
 for i in $(seq "$runs"); do
-	for mode in without with; do
+	for mode in without empty full; do
 		aport=$(free)
 		node --api-addr "127.0.0.1:$aport" --api-key-file "$tmp/key"
 		load=""
-		if [ "$mode" = with ]; then
+		if [ "$mode" != without ]; then
+			presence=news
+			[ "$mode" = full ] && presence=lobby
 			# The load starts once the users are in (the ramp takes about a second).
 			(sleep 2 && "$bin/backendload" api --url "http://127.0.0.1:$aport" --key-file "$tmp/key" --rate "$api_rate" \
-				--duration "$dur" --mix publish,presence --room lobby --publish-room news >"$tmp/api-$i.txt") &
+				--duration "$dur" --mix publish,presence --room "$presence" --publish-room news >"$tmp/api-$i.txt") &
 			load=$!
 		fi
 		bcast "$tmp/api-$mode-$i.json" -c "$conns" --senders 20 --rate "$rate"
@@ -121,8 +124,8 @@ for i in $(seq "$runs"); do
 		stop "$node"
 		read -r p99 lost < <(field "$tmp/api-$mode-$i.json")
 		extra=""
-		[ "$mode" = with ] && extra=" | API: $(cat "$tmp/api-$i.txt")"
-		echo "run $i $mode API calls: chat p99 ${p99} ms, lost $lost$extra"
+		[ "$mode" != without ] && extra=" | API: $(cat "$tmp/api-$i.txt")"
+		echo "run $i API calls $mode: chat p99 ${p99} ms, lost $lost$extra"
 	done
 done
 

@@ -398,3 +398,48 @@ func TestControlOverSockets(t *testing.T) {
 		t.Fatalf("BannedRefused = %d", h.Stats().BannedRefused.Load())
 	}
 }
+
+// With compression on, a notice is compressed once per format, whatever
+// the number of members, and every member gets it (compressed or not, as
+// it negotiated).
+func TestNoticeCompressedOnce(t *testing.T) {
+	p, h := newCompressedChat(t, 2)
+	var members []*engine.Conn
+	for i := range 40 {
+		hdr := []string{deflateHeader}[:i%2]
+		if i%4 >= 2 {
+			hdr = append(hdr, jsonHeader)
+		}
+		c, err := p.Open("/chat", i%2, true, hdr...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, c)
+	}
+	p.Drain()
+	zBefore := make([]int, len(members))
+	for i, c := range members {
+		p.Received(c)
+		zBefore[i] = p.CompressedReceived(c)
+	}
+	before := h.Stats().Compressed.Load()
+	text := chatText(600)
+	if err := h.Control().Publish(context.Background(), []string{"lobby"}, text); err != nil {
+		t.Fatal(err)
+	}
+	p.Drain()
+	if n := h.Stats().Compressed.Load() - before; n != 2 {
+		t.Fatalf("compressed %d times, want 2 (once per format)", n)
+	}
+	compressed := 0
+	for i, c := range members {
+		compressed += p.CompressedReceived(c) - zBefore[i]
+		got := p.Received(c)
+		if len(got) != 1 || !strings.Contains(got[0], text) {
+			t.Fatalf("member %d got %.80q", i, got)
+		}
+	}
+	if compressed != 20 {
+		t.Fatalf("%d members got it compressed, want the 20 that negotiated it", compressed)
+	}
+}

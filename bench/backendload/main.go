@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -97,7 +98,7 @@ func apiLoad(args []string) error {
 	}
 	var (
 		mu     sync.Mutex
-		lat    []time.Duration
+		lat    = make(map[string][]time.Duration) // by method
 		errs   atomic.Int64
 		late   atomic.Int64 // calls that could not start on time: all workers busy
 		sample error
@@ -112,8 +113,9 @@ func apiLoad(args []string) error {
 				t0 := time.Now()
 				err := call(context.Background(), i)
 				d := time.Since(t0)
+				m := methods[i%len(methods)]
 				mu.Lock()
-				lat = append(lat, d)
+				lat[m] = append(lat[m], d)
 				if err != nil && sample == nil {
 					sample = err
 				}
@@ -139,15 +141,25 @@ func apiLoad(args []string) error {
 	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start)
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
 	}
-	fmt.Printf("calls %d (%.0f/s) errors %d skipped %d  latency p50 %v p99 %v p99.9 %v max %v\n",
-		len(lat), float64(len(lat))/elapsed.Seconds(), errs.Load(), late.Load(), pct(0.5), pct(0.99), pct(0.999), pct(1))
+	summary := func(l []time.Duration) string {
+		slices.Sort(l)
+		pct := func(p float64) time.Duration {
+			if len(l) == 0 {
+				return 0
+			}
+			return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond)
+		}
+		return fmt.Sprintf("p50 %v p99 %v p99.9 %v max %v", pct(0.5), pct(0.99), pct(0.999), pct(1))
+	}
+	fmt.Printf("calls %d (%.0f/s) errors %d skipped %d  latency %s", len(all), float64(len(all))/elapsed.Seconds(), errs.Load(), late.Load(), summary(all))
+	for _, m := range slices.Sorted(maps.Keys(lat)) {
+		fmt.Printf("; %s %s", m, summary(lat[m]))
+	}
+	fmt.Println()
 	if sample != nil {
 		fmt.Println("first error:", sample)
 	}

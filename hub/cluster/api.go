@@ -242,7 +242,7 @@ func (c *control) gather(ctx context.Context, op string, args any) ([]json.RawMe
 		return nil, nil, err
 	}
 	body, _ := json.Marshal(apiRequest{Op: op, Args: raw})
-	inbox := n.nc.NewRespInbox()
+	inbox := nats.NewInbox()
 	replies := make(chan *nats.Msg, len(waiting)+4)
 	sub, err := n.nc.ChanSubscribe(inbox, replies)
 	if err != nil {

@@ -192,6 +192,7 @@ func (t *evictTask) Run(*engine.Loop) {
 	}
 	h.replyError(m, errNameTaken, why+"; you are "+m.name)
 	h.presence(m, actRenamed, old, false, nil)
+	h.emitMember(EventNick, m, m.ri.name, old)
 }
 
 func reservedName(name string) string {

@@ -295,15 +295,16 @@ func (l *Loop) dropConn(c *Conn) {
 	c.idx = -1
 }
 
-// EachConn calls f with every connection of the loop (open, or still in
-// its handshake or closing), for handlers that act on connections chosen
-// by other criteria than their routes' member lists: the server API's
-// disconnects and bans. Closing a connection from f is safe. Loop only.
+// EachConn calls f with every connection of the loop not closed yet (open,
+// or still in its handshake, or closing), for handlers that act on
+// connections chosen by other criteria than their routes' member lists:
+// the server API's disconnects and bans. Closing a connection from f is
+// safe: a close during an event leaves l.conns as it is until the event
+// ends (removeConn). Loop only, from a callback or a task.
 func (l *Loop) EachConn(f func(c *Conn)) {
-	// A copy: f may close connections, which gnet may take out of
-	// l.conns before EachConn is done.
-	cs := append(make([]*Conn, 0, len(l.conns)), l.conns...)
-	for _, c := range cs {
-		f(c)
+	for _, c := range l.conns {
+		if c.state != stateClosed {
+			f(c)
+		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -39,7 +40,7 @@ import (
 
 // Defaults used for the zero fields of Config.
 const (
-	DefaultBatch    = 100
+	DefaultBatch    = 500
 	DefaultFlush    = 100 * time.Millisecond
 	DefaultQueue    = 8 << 20
 	DefaultRetryMin = 100 * time.Millisecond
@@ -93,7 +94,7 @@ type Sink struct {
 
 	mu      sync.Mutex
 	batches []*batch // waiting, oldest first; the last one fills
-	free    *batch   // one spare, emptied
+	free    []*batch // spares, emptied (at most maxSpares): a busy node's batches reuse their buffers
 	held    int64    // bytes of the queued batches, the one in flight and the spare (capacity)
 	mean    int      // the mean size of an event, moving (1/16 per event)
 	lastLog time.Time
@@ -173,8 +174,10 @@ func (s *Sink) Event(_, _ string, obj []byte) {
 	if b != nil {
 		b.b = append(b.b, ',')
 	} else {
-		if s.free != nil && cap(s.free.b) >= need {
-			b, s.free = s.free, nil // counted already
+		if k := len(s.free); k > 0 && cap(s.free[k-1].b) >= need {
+			b = s.free[k-1] // counted already
+			s.free[k-1] = nil
+			s.free = s.free[:k-1]
 		} else {
 			size := max(s.chunk(), need)
 			if s.held+int64(size) > s.cfg.Queue {
@@ -200,6 +203,11 @@ func (s *Sink) Event(_, _ string, obj []byte) {
 		}
 	}
 }
+
+// maxSpares is how many posted batches keep their buffers for the next
+// ones (counted in the queue's bytes): a batch fills while another is
+// posted, so with one spare most batches would allocate theirs.
+const maxSpares = 4
 
 // chunk is the capacity of a new batch. mu held.
 func (s *Sink) chunk() int {
@@ -239,9 +247,9 @@ func (s *Sink) next(force bool) (*batch, time.Duration) {
 func (s *Sink) release(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c := s.chunk(); s.free == nil && cap(b.b) >= c/2 && cap(b.b) <= 2*c {
+	if c := s.chunk(); len(s.free) < maxSpares && cap(b.b) >= c/2 && cap(b.b) <= 2*c {
 		b.b, b.n = b.b[:0], 0
-		s.free = b // kept for the next batch, still counted
+		s.free = append(s.free, b) // kept for a next batch, still counted
 		return
 	}
 	s.hold(-int64(cap(b.b)))
@@ -325,6 +333,9 @@ func (s *Sink) post(body []byte, sig string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Read what the receiver answered (a little of it) so that the
+	// connection is kept for the next batch.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
 }

@@ -6,14 +6,15 @@
 #   1. events off vs on (a receiver taking them): server CPU per chat
 #      message and delivery p99 (wsbench broadcast, CONNS users, RATE msg/s;
 #      CPU from /proc over WINDOW seconds of the send phase)
-#   2. events on, the receiver down for the whole run vs up: p99
+#   2. events on, the receiver down for the whole run vs up: CPU, p99
 #   3. API calls beside the chat (API_RATE/s, publish into an empty room and
 #      presence, in turn: of an empty room, or of the loaded one): chat p99
 #      without and with, API p99 by method
 #   4. a notice published through the API into a room of BIG users vs a
 #      user's message into it, at the same rate: server CPU per delivery
 #
-# RUNS (3) repeats 1, 3 and 4 with the settings interleaved.
+# RUNS (3) repeats 1, 3 and 4 with the settings interleaved; PARTS ("1 2 3 4")
+# picks the parts to run.
 set -euo pipefail
 bin=${1:-bin}
 runs=${RUNS:-3}
@@ -23,6 +24,8 @@ api_rate=${API_RATE:-1000}
 big=${BIG:-10000}
 big_rate=${BIG_RATE:-20}
 dur=${DURATION:-10s}
+parts=" ${PARTS:-1 2 3 4} "
+part() { [[ $parts == *" $1 "* ]]; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -80,9 +83,12 @@ window() {
 }
 per_msg() { python3 -c "import sys; print('%.0f' % (float(sys.argv[1]) * 1e6 / (float(sys.argv[2]) * float(sys.argv[3]))))" "$cpu" "$rate" "$win"; }
 
-echo "## events off vs on: $conns users, $rate msg/s, $dur (CPU per sent message, per delivery; p99 delivery)"
 rport=$(free)
-receiver
+if part 1 || part 2; then
+	receiver
+fi
+if part 1; then
+echo "## events off vs on: $conns users, $rate msg/s, $dur (node CPU per message sent, delivery p99)"
 for i in $(seq "$runs"); do
 	for mode in off on; do
 		args=()
@@ -94,17 +100,23 @@ for i in $(seq "$runs"); do
 		echo "run $i events $mode: $(per_msg) us CPU/message ($cpu s over ${win} s), p99 ${p99} ms, lost $lost"
 	done
 done
+fi
 
+if part 2; then
 echo "## events on, the receiver down for the run vs up"
-for state in up down; do
-	[ "$state" = down ] && stop "$recv"
-	node --events-url "http://127.0.0.1:$rport/" --events-secret-file "$tmp/secret"
-	window "$tmp/down-$state.json" -c "$conns" --senders 20 --rate "$rate"
-	stop "$node"
-	read -r p99 lost < <(field "$tmp/down-$state.json")
-	echo "receiver $state: $(per_msg) us CPU/message, p99 ${p99} ms, lost $lost"
+for i in $(seq "$runs"); do
+	for state in up down; do
+		if [ "$state" = down ]; then stop "$recv"; else [ -e "/proc/$recv" ] || receiver; fi
+		node --events-url "http://127.0.0.1:$rport/" --events-secret-file "$tmp/secret"
+		window "$tmp/down-$state-$i.json" -c "$conns" --senders 20 --rate "$rate"
+		stop "$node"
+		read -r p99 lost < <(field "$tmp/down-$state-$i.json")
+		echo "run $i receiver $state: $(per_msg) us CPU/message, p99 ${p99} ms, lost $lost"
+	done
 done
+fi
 
+if part 3; then
 echo "## API calls beside the chat: $api_rate/s, publish (into an empty room) and presence in turn; presence of an empty room, or of the $conns-user room"
 for i in $(seq "$runs"); do
 	for mode in without empty full; do
@@ -128,7 +140,9 @@ for i in $(seq "$runs"); do
 		echo "run $i API calls $mode: chat p99 ${p99} ms, lost $lost$extra"
 	done
 done
+fi
 
+if part 4; then
 echo "## a notice through the API vs a user's message, into a room of $big users at $big_rate/s"
 # CPU per delivery = the node's CPU over 5 s of steady sending (after the
 # users' ramp) / (rate x 5 s x users).
@@ -155,3 +169,4 @@ for i in $(seq "$runs"); do
 		python3 -c "import sys; t=(int(sys.argv[2])-int(sys.argv[1]))/100; print('run %s %ss: %.1f ns CPU/delivery (%.2f s CPU over 5 s)' % (sys.argv[3], sys.argv[4], t*1e9/(float(sys.argv[5])*5*int(sys.argv[6])), t))" "$t0" "$t1" "$i" "$mode" "$big_rate" "$big"
 	done
 done
+fi

@@ -106,9 +106,8 @@ func (c *connClock) opened(id uint64, now int64) {
 }
 
 // since is when connection id opened, in Unix seconds (0 if unknown).
-func (c *connClock) since(id uint64) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// mu held.
+func (c *connClock) sinceLocked(id uint64) int64 {
 	i, found := slices.BinarySearch(c.ids, id)
 	if !found {
 		i--
@@ -117,6 +116,16 @@ func (c *connClock) since(id uint64) int64 {
 		return 0
 	}
 	return c.secs[i]
+}
+
+// sinceAll calls fn with the index and the opening time (Unix seconds, 0
+// if unknown) of each of ids, under one lock.
+func (c *connClock) sinceAll(ids []uint64, fn func(i int, sec int64)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, id := range ids {
+		fn(i, c.sinceLocked(id))
+	}
 }
 
 // onLoops runs f on every event loop, after what was posted to each

@@ -33,6 +33,9 @@ func collect[T any](ctx context.Context, h *Hub, f func(l *engine.Loop) []T) ([]
 // PresenceLocal lists room's members on this node, read on their loops:
 // the connections in the room's delivery lists, sorted by name.
 func (h *Hub) PresenceLocal(ctx context.Context, room string) ([]PresenceMember, error) {
+	if h.roomInfo(room) == nil {
+		return nil, nil // no member here: no need to ask the loops
+	}
 	ms, err := collect(ctx, h, func(l *engine.Loop) []PresenceMember {
 		lr, _ := l.Local.(*loopRooms)
 		if lr == nil || lr.rooms[room] == nil {
@@ -40,11 +43,14 @@ func (h *Hub) PresenceLocal(ctx context.Context, room string) ([]PresenceMember,
 		}
 		r := lr.rooms[room]
 		out := make([]PresenceMember, 0, len(r.text)+len(r.json))
+		ids := make([]uint64, 0, cap(out))
 		for _, list := range [...][]*Member{r.text, r.json} {
 			for _, m := range list {
-				out = append(out, PresenceMember{Name: m.name, User: m.sub(), Node: h.be.node, Since: h.be.opened.since(m.c.ID()) * 1000})
+				out = append(out, PresenceMember{Name: m.name, User: m.sub(), Node: h.be.node})
+				ids = append(ids, m.c.ID())
 			}
 		}
+		h.be.opened.sinceAll(ids, func(i int, sec int64) { out[i].Since = sec * 1000 })
 		return out
 	})
 	SortPresence(ms)
@@ -54,7 +60,7 @@ func (h *Hub) PresenceLocal(ctx context.Context, room string) ([]PresenceMember,
 // SortPresence sorts members by name, then node.
 func SortPresence(ms []PresenceMember) {
 	slices.SortFunc(ms, func(a, b PresenceMember) int {
-		if c := strings.Compare(foldName(a.Name), foldName(b.Name)); c != 0 {
+		if c := compareFold(a.Name, b.Name); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Node, b.Node)
@@ -103,4 +109,22 @@ func (h *Hub) InfoLocal() NodeInfo {
 		Node: h.be.node, Version: h.be.version, Uptime: time.Since(h.start).Seconds(),
 		Connections: h.srv.OpenConns(), Users: h.users.Load(), Rooms: h.Rooms(),
 	}
+}
+
+// compareFold compares two names ignoring ASCII case (names are ASCII),
+// without allocating.
+func compareFold(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return int(x) - int(y)
+		}
+	}
+	return len(a) - len(b)
 }

@@ -243,7 +243,7 @@ func (c *control) gather(ctx context.Context, op string, args any) ([]json.RawMe
 	}
 	body, _ := json.Marshal(apiRequest{Op: op, Args: raw})
 	inbox := nats.NewInbox()
-	replies := make(chan *nats.Msg, len(waiting)+4)
+	replies := make(chan *nats.Msg, len(waiting)+16)
 	sub, err := n.nc.ChanSubscribe(inbox, replies)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", hub.ErrUnavailable, err)
@@ -253,13 +253,17 @@ func (c *control) gather(ctx context.Context, op string, args any) ([]json.RawMe
 		return nil, nil, fmt.Errorf("%w: %w", hub.ErrUnavailable, err)
 	}
 	var out []json.RawMessage
+	seen := make(map[string]bool)
 	for len(waiting) > 0 {
 		select {
 		case m := <-replies:
 			var rep apiReply
-			if json.Unmarshal(m.Data, &rep) != nil || !waiting[rep.Node] {
+			if json.Unmarshal(m.Data, &rep) != nil || seen[rep.Node] {
 				continue
 			}
+			// A node whose liveness key lapsed (a refresh late under
+			// load) still answers: its reply counts, it is not waited for.
+			seen[rep.Node] = true
 			delete(waiting, rep.Node)
 			if rep.Err != "" {
 				return nil, nil, fmt.Errorf("cluster: node %s: %s", rep.Node, rep.Err)

@@ -144,8 +144,12 @@ func TestEventsWebhook(t *testing.T) {
 	if dropped <= 0 || dropped >= burst {
 		t.Fatalf("dropped %v of %d with the receiver down", dropped, burst)
 	}
-	if q := scrape(t, n, "wsnode_events_queue_bytes"); q <= 0 || q > queue {
+	q := scrape(t, n, "wsnode_events_queue_bytes")
+	if q <= 0 || q > queue {
 		t.Fatalf("queue bytes %v, bound %d", q, queue)
+	}
+	if held := scrape(t, n, "wsnode_held_bytes"); held < q { // --memory-budget counts the queue
+		t.Fatalf("held bytes %v, less than the events queue's %v", held, q)
 	}
 	time.Sleep(time.Until(down.Add(5 * time.Second)))
 	r.start(t)

@@ -173,7 +173,7 @@ func (c *control) watchModeration() {
 			n.log.Warn("cluster: moderation buckets setup failed; retrying", "err", err)
 			return
 		}
-		if err := w.start(c.mod.Load()); err != nil {
+		if err := w.start(n.ctx, c.mod.Load()); err != nil {
 			n.log.Warn("cluster: moderation watch failed; retrying", "err", err)
 			return
 		}
@@ -223,6 +223,7 @@ func (c *control) watchModeration() {
 
 // modWatch is the watch of the moderation buckets.
 type modWatch struct {
+	cancel          context.CancelFunc // ends the watches' context (nats.go keeps a goroutine per watch until it ends)
 	watchers        []jetstream.KeyWatcher
 	bansCh, mutesCh <-chan jetstream.KeyValueEntry
 	bans            []hub.Ban // the initial values, until replaced; non-nil while watching
@@ -231,23 +232,29 @@ type modWatch struct {
 	replaced        bool // and handed to the hub
 }
 
-func (w *modWatch) start(mb *modBuckets) error {
-	wb, err := mb.bans.WatchAll(context.Background())
+func (w *modWatch) start(parent context.Context, mb *modBuckets) error {
+	ctx, cancel := context.WithCancel(parent)
+	wb, err := mb.bans.WatchAll(ctx)
 	if err != nil {
+		cancel()
 		return err
 	}
-	wm, err := mb.mutes.WatchAll(context.Background())
+	wm, err := mb.mutes.WatchAll(ctx)
 	if err != nil {
 		_ = wb.Stop()
+		cancel()
 		return err
 	}
-	*w = modWatch{watchers: []jetstream.KeyWatcher{wb, wm}, bansCh: wb.Updates(), mutesCh: wm.Updates(), bans: []hub.Ban{}}
+	*w = modWatch{cancel: cancel, watchers: []jetstream.KeyWatcher{wb, wm}, bansCh: wb.Updates(), mutesCh: wm.Updates(), bans: []hub.Ban{}}
 	return nil
 }
 
 func (w *modWatch) stop() {
 	for _, x := range w.watchers {
 		_ = x.Stop()
+	}
+	if w.cancel != nil {
+		w.cancel()
 	}
 	*w = modWatch{}
 }

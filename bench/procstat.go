@@ -20,11 +20,14 @@ const clockTicks = 100
 type procSample struct {
 	rss int64   // bytes
 	cpu float64 // user + system seconds
+	sys float64 // system seconds (of cpu)
+	csw int64   // context switches of its threads, voluntary and not
+	vcs int64   // the voluntary ones (a thread blocked)
 	err error
 }
 
-// sampleProc reads VmRSS from /proc/PID/status and utime+stime from
-// /proc/PID/stat.
+// sampleProc reads VmRSS from /proc/PID/status, utime and stime from
+// /proc/PID/stat, and the context switches of every thread.
 func sampleProc(pid int) procSample {
 	var s procSample
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -38,10 +41,47 @@ func sampleProc(pid int) procSample {
 	if err != nil {
 		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
 	}
-	if s.cpu, err = statCPU(stat); err != nil {
+	if s.cpu, s.sys, err = statCPU(stat); err != nil {
 		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
 	}
+	s.csw, s.vcs = ctxSwitches(pid)
 	return s
+}
+
+// ctxSwitches sums voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+// over the threads in /proc/PID/task, and returns the total and the
+// voluntary ones: a thread that has exited no longer counts (the Go
+// runtime keeps its threads; uWebSockets has one).
+func ctxSwitches(pid int) (all, voluntary int64) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0
+	}
+	for _, t := range tasks {
+		st, err := os.ReadFile(dir + "/" + t.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		v := statusCount(st, "voluntary_ctxt_switches:")
+		all += v + statusCount(st, "nonvoluntary_ctxt_switches:")
+		voluntary += v
+	}
+	return all, voluntary
+}
+
+// statusCount reads a "Name:  123" line of /proc/PID/status; 0 if absent.
+func statusCount(status []byte, name string) int64 {
+	i := bytes.Index(status, []byte("\n"+name))
+	if i < 0 {
+		return 0
+	}
+	f := bytes.Fields(status[i+1+len(name):])
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(string(f[0]), 10, 64)
+	return n
 }
 
 // statusKB reads a "Name:   123 kB" line of /proc/PID/status, in bytes.
@@ -61,25 +101,25 @@ func statusKB(status []byte, name string) (int64, error) {
 	return kb << 10, nil
 }
 
-// statCPU returns utime+stime (fields 14 and 15) of /proc/PID/stat in
-// seconds. Fields are counted after the command name, which is in
-// parentheses and may hold spaces.
-func statCPU(stat []byte) (float64, error) {
+// statCPU returns utime+stime (fields 14 and 15) of /proc/PID/stat, and
+// stime alone, in seconds. Fields are counted after the command name, which
+// is in parentheses and may hold spaces.
+func statCPU(stat []byte) (cpu, sys float64, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed stat")
+		return 0, 0, fmt.Errorf("malformed stat")
 	}
 	f := bytes.Fields(stat[i+1:])
 	// f[0] is field 3 (state); utime is field 14, stime 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("short stat")
+		return 0, 0, fmt.Errorf("short stat")
 	}
 	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed stat times")
+		return 0, 0, fmt.Errorf("malformed stat times")
 	}
-	return float64(ut+st) / clockTicks, nil
+	return float64(ut+st) / clockTicks, float64(st) / clockTicks, nil
 }
 
 // sockstatTCPMem reads the pages of memory the kernel holds for TCP

@@ -7,7 +7,7 @@ import (
 
 func TestSampleProcSelf(t *testing.T) {
 	s := sampleProc(os.Getpid())
-	if s.err != nil || s.rss <= 0 || s.cpu < 0 {
+	if s.err != nil || s.rss <= 0 || s.cpu < 0 || s.sys < 0 || s.sys > s.cpu || s.csw <= 0 || s.vcs > s.csw {
 		t.Fatalf("sample = %+v", s)
 	}
 	if s := sampleProc(1 << 30); s.err == nil {
@@ -21,9 +21,13 @@ func TestSampleProcSelf(t *testing.T) {
 func TestStatCPU(t *testing.T) {
 	// A command name with spaces and parentheses; utime 250, stime 150 ticks.
 	stat := []byte("4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 4 0 12345 1000000 500 18446744073709551615")
-	cpu, err := statCPU(stat)
-	if err != nil || cpu != 4.0 {
-		t.Fatalf("cpu = %v, %v; want 4.0 s", cpu, err)
+	cpu, sys, err := statCPU(stat)
+	if err != nil || cpu != 4.0 || sys != 1.5 {
+		t.Fatalf("cpu, sys = %v, %v, %v; want 4.0 s, 1.5 s", cpu, sys, err)
+	}
+	st := []byte("Name:\tx\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n")
+	if v, n := statusCount(st, "voluntary_ctxt_switches:"), statusCount(st, "nonvoluntary_ctxt_switches:"); v != 120 || n != 7 {
+		t.Fatalf("switches = %d, %d; want 120, 7", v, n)
 	}
 	kb, err := statusKB([]byte("Name:\tx\nVmRSS:\t   1234 kB\n"), "VmRSS:")
 	if err != nil || kb != 1234<<10 {

@@ -194,13 +194,15 @@ func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) 
 		} else {
 			sr.RSSBeforeBytes, sr.RSSAfterBytes = b.rss, a.rss
 			sr.RSSBytesPerConn = float64(a.rss-b.rss) / float64(conns)
-			sr.CPUSeconds = a.cpu - s.cpu
-			if rep.Messages != nil && rep.Messages.Received > 0 {
-				sr.CPUSecPerMillion = sr.CPUSeconds / (float64(rep.Messages.Received) / 1e6)
-			}
+			sr.CPUSeconds, sr.SysSeconds = a.cpu-s.cpu, a.sys-s.sys
+			sr.CtxSwitches, sr.VolCtxSwitches = a.csw-s.csw, a.vcs-s.vcs
+			perMessage(&sr, rep.Messages)
 			sum.RSSBeforeBytes += sr.RSSBeforeBytes
 			sum.RSSAfterBytes += sr.RSSAfterBytes
 			sum.CPUSeconds += sr.CPUSeconds
+			sum.SysSeconds += sr.SysSeconds
+			sum.CtxSwitches += sr.CtxSwitches
+			sum.VolCtxSwitches += sr.VolCtxSwitches
 			if a.rss < b.rss && !cfg.Scenario.attack() {
 				sr.RSSFell = true
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf(
@@ -213,9 +215,7 @@ func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) 
 	if len(cfg.ServerPIDs) > 1 {
 		sum.RSSBytesPerConn = float64(sum.RSSAfterBytes-sum.RSSBeforeBytes) / float64(conns)
 		sum.RSSFell = sum.RSSAfterBytes < sum.RSSBeforeBytes && !cfg.Scenario.attack()
-		if rep.Messages != nil && rep.Messages.Received > 0 {
-			sum.CPUSecPerMillion = sum.CPUSeconds / (float64(rep.Messages.Received) / 1e6)
-		}
+		perMessage(&sum, rep.Messages)
 		rep.Servers = append(rep.Servers, sum)
 	}
 	if before.tcpErr == nil && after.tcpErr == nil {
@@ -223,6 +223,16 @@ func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) 
 		rep.Sockstat = &SockstatReport{Scope: "machine", TCPMemPagesBefore: before.tcpMem, TCPMemPagesAfter: after.tcpMem, PageSize: page,
 			BytesPerConn: float64((after.tcpMem-before.tcpMem)*int64(page)) / float64(conns)}
 	}
+}
+
+// perMessage sets sr's per-message figures from the messages received.
+func perMessage(sr *ServerReport, m *MessageReport) {
+	if m == nil || m.Received == 0 {
+		return
+	}
+	sr.CPUSecPerMillion = sr.CPUSeconds / (float64(m.Received) / 1e6)
+	sr.CtxSwitchesPerMsg = float64(sr.CtxSwitches) / float64(m.Received)
+	sr.VolCtxSwitchesPerMsg = float64(sr.VolCtxSwitches) / float64(m.Received)
 }
 
 // at is a[i], or the zero value past its end.

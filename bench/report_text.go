@@ -145,6 +145,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		if s.CPUSecPerMillion > 0 {
 			v += fmt.Sprintf(" (%.3f s per million msgs)", s.CPUSecPerMillion)
 		}
+		v += fmt.Sprintf(", %.2f s of it system, %d context switches (%d voluntary)", s.SysSeconds, s.CtxSwitches, s.VolCtxSwitches)
+		if s.CtxSwitchesPerMsg > 0 {
+			v += fmt.Sprintf(", %.3f per msg (%.3f)", s.CtxSwitchesPerMsg, s.VolCtxSwitchesPerMsg)
+		}
 		line(name, "%s", v)
 	}
 	if s := r.Sockstat; s != nil {

@@ -271,7 +271,21 @@ type ServerReport struct {
 	// CPUSecPerMillion is CPUSeconds per million messages received (echo
 	// replies, deliveries); 0 for connect.
 	CPUSecPerMillion float64 `json:"cpu_sec_per_million_msgs,omitempty"`
-	Error            string  `json:"error,omitempty"`
+	// SysSeconds is the system (kernel) part of CPUSeconds, over the same
+	// span.
+	SysSeconds float64 `json:"sys_seconds"`
+	// CtxSwitches is the context switches, voluntary and not, of all the
+	// process's threads over the same span as CPUSeconds (threads that
+	// exited in between are not counted); CtxSwitchesPerMsg divides it by
+	// the messages received, as CPUSecPerMillion.
+	CtxSwitches       int64   `json:"ctx_switches"`
+	CtxSwitchesPerMsg float64 `json:"ctx_switches_per_msg,omitempty"`
+	// VolCtxSwitches is the voluntary part of CtxSwitches (a thread
+	// blocked or slept; the rest are preemptions, which other processes on
+	// the machine cause as much as the server).
+	VolCtxSwitches       int64   `json:"vol_ctx_switches"`
+	VolCtxSwitchesPerMsg float64 `json:"vol_ctx_switches_per_msg,omitempty"`
+	Error                string  `json:"error,omitempty"`
 }
 
 // SockstatReport is the kernel's TCP memory from /proc/net/sockstat: of

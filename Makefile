@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-scale bench-auth bench-attack bench-backend
+.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-uws bench-scale bench-auth bench-attack bench-backend
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -101,10 +101,26 @@ bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt
 
 COMPARE_FLAGS ?=
-bench-compare: build ## node vs gorilla, gws, nbio: echo C=1000 P=1KiB (closed loop for msgs/s, open loop at 5,000/s for latency), broadcast N=10,000, idle /echo and /chat N=50,000, compressed echo and broadcast (N=2,000, 1 KiB chat-like JSON) (COMPARE_FLAGS="--connect-conns 15000": one process); markdown table (~12 min)
+# UWS_DIR: a uWebSockets checkout (USOCKETS_DIR: a uSockets one, if its
+# submodule is not checked out); with it, bench-compare builds bin/uws from
+# bench/uws/server.cpp and runs it as a fifth server (bench/uws/README.md).
+UWS_DIR ?=
+USOCKETS_DIR ?=
+comma := ,
+bench-compare: build ## node vs gorilla, gws, nbio (and uWebSockets with UWS_DIR=checkout): echo C=1000 P=1KiB (closed loop for msgs/s, open loop at 5,000/s for latency), broadcast N=10,000, idle /echo and /chat N=50,000, compressed echo and broadcast (N=2,000, 1 KiB chat-like JSON) (COMPARE_FLAGS="--connect-conns 15000": one process); markdown table (~12 min)
 	cd bench/peers && $(GO) build -o ../../bin/ ./cmd/...
+	$(if $(UWS_DIR),UWS_DIR="$(UWS_DIR)" USOCKETS_DIR="$(USOCKETS_DIR)" bench/uws/build.sh bin/uws)
 	mkdir -p reports
-	bin/wsbench compare --bin bin --reports reports/compare $(COMPARE_FLAGS) | tee reports/compare.md
+	bin/wsbench compare --bin bin --servers wsnode,gorilla,gws,nbio$(if $(UWS_DIR),$(comma)uws) --reports reports/compare $(COMPARE_FLAGS) | tee reports/compare.md
+
+UWS_FLAGS ?=
+bench-uws: build ## the node (--loops 1, and its default loops) vs uWebSockets (UWS_DIR=checkout, one thread): echo C=1000 P=1KiB, broadcast N=2,000 at 100 msg/s, idle /echo N=15,000; 3 runs each in turn, medians (~8 min)
+	@test -n "$(UWS_DIR)" || { echo "bench-uws: set UWS_DIR to a uWebSockets checkout (bench/uws/README.md)" >&2; exit 2; }
+	UWS_DIR="$(UWS_DIR)" USOCKETS_DIR="$(USOCKETS_DIR)" bench/uws/build.sh bin/uws
+	mkdir -p reports
+	bin/wsbench compare --bin bin --servers "wsnode --loops 1,wsnode,uws" --scenarios echo,broadcast,connect \
+		--broadcast-conns 2000 --broadcast-senders 50 --broadcast-rate 100 --connect-conns 15000 --repeat 3 \
+		--reports reports/uws $(UWS_FLAGS) | tee reports/uws.md
 
 bench-auth: build ## token auth: connects/s off vs HS256 vs RS256, and echo p99 of connected users during a 2,000/s connect storm (~3 min)
 	mkdir -p reports

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -24,8 +25,15 @@ import (
 // trips corrected for coordinated omission), and open loop at EchoRate
 // ("echo-open") for the latency figure.
 type Config struct {
-	Bin     string   // directory holding wsnode, wsbench, gorilla, gws, nbio; if empty, "bin"
-	Servers []string // if empty, Servers
+	Bin string // directory holding wsnode, wsbench, gorilla, gws, nbio (and uws, if it runs); if empty, "bin"
+	// Servers are the servers to run, the node first; if empty, Servers.
+	// An entry is a binary in Bin, optionally followed by flags for it,
+	// separated by spaces ("wsnode --loops 1"); the entry is its column's
+	// name in the table.
+	Servers []string
+	// Repeat runs every scenario this many times, the servers in turn each
+	// time; the table gives each figure's median. If zero, 1.
+	Repeat int
 	// Scenarios to run, from "echo" (closed loop), "echo-open" (open loop
 	// at EchoRate), "broadcast", "connect" (idle /echo connections),
 	// "connect-chat" (idle /chat users, each a chat member),
@@ -83,6 +91,7 @@ func (c *Config) defaults() {
 	orDefault(&c.ConnectHold, 5*time.Second)
 	orDefault(&c.Ramp, 5000)
 	orDefault(&c.Log, io.Discard)
+	orDefault(&c.Repeat, 1)
 }
 
 // orDefault sets *p to v if *p is its type's zero value: the defaults of a
@@ -102,27 +111,66 @@ type Result struct {
 	Err      error
 }
 
+// ErrUnsupported is a Result's error for a scenario a server does not
+// serve (uws has no permessage-deflate here); the table shows "n/a".
+var ErrUnsupported = errors.New("compare: scenario not supported by this server")
+
 // Run runs every scenario against every server, one at a time, and returns
-// the results in scenario, then server order.
+// the results in scenario, then repeat, then server order.
 func Run(ctx context.Context, cfg Config) []Result {
 	cfg.defaults()
 	var out []Result
 	for _, sc := range cfg.Scenarios {
-		for _, srv := range cfg.Servers {
-			fmt.Fprintf(cfg.Log, "compare: %s against %s ...\n", sc, srv)
-			rep, err := runOne(ctx, &cfg, srv, sc)
-			if err != nil {
-				fmt.Fprintf(cfg.Log, "compare: %s against %s: %v\n", sc, srv, err)
+		for i := range cfg.Repeat {
+			for _, srv := range cfg.Servers {
+				if !supports(srv, sc) {
+					out = append(out, Result{Server: srv, Scenario: sc, Err: ErrUnsupported})
+					continue
+				}
+				fmt.Fprintf(cfg.Log, "compare: %s against %s (%d of %d) ...\n", sc, srv, i+1, cfg.Repeat)
+				rep, err := runOne(ctx, &cfg, srv, sc, i)
+				if err != nil {
+					fmt.Fprintf(cfg.Log, "compare: %s against %s: %v\n", sc, srv, err)
+				}
+				out = append(out, Result{Server: srv, Scenario: sc, Report: rep, Err: err})
 			}
-			out = append(out, Result{Server: srv, Scenario: sc, Report: rep, Err: err})
 		}
 	}
 	return out
 }
 
-// runOne starts the server, runs one wsbench scenario against it, stops it.
-func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Report, error) {
+// supports reports whether server entry srv serves scenario sc: uws is
+// built without zlib, so without permessage-deflate.
+func supports(srv, sc string) bool {
+	bin, _ := serverSpec(srv)
+	return bin != "uws" || !strings.HasSuffix(sc, "-deflate")
+}
+
+// serverSpec splits a Servers entry into its binary and its flags.
+func serverSpec(entry string) (bin string, flags []string) {
+	f := strings.Fields(entry)
+	if len(f) == 0 {
+		return "", nil
+	}
+	return f[0], f[1:]
+}
+
+// reportName is a file name for entry's report of scenario sc.
+func reportName(entry, sc string) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '=' {
+			return r
+		}
+		return '_'
+	}, strings.Join(strings.Fields(entry), "_"))
+	return name + "-" + sc + ".json"
+}
+
+// runOne starts the server, runs one wsbench scenario against it (the
+// repeat-th time, from 0), stops it.
+func runOne(ctx context.Context, cfg *Config, srv, scenario string, repeat int) (*bench.Report, error) {
 	procs := 1
+	bin, flags := serverSpec(srv)
 	args := []string{scenario, "-q", "--json"}
 	path := ""
 	var extra []string // server flags
@@ -150,17 +198,17 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 		args = append([]string{"echo"}, args[1:]...)
 		args = append(args, "--compression", "-c", strconv.Itoa(cfg.EchoConns), "--payload", strconv.Itoa(cfg.DeflatePayload),
 			"--inflight", strconv.Itoa(cfg.EchoInflight), "--duration", cfg.Duration.String())
-		extra = compressionFlags(srv)
+		extra = compressionFlags(bin)
 	case "broadcast-deflate":
 		args = append([]string{"broadcast"}, args[1:]...)
 		args = append(args, "--compression", "-c", strconv.Itoa(cfg.DeflateConns), "--senders", strconv.Itoa(cfg.BroadcastSenders),
 			"--rate", strconv.FormatFloat(cfg.BroadcastRate, 'f', -1, 64), "--payload", strconv.Itoa(cfg.DeflatePayload),
 			"--duration", cfg.Duration.String(), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64))
-		extra = compressionFlags(srv)
+		extra = compressionFlags(bin)
 	default:
 		return nil, fmt.Errorf("compare: unknown scenario %q", scenario)
 	}
-	cl, err := start(ctx, cfg.Bin, srv, procs, extra...)
+	cl, err := start(ctx, cfg.Bin, bin, procs, append(flags, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +218,11 @@ func runOne(ctx context.Context, cfg *Config, srv, scenario string) (*bench.Repo
 	rep, raw, err := runBench(ctx, cfg.Bin, args)
 	if cfg.Reports != "" && raw != nil {
 		_ = os.MkdirAll(cfg.Reports, 0o755)
-		_ = os.WriteFile(filepath.Join(cfg.Reports, srv+"-"+scenario+".json"), raw, 0o644)
+		name := scenario
+		if cfg.Repeat > 1 {
+			name = fmt.Sprintf("%s-%d", scenario, repeat+1)
+		}
+		_ = os.WriteFile(filepath.Join(cfg.Reports, reportName(srv, name)), raw, 0o644)
 	}
 	return rep, err
 }
@@ -230,10 +282,16 @@ var metrics = []metric{
 	{"echo-open", "echo lost + duplicated, open loop", true, "", lostDup},
 	{"echo", "echo p99 round trip, closed loop, corrected", true, "ms", p99Corrected},
 	{"echo", "server CPU s per 1M echoes", true, "s", cpuPerMillion},
+	{"echo", "server system CPU share", true, "%", sysShare},
+	{"echo", "server context switches per echo", true, "x", cswPerMsg},
+	{"echo", "server voluntary context switches per echo", true, "x", vcsPerMsg},
 	{"broadcast", "broadcast deliveries/s", false, "", func(r *bench.Report) (float64, bool) { return perSec(r) }},
 	{"broadcast", "broadcast loss", true, "%", lossPct},
 	{"broadcast", "broadcast p99 delivery latency", true, "ms", func(r *bench.Report) (float64, bool) { return p99ms(r) }},
 	{"broadcast", "server CPU s per 1M deliveries", true, "s", cpuPerMillion},
+	{"broadcast", "server system CPU share", true, "%", sysShare},
+	{"broadcast", "server context switches per 1k deliveries", true, "x", perK(cswPerMsg)},
+	{"broadcast", "server voluntary context switches per 1k deliveries", true, "x", perK(vcsPerMsg)},
 	{"connect", "idle /echo connections held", false, "", connected},
 	{"connect", "server RSS per idle /echo connection", true, "B", rssPerConn},
 	{"connect-chat", "idle /chat users held", false, "", connected},
@@ -303,6 +361,38 @@ func p99ms(r *bench.Report) (float64, bool) {
 	return r.Latency.P99Us / 1000, true
 }
 
+// sysShare is the server's system (kernel) time as a share of its CPU time.
+func sysShare(r *bench.Report) (float64, bool) {
+	if s := server(r); s != nil && s.CPUSeconds > 0 {
+		return 100 * s.SysSeconds / s.CPUSeconds, true
+	}
+	return 0, false
+}
+
+// cswPerMsg is the server's context switches (all threads) per message received.
+func cswPerMsg(r *bench.Report) (float64, bool) {
+	if s := server(r); s != nil && r.Messages != nil && r.Messages.Received > 0 {
+		return s.CtxSwitchesPerMsg, true
+	}
+	return 0, false
+}
+
+// vcsPerMsg is the voluntary part of cswPerMsg: a thread blocked or slept.
+func vcsPerMsg(r *bench.Report) (float64, bool) {
+	if s := server(r); s != nil && r.Messages != nil && r.Messages.Received > 0 {
+		return s.VolCtxSwitchesPerMsg, true
+	}
+	return 0, false
+}
+
+// perK is a per-message figure per thousand messages.
+func perK(get func(*bench.Report) (float64, bool)) func(*bench.Report) (float64, bool) {
+	return func(r *bench.Report) (float64, bool) {
+		v, ok := get(r)
+		return 1000 * v, ok
+	}
+}
+
 func cpuPerMillion(r *bench.Report) (float64, bool) {
 	if s := server(r); s != nil && s.CPUSecPerMillion > 0 {
 		return s.CPUSecPerMillion, true
@@ -312,17 +402,22 @@ func cpuPerMillion(r *bench.Report) (float64, bool) {
 
 // Markdown renders the results as a table: one row per metric, one column
 // per server, and the ratio of the node to each peer and to the best peer
-// (for "lower is better" rows, best is the lowest).
+// (for "lower is better" rows, best is the lowest). With repeats, each
+// figure is the median of the server's runs of that scenario.
 func Markdown(w io.Writer, results []Result) {
-	bySrv := map[string]map[string]*bench.Report{}
+	bySrv := map[string]map[string][]*bench.Report{}
+	unsupported := map[string]bool{} // server + "\x00" + scenario
 	var servers []string
 	for _, r := range results {
 		if bySrv[r.Server] == nil {
-			bySrv[r.Server] = map[string]*bench.Report{}
+			bySrv[r.Server] = map[string][]*bench.Report{}
 			servers = append(servers, r.Server)
 		}
-		if r.Err == nil {
-			bySrv[r.Server][r.Scenario] = r.Report
+		switch {
+		case r.Err == nil:
+			bySrv[r.Server][r.Scenario] = append(bySrv[r.Server][r.Scenario], r.Report)
+		case errors.Is(r.Err, ErrUnsupported):
+			unsupported[r.Server+"\x00"+r.Scenario] = true
 		}
 	}
 	peers := servers[1:]
@@ -336,11 +431,15 @@ func Markdown(w io.Writer, results []Result) {
 		vals := map[string]float64{}
 		have := false
 		for _, s := range servers {
-			if rep := bySrv[s][m.scenario]; rep != nil {
+			var vs []float64
+			for _, rep := range bySrv[s][m.scenario] {
 				if v, ok := m.get(rep); ok {
-					vals[s] = v
-					have = true
+					vs = append(vs, v)
 				}
+			}
+			if len(vs) > 0 {
+				vals[s] = median(vs)
+				have = true
 			}
 		}
 		if !have {
@@ -354,10 +453,11 @@ func Markdown(w io.Writer, results []Result) {
 		for _, s := range servers {
 			if v, ok := vals[s]; ok {
 				fmt.Fprintf(w, " %s |", format(v, m.unit))
-			} else if bySrv[s][m.scenario] != nil {
-				// The run succeeded but gave no figure for this metric (a
-				// run too short for the server to use a measurable CPU
-				// tick, say): not measured, which is not a failure.
+			} else if unsupported[s+"\x00"+m.scenario] || len(bySrv[s][m.scenario]) != 0 {
+				// A scenario the server does not serve, or a run that
+				// succeeded but gave no figure for this metric (a run too
+				// short for the server to use a measurable CPU tick, say):
+				// not measured, which is not a failure.
 				fmt.Fprint(w, " n/a |")
 			} else {
 				fmt.Fprint(w, " failed |")
@@ -383,7 +483,7 @@ func Markdown(w io.Writer, results []Result) {
 		}
 	}
 	for _, r := range results {
-		if r.Err != nil {
+		if r.Err != nil && !errors.Is(r.Err, ErrUnsupported) {
 			fmt.Fprintf(w, "\n%s %s: %v", r.Server, r.Scenario, r.Err)
 		}
 	}
@@ -398,6 +498,8 @@ func format(v float64, unit string) string {
 		return strconv.FormatFloat(v, 'f', 2, 64) + " %"
 	case "B":
 		return strconv.FormatFloat(math.Round(v), 'f', -1, 64) + " B"
+	case "x": // a count per message
+		return strconv.FormatFloat(v, 'f', 3, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + " " + unit
 }

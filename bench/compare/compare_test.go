@@ -54,6 +54,56 @@ func TestMarkdownRatios(t *testing.T) {
 	if !strings.Contains(b.String(), "| failed |") || !strings.Contains(b.String(), "nbio echo: ") {
 		t.Errorf("failed run not shown:\n%s", b.String())
 	}
+	// A scenario the server does not serve shows n/a and is no error.
+	b.Reset()
+	Markdown(&b, append(results[:2:2], Result{Server: "uws", Scenario: "echo", Err: ErrUnsupported}))
+	if !strings.Contains(b.String(), "| echo msgs/s | 120000 | 100000 | n/a | 1.20 | - | 1.20 |") || strings.Contains(b.String(), "uws echo: ") {
+		t.Errorf("unsupported scenario not shown as n/a:\n%s", b.String())
+	}
+}
+
+// With repeats, a figure is the median of the server's runs; the context
+// switch rows read the server report.
+func TestMarkdownMedians(t *testing.T) {
+	rep := func(perSec, csw, vcs float64) *bench.Report {
+		return &bench.Report{
+			Messages: &bench.MessageReport{PerSec: perSec, Received: 1000},
+			Servers:  []bench.ServerReport{{PID: 1, CPUSeconds: 2, SysSeconds: 1.5, CtxSwitchesPerMsg: csw, VolCtxSwitchesPerMsg: vcs}},
+		}
+	}
+	var results []Result
+	for i, v := range []float64{100, 300, 200} {
+		results = append(results, Result{Server: "wsnode --loops 1", Scenario: "echo", Report: rep(v, 0.1*float64(i+1), 0.01)})
+		results = append(results, Result{Server: "uws", Scenario: "echo", Report: rep(2*v, 0.05, 0.002)})
+	}
+	var b bytes.Buffer
+	Markdown(&b, results)
+	for _, want := range []string{
+		"| metric | wsnode --loops 1 | uws | wsnode --loops 1/uws | wsnode --loops 1/best peer |",
+		"| echo msgs/s | 200 | 400 | 0.50 | 0.50 |",
+		"| server system CPU share (lower is better) | 75.00 % | 75.00 % | 1.00 | 1.00 |",
+		"| server context switches per echo (lower is better) | 0.200 | 0.050 | 4.00 | 4.00 |",
+		"| server voluntary context switches per echo (lower is better) | 0.010 | 0.002 | 5.00 | 5.00 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks\n%s\ngot\n%s", want, b.String())
+		}
+	}
+}
+
+func TestServerEntries(t *testing.T) {
+	if bin, flags := serverSpec("wsnode  --loops 1"); bin != "wsnode" || strings.Join(flags, " ") != "--loops 1" {
+		t.Errorf("serverSpec = %q, %q", bin, flags)
+	}
+	if got := reportName("wsnode --loops 1", "echo"); got != "wsnode_--loops_1-echo.json" {
+		t.Errorf("reportName = %q", got)
+	}
+	if got := reportName("a/b c", "connect"); got != "a_b_c-connect.json" {
+		t.Errorf("reportName = %q", got)
+	}
+	if supports("uws", "echo-deflate") || !supports("uws", "echo") || !supports("wsnode --loops 1", "broadcast-deflate") {
+		t.Error("supports: uws serves every scenario but the deflate ones, the others all")
+	}
 }
 
 // End to end: build the node and wsbench, run a small echo, broadcast and
@@ -75,7 +125,7 @@ func TestRunAgainstTwoServers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	results := Run(ctx, Config{
-		Bin: dir, Servers: []string{"wsnode", "other"}, Scenarios: []string{"echo", "echo-open", "broadcast", "connect-chat", "echo-deflate", "broadcast-deflate"},
+		Bin: dir, Servers: []string{"wsnode", "other --loops 1"}, Scenarios: []string{"echo", "echo-open", "broadcast", "connect-chat", "echo-deflate", "broadcast-deflate"},
 		EchoConns: 20, EchoRate: 400, BroadcastConns: 50, BroadcastSenders: 2, BroadcastRate: 10, DeflateConns: 30,
 		ConnectConns: 30, ConnectHold: 500 * time.Millisecond,
 		Duration: time.Second, Ramp: 1000, Reports: filepath.Join(dir, "reports"), Log: &log,
@@ -103,7 +153,10 @@ func TestRunAgainstTwoServers(t *testing.T) {
 		if len(r.Report.Servers) == 0 || r.Report.Servers[0].PID == 0 {
 			t.Fatalf("%s %s: no server measurement", r.Server, r.Scenario)
 		}
-		if _, err := os.Stat(filepath.Join(dir, "reports", r.Server+"-"+r.Scenario+".json")); err != nil {
+		if s := r.Report.Servers[0]; s.CtxSwitches <= 0 || s.VolCtxSwitches > s.CtxSwitches || s.SysSeconds > s.CPUSeconds {
+			t.Fatalf("%s %s: server %+v", r.Server, r.Scenario, s)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "reports", reportName(r.Server, r.Scenario))); err != nil {
 			t.Fatal(err)
 		}
 	}

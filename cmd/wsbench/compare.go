@@ -20,8 +20,9 @@ func runCompare(args []string) int {
 	fs := flag.NewFlagSet("wsbench compare", flag.ContinueOnError)
 	var cfg compare.Config
 	var servers, scenarios string
-	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench, gorilla, gws and nbio")
-	fs.StringVar(&servers, "servers", strings.Join(compare.Servers, ","), "servers to run, the node first")
+	fs.StringVar(&cfg.Bin, "bin", "bin", "`DIR` holding wsnode, wsbench, gorilla, gws and nbio (and uws: bench/uws/build.sh)")
+	fs.StringVar(&servers, "servers", strings.Join(compare.Servers, ","), "servers to run, the node first, comma-separated; an entry may carry flags for its server (\"wsnode --loops 1,wsnode,uws\")")
+	fs.IntVar(&cfg.Repeat, "repeat", 1, "run each scenario this many times, the servers in turn; the table gives medians")
 	fs.StringVar(&scenarios, "scenarios", "echo,echo-open,broadcast,connect,connect-chat,echo-deflate,broadcast-deflate",
 		"scenarios to run (echo: closed loop, messages/s; echo-open: open loop at --echo-rate, the latency figure; connect: idle /echo connections; connect-chat: idle /chat users; *-deflate: with permessage-deflate on both sides)")
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 1000, "echo: connections")

@@ -207,9 +207,9 @@ Scenarios (each stops by itself):
              healthy members' loss, server RSS before/peak/after --settle.
              Loopback servers only.
 
-  compare    run the node and its peers (gorilla, gws, nbio) through echo,
-             broadcast and connect in one run; a markdown table with ratios
-             (wsbench compare --help)
+  compare    run the node and its peers (gorilla, gws, nbio; uws if built)
+             through echo, broadcast and connect in one run; a markdown
+             table with ratios (wsbench compare --help)
   scale      ramp to --conns idle connections over several node processes
              and workers, then probe echo latency (wsbench scale --help)
   cluster    one node against NATS plus --nodes nodes: the same broadcast,

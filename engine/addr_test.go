@@ -11,25 +11,26 @@ import (
 )
 
 // The engine keeps the peer's address as a netip.AddrPort and gnet keeps
-// none (see gnettrim.go); Request still reports it, with the path and the
-// query, during OnOpen and after.
+// none, nor the poll callback its default reactor never calls (see
+// gnettrim.go); Request still reports it, with the path and the query,
+// during OnOpen and after, and the connection still reads and writes.
 func TestConnAddressesAndRequest(t *testing.T) {
 	type seen struct {
-		local, remote, sockaddr, safeCtx bool // what gnet still holds
-		addr                             netip.AddrPort
-		open, later                      engine.Request
+		local, remote, sockaddr, safeCtx, callback bool // what gnet still holds
+		addr                                       netip.AddrPort
+		open, later                                engine.Request
 	}
 	got := make(chan seen, 1)
 	var s seen
 	rec := &recorder{
 		configure: func(c *engine.Conn) {
-			s.local, s.remote, s.sockaddr, s.safeCtx = engine.GnetCopies(c)
+			s.local, s.remote, s.sockaddr, s.safeCtx, s.callback = engine.GnetCopies(c)
 			s.addr, s.open = c.RemoteAddr(), c.Request()
 		},
 		onMessage: func(c *engine.Conn, _ codec.OpCode, _ []byte) bool {
 			s.later = c.Request()
 			got <- s
-			return true
+			return false // echoed
 		},
 	}
 	srv := startServer(t, engine.Config{}, func(s *engine.Server) { s.Handle("/echo", rec) })
@@ -38,8 +39,12 @@ func TestConnAddressesAndRequest(t *testing.T) {
 	client := rc.conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	select {
 	case s := <-got:
-		if s.local || s.remote || s.sockaddr || s.safeCtx {
-			t.Errorf("gnet still holds copies (local %v, remote %v, sockaddr %v, safe context %v): gnet's conn changed? see gnettrim.go", s.local, s.remote, s.sockaddr, s.safeCtx)
+		if s.local || s.remote || s.sockaddr || s.safeCtx || s.callback != engine.GnetPollOpt {
+			t.Errorf("gnet still holds copies (local %v, remote %v, sockaddr %v, safe context %v, poll callback %v with poll_opt %v): gnet's conn changed? see gnettrim.go",
+				s.local, s.remote, s.sockaddr, s.safeCtx, s.callback, engine.GnetPollOpt)
+		}
+		if ev, err := rc.next(5 * time.Second); err != nil || ev.Op != codec.OpText || string(ev.Payload) != "x" {
+			t.Errorf("echo = %v %q, %v; want text \"x\"", ev.Op, ev.Payload, err)
 		}
 		if s.addr != client {
 			t.Errorf("RemoteAddr = %v, want the client's %v", s.addr, client)

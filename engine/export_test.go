@@ -6,14 +6,19 @@ import (
 )
 
 // GnetCopies reports whether gnet still holds what trimGnetConn clears:
-// c's LocalAddr, RemoteAddr, peer sockaddr and safe-context pointer (see
-// gnettrim.go). Loop only.
-func GnetCopies(c *Conn) (local, remote, sockaddr, safeCtx bool) {
+// c's LocalAddr, RemoteAddr, peer sockaddr, safe-context pointer and poll
+// callback (see gnettrim.go). Loop only.
+func GnetCopies(c *Conn) (local, remote, sockaddr, safeCtx, callback bool) {
 	v := reflect.ValueOf(c.gc).Elem()
 	sc := v.FieldByName("safeCtx")
 	held := *(*unsafe.Pointer)(unsafe.Pointer(sc.UnsafeAddr())) != nil // atomic.Pointer's only pointer
-	return c.gc.LocalAddr() != nil, c.gc.RemoteAddr() != nil, !v.FieldByName("remote").IsNil(), held
+	callback = !v.FieldByName("pollAttachment").FieldByName("Callback").IsNil()
+	return c.gc.LocalAddr() != nil, c.gc.RemoteAddr() != nil, !v.FieldByName("remote").IsNil(), held, callback
 }
+
+// GnetPollOpt is gnetPollOpt: gnet's poll_opt reactor, which calls the
+// poll callback, is built in.
+const GnetPollOpt = gnetPollOpt
 
 // SetUpgradeQueue sets the queue length per upgrade worker of servers
 // created from now on, and returns a function that restores it.

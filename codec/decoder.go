@@ -329,6 +329,15 @@ func (d *Decoder) maxMessageSize() int64 {
 // engine's memory accounting.
 func (d *Decoder) Fragmented() bool { return d.fragOp != 0 }
 
+// Idle reports whether the Decoder holds nothing between calls to Next but
+// its configuration (Role, Deflate, the limits) and its fragment buffer: no
+// fragmented message in progress, no drain, no pending error. A caller
+// that keeps many Decoders can then keep only that configuration, and
+// decode the connection's next bytes with any Decoder set up the same way.
+func (d *Decoder) Idle() bool {
+	return d.fragOp == 0 && !d.draining && d.err == nil && d.skip == 0
+}
+
 // BufCap is the capacity of the fragment buffer: the bytes the Decoder keeps
 // allocated between calls, for the engine's memory accounting.
 func (d *Decoder) BufCap() int { return cap(d.msg) }

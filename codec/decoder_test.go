@@ -526,3 +526,34 @@ func TestFrameSize(t *testing.T) {
 		})
 	}
 }
+
+// Idle is true between messages and false while a fragmented message, a
+// drain or an error is pending; the fragment buffer does not count.
+func TestIdle(t *testing.T) {
+	var d codec.Decoder
+	step := func(f []byte, want bool) {
+		t.Helper()
+		_, _, _ = d.Next(f)
+		if d.Idle() != want {
+			t.Fatalf("Idle = %v after %x, want %v", d.Idle(), f[:2], want)
+		}
+	}
+	if !d.Idle() {
+		t.Fatal("a new Decoder is not idle")
+	}
+	step(frame(true, 0, codec.OpText, []byte("a"), &testMask), true)
+	step(frame(false, 0, codec.OpText, []byte("b"), &testMask), false)
+	step(frame(true, 0, codec.OpContinuation, []byte("c"), &testMask), true)
+	if d.BufCap() == 0 {
+		t.Fatal("the fragment buffer was not kept")
+	}
+	step(hdr(true, 0, 0xf, 0, &testMask), false) // a reserved opcode: an error pending
+	d.StartDrain()
+	if d.Idle() {
+		t.Fatal("idle while draining")
+	}
+	d.Reset()
+	if !d.Idle() {
+		t.Fatal("not idle after Reset")
+	}
+}

@@ -29,23 +29,27 @@ const (
 // from any goroutine.
 //
 // Layout. A Conn lives as long as its connection, and an idle node is
-// mostly Conns, so its size is guarded by TestConnSize: 208 bytes on 64-bit
-// platforms, exactly the runtime's 208-byte size class (the next is 224,
-// which a clustered node's registry calls fill with garbage: see
+// mostly Conns, so its size is guarded by TestConnSize: 144 bytes on 64-bit
+// platforms, exactly the runtime's 144-byte size class, where nothing
+// else the node allocates per connection lands (the 128-byte class holds
+// each accept's net.netFD garbage, 160 its parsed request: sharing a class
+// with garbage leaves its spans part-empty once that is collected, see
 // peerAddr).
 // Fields are grouped by when they are used, then by size, so that there is
 // no padding. What is needed only while the upgrade is answered lives on the
-// loop (Loop.hsConn), and what few connections need (query, kept headers,
-// close reason, overridden timers) in connMore, allocated on first need.
-// To add state: no byte is free after big; anything more moves the Conn
-// to the 224-byte class.
+// loop (Loop.hsConn), what few connections need (query, kept headers,
+// close reason, overridden timers) in connMore, allocated on first need,
+// and a Decoder only while a connection has decoder state between reads
+// (decode.go).
+// To add state: no byte is free after lim; anything more moves the Conn
+// to the 160-byte class.
 type Conn struct {
 	// Used on every read and write.
 	gc    gnet.Conn
 	loop  *Loop
-	rt    *route // the connection's route: handler, path, subprotocols
-	value any    // the handler's state (SetValue)
-	dec   codec.Decoder
+	rt    *route         // the connection's route: handler, path, subprotocols
+	value any            // the handler's state (SetValue)
+	dec   *codec.Decoder // nil while idle: see decode.go
 
 	pendHead  int32 // 1-based index into loop.pend, 0 when nothing is pending
 	pendTail  int32
@@ -70,6 +74,7 @@ type Conn struct {
 	held     heldSize         // bytes charged to the connection, see memory.go
 	code     codec.StatusCode // the close code sent or received; 0 while open
 	big      uint16           // the oversized frame the peer is reading, in bigUnits: see allowBig
+	lim      uint8            // the Decoder's limits: an index into the loop's table, or limOwn (decode.go)
 }
 
 // connMore is the per-connection state that most connections never need,
@@ -88,8 +93,8 @@ type connMore struct {
 	timeoutSet bool
 }
 
-// peerAddr is a peer's address in 20 bytes with no pointer, where a
-// netip.AddrPort takes 32. The 12 bytes moved Conn from the 224-byte size
+// peerAddr is a peer's address in 18 bytes with no pointer, where a
+// netip.AddrPort takes 32. Its 14 bytes moved Conn from the 224-byte size
 // class to the 208-byte one, which matters beyond the bytes: a clustered
 // node's registry calls make short-lived 224-byte objects (nats.go's
 // publish options) while connections arrive, and the connections' Conns
@@ -97,35 +102,23 @@ type connMore struct {
 // collected (docs/deploy.md, Memory policy). An IPv6 zone, which only a
 // link-local peer has, is kept in connMore.
 type peerAddr struct {
-	ip   [16]byte // IPv4 in the first 4 bytes
+	ip   [16]byte // IPv4 as v4-mapped IPv6; all zero with port 0: none
 	port uint16
-	fam  uint8 // 0: none, 4 or 6
 }
 
 func makePeerAddr(ap netip.AddrPort) peerAddr {
-	a := ap.Addr()
-	p := peerAddr{port: ap.Port()}
-	switch {
-	case a.Is4():
-		p.fam = 4
-		v4 := a.As4()
-		copy(p.ip[:], v4[:])
-	case a.Is6():
-		p.fam = 6
-		p.ip = a.As16()
+	if !ap.IsValid() {
+		return peerAddr{}
 	}
-	return p
+	return peerAddr{ip: ap.Addr().As16(), port: ap.Port()}
 }
 
 // addrPort is the address without its zone.
 func (p *peerAddr) addrPort() netip.AddrPort {
-	switch p.fam {
-	case 4:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(p.ip[:4])), p.port)
-	case 6:
-		return netip.AddrPortFrom(netip.AddrFrom16(p.ip), p.port)
+	if *p == (peerAddr{}) {
+		return netip.AddrPort{} // a peer is never [::]:0
 	}
-	return netip.AddrPort{}
+	return netip.AddrPortFrom(netip.AddrFrom16(p.ip).Unmap(), p.port)
 }
 
 // moreState returns c.more, allocating it if needed.
@@ -237,8 +230,17 @@ func (c *Conn) timers(ping, timeout time.Duration) (time.Duration, time.Duration
 
 // SetMaxFrameSize and SetMaxMessageSize override the server's limits for
 // this connection. Loop only.
-func (c *Conn) SetMaxFrameSize(n int64)   { c.dec.MaxFrameSize = n }
-func (c *Conn) SetMaxMessageSize(n int64) { c.dec.MaxMessageSize = n }
+func (c *Conn) SetMaxFrameSize(n int64) {
+	lim := c.decLimits()
+	lim.frame = n
+	c.setLimits(lim)
+}
+
+func (c *Conn) SetMaxMessageSize(n int64) {
+	lim := c.decLimits()
+	lim.message = n
+	c.setLimits(lim)
+}
 
 // Send queues a text or binary message (or a ping/pong) as one frame,
 // compressed when c negotiated permessage-deflate and the payload is at
@@ -412,7 +414,7 @@ func (c *Conn) startClose(code codec.StatusCode, reason string) {
 	c.setClose(code, reason)
 	c.state = stateClosing
 	c.t0 = c.loop.now + int64(c.loop.srv.cfg.CloseTimeout)
-	c.dec.StartDrain()
+	c.heldDecoder().StartDrain()
 	var buf [128]byte
 	c.writeControl(codec.AppendClose(buf[:0], code, reason, nil))
 }

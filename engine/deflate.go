@@ -95,7 +95,9 @@ func (c *Conn) negotiateDeflate(req Request) codec.Deflate {
 func (c *Conn) setDeflate(d codec.Deflate) {
 	if d.Accepted() {
 		c.zbits = d.WindowBits
-		c.dec.Deflate = true
+		if d := c.curDecoder(); d != nil {
+			d.Deflate = true
+		}
 		c.loop.srv.stats.deflateConns.Add(1)
 		c.loop.srv.stats.deflateOpen.Add(1)
 	}
@@ -110,7 +112,7 @@ func (s *Server) CompressedConns() int64 { return s.stats.deflateOpen.Load() }
 // in ev. On failure (1009 over MaxMessageSize, 1002 not deflate, 1007 bad
 // UTF-8) it starts the close handshake and reports false.
 func (c *Conn) inflate(ev *codec.Event) bool {
-	limit := c.dec.MaxMessageSize
+	limit := c.decLimits().message
 	if limit <= 0 {
 		limit = codec.DefaultMaxMessageSize
 	}

@@ -321,9 +321,6 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		}
 	}
 	trimGnetConn(gc) // the engine keeps c.addr; see gnettrim.go
-	c.dec.Role = codec.RoleServer
-	c.dec.MaxFrameSize = s.cfg.MaxFrameSize
-	c.dec.MaxMessageSize = s.cfg.MaxMessageSize
 	gc.SetContext(c)
 	l.addConn(c)
 	return nil, gnet.None
@@ -398,7 +395,16 @@ func (c *Conn) readFrames(copyIn bool) gnet.Action {
 		_, _ = gc.Discard(-1)
 		return gnet.None
 	}
-	if c.held != 0 && c.waiting() {
+	d := c.decoder()
+	act := c.decodeFrames(d, copyIn)
+	c.releaseDecoder(d)
+	return act
+}
+
+// decodeFrames is readFrames with c's Decoder d.
+func (c *Conn) decodeFrames(d *codec.Decoder, copyIn bool) gnet.Action {
+	gc := c.gc
+	if c.held != 0 && c.waiting(d) {
 		return gnet.None
 	}
 	buf, _ := gc.Peek(-1)
@@ -408,7 +414,7 @@ func (c *Conn) readFrames(copyIn bool) gnet.Action {
 	}
 	off, frames, msgs := 0, int64(0), 0
 	for !c.closeTCP && (c.state == stateOpen || c.state == stateClosing) {
-		ev, n, err := c.dec.Next(buf[off:])
+		ev, n, err := d.Next(buf[off:])
 		off += n
 		if n > 0 {
 			frames++
@@ -437,7 +443,7 @@ func (c *Conn) readFrames(copyIn bool) gnet.Action {
 	lc := &c.loop.counters
 	lc.nFramesIn += frames
 	lc.nBytesIn += int64(off)
-	c.afterRead(len(buf)-off, msgs > 0 || (frames > 0 && !c.dec.Fragmented()))
+	c.afterRead(len(buf)-off, msgs > 0 || (frames > 0 && !d.Fragmented()))
 	if c.closeTCP {
 		return gnet.Close // after OnTraffic's flush; gnet sends what is buffered, then closes
 	}

@@ -46,3 +46,7 @@ func SweepNow(l *Loop) { (&sweepTask{l: l}).Run(l) }
 
 // Sockets is the server's count of accepted sockets not yet closed.
 func Sockets(s *Server) int64 { return s.sockets.Load() }
+
+// HoldsDecoder reports whether c keeps a codec.Decoder of its own between
+// reads (see decode.go). Loop only.
+func HoldsDecoder(c *Conn) bool { return c.dec != nil }

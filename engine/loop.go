@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"edgews/codec"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -61,6 +62,12 @@ type Loop struct {
 	sweep    sweepTask
 
 	flate loopFlate // permessage-deflate state shared by the loop's connections
+
+	// The Decoder of the connection being read, decConn, when it has none
+	// of its own, and the limits connections use (decode.go).
+	dec     codec.Decoder
+	decConn *Conn
+	lims    []decLimits
 
 	counters loopCounters
 	mem      loopMem // held bytes, see memory.go

@@ -110,7 +110,7 @@ func (c *Conn) account() {
 	if c.state == stateClosed {
 		return
 	}
-	c.setHeld(inHeld(c.gc.InboundBuffered()) + c.dec.BufCap() + outHeld(c.gc.OutboundBuffered()) + c.extraHeld())
+	c.setHeld(inHeld(c.gc.InboundBuffered()) + c.fragBufCap() + outHeld(c.gc.OutboundBuffered()) + c.extraHeld())
 }
 
 // setHeld moves c's charge to n bytes (rounded up to a heldSize) in its
@@ -358,7 +358,7 @@ func (c *Conn) closeWith(code codec.StatusCode, reason string) {
 // everything it holds into one slice (Peek of its ring plus the new read),
 // on every read of a large frame: quadratic copying, and garbage the size
 // of the frame each time.
-func (c *Conn) waiting() bool {
+func (c *Conn) waiting(d *codec.Decoder) bool {
 	if c.state != stateOpen {
 		return false
 	}
@@ -367,7 +367,7 @@ func (c *Conn) waiting() bool {
 		return false
 	}
 	hdr, _ := c.gc.Peek(min(in, 14)) // the ring's head: no copy unless the header wraps
-	if need := c.dec.FrameSize(hdr); need == 0 || need <= int64(in) {
+	if need := d.FrameSize(hdr); need == 0 || need <= int64(in) {
 		return false
 	}
 	c.afterRead(in, false)
@@ -379,14 +379,14 @@ func (c *Conn) waiting() bool {
 // frame or fragmented message is left incomplete, kept while it stays so,
 // restarted when one completes (progress), cleared once nothing is partial.
 func (c *Conn) afterRead(left int, progress bool) {
-	if left != 0 || c.held != 0 || c.dec.BufCap() != 0 {
+	if left != 0 || c.held != 0 || c.fragBufCap() != 0 {
 		c.account()
 	}
 	if c.state != stateOpen {
 		return
 	}
 	switch mt := c.loop.srv.cfg.MessageTimeout; {
-	case mt < 0 || (left == 0 && !c.dec.Fragmented()):
+	case mt < 0 || (left == 0 && !c.fragmented()):
 		c.t0 = 0
 	case c.t0 == 0 || progress:
 		c.t0 = c.loop.now + int64(mt)

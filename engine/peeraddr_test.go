@@ -32,7 +32,7 @@ func TestPeerAddrRoundTrip(t *testing.T) {
 	if p := makePeerAddr(mapped); p.addrPort() != netip.MustParseAddrPort("192.0.2.9:5") {
 		t.Errorf("v4-mapped: %v", p.addrPort())
 	}
-	if n := unsafe.Sizeof(peerAddr{}); n != 20 {
-		t.Errorf("peerAddr is %d bytes, want 20", n)
+	if n := unsafe.Sizeof(peerAddr{}); n != 18 {
+		t.Errorf("peerAddr is %d bytes, want 18", n)
 	}
 }

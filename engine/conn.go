@@ -377,11 +377,14 @@ func (c *Conn) writev(iov [][]byte) {
 	if c.state == stateClosed {
 		return
 	}
-	_, _ = c.gc.Writev(iov)
-	if c.state == stateClosed {
-		return
+	out := 0
+	if iov = c.sendDirect(iov); len(iov) != 0 {
+		_, _ = c.gc.Writev(iov)
+		if c.state == stateClosed {
+			return
+		}
+		out = c.gc.OutboundBuffered()
 	}
-	out := c.gc.OutboundBuffered()
 	if out > c.outLimit() {
 		c.slowConsumer()
 		return

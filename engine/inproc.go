@@ -186,6 +186,7 @@ func (pc *pipeConn) SetContext(v any)          { pc.ctx = v }
 func (pc *pipeConn) RemoteAddr() net.Addr      { return pc.remote }
 func (pc *pipeConn) EventLoop() gnet.EventLoop { return pc.el }
 func (pc *pipeConn) OutboundBuffered() int     { return pc.queued }
+func (pc *pipeConn) Fd() int                   { return -1 } // no socket: writes go through Writev
 func (pc *pipeConn) InboundBuffered() int      { return len(pc.in) }
 func (pc *pipeConn) Peek(int) ([]byte, error)  { return pc.in, nil }
 

@@ -8,6 +8,7 @@ import (
 
 	"edgews/codec"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // arenaSize is the per-loop buffer that frames sent with Conn.Send are copied
@@ -42,12 +43,13 @@ type Loop struct {
 	busy    int     // nesting depth of engine event processing
 	inTask  bool    // inside Task.Run: WriteShared need not copy
 
-	pend   []pendEntry // pending output, chained per connection
-	dirty  []*Conn     // connections with pending output
-	arena  []byte      // frames copied by Send, valid until flush
-	iov    [][]byte    // writev scratch
-	closed []*Conn     // connections whose OnClose waits for the end of the event
-	early  []byte      // bytes read behind a request an Upgrader decided off the loop, see readFrames
+	pend   []pendEntry  // pending output, chained per connection
+	dirty  []*Conn      // connections with pending output
+	arena  []byte       // frames copied by Send, valid until flush
+	iov    [][]byte     // writev scratch
+	rawIov []unix.Iovec // sendmsg scratch (sendDirect)
+	closed []*Conn      // connections whose OnClose waits for the end of the event
+	early  []byte       // bytes read behind a request an Upgrader decided off the loop, see readFrames
 
 	// The upgrade being answered on the loop, for Conn.Request during the
 	// Upgrader and OnOpen: the request lives here, not in every Conn.

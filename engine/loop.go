@@ -186,8 +186,11 @@ func (l *Loop) end() {
 }
 
 // yieldPeriod bounds how long a busy loop runs without passing through the
-// Go scheduler; see yield.
-const yieldPeriod = 2 * time.Millisecond
+// Go scheduler; see yield. Half the runtime's 10 ms: each yield may wake a
+// thread (Gosched starts one when a P is idle), and 5 ms against 2 ms
+// measured 0.012 against 0.019 voluntary context switches per echo and 4%
+// less CPU per message side by side (one loop).
+const yieldPeriod = 5 * time.Millisecond
 
 // yield lets the Go scheduler see the loop's goroutine at least every
 // yieldPeriod while it is busy, with runtime.Gosched. A loop under load

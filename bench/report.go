@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 )
@@ -194,7 +195,9 @@ func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) 
 		} else {
 			sr.RSSBeforeBytes, sr.RSSAfterBytes = b.rss, a.rss
 			sr.RSSBytesPerConn = float64(a.rss-b.rss) / float64(conns)
-			sr.CPUSeconds, sr.SysSeconds = a.cpu-s.cpu, a.sys-s.sys
+			// Rounded to the clock tick the times come in, so that the
+			// system part never exceeds the whole by a float's last bit.
+			sr.CPUSeconds, sr.SysSeconds = ticks(a.cpu-s.cpu), ticks(a.sys-s.sys)
 			sr.CtxSwitches, sr.VolCtxSwitches = a.csw-s.csw, a.vcs-s.vcs
 			perMessage(&sr, rep.Messages)
 			sum.RSSBeforeBytes += sr.RSSBeforeBytes
@@ -224,6 +227,9 @@ func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) 
 			BytesPerConn: float64((after.tcpMem-before.tcpMem)*int64(page)) / float64(conns)}
 	}
 }
+
+// ticks rounds seconds to whole clock ticks (1/clockTicks s).
+func ticks(sec float64) float64 { return math.Round(sec*clockTicks) / clockTicks }
 
 // perMessage sets sr's per-message figures from the messages received.
 func perMessage(sr *ServerReport, m *MessageReport) {

@@ -3,7 +3,9 @@
 package bench
 
 import (
+	"math"
 	"testing"
+	"time"
 
 	"edgews/codec"
 )
@@ -127,5 +129,53 @@ func BenchmarkChatReceive(b *testing.B) {
 	for b.Loop() {
 		l.consume(c, frames[i%len(frames)], nowNanos())
 		i++
+	}
+}
+
+// A staged mix's users send and receive without allocating either: echo
+// and chat, text and JSON, broadcasts and whispers.
+func TestNoAllocMix(t *testing.T) {
+	l, c := testLoop(t, Config{Scenario: Mixed, Stages: []Stage{{Duration: 0, Target: 100}, {Duration: time.Hour, Target: 100}},
+		Mix: &Mix{Echo: 0.5, Chat: 0.5, Whisper: 0.5}})
+	p := l.w.pilot
+	start := l.w.startAt.Load()
+	p.begin(start) // every slot open from the start
+	now := start + int64(1500*time.Millisecond)
+	l.mixAdvance(now)
+	p.learn(9, []byte("user9"), start)
+	c.id, c.next = 3, now
+	c.mx = &mixConn{kind: kindChat, room: true, closeAt: math.MaxInt64, b0: 0, b1: math.MaxInt64}
+	echo := &conn{l: l, gc: &fakeConn{}, state: stateOpen, id: 4, idx: -1, hidx: -1, dec: codec.Decoder{Role: codec.RoleClient},
+		mx: &mixConn{kind: kindEcho, closeAt: math.MaxInt64}}
+	pay := newChatPayload(64)
+	stampChat(pay, kindBroadcast, 7, 1, noTarget, now)
+	text := codec.AppendFrame(nil, true, codec.OpText, append([]byte("[user7]: "), pay...), nil)
+	json := codec.AppendFrame(nil, true, codec.OpText, append(append([]byte(`{"type":"message","room":"lobby","from":"user7","text":"`), pay...), `"}`...), nil)
+	ep := newEchoPayload(64)
+	stampEcho(ep, now, 0)
+	echo.seq = 1 // sent
+	reply := codec.AppendFrame(nil, true, codec.OpBinary, ep, nil)
+	l.consume(c, text, now) // learns user7's name: once
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"text delivery", func() { l.consume(c, text, now) }},
+		{"JSON delivery", func() { c.mx.json = true; l.consume(c, json, now); c.mx.json = false }},
+		{"echo reply", func() { echo.inflight = 1; l.consume(echo, reply, now) }},
+		{"chat send (text, whispers)", func() { l.mixSend(c) }},
+		{"chat send (JSON, whispers)", func() { c.mx.json = true; l.mixSend(c); c.mx.json = false }},
+		{"echo send", func() { echo.next = now; l.mixSend(echo) }},
+	} {
+		if allocs := testing.AllocsPerRun(200, tc.f); allocs != 0 {
+			t.Errorf("%s: %v allocations", tc.name, allocs)
+		}
+	}
+	st := l.mx.st
+	if st.chatRecv == 0 || st.echoRecv == 0 || st.whisperSent == 0 || st.chatSent == st.whisperSent || st.echoSent == 0 {
+		t.Fatalf("counts %+v: want deliveries, echoes, broadcasts and whispers", st)
+	}
+	if s := l.mx.bucket(1); s == nil || s.Recv == 0 || s.SentW == 0 || s.Sent == 0 {
+		t.Fatalf("second 1: %+v", s)
 	}
 }

@@ -49,6 +49,10 @@ const (
 	// the healthy members' loss, the server's RSS before, at peak and after
 	// Settle. Loopback servers only.
 	AttackOutbound Scenario = "attack-outbound"
+	// Mixed is a staged run (a load plan's stages, see plan.go): idle,
+	// echo and chat users in the proportions of Mix, opened and closed to
+	// follow the stages' targets.
+	Mixed Scenario = "mix"
 )
 
 // Scenarios lists every scenario, in the order --help shows them.
@@ -72,7 +76,7 @@ const (
 
 // DefaultConns is the connection count for each scenario when Config.Conns is zero.
 var DefaultConns = map[Scenario]int{Connect: 1000, Echo: 100, Broadcast: 1000, Chat: 1000,
-	AttackInbound: 400, AttackOutbound: 300}
+	AttackInbound: 400, AttackOutbound: 300, Mixed: 0}
 
 // DefaultPath is the route for each scenario when the URL has no path.
 var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast: "/chat", Chat: "/chat",
@@ -82,61 +86,61 @@ var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast
 // URL works: each field says what zero means. Config is what the workers
 // receive (as JSON), so every field that matters to them is exported.
 type Config struct {
-	Scenario Scenario `json:"scenario"`
+	Scenario Scenario `json:"scenario" yaml:"scenario"`
 	// URL is the server, ws://host:port, with an optional path. If the path is
 	// empty or "/", DefaultPath[Scenario] is used. Ignored when URLs is set.
-	URL string `json:"url"`
+	URL string `json:"url" yaml:"url"`
 	// URLs are several servers (the nodes of a cluster) sharing the users,
 	// each written as URL is. User i connects to URLs[NodeOf(i)]: round
 	// robin, with the senders (broadcast) and talkers (chat) round robin
 	// among themselves, so every node has its share of both. After
 	// defaults it holds every URL, resolved, and URL is URLs[0]. Empty:
 	// URL alone. The attack scenarios take one URL only.
-	URLs []string `json:"urls,omitempty"`
+	URLs []string `json:"urls,omitempty" yaml:"urls"`
 	// Islands says that the URLs are separate servers that do not relay to
 	// each other: a broadcast is expected only by the users on its sender's
 	// URL. False: the URLs are one cluster, every broadcast is expected by
 	// every user, whichever URL they are on.
-	Islands bool `json:"islands,omitempty"`
+	Islands bool `json:"islands,omitempty" yaml:"islands"`
 
 	// Conns is the number of connections (users), over all processes.
 	// If zero, DefaultConns[Scenario].
-	Conns int `json:"conns"`
+	Conns int `json:"conns" yaml:"conns"`
 	// RampRate is how many connections are opened per second, over all
 	// processes. If zero, DefaultRampRate.
-	RampRate float64 `json:"ramp_rate"`
+	RampRate float64 `json:"ramp_rate" yaml:"ramp"`
 	// Duration is the load phase: how long connect holds its connections,
 	// how long echo, broadcast and chat send. If zero, DefaultDuration.
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"duration" yaml:"duration"`
 	// Payload is the message size in bytes. Echo needs at least
 	// MinEchoPayload (send time and sequence number), broadcast and chat at
 	// least MinChatPayload (sender, sequence number, target, send time as
 	// text). Smaller values are raised to the minimum. If zero,
 	// DefaultPayload.
-	Payload int `json:"payload"`
+	Payload int `json:"payload" yaml:"payload"`
 	// InFlight is closed-loop echo's messages in flight per connection. If
 	// zero, 1. Open-loop echo (Rate) has no such bound.
-	InFlight int `json:"in_flight"`
+	InFlight int `json:"in_flight" yaml:"inflight"`
 	// Senders is how many broadcast users send. If zero, DefaultSenders;
 	// capped at Conns.
-	Senders int `json:"senders"`
+	Senders int `json:"senders" yaml:"senders"`
 	// Rate is a send rate in messages per second, over all users. Broadcast:
 	// split evenly over the senders; if zero, DefaultRate. Echo: split
 	// evenly over the connections, each on its own timetable (open loop);
 	// if zero (and ConnRate zero), echo is closed loop.
-	Rate float64 `json:"rate"`
+	Rate float64 `json:"rate" yaml:"rate"`
 	// ConnRate is open-loop echo's rate per connection: Rate is then
 	// ConnRate × Conns. Give one of the two.
-	ConnRate float64 `json:"conn_rate,omitempty"`
+	ConnRate float64 `json:"conn_rate,omitempty" yaml:"conn_rate"`
 	// TalkFrac is the fraction of chat users who talk. If zero, DefaultTalkFrac.
-	TalkFrac float64 `json:"talk_frac"`
+	TalkFrac float64 `json:"talk_frac" yaml:"talk_frac"`
 	// TalkRate is each chat talker's mean rate in messages per second (Poisson
 	// arrivals). If zero, DefaultTalkRate.
-	TalkRate float64 `json:"talk_rate"`
+	TalkRate float64 `json:"talk_rate" yaml:"talk_rate"`
 	// WhisperFrac is the fraction of chat messages sent as "/whisper NAME
 	// text" to another user whose name the bench has learned from the chat.
 	// Zero disables whispers (the node does not support them yet).
-	WhisperFrac float64 `json:"whisper_frac"`
+	WhisperFrac float64 `json:"whisper_frac" yaml:"whisper_frac"`
 	// Compression offers permessage-deflate (RFC 7692) as Chromium does
 	// ("permessage-deflate; client_max_window_bits"), inflates the
 	// compressed messages it receives (the bench itself sends plain ones,
@@ -144,41 +148,41 @@ type Config struct {
 	// instead of a repeated byte (so compression ratios are realistic), and
 	// reports wire bytes beside payload bytes. A server that declines the
 	// offer still works; its wire bytes then show no saving.
-	Compression bool `json:"compression,omitempty"`
+	Compression bool `json:"compression,omitempty" yaml:"compression"`
 	// Drain is how long broadcast and chat keep receiving after the senders
 	// stop, and the longest echo waits for its last replies: a message that
 	// has not arrived by then is lost. If zero, DefaultDrain.
-	Drain time.Duration `json:"drain"`
+	Drain time.Duration `json:"drain" yaml:"drain"`
 
 	// Procs is the number of worker processes sharing the connections. With
 	// 1 the work runs in this process. If zero, 1.
-	Procs int `json:"procs"`
+	Procs int `json:"procs" yaml:"procs"`
 	// Loops is the number of gnet event loops per process. If zero, NumCPU.
-	Loops int `json:"loops"`
+	Loops int `json:"loops" yaml:"loops"`
 	// Dialers is the number of goroutines per process that dial (a dial
 	// blocks until connected); connections themselves have no goroutine.
 	// If zero, DefaultDialers.
-	Dialers int `json:"dialers"`
+	Dialers int `json:"dialers" yaml:"dialers"`
 	// DialTimeout bounds the TCP connect. If zero, DefaultDialTimeout.
-	DialTimeout time.Duration `json:"dial_timeout"`
+	DialTimeout time.Duration `json:"dial_timeout" yaml:"dial_timeout"`
 	// HandshakeTimeout bounds the wait for the 101 response after the TCP
 	// connect. If zero, DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration `json:"handshake_timeout"`
+	HandshakeTimeout time.Duration `json:"handshake_timeout" yaml:"handshake_timeout"`
 	// PingPeriod is how often the bench pings every connection, so servers
 	// with an idle timeout keep idle users. If zero, DefaultPingPeriod;
 	// negative disables pings.
-	PingPeriod time.Duration `json:"ping_period"`
+	PingPeriod time.Duration `json:"ping_period" yaml:"ping_period"`
 	// PerSource is how many connections one source address may hold. Past it
 	// the bench dials from 127.0.0.2, 127.0.0.3, ... (loopback servers only).
 	// If zero, half the kernel's ephemeral port range (the port search of
 	// connect slows down as the range fills).
-	PerSource int `json:"per_source"`
+	PerSource int `json:"per_source" yaml:"per_source"`
 	// MaxFailures is how many connections may fail before the run stops.
 	// Zero means none in echo, broadcast and chat (every user must be there
 	// for the counts to be exact) and 1% of Conns in connect; negative means
 	// no limit. Running out of file descriptors or ephemeral ports always
 	// stops the run.
-	MaxFailures int `json:"max_failures"`
+	MaxFailures int `json:"max_failures" yaml:"max_failures"`
 
 	// Attack scenarios only (attack-inbound, attack-outbound; see the
 	// bounds in attack.go). Conns is the number of attackers or hogs.
@@ -186,38 +190,76 @@ type Config struct {
 	// Healthy is how many well-behaved clients run beside the attack:
 	// echoing on /echo (inbound, whichever route is attacked) or reading
 	// every broadcast (outbound). If zero, DefaultHealthy.
-	Healthy int `json:"healthy,omitempty"`
+	Healthy int `json:"healthy,omitempty" yaml:"healthy"`
 	// FrameSize is the payload length an inbound attacker's frame header
 	// announces. If zero, DefaultAttackFrame.
-	FrameSize int `json:"frame_size,omitempty"`
+	FrameSize int `json:"frame_size,omitempty" yaml:"frame_size"`
 	// SendFrac is the part of that payload an attacker sends before it
 	// stalls; at least one byte always stays unsent. If zero,
 	// DefaultSendFrac.
-	SendFrac float64 `json:"send_frac,omitempty"`
+	SendFrac float64 `json:"send_frac,omitempty" yaml:"send_frac"`
 	// Trickle makes a stalled attacker send one more byte every Trickle
 	// (never the last one), which keeps an idle timeout from firing. Zero:
 	// no trickle.
-	Trickle time.Duration `json:"trickle,omitempty"`
+	Trickle time.Duration `json:"trickle,omitempty" yaml:"trickle"`
 	// Lines is how many lines the outbound sender sends (Payload bytes
 	// each, at Rate lines per second). If zero, DefaultAttackLines.
-	Lines int `json:"lines,omitempty"`
+	Lines int `json:"lines,omitempty" yaml:"lines"`
 	// HogRcvBuf is the SO_RCVBUF of outbound hogs. If zero, DefaultHogRcvBuf.
-	HogRcvBuf int `json:"hog_rcvbuf,omitempty"`
+	HogRcvBuf int `json:"hog_rcvbuf,omitempty" yaml:"hog_rcvbuf"`
 	// Settle is how long after the attack (its connections closed) the
 	// server's RSS is sampled for the last time. If zero, DefaultSettle.
-	Settle time.Duration `json:"settle,omitempty"`
+	Settle time.Duration `json:"settle,omitempty" yaml:"settle"`
 
 	// ServerPIDs are the server's processes, measured from /proc (RSS, CPU
 	// seconds). Empty: no server measurements.
-	ServerPIDs []int `json:"server_pids,omitempty"`
+	ServerPIDs []int `json:"server_pids,omitempty" yaml:"server_pids"`
 
 	// Progress receives a live status line every second ("\r..."). Nil: none.
-	Progress io.Writer `json:"-"`
+	Progress io.Writer `json:"-" yaml:"-"`
 	// Logf logs run events (not per message). Nil: discard.
-	Logf func(format string, args ...any) `json:"-"`
+	Logf func(format string, args ...any) `json:"-" yaml:"-"`
 	// WorkerCommand is the argv that starts a worker process, which must call
 	// WorkerMain (see IsWorker). If nil, this executable with "__worker".
-	WorkerCommand []string `json:"-"`
+	WorkerCommand []string `json:"-" yaml:"-"`
+
+	// Deployment runs: stages, thresholds, source addresses, agents, the
+	// live view (plan.go, threshold.go, source.go, agent.go, live.go).
+
+	// Stages make the run a staged mix (Scenario Mixed): the connection
+	// count follows them, and Conns and Duration become their peak and
+	// length. Mix says what the users do; nil: all idle.
+	Stages []Stage `json:"stages,omitempty" yaml:"stages"`
+	Mix    *Mix    `json:"mix,omitempty" yaml:"mix"`
+	// Thresholds are pass/fail conditions on the report ("p99<50ms",
+	// "loss==0", "stage 2: connect_failed<0.1%"; see threshold.go),
+	// checked before the first connection and judged at the end.
+	Thresholds []string `json:"-" yaml:"thresholds"`
+	// SourceAddrs are local addresses (IPs, CIDRs or first-last ranges)
+	// that the connections are bound to, round robin, so that one machine
+	// holds more than one address's ephemeral ports to a server. Empty:
+	// the kernel's choice (127.0.0.x spreading for loopback, see
+	// PerSource).
+	SourceAddrs []string `json:"source_addrs,omitempty" yaml:"source_addrs"`
+	// Agents are wsbench agents (host:port) that run the workers instead
+	// of this process: the connections are split across them, and Procs
+	// is their workers in all. Token authenticates to them (nil: none).
+	Agents []string `json:"-" yaml:"agents"`
+	Token  []byte   `json:"-" yaml:"-"`
+	// AgentTimeout is how long an agent may stay silent before it counts
+	// as lost. If zero, DefaultAgentTimeout.
+	AgentTimeout time.Duration `json:"-" yaml:"agent_timeout"`
+	// MetricsAddr serves the live counters and histograms for Prometheus
+	// on http://MetricsAddr/metrics during the run. Empty: none.
+	MetricsAddr string `json:"-" yaml:"metrics_addr"`
+	// Out appends one JSON snapshot per OutInterval to this file (JSON
+	// lines). Empty: none. OutInterval zero: 1 s.
+	Out         string        `json:"-" yaml:"out"`
+	OutInterval time.Duration `json:"-" yaml:"out_interval"`
+	// LocalUsers is how many users this machine's workers hold, when
+	// agents share the run: what its source addresses must carry. Zero:
+	// all (set by the controller).
+	LocalUsers int `json:"local_users,omitempty" yaml:"-"`
 }
 
 // MinChatPayload is the smallest broadcast and chat payload: the text
@@ -242,6 +284,10 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.URLs) > MaxURLs {
 		return c, fmt.Errorf("bench: %d URLs, at most %d", len(c.URLs), MaxURLs)
 	}
+	urlPath := ""
+	if u, err := url.Parse(c.URLs[0]); err == nil && u.Path != "" && u.Path != "/" {
+		urlPath = u.RequestURI()
+	}
 	urls := make([]string, len(c.URLs))
 	var u *url.URL
 	for i := len(c.URLs) - 1; i >= 0; i-- { // ends with u = URLs[0]
@@ -257,6 +303,13 @@ func (c Config) withDefaults() (Config, error) {
 		if err := c.attackDefaults(u.Hostname()); err != nil {
 			return c, err
 		}
+	}
+	if c.Scenario == Mixed {
+		if err := c.mixDefaults(urlPath); err != nil {
+			return c, err
+		}
+	} else if len(c.Stages) > 0 || c.Mix != nil {
+		return c, fmt.Errorf("bench: stages and a mix make a %q run, not %s", Mixed, c.Scenario)
 	}
 	if c.Conns <= 0 {
 		c.Conns = DefaultConns[c.Scenario]
@@ -368,7 +421,7 @@ func (c *Config) openLoop() bool { return c.Scenario == Echo && c.Rate > 0 }
 
 // scheduled reports whether users send on timetables: broadcast, chat,
 // attack-outbound, open-loop echo (the pacer then ticks every millisecond).
-func (c *Config) scheduled() bool { return c.sendersOf() > 0 || c.openLoop() }
+func (c *Config) scheduled() bool { return c.sendersOf() > 0 || c.openLoop() || c.Scenario == Mixed }
 
 // trackBytes is what one process holds to track every message (track.go):
 // a seqWindow per user and sender, and a bit per slot per sender and loop.

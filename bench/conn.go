@@ -58,6 +58,7 @@ type conn struct {
 	dec codec.Decoder
 	key [keyLen]byte
 	why *FailError // why the connection is closing, for OnClose; nil: the peer just went away
+	mx  *mixConn   // a staged mix's user (mix.go); nil otherwise
 }
 
 // consume decodes the frames at the start of buf and handles them; it
@@ -172,6 +173,8 @@ func (l *loop) onMessage(c *conn, op codec.OpCode, p []byte, now int64) {
 			return
 		}
 		l.onChat(c, &m, p, now)
+	case Mixed:
+		l.mixMessage(c, op, p, now)
 	default:
 		l.st.Other++
 	}

@@ -66,6 +66,7 @@ func portRange() (lo, hi int) {
 type sourcePlan struct {
 	perSource int
 	spread    bool
+	addrs     []net.IP // Config.SourceAddrs, round robin (source.go)
 }
 
 // maxSources is how many loopback source addresses the plan may use
@@ -73,6 +74,9 @@ type sourcePlan struct {
 const maxSources = 253
 
 func planSources(cfg *Config, host string) (sourcePlan, error) {
+	if len(cfg.SourceAddrs) > 0 {
+		return explicitSources(cfg, host)
+	}
 	per := cfg.PerSource
 	if per <= 0 {
 		// Half the range: connect() searches the range for a free port, and
@@ -83,7 +87,7 @@ func planSources(cfg *Config, host string) (sourcePlan, error) {
 		per = (hi - lo + 1) / 2
 	}
 	p := sourcePlan{perSource: per}
-	if cfg.users() <= per {
+	if cfg.machineUsers() <= per {
 		return p, nil
 	}
 	ip := net.ParseIP(host)
@@ -95,8 +99,8 @@ func planSources(cfg *Config, host string) (sourcePlan, error) {
 	if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
 		lo, hi := portRange()
 		return p, &FailError{Reason: ReasonPorts, Msg: fmt.Sprintf(
-			"bench: %d connections need more than one source address (%d each, from net.ipv4.ip_local_port_range %d-%d), which the bench only provides for an IPv4 loopback server, not %s",
-			cfg.users(), per, lo, hi, host)}
+			"bench: %d connections need more than one source address (%d each, from net.ipv4.ip_local_port_range %d-%d), which the bench spreads over 127.0.0.x only for an IPv4 loopback server, not %s: bind this machine's addresses with --source-addrs",
+			cfg.machineUsers(), per, lo, hi, host)}
 	}
 	if need := (cfg.users() + per - 1) / per; need > maxSources {
 		return p, &FailError{Reason: ReasonPorts, Msg: fmt.Sprintf(
@@ -108,10 +112,10 @@ func planSources(cfg *Config, host string) (sourcePlan, error) {
 
 // local is the source address for user i, nil for the kernel's choice.
 func (p sourcePlan) local(i int) net.IP {
-	if !p.spread {
-		return nil
+	if k := p.index(i); k >= 0 {
+		return p.ipAt(k)
 	}
-	return net.IPv4(127, 0, 0, byte(2+i/p.perSource))
+	return nil
 }
 
 // bindNoPort sets IP_BIND_ADDRESS_NO_PORT before the dialer binds the source
@@ -180,11 +184,15 @@ func (w *worker) dialAll() {
 // which runs OnOpen (the upgrade request) on one of its loops before
 // returning.
 func (w *worker) dialOne(id int, at int64) {
-	c := &conn{id: id, node: w.cfg.NodeOf(id), idx: -1, hidx: -1, dialed: at, role: w.cfg.roleOf(id), tx: w.newSender(id)}
+	w.dialConn(&conn{id: id, node: w.cfg.NodeOf(id), idx: -1, hidx: -1, dialed: at, role: w.cfg.roleOf(id), tx: w.newSender(id)})
+}
+
+// dialConn dials c (user c.id) from its source address and enrolls it.
+func (w *worker) dialConn(c *conn) {
 	addr := w.targets[c.node].addr
 	c.dec = codec.Decoder{Role: codec.RoleClient}
 	newKey(&c.key)
-	local := w.sources.local(id)
+	local := w.sources.local(c.id)
 	if c.role == roleHog {
 		w.dialHog(c, local)
 		return
@@ -204,6 +212,11 @@ func (w *worker) dialOne(id int, at int64) {
 		nc.Close() // the run is over: do not enroll into a client being stopped
 		return
 	default:
+	}
+	if c.mx != nil && c.mx.cancel.Load() {
+		nc.Close() // its slot closed while it dialed (pilot.go)
+		w.pilot.cancelled()
+		return
 	}
 	// EnrollContext dups the socket into gnet and closes nc; the *conn rides
 	// along as the gnet context, so OnOpen finds it without a lookup.

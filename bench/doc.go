@@ -63,6 +63,17 @@
 // cluster (Config.NodeOf deals them); the accounting is then kept per pair
 // of sender's and receiver's URL, and Report.Nodes has each URL's counts.
 //
+// A staged run (Scenario Mixed: a load plan's stages and mix, plan.go)
+// deals its slots over every worker; each worker's pilot opens and closes
+// its share as the stages' count moves (pilot.go, stages.go) and its loops
+// run idle, echo and chat users (mix.go); stages and chat seconds go to
+// the coordinator with the progress lines (stagereport.go). Thresholds
+// (threshold.go) judge the report. Agents (agent.go) run workers on
+// other machines: the coordinator speaks the worker protocol to them
+// through the agent's TCP connection. The live view (live.go) serves the
+// progress lines' running totals to Prometheus and a JSON lines file.
+// deploy.go is where Run calls all of these.
+//
 // See protocol.go for the worker protocol, payload.go for the message
 // layouts and result.go for the report schema (Report).
 package bench

@@ -54,8 +54,9 @@ func acceptFor(key []byte) [28]byte {
 const deflateOffer = "permessage-deflate; client_max_window_bits"
 
 // appendUpgradeRequest appends the upgrade request for path on host, with
-// the permessage-deflate offer if deflate.
-func appendUpgradeRequest(dst []byte, host, path string, key []byte, deflate bool) []byte {
+// the permessage-deflate offer if deflate and the subprotocol proto if
+// not empty.
+func appendUpgradeRequest(dst []byte, host, path string, key []byte, deflate bool, proto string) []byte {
 	dst = append(dst, "GET "...)
 	dst = append(dst, path...)
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
@@ -64,6 +65,9 @@ func appendUpgradeRequest(dst []byte, host, path string, key []byte, deflate boo
 	dst = append(dst, key...)
 	if deflate {
 		dst = append(dst, "\r\nSec-WebSocket-Extensions: "+deflateOffer...)
+	}
+	if proto != "" {
+		dst = append(append(dst, "\r\nSec-WebSocket-Protocol: "...), proto...)
 	}
 	return append(dst, "\r\nUser-Agent: wsbench\r\n\r\n"...)
 }

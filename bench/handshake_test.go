@@ -79,7 +79,7 @@ func TestParseUpgradeResponseByteByByte(t *testing.T) {
 func TestUpgradeRequest(t *testing.T) {
 	var key [keyLen]byte
 	newKey(&key)
-	req := string(appendUpgradeRequest(nil, "127.0.0.1:8080", "/chat", key[:], false))
+	req := string(appendUpgradeRequest(nil, "127.0.0.1:8080", "/chat", key[:], false, ""))
 	for _, want := range []string{"GET /chat HTTP/1.1\r\n", "Host: 127.0.0.1:8080\r\n", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
 		"Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: " + string(key[:]) + "\r\n"} {
 		if !strings.Contains(req, want) {
@@ -132,7 +132,7 @@ func TestParseUpgradeResponseDeflate(t *testing.T) {
 			t.Fatalf("%q: err=%v, want a bad handshake", bad, fe)
 		}
 	}
-	if req := string(appendUpgradeRequest(nil, "h", "/echo", key, true)); !strings.Contains(req, "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n") {
+	if req := string(appendUpgradeRequest(nil, "h", "/echo", key, true, "")); !strings.Contains(req, "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n") {
 		t.Fatalf("request %q lacks the offer", req)
 	}
 }

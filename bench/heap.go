@@ -9,6 +9,23 @@ func (h *sendHeap) len() int     { return len(h.a) }
 func (h *sendHeap) min() *conn   { return h.a[0] }
 func (h *sendHeap) push(c *conn) { c.hidx = len(h.a); h.a = append(h.a, c); h.up(c.hidx) }
 
+// due returns the scheduled sender due first if it is due at now (nil if
+// none is), dropping the ones no longer open on the way.
+func (h *sendHeap) due(now int64) *conn {
+	for len(h.a) > 0 {
+		c := h.a[0]
+		if c.state != stateOpen {
+			h.remove(c)
+			continue
+		}
+		if c.next > now {
+			return nil
+		}
+		return c
+	}
+	return nil
+}
+
 func (h *sendHeap) fix(c *conn) {
 	if !h.down(c.hidx) {
 		h.up(c.hidx)

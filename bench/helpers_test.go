@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if bench.IsWorker() {
 		os.Exit(bench.WorkerMain())
 	}
+	if os.Getenv(agentEnv) != "" { // an agent process of the agent tests
+		os.Exit(agentMain())
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -90,7 +90,7 @@ func (w *worker) dialHog(c *conn, local net.IP) {
 func (w *worker) upgradeBlocking(nc net.Conn, key []byte) ([]byte, *FailError) {
 	_ = nc.SetDeadline(time.Now().Add(w.cfg.HandshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(appendUpgradeRequest(nil, w.host, w.path, key, false)); err != nil {
+	if _, err := nc.Write(appendUpgradeRequest(nil, w.host, w.path, key, false, "")); err != nil {
 		return nil, dialFailure(err, w.addr, nil, w.cfg.DialTimeout)
 	}
 	buf := make([]byte, 0, 1024)

@@ -33,6 +33,7 @@ type loop struct {
 	lat     *hdr.Histogram // latency over the run, µs
 	ivl     *hdr.Histogram // latency since the last sample, µs
 	connect *hdr.Histogram // scheduled dial to upgrade (or greeting), µs
+	ivlConn *hdr.Histogram // connect times since the last sample, µs (live.go)
 	lag     *hdr.Histogram // how late each scheduled message left, µs
 
 	st loopStats
@@ -67,6 +68,8 @@ type loop struct {
 	atkHead     int
 	nextTrickle int64
 	closes      []attackClose
+
+	mx *loopMix // a staged mix (mix.go); nil otherwise
 }
 
 type loopStats struct {
@@ -80,7 +83,7 @@ type loopStats struct {
 }
 
 func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
-	l := &loop{w: w, el: el, lat: newHist(), ivl: newHist(), connect: newHist(), lag: newHist(),
+	l := &loop{w: w, el: el, lat: newHist(), ivl: newHist(), connect: newHist(), ivlConn: newHist(), lag: newHist(),
 		rng: rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))}
 	switch w.cfg.Scenario {
 	case Echo:
@@ -110,6 +113,9 @@ func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
 	// the payload plus a 14-byte header, whispers add the command and name.
 	l.out = make([]byte, 0, 4*(w.cfg.Payload+64)*max(w.cfg.InFlight, 1))
 	l.wbuf = make([]byte, 0, w.cfg.Payload+64)
+	if w.pilot != nil {
+		l.mx = newLoopMix(l)
+	}
 	return l
 }
 
@@ -156,6 +162,10 @@ func (l *loop) Run(context.Context) error {
 	defer l.unlock(l.lock())
 	now := nowNanos()
 	l.sweepHandshakes(now)
+	if l.mx != nil { // a staged mix keeps its own schedule
+		l.mixTick(now)
+		return nil
+	}
 	l.maybeBegin(now)
 	l.sendDue(now)
 	if l.started && l.w.cfg.Trickle > 0 && l.atk != nil && now < l.w.stopAt.Load() {
@@ -172,7 +182,7 @@ func (l *loop) Run(context.Context) error {
 // that no message of the load phase is handled before the loop counted its
 // users in.
 func (l *loop) maybeBegin(now int64) {
-	if !l.started {
+	if !l.started && l.mx == nil { // a staged mix has no one load phase
 		if start := l.w.startAt.Load(); start != 0 && now >= start {
 			l.begin(now)
 		}
@@ -328,7 +338,12 @@ func (l *loop) appendChat(c *conn, due, now int64) {
 // worker's counts.
 func (l *loop) ready(c *conn, now int64) {
 	l.record(l.connect, now-c.dialed)
+	recordNanos(l.ivlConn, now-c.dialed)
 	l.w.opened(c.node, now)
+	l.w.sourceOpened(c.id)
+	if c.mx != nil {
+		l.mixReady(c, now)
+	}
 }
 
 // record records a duration in h, counting a negative one (see

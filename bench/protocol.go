@@ -67,6 +67,10 @@ type progressMsg struct {
 	Second
 	Connected int `json:"connected"`
 	Failed    int `json:"failed"`
+	// Live is the second's histograms and running counts (live.go).
+	Live *liveDelta `json:"live,omitempty"`
+	// Mix is a staged run's stages and seconds finished (pilot.go).
+	Mix *mixProgress `json:"mix,omitempty"`
 }
 
 // workerEnv marks a process started as a worker.
@@ -162,7 +166,12 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 	go w.sampler(ctx, send)
 
 	// Connect phase, bounded: the ramp, then the per-connection timeouts.
-	go w.dialAll()
+	// A staged mix dials as its stages go, in the load phase (pilot.go).
+	if w.pilot != nil {
+		w.doneOnce.Do(func() { close(w.done) })
+	} else {
+		go w.dialAll()
+	}
 	budget := time.NewTimer(spec.Config.connectBudget())
 	defer budget.Stop()
 	select {
@@ -196,6 +205,12 @@ func runWorker(spec workerSpec, ctl <-chan ctlMsg, send func(workerMsg)) {
 		return
 	}
 	w.stopAt.Store(m.At + int64(spec.Config.Duration))
+	if w.pilot != nil {
+		w.pilot.begin(m.At) // before the loops see startAt
+		w.startAt.Store(m.At)
+		w.pilot.runLoad(ctx, ctl, send)
+		return
+	}
 	w.startAt.Store(m.At)
 	w.waitLoad(ctl)
 	if spec.Config.Scenario == AttackOutbound {
@@ -219,6 +234,8 @@ func (w *worker) waitLoad(ctl <-chan ctlMsg) {
 			if !ok || m.Op == opClose {
 				return
 			}
+		case <-w.abort: // a staged run's fatal failure (pilot.go)
+			return
 		case <-t.C:
 			now := nowNanos()
 			if done := w.linesDone.Load(); done != 0 && now > done+int64(w.cfg.Drain) {
@@ -249,7 +266,11 @@ func (w *worker) sampler(ctx context.Context, send func(workerMsg)) {
 		w.failMu.Lock()
 		failed := w.nfailed
 		w.failMu.Unlock()
-		send(workerMsg{Op: opProgress, Progress: &progressMsg{Second: s, Connected: int(w.connected.Load()), Failed: failed}})
+		pm := &progressMsg{Second: s, Connected: int(w.connected.Load()), Failed: failed, Live: w.liveDelta()}
+		if w.pilot != nil {
+			pm.Mix = w.pilot.collect(nowNanos(), false)
+		}
+		send(workerMsg{Op: opProgress, Progress: pm})
 	}
 }
 

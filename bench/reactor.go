@@ -36,7 +36,11 @@ func (r *reactor) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		path = DefaultPath[Echo] // they echo, whatever route is attacked
 	}
 	c.greet = strings.HasSuffix(path, "/chat") && c.role != roleAttacker
-	return appendUpgradeRequest(nil, t.addr, path, c.key[:], r.w.cfg.Compression), gnet.None
+	var proto string
+	if c.mx != nil && !l.mixOpen(c, &path, &proto) {
+		return nil, gnet.Close // its slot closed while it was dialed
+	}
+	return appendUpgradeRequest(nil, t.addr, path, c.key[:], r.w.cfg.Compression, proto), gnet.None
 }
 
 // OnTraffic parses what gnet has buffered: the 101 response, then frames,
@@ -107,6 +111,9 @@ func (r *reactor) OnClose(gc gnet.Conn, err error) gnet.Action {
 	l := c.l
 	took := l.lock()
 	defer l.unlock(took)
+	if c.mx != nil {
+		l.mixClosed(c) // a close the stages made leaves stateClosed: not a failure, not a loss
+	}
 	switch c.state {
 	case stateHandshake:
 		msg := "bench: " + r.w.targets[c.node].addr + " closed the connection during the upgrade"

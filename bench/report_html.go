@@ -52,6 +52,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		page.AddCharts(throughputChart(r))
 	}
 	page.AddCharts(connsChart(r))
+	r.addStageCharts(page)
 
 	var buf bytes.Buffer
 	if err := page.Render(&buf); err != nil {
@@ -69,6 +70,19 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	out = strings.Replace(out, "<body>", "<body>\n"+summary, 1)
 	_, err := io.WriteString(w, out)
 	return err
+}
+
+// perSecondOpts are the options of a chart over the run's seconds, with a
+// legend and a tooltip per second.
+func perSecondOpts(id, title, y string) []charts.GlobalOpts {
+	return []charts.GlobalOpts{
+		chartInit(id),
+		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Right: "10%"}),
+		charts.WithXAxisOpts(opts.XAxis{Name: "s"}),
+		charts.WithYAxisOpts(opts.YAxis{Name: y}),
+	}
 }
 
 func chartInit(id string) charts.GlobalOpts {
@@ -109,14 +123,7 @@ func throughputChart(r *Report) *charts.Line {
 	if r.Scenario == Echo {
 		noun = "replies/s"
 	}
-	c.SetGlobalOptions(
-		chartInit("throughput"),
-		charts.WithTitleOpts(opts.Title{Title: "Throughput per second"}),
-		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Right: "10%"}),
-		charts.WithXAxisOpts(opts.XAxis{Name: "s"}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "msg/s"}),
-	)
+	c.SetGlobalOptions(perSecondOpts("throughput", "Throughput per second", "msg/s")...)
 	var x []string
 	var sent, recv []opts.LineData
 	for _, s := range r.Series {
@@ -141,14 +148,7 @@ func throughputChart(r *Report) *charts.Line {
 // connsChart plots open connections and the per-second p99.
 func connsChart(r *Report) *charts.Line {
 	c := charts.NewLine()
-	c.SetGlobalOptions(
-		chartInit("conns"),
-		charts.WithTitleOpts(opts.Title{Title: "Open connections and p99 per second"}),
-		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Right: "10%"}),
-		charts.WithXAxisOpts(opts.XAxis{Name: "s"}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "conns"}),
-	)
+	c.SetGlobalOptions(perSecondOpts("conns", "Open connections and p99 per second", "conns")...)
 	c.ExtendYAxis(opts.YAxis{Name: "p99 ms"})
 	var x []string
 	var conns, p99 []opts.LineData

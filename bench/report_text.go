@@ -49,10 +49,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	case AttackOutbound:
 		params = fmt.Sprintf("%d hogs + %d healthy + 1 sender, attack %s s, settle %s s",
 			p.Conns, p.Healthy, trimFloat(p.DurationSec), trimFloat(p.SettleSec))
+	case Mixed:
+		params = r.mixParams()
 	}
 	line("params", "%s", params)
 	c := r.Conns
-	line("connections", "%d/%d connected, %d open at start, %d failed, %d disconnects", c.Connected, c.Target, c.OpenAtStart, c.Failed, c.Disconnects)
+	if r.Scenario == Mixed {
+		r.writeMixConns(line)
+	} else {
+		line("connections", "%d/%d connected, %d open at start, %d failed, %d disconnects", c.Connected, c.Target, c.OpenAtStart, c.Failed, c.Disconnects)
+	}
 	if c.ConnectTime != nil {
 		line("connect time", "%s  (from each dial's due time on the ramp)", percentiles(c.ConnectTime))
 	}
@@ -158,6 +164,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, w := range r.Warnings {
 		line("warning", "%s", w)
 	}
+	r.writeDeployText(line) // stages, agents, sources, thresholds
 	if r.Error != "" {
 		line("error", "%s", r.Error)
 	}

@@ -83,6 +83,20 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Error is why the run stopped early; empty when it completed.
 	Error string `json:"error,omitempty"`
+
+	// Stages is a staged run's stages, in order (stagereport.go); the
+	// counts above are then the whole run's.
+	Stages []StageReport `json:"stages,omitempty"`
+	// Mix is a staged run's users by kind and their own figures.
+	Mix *MixReport `json:"mix,omitempty"`
+	// Agents is each agent's part of a run driven over agents (agent.go).
+	Agents []AgentCounts `json:"agents,omitempty"`
+	// Sources counts the connections opened from each source address,
+	// when they were bound to several (source.go).
+	Sources []SourceCount `json:"sources,omitempty"`
+	// Thresholds are the run's pass/fail conditions, judged
+	// (threshold.go).
+	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
 }
 
 // Params is the load's shape, after defaults.
@@ -390,6 +404,10 @@ type workerResult struct {
 	LinesDone int64 `json:"lines_done,omitempty"`
 	// ClockStepNs is the largest wall-clock step the worker saw (clock.go).
 	ClockStepNs int64 `json:"clock_step_ns,omitempty"`
+	// Mix is a staged run's last stage and seconds (pilot.go).
+	Mix *mixProgress `json:"mix,omitempty"`
+	// Sources: connections opened per source address (source.go).
+	Sources []SourceCount `json:"sources,omitempty"`
 }
 
 // mergeResults adds up workers' results: counts and arrays are summed,
@@ -438,6 +456,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		out.OpenN = addInto(out.OpenN, r.OpenN)
 		out.SentN = addInto(out.SentN, r.SentN)
 		out.RecvN = addInto(out.RecvN, r.RecvN)
+		out.Sources = mergeSources(out.Sources, r.Sources)
 		if a := r.Attack; a != nil {
 			if out.Attack == nil {
 				out.Attack = &attackResult{}

@@ -23,6 +23,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	dep, err := prepareDeploy(ctx, &cfg) // thresholds, agents, live view: before any connection
+	if err != nil {
+		return nil, err
+	}
+	defer dep.close()
 	rep := newReport(&cfg)
 	var co *coordinator
 	fail := func(err error) (*Report, error) {
@@ -30,15 +35,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if co != nil {
 			co.partial()
 		}
+		dep.finish(rep, co)
 		return rep, err
 	}
 	raiseFileLimit()
 	users := cfg.users()
 	share := (users + cfg.Procs - 1) / cfg.Procs
-	if share+fdSlack > fileLimit() {
+	if share+fdSlack > fileLimit() && dep.agents == nil {
 		return fail(fileLimitError(share, users))
 	}
 	for _, s := range cfg.URLs {
+		if dep.agents != nil {
+			break // each agent plans its own sources
+		}
 		u, _ := url.Parse(s)
 		host, _, _ := net.SplitHostPort(u.Host)
 		if _, err := planSources(&cfg, host); err != nil {
@@ -53,12 +62,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	steps := newStepWatch()
 	seed := rand.Uint64()
 	co = &coordinator{cfg: &cfg, rep: rep, msgs: make(chan workerMsg, 16*cfg.Procs), quit: make(chan struct{}),
-		latest: make([]*progressMsg, cfg.Procs), results: make([]*workerResult, cfg.Procs)}
+		latest: make([]*progressMsg, cfg.Procs), results: make([]*workerResult, cfg.Procs), dep: dep, gone: make([]bool, cfg.Procs)}
 	defer co.shutdown()
 	for i := range cfg.Procs {
 		spec := workerSpec{Config: cfg, Index: i, Lo: i * users / cfg.Procs, Hi: (i + 1) * users / cfg.Procs, Seed: seed}
 		spec.Config.Progress, spec.Config.Logf = nil, nil
-		wc, err := startWorker(spec, &cfg, co.msgs, co.quit)
+		wc, err := co.startWorker(spec) // here or on its agent
 		if err != nil {
 			return fail(err)
 		}
@@ -89,7 +98,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	loadStart := snapServers(cfg.ServerPIDs)
 	// Load phase: all workers start at the same instant, a little ahead so
 	// that the start line reaches every one of them first.
-	at := nowNanos() + int64(100*time.Millisecond)
+	at := nowNanos() + int64(dep.lead())
+	dep.started(at)
 	for _, wc := range co.workers {
 		wc.send(ctlMsg{Op: opStart, At: at})
 	}
@@ -132,7 +142,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Workers = append(rep.Workers, wc)
 	}
-	return rep, nil
+	rep.Sources = merged.Sources
+	return dep.finish(rep, co), dep.err(co)
 }
 
 // partial fills the connection counts of a run that stopped early, from
@@ -174,6 +185,9 @@ type coordinator struct {
 	printed time.Time
 	shown   bool
 	down    bool // shutdown ran
+
+	dep  *deploy // stages, agents, live view (deploy.go)
+	gone []bool  // workers lost with their agent: no more lines come
 }
 
 // waitAll waits until every worker has sent op, handling progress lines on
@@ -202,6 +216,13 @@ func (co *coordinator) waitAll(ctx context.Context, op string, timeout time.Dura
 				}
 				return m.Err
 			case opClosed:
+				if co.lost(m, op) { // an agent is gone: the others end with what they have (deploy.go)
+					if !got[m.Worker] {
+						got[m.Worker] = true
+						n++
+					}
+					continue
+				}
 				if m.Err != nil {
 					return fmt.Errorf("%w: %v", ErrWorker, m.Err)
 				}
@@ -227,6 +248,7 @@ func (co *coordinator) progress(m workerMsg) {
 		return
 	}
 	co.latest[m.Worker] = m.Progress
+	co.dep.observe(m.Worker, m.Progress)
 	if co.cfg.Progress == nil || time.Since(co.printed) < 900*time.Millisecond {
 		return
 	}
@@ -269,7 +291,7 @@ func (co *coordinator) shutdown() {
 	// Wait for the closed lines (drained so the readers never block), then
 	// for the workers to end.
 	deadline := time.After(10 * time.Second)
-	closed := 0
+	closed := co.goneCount()
 	for closed < len(co.workers) {
 		select {
 		case m := <-co.msgs:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgews/bench"
+	"edgews/bench/benchtest"
 	"edgews/engine"
 	"edgews/hub"
 	"github.com/gorilla/websocket"
@@ -211,31 +212,9 @@ func TestRefusedHTTP503(t *testing.T) {
 // A server that accepts TCP but never answers the upgrade: the handshake
 // timeout fires, and says so.
 func TestHandshakeTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	addr, _ := benchtest.Serve(t, func(net.Conn) bool { return true }) // accepts, never answers
 	start := time.Now()
-	_, err = runErr(t, bench.Config{Scenario: bench.Echo, URL: "ws://" + ln.Addr().String(), Conns: 5, HandshakeTimeout: 300 * time.Millisecond})
+	_, err := runErr(t, bench.Config{Scenario: bench.Echo, URL: "ws://" + addr, Conns: 5, HandshakeTimeout: 300 * time.Millisecond})
 	if !errors.Is(err, bench.ErrTimeout) || !strings.Contains(err.Error(), "no upgrade response") {
 		t.Fatalf("err = %v, want ErrTimeout naming the missing upgrade response", err)
 	}

@@ -18,9 +18,17 @@ type workerConn struct {
 	stdin io.WriteCloser
 	cmd   *exec.Cmd     // nil in-process
 	exit  chan struct{} // closed when the worker has ended
+	// remote is the agent that runs the worker (agent.go); nil here.
+	remote *agentLink
 }
 
-func (wc *workerConn) send(m ctlMsg) { _ = wc.enc.Encode(m) }
+func (wc *workerConn) send(m ctlMsg) {
+	if wc.remote != nil {
+		_ = wc.remote.send(agentMsg{Op: "ctl", Worker: wc.index, Ctl: &m})
+		return
+	}
+	_ = wc.enc.Encode(m)
+}
 
 // startWorker starts worker spec.Index, in-process or as a process, and
 // feeds its messages to msgs.
@@ -102,6 +110,13 @@ func eofErr(i int, err error) *FailError {
 // stop closes the worker's stdin and waits for it to end, killing a worker
 // process that does not end within d.
 func (wc *workerConn) stop(d time.Duration) {
+	if wc.remote != nil { // its agent ends it
+		select {
+		case <-wc.exit:
+		case <-time.After(d):
+		}
+		return
+	}
 	_ = wc.stdin.Close()
 	select {
 	case <-wc.exit:

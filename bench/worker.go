@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -86,6 +87,11 @@ type worker struct {
 	series   []Second
 	lastCum  loopStats // the sampler's only
 
+	pilot   *pilot         // a staged mix (pilot.go); nil otherwise
+	srcN    []atomic.Int64 // connections opened per source address (source.go)
+	ivlLat  *hdr.Histogram // the sampler's: loops' interval histograms merged (live.go)
+	ivlConn *hdr.Histogram
+
 	steps *stepWatch // wall-clock steps since the worker began
 }
 
@@ -110,6 +116,11 @@ func newWorker(spec workerSpec) (*worker, error) {
 		}
 	}
 	w.addr, w.host, w.path = w.targets[0].addr, w.targets[0].addr, w.targets[0].path
+	w.srcN = make([]atomic.Int64, w.sources.count())
+	w.ivlLat, w.ivlConn = newHist(), newHist()
+	if cfg.Scenario == Mixed {
+		w.pilot = newPilot(w)
+	}
 	w.talkers = cfg.talkers()
 	if cfg.Scenario == Chat && cfg.WhisperFrac > 0 {
 		w.names = make([]atomic.Pointer[[]byte], cfg.Conns)
@@ -234,6 +245,9 @@ func (w *worker) failed(node int, fe *FailError) {
 	w.nodeFailed[node].Add(1)
 	w.failMu.Lock()
 	k := fe.key()
+	if w.pilot != nil {
+		w.pilot.failed(k)
+	}
 	w.fails[k]++
 	w.nfailed++
 	if w.examples[k] == nil {
@@ -326,8 +340,11 @@ func (w *worker) sample(t int) Second {
 		cum.Bytes += l.st.Bytes
 		if l.ivl.TotalCount() > 0 {
 			p99 = max(p99, float64(l.ivl.ValueAtQuantile(99)))
+			w.ivlLat.Merge(l.ivl)
 			l.ivl.Reset()
 		}
+		w.ivlConn.Merge(l.ivlConn)
+		l.ivlConn.Reset()
 		l.mu.Unlock()
 	}
 	s := Second{T: t, Conns: int(w.open.Load()),
@@ -411,6 +428,10 @@ func (w *worker) result() *workerResult {
 	w.seriesMu.Lock()
 	r.Series = append([]Second(nil), w.series...)
 	w.seriesMu.Unlock()
+	r.Sources = w.sourceCounts()
+	if w.pilot != nil {
+		r.Mix = w.pilot.collect(nowNanos(), true)
+	}
 	return r
 }
 

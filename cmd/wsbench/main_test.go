@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"edgews/bench"
+	"edgews/bench/benchtest"
 	"edgews/engine"
 	"edgews/engine/enginetest"
 	"edgews/hub"
@@ -157,5 +160,72 @@ func TestEchoRateFlags(t *testing.T) {
 	code, _, errOut := capture(t, "echo", "--url", url, "--rate", "10", "--conn-rate", "1")
 	if code != 1 || !strings.Contains(errOut, "not both") {
 		t.Fatalf("exit %d, stderr %q: want --rate with --conn-rate refused", code, errOut)
+	}
+}
+
+// writePlan writes a plan file for the test.
+func writePlan(t *testing.T, plan string) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(name, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// Thresholds judge the report: all passing exits 0, a failing one exits
+// 99 after the report with FAIL and the value, and one on a metric that
+// does not exist is refused before any connection opens.
+func TestRunPlanThresholds(t *testing.T) {
+	srv := engine.New(engine.Config{Addr: "127.0.0.1:0", Loops: 2})
+	hub.New(srv, hub.Config{})
+	enginetest.Start(t, srv)
+	plan := writePlan(t, `
+url: ws://`+srv.Addr().String()+`/chat
+mix: {idle: 0.5, echo: 0.25, chat: 0.25, echo_rate: 10}
+drain: 500ms
+loops: 2
+stages:
+  - {duration: 500ms, target: 20}
+  - {duration: 1s, target: 20, name: hold, thresholds: ["connected==20"]}
+thresholds: ["p99<10s", "loss==0", "connect_failed<0.1%"]
+`)
+	code, out, errOut := capture(t, "run", plan, "-q")
+	if code != 0 || strings.Count(out, "PASS") != 4 || strings.Contains(out, "FAIL") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	for _, want := range []string{`stage 2 \(hold\)`, `PASS +p99<10s  p99 = \d`, `PASS +connected==20  connected = 20\n`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errOut = capture(t, "run", plan, "-q", "--json", "--threshold", "p99<1us")
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("exit %d: %v in %q (%s)", code, err, out, errOut)
+	}
+	var last bench.ThresholdResult
+	for _, th := range rep.Thresholds {
+		if th.Threshold == "p99<1us" {
+			last = th
+		}
+	}
+	if code != 99 || last.Threshold != "p99<1us" || last.Pass || last.Value < 1 || !strings.Contains(errOut, "threshold FAILED: p99<1us (p99 = ") {
+		t.Fatalf("exit %d, thresholds %+v, stderr %q: want 99 and p99<1us failed with its value", code, rep.Thresholds, errOut)
+	}
+	if len(rep.Stages) != 2 || rep.Stages[1].Connected != 20 {
+		t.Errorf("stages %+v", rep.Stages)
+	}
+
+	// An unknown metric: refused before the first connection.
+	addr, accepted := benchtest.Counter(t)
+	bad := writePlan(t, "url: ws://"+addr+"\nstages: [{duration: 1s, target: 5}]\nthresholds: [\"p99x<1ms\"]\n")
+	code, out, errOut = capture(t, "run", bad, "-q")
+	if code != 1 || out != "" || !strings.Contains(errOut, `unknown metric "p99x"`) || accepted() != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q, %d connections: want exit 1 naming the metric, no connection", code, out, errOut, accepted())
+	}
+	code, _, errOut = capture(t, "echo", "--url", "ws://"+addr, "--threshold", "chat_p99<1s")
+	if code != 1 || !strings.Contains(errOut, "cannot measure chat_p99") || accepted() != 0 {
+		t.Fatalf("exit %d, stderr %q: want a chat metric refused for echo", code, errOut)
 	}
 }

@@ -85,8 +85,11 @@ func TestPlanFourStages(t *testing.T) {
 		if d := s.Connected + s.Opening - want.Target; d*50 > want.Target || -d*50 > want.Target {
 			t.Errorf("stage %d ended with %d open and %d opening, want %d within 2%%", i+1, s.Connected, s.Opening, want.Target)
 		}
-		if hold := i == 1 || i == 3; hold && s.Connected != want.Target {
-			t.Errorf("stage %d (%s) ended with %d open, want %d", i+1, want.Name, s.Connected, want.Target)
+		// A hold (and the end, at 0) has every slot it wants connected or
+		// on its way: how many are still on their way at its end depends on
+		// the machine's load, not on the schedule.
+		if hold := i == 1 || i == 3; hold && s.Connected+s.Opening != want.Target {
+			t.Errorf("stage %d (%s) ended with %d open and %d opening, want %d", i+1, want.Name, s.Connected, s.Opening, want.Target)
 		}
 		if s.ServerRSSBytes == 0 || s.Connected > 0 && s.RSSBytesPerConn == 0 {
 			t.Errorf("stage %d: the node's RSS at its end %d, per connection %v", i+1, s.ServerRSSBytes, s.RSSBytesPerConn)
@@ -113,7 +116,7 @@ func TestPlanFourStages(t *testing.T) {
 	}
 	// Nothing missing: what the accounting lost (not within the drain) all
 	// arrived, late, on a loaded machine.
-	if failed != 0 || m.Lost != rep.Mix.LateReceipts || m.Extra != 0 || m.Expected == 0 || rep.Mix.EchoReceived != rep.Mix.EchoSent || rep.Mix.Counted == 0 {
+	if failed != 0 || m.Lost != rep.Mix.LateReceipts || m.Extra != 0 || m.Expected == 0 || rep.Mix.EchoReceived != rep.Mix.EchoSent || rep.Mix.Deliveries == 0 {
 		t.Errorf("failed %d, messages %+v, mix %+v: want nothing missing", failed, m, rep.Mix)
 	}
 	// The node upgraded every user the report counts, and at most the

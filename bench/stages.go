@@ -144,6 +144,30 @@ type crossing struct {
 	up bool
 }
 
+// cross is where stage k's line passes lv, given whether the slot is open
+// as the stage begins: going up past it (it opens) or falling below it
+// (it closes). ok is false if the stage leaves the slot as it was.
+func (s *schedule) cross(k int, lv float64, open bool) (t int64, ok bool) {
+	a, z := s.from(k), float64(s.stages[k].Target)
+	b, e := s.begin(k), s.ends[k]
+	switch {
+	case !open && z >= lv:
+		t = b
+		if e > b && a < lv {
+			t = b + int64(math.Ceil((lv-a)/(z-a)*float64(e-b)))
+		}
+	case open && z < lv:
+		t = b
+		if e > b {
+			// Open while the level is at least lv: closed just after.
+			t = b + int64(math.Floor((a-lv)/(a-z)*float64(e-b))) + 1
+		}
+	default:
+		return 0, false
+	}
+	return min(t, e), true
+}
+
 // crossings lists when slot i opens and closes, in time order: where the
 // line of each stage passes i+1 going up (opens) or falls below it
 // (closes).
@@ -151,39 +175,31 @@ func (s *schedule) crossings(i int) []crossing {
 	lv := float64(i+1) - levelEps
 	var out []crossing
 	open := false
-	for k, st := range s.stages {
-		a, z := s.from(k), float64(st.Target)
-		b, e := s.begin(k), s.ends[k]
-		switch {
-		case !open && z >= lv:
-			t := b
-			if e > b && a < lv {
-				t = b + int64(math.Ceil((lv-a)/(z-a)*float64(e-b)))
-			}
-			out = append(out, crossing{t: min(t, e), up: true})
-			open = true
-		case open && z < lv:
-			t := b
-			if e > b {
-				// Open while the level is at least lv: closed just after.
-				t = b + int64(math.Floor((a-lv)/(a-z)*float64(e-b))) + 1
-			}
-			out = append(out, crossing{t: min(t, e), up: false})
-			open = false
+	for k := range s.stages {
+		if t, ok := s.cross(k, lv, open); ok {
+			open = !open
+			out = append(out, crossing{t: t, up: open})
 		}
 	}
 	return out
 }
 
-// openedAt is when slot i last opened at or before t (0: it is not open at t).
+// openedAt is when slot i last opened at or before t (0: it is not open at
+// t). It allocates nothing: whispers ask it per message.
 func (s *schedule) openedAt(i int, t int64) int64 {
+	lv := float64(i+1) - levelEps
 	var at int64
-	for _, c := range s.crossings(i) {
-		if c.t > t {
+	open := false
+	for k := range s.stages {
+		c, ok := s.cross(k, lv, open)
+		if !ok {
+			continue
+		}
+		if c > t {
 			break
 		}
-		if c.up {
-			at = c.t
+		if open = !open; open {
+			at = c
 		} else {
 			at = 0
 		}
@@ -194,9 +210,15 @@ func (s *schedule) openedAt(i int, t int64) int64 {
 // closesAt is when slot i next closes after t; math.MaxInt64 if it stays
 // open to the end of the stages (the run's final close is not planned).
 func (s *schedule) closesAt(i int, t int64) int64 {
-	for _, c := range s.crossings(i) {
-		if c.t > t && !c.up {
-			return c.t
+	lv := float64(i+1) - levelEps
+	open := false
+	for k := range s.stages {
+		c, ok := s.cross(k, lv, open)
+		if !ok {
+			continue
+		}
+		if open = !open; !open && c > t {
+			return c
 		}
 	}
 	return math.MaxInt64

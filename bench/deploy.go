@@ -126,6 +126,7 @@ func (d *deploy) observe(w int, p *progressMsg) {
 
 // startWorker starts worker spec.Index: on its agent, or here.
 func (co *coordinator) startWorker(spec workerSpec) (*workerConn, error) {
+	spec.Live = co.dep.live != nil
 	if a := co.dep.agents; a != nil {
 		if spec.Index == 0 {
 			a.attach(co.msgs, co.quit)

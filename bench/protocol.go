@@ -266,7 +266,10 @@ func (w *worker) sampler(ctx context.Context, send func(workerMsg)) {
 		w.failMu.Lock()
 		failed := w.nfailed
 		w.failMu.Unlock()
-		pm := &progressMsg{Second: s, Connected: int(w.connected.Load()), Failed: failed, Live: w.liveDelta()}
+		pm := &progressMsg{Second: s, Connected: int(w.connected.Load()), Failed: failed}
+		if w.spec.Live {
+			pm.Live = w.liveDelta()
+		}
 		if w.pilot != nil {
 			pm.Mix = w.pilot.collect(nowNanos(), false)
 		}

@@ -22,6 +22,9 @@ type workerSpec struct {
 	// Seed makes the chat talkers' timetables, the same in every process
 	// and in the coordinator (schedule.go).
 	Seed uint64 `json:"seed"`
+	// Live: the coordinator serves a live view (live.go), so the progress
+	// lines carry their seconds' histograms.
+	Live bool `json:"live,omitempty"`
 }
 
 // worker runs one share of the users on its own gnet client. It is the
@@ -340,10 +343,14 @@ func (w *worker) sample(t int) Second {
 		cum.Bytes += l.st.Bytes
 		if l.ivl.TotalCount() > 0 {
 			p99 = max(p99, float64(l.ivl.ValueAtQuantile(99)))
-			w.ivlLat.Merge(l.ivl)
+			if w.spec.Live {
+				w.ivlLat.Merge(l.ivl)
+			}
 			l.ivl.Reset()
 		}
-		w.ivlConn.Merge(l.ivlConn)
+		if w.spec.Live {
+			w.ivlConn.Merge(l.ivlConn)
+		}
 		l.ivlConn.Reset()
 		l.mu.Unlock()
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Server measurements from /proc, taken by the coordinator: the server is
@@ -26,8 +28,10 @@ type procSample struct {
 	err error
 }
 
-// sampleProc reads VmRSS from /proc/PID/status, utime and stime from
-// /proc/PID/stat, and the context switches of every thread.
+// sampleProc reads VmRSS from /proc/PID/status, the CPU time from the
+// process's CPU clock (procCPU), or utime+stime from /proc/PID/stat where
+// that clock cannot be read, system time from /proc/PID/stat, and the
+// context switches of every thread.
 func sampleProc(pid int) procSample {
 	var s procSample
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -43,6 +47,9 @@ func sampleProc(pid int) procSample {
 	}
 	if s.cpu, s.sys, err = statCPU(stat); err != nil {
 		return procSample{err: fmt.Errorf("bench: server pid %d: %w", pid, err)}
+	}
+	if cpu, ok := procCPU(pid); ok {
+		s.cpu = cpu
 	}
 	s.csw, s.vcs = ctxSwitches(pid)
 	return s
@@ -82,6 +89,20 @@ func statusCount(status []byte, name string) int64 {
 	}
 	n, _ := strconv.ParseInt(string(f[0]), 10, 64)
 	return n
+}
+
+// procCPU reads the CPU time of every thread of process pid, those that
+// have exited included, in nanoseconds, from its CPU clock (what
+// clock_getcpuclockid(3) returns: CPUCLOCK_SCHED of the process). Why not
+// /proc/PID/stat alone: its times are in clock ticks (10 ms), so a
+// process that worked a few milliseconds during a short run read 0 s.
+func procCPU(pid int) (float64, bool) {
+	const cpuclockSched = 2 // CPUCLOCK_SCHED; the per-thread bit (4) unset
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^pid<<3|cpuclockSched), &ts); err != nil {
+		return 0, false
+	}
+	return float64(ts.Nano()) / 1e9, true
 }
 
 // statusKB reads a "Name:   123 kB" line of /proc/PID/status, in bytes.

@@ -3,12 +3,21 @@ package bench
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 func TestSampleProcSelf(t *testing.T) {
 	s := sampleProc(os.Getpid())
 	if s.err != nil || s.rss <= 0 || s.cpu < 0 || s.sys < 0 || s.sys > s.cpu || s.csw <= 0 || s.vcs > s.csw {
 		t.Fatalf("sample = %+v", s)
+	}
+	// A few milliseconds of work show: /proc/PID/stat's clock ticks
+	// (10 ms) read the same time before and after.
+	work := time.Now()
+	for time.Since(work) < 2*time.Millisecond {
+	}
+	if a := sampleProc(os.Getpid()); a.err != nil || a.cpu <= s.cpu {
+		t.Fatalf("cpu %v s, then %v s after 2 ms of work (%v)", s.cpu, a.cpu, a.err)
 	}
 	if s := sampleProc(1 << 30); s.err == nil {
 		t.Fatal("no error for a missing pid")

@@ -37,12 +37,6 @@ type mangler struct {
 	wg      sync.WaitGroup
 
 	dropped, duplicated, delayed, closed atomic.Int64
-	// lostAfterClose counts messages sent before a connection was closed
-	// (closeConn) that reached the proxy after: never delivered.
-	// sentAsClosed counts those sent in the 20 ms after the close: whether
-	// the bench had seen the close when they were due is a matter of
-	// microseconds.
-	lostAfterClose, sentAsClosed atomic.Int64
 }
 
 // verdict is what the rule does with one bench message.
@@ -68,6 +62,15 @@ type mconn struct {
 	server  net.Conn
 	since   time.Time
 	closing atomic.Bool // closeConn: the server side is drained, not closed by up
+	// seen counts the bench messages read from the server, whatever the
+	// rule did with them, drained ones included.
+	seen atomic.Int64
+	// closeConn: closedAt is when the client side was ended (Unix ns), ended
+	// when up read the bench's own close after it, drained the stamps of
+	// the bench messages the server sent after closedAt (never delivered).
+	closedAt, ended atomic.Int64
+	mu              sync.Mutex
+	drained         []int64
 }
 
 // benchMsg is a bench chat message as it crosses the proxy.
@@ -200,6 +203,9 @@ func (p *mangler) up(c *mconn) {
 	for {
 		raw, payload, err := readFrame(r)
 		if err != nil {
+			if c.closing.Load() {
+				c.ended.Store(time.Now().UnixNano())
+			}
 			return
 		}
 		if m, ok := parseBench(payload); ok {
@@ -225,9 +231,12 @@ func (p *mangler) down(c *mconn) {
 			return
 		}
 		v := pass
-		if m, ok := parseBench(payload); ok && p.rule != nil {
-			m.at = time.Since(c.since)
-			v = p.rule(c, m)
+		if m, ok := parseBench(payload); ok {
+			c.seen.Add(1)
+			if p.rule != nil {
+				m.at = time.Since(c.since)
+				v = p.rule(c, m)
+			}
 		}
 		switch v {
 		case drop:
@@ -252,28 +261,56 @@ func (p *mangler) down(c *mconn) {
 }
 
 // drainClosed ends c's client side at closedAt (a FIN, so that what was
-// forwarded arrives; a close with unread input would reset it) and, for a
-// moment, reads what the server still sends it: the messages sent before
-// the close are lost to that user.
+// forwarded arrives; a close with unread input would reset it) and reads
+// what the server still sends it, until the test's end closes the server
+// side: the messages sent before the close are lost to that user.
 func (p *mangler) drainClosed(c *mconn, r *bufio.Reader, closedAt int64) {
+	c.closedAt.Store(closedAt)
 	c.closing.Store(true)
 	_ = c.client.(*net.TCPConn).CloseWrite()
-	_ = c.server.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	defer c.server.Close()
 	for {
 		_, payload, err := readFrame(r)
 		if err != nil {
 			return
 		}
-		m, ok := parseBench(payload)
-		switch {
-		case !ok:
-		case m.sent < closedAt:
-			p.lostAfterClose.Add(1)
-		case m.sent < closedAt+int64(20*time.Millisecond):
-			p.sentAsClosed.Add(1)
+		if m, ok := parseBench(payload); ok {
+			c.seen.Add(1)
+			c.mu.Lock()
+			c.drained = append(c.drained, m.sent)
+			c.mu.Unlock()
 		}
 	}
+}
+
+// afterClose counts, among what the server sent a connection closed by
+// closeConn, the messages sent before the close (lost: never delivered)
+// and those sent between the close and the bench's own close of it
+// (asClosed). The bench cut the user somewhere in between (wsbench stamps
+// the cut in gnet's OnClose, which runs before gnet closes the socket), so
+// each of those is lost or not expected, as the bench's cut says. Call it
+// once the server has sent the connection every message (the test waits
+// for seen).
+func (c *mconn) afterClose() (lost, asClosed int64) {
+	closedAt, ended := c.closedAt.Load(), c.ended.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sent := range c.drained {
+		switch {
+		case sent < closedAt:
+			lost++
+		case sent < ended:
+			asClosed++
+		}
+	}
+	return lost, asClosed
+}
+
+// conn is the idx'th connection accepted.
+func (p *mangler) conn(idx int) *mconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns[idx]
 }
 
 // copyHead copies the HTTP head (up to and including end) from r to w.

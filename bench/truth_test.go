@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"edgews/bench"
+	"edgews/engine/enginetest"
 )
 
 // The bench must report the true numbers when the server (here, a
@@ -138,11 +139,18 @@ func TestDisconnectKeepsCounting(t *testing.T) {
 	if rep.Conns.Disconnects != 1 || p.closed.Load() != 1 {
 		t.Fatalf("disconnects %d, proxy closed %d: want 1", rep.Conns.Disconnects, p.closed.Load())
 	}
-	truth := p.dropped.Load() + p.lostAfterClose.Load()
-	t.Logf("proxy: dropped %d, %d lost after the close, %d sent as it closed; report: %+v", p.dropped.Load(), p.lostAfterClose.Load(), p.sentAsClosed.Load(), *m)
-	if m.Lost < truth || m.Lost > truth+p.sentAsClosed.Load() {
-		t.Fatalf("lost %d, want the proxy's %d dropped + %d sent before the close and never delivered (+ up to %d sent as it closed)",
-			m.Lost, p.dropped.Load(), p.lostAfterClose.Load(), p.sentAsClosed.Load())
+	// The server sends the closed user every broadcast that user 0 got;
+	// the drain reads them all, and the bench's own close of the user.
+	c0, c3 := p.conn(0), p.conn(3)
+	enginetest.CheckFor(t, 10*time.Second, func() bool { return c3.seen.Load() >= c0.seen.Load() && c3.ended.Load() != 0 },
+		"the closed user's drain to read every broadcast user 0 read, and the bench's close")
+	lostAfterClose, asClosed := c3.afterClose()
+	truth := p.dropped.Load() + lostAfterClose
+	t.Logf("proxy: dropped %d, %d lost after the close, %d sent as it closed (%v before the bench closed too); report: %+v",
+		p.dropped.Load(), lostAfterClose, asClosed, time.Duration(c3.ended.Load()-c3.closedAt.Load()), *m)
+	if m.Lost < truth || m.Lost > truth+asClosed {
+		t.Fatalf("lost %d, want the proxy's %d dropped + %d sent before the close and never delivered (+ up to %d sent as it closed); nodes %+v warnings %q",
+			m.Lost, p.dropped.Load(), lostAfterClose, asClosed, rep.Nodes, rep.Warnings)
 	}
 	// The user that left expected a third of the broadcasts or so; the
 	// others all of them.

@@ -98,7 +98,11 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			// rather than let the next accept fail.
 			s.sockets.Add(-1)
 			s.stats.refused[ReasonFDLimit].Add(1)
-			refuseRaw(nc, errFDLimit)
+			if s.tls != nil {
+				_ = nc.Close() // a TLS client could not read an HTTP answer
+			} else {
+				refuseRaw(nc, errFDLimit)
+			}
 			continue
 		}
 		ticket.opened = false

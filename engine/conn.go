@@ -42,7 +42,10 @@ const (
 // and a Decoder only while a connection has decoder state between reads
 // (decode.go).
 // To add state: no byte is free after lim; anything more moves the Conn
-// to the 160-byte class.
+// to the 160-byte class. On a TLS server a Conn is the first field of a
+// tlsConn (tlsconn.go), which holds the connection's TLS state in the same
+// allocation: a plain connection pays nothing for TLS (its loop says which
+// kind its connections are, Conn.isTLS).
 type Conn struct {
 	// Used on every read and write.
 	gc    gnet.Conn
@@ -378,7 +381,13 @@ func (c *Conn) writev(iov [][]byte) {
 		return
 	}
 	out := 0
-	if iov = c.sendDirect(iov); len(iov) != 0 {
+	if c.isTLS() {
+		c.tlsWritev(iov) // sealed, then written as below
+		if c.state == stateClosed {
+			return
+		}
+		out = c.gc.OutboundBuffered()
+	} else if iov = c.sendDirect(iov); len(iov) != 0 {
 		_, _ = c.gc.Writev(iov)
 		if c.state == stateClosed {
 			return

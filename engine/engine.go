@@ -36,6 +36,7 @@ type Server struct {
 	runErr   chan error    // Run's result, with Start
 
 	sweepFns []func(*Loop) // HandleSweep's, run at the end of every sweep
+	tls      *tlsServer    // Config.TLS's handshakes and counters, or nil (tls.go)
 	upgrades *upgradePool  // runs Upgraders off the loops (Config.UpgradeWorkers), or nil
 
 	loopsMu sync.Mutex
@@ -64,6 +65,7 @@ func New(cfg Config) *Server {
 		release = make(chan struct{}, 1)
 	}
 	return &Server{
+		tls:      newTLSServer(cfg),
 		release:  release,
 		cfg:      cfg,
 		log:      newLogger(cfg.Logger),
@@ -170,6 +172,7 @@ func (s *Server) Run() error {
 	if s.cfg.UpgradeWorkers > 0 {
 		s.upgrades = newUpgradePool(s.cfg.UpgradeWorkers)
 	}
+	s.tls.start()
 	close(s.ready)
 
 	errc := make(chan error, s.cfg.Loops)
@@ -192,6 +195,7 @@ func (s *Server) Run() error {
 	if s.upgrades != nil {
 		s.upgrades.stop() // the loops are stopped: nothing submits any more
 	}
+	s.tls.stop()
 	close(s.stopped)
 	if acceptErr != nil {
 		return fmt.Errorf("engine: accept: %w", acceptErr)
@@ -293,6 +297,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *Loop {
 	l := &Loop{srv: s, el: el, index: len(old)}
 	l.sweep.l = l
 	l.mem.evict.srv = s
+	l.tls.on = s.tls != nil
 	s.byEL[el] = l
 	next := append(append(make([]*Loop, 0, len(old)+1), old...), l)
 	s.loops.Store(&next)
@@ -307,13 +312,8 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l := s.loopOf(gc.EventLoop())
 	l.begin()
 	defer l.end()
-	c := &Conn{
-		gc:   gc,
-		loop: l,
-		id:   s.nextID.Add(1),
-		t0:   l.now,
-		idx:  -1,
-	}
+	c := s.newConn() // in a tlsConn on a TLS server (tls.go)
+	c.gc, c.loop, c.id, c.t0, c.idx = gc, l, s.nextID.Add(1), l.now, -1
 	if ap := addrPortOf(gc.RemoteAddr()); ap.IsValid() {
 		c.addr = makePeerAddr(ap)
 		if z := ap.Addr().Zone(); z != "" {
@@ -336,6 +336,9 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	c.state = stateClosed
 	c.setHeld(0)
+	if c.isTLS() {
+		c.tlsClosed() // ends a handshake in flight, wipes the keys
+	}
 	c.loop.removeConn(c)
 	if len(c.loop.heads) != 0 {
 		delete(c.loop.heads, c)
@@ -356,7 +359,12 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	l := c.loop
 	l.begin()
 	c.lastRead = l.now
-	action := c.onTraffic()
+	var action gnet.Action
+	if c.isTLS() {
+		action = c.tlsTraffic() // decrypts, then onTraffic on the plaintext
+	} else {
+		action = c.onTraffic()
+	}
 	l.flush() // before end(): deferred OnClose handlers must see this read's writes
 	l.end()
 	return action
@@ -390,9 +398,8 @@ func (c *Conn) onTraffic() gnet.Action {
 // OnTraffic, Peek returns the loop's read buffer or a copy gnet made, both
 // left alone until the event ends.
 func (c *Conn) readFrames(copyIn bool) gnet.Action {
-	gc := c.gc
 	if c.state == stateClosed {
-		_, _ = gc.Discard(-1)
+		c.discardIn(-1)
 		return gnet.None
 	}
 	d := c.decoder()
@@ -403,11 +410,10 @@ func (c *Conn) readFrames(copyIn bool) gnet.Action {
 
 // decodeFrames is readFrames with c's Decoder d.
 func (c *Conn) decodeFrames(d *codec.Decoder, copyIn bool) gnet.Action {
-	gc := c.gc
 	if c.held != 0 && c.waiting(d) {
 		return gnet.None
 	}
-	buf, _ := gc.Peek(-1)
+	buf := c.peekIn()
 	if copyIn {
 		c.loop.early = append(c.loop.early[:0], buf...)
 		buf = c.loop.early
@@ -438,7 +444,7 @@ func (c *Conn) decodeFrames(d *codec.Decoder, copyIn bool) gnet.Action {
 	// Never Discard(0): gnet reads n <= 0 as "discard everything", which
 	// would drop the start of a frame that has not fully arrived.
 	if off > 0 {
-		_, _ = gc.Discard(off)
+		c.discardIn(off)
 	}
 	lc := &c.loop.counters
 	lc.nFramesIn += frames
@@ -488,7 +494,7 @@ func (c *Conn) dispatch(ev codec.Event) {
 // read searches only its new bytes for the blank line.
 func (c *Conn) handshake() (gnet.Action, bool) {
 	s, l := c.loop.srv, c.loop
-	buf, _ := c.gc.Peek(-1)
+	buf := c.peekIn()
 	kept := l.heads[c] // nil unless earlier reads brought part of the head
 	end := headEnd(kept, buf)
 	if end < 0 {
@@ -520,8 +526,8 @@ func (c *Conn) handshake() (gnet.Action, bool) {
 		if req.Method == "HEAD" {
 			out = out[:len(out)-len(resp.Body)]
 		}
-		_, _ = c.gc.Discard(-1)
-		_, _ = c.gc.Write(out)
+		c.discardIn(-1)
+		c.writeRaw(out)
 		c.state = stateClosed
 		return gnet.Close, false
 	}
@@ -571,10 +577,10 @@ func (c *Conn) open(r *route, u upgradeInfo, end int, req Request, id any) (gnet
 		c.proto = uint8(slices.Index(r.protos, p) + 1) // Handle caps protos at 255
 	}
 	z := c.negotiateDeflate(req)
-	_, _ = c.gc.Discard(end)
+	c.discardIn(end)
 	l.counters.nBytesIn += int64(end)
 	var out [256]byte
-	_, _ = c.gc.Write(appendSwitching(out[:0], u, c.Protocol(), z.Response))
+	c.writeRaw(appendSwitching(out[:0], u, c.Protocol(), z.Response))
 	if c.state == stateClosed { // the write failed and gnet closed the connection
 		c.releaseSlots()
 		return gnet.None, false
@@ -602,8 +608,8 @@ func (c *Conn) refuse(err error) gnet.Action {
 	}
 	c.loop.srv.stats.refused[he.reason].Add(1)
 	c.loop.srv.log.connDebug("refused", c, slog.Int("status", he.status), slog.String("reason", he.reason.String()), slog.String("detail", he.msg))
-	_, _ = c.gc.Discard(-1)
-	_, _ = c.gc.Write(appendResponse(nil, errorResponse(he)))
+	c.discardIn(-1)
+	c.writeRaw(appendResponse(nil, errorResponse(he)))
 	c.state = stateClosed
 	return gnet.Close
 }

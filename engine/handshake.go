@@ -158,7 +158,7 @@ func (l *Loop) keepHead(c *Conn, kept, b []byte) {
 		kept = make([]byte, 0, max(2*len(b), 512))
 	}
 	l.heads[c] = append(kept, b...)
-	_, _ = c.gc.Discard(len(b))
+	c.discardIn(len(b))
 }
 
 // upgradeInfo is what a valid WebSocket upgrade request carries.

@@ -118,6 +118,13 @@ func dialRaw(t testing.TB, addr net.Addr, path string) *rawClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return upgradeRaw(t, conn, path)
+}
+
+// upgradeRaw completes the upgrade to path on conn (plain TCP, or a TLS
+// connection).
+func upgradeRaw(t testing.TB, conn net.Conn, path string) *rawClient {
+	t.Helper()
 	t.Cleanup(func() { conn.Close() })
 	rc := &rawClient{t: t, conn: conn, br: bufio.NewReader(conn)}
 	rc.dec.Role = codec.RoleClient

@@ -64,6 +64,7 @@ type Loop struct {
 	sweep    sweepTask
 
 	flate loopFlate // permessage-deflate state shared by the loop's connections
+	tls   loopTLS   // TLS scratch and the plaintext of the read being handled (tlsconn.go)
 
 	// The Decoder of the connection being read, decConn, when it has none
 	// of its own, and the limits connections use (decode.go).

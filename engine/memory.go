@@ -79,12 +79,17 @@ const (
 // buffers accounted above. It is the hook described in the comment at the
 // top of this file: add a buffer's capacity here, and call c.account() on
 // the loop after the buffer grows or is freed. Today: the start of a
-// request head that came in several reads (Loop.heads).
+// request head that came in several reads (Loop.heads), and a TLS
+// connection's state (tlsHeld).
 func (c *Conn) extraHeld() int {
+	n := 0
 	if c.state == stateHandshake && len(c.loop.heads) != 0 {
-		return cap(c.loop.heads[c])
+		n = cap(c.loop.heads[c])
 	}
-	return 0
+	if c.isTLS() {
+		n += c.tlsHeld()
+	}
+	return n
 }
 
 // inHeld is the charge for n bytes in gnet's inbound ring.
@@ -343,7 +348,7 @@ func (c *Conn) closeWith(code codec.StatusCode, reason string) {
 		// Straight to gnet: frames queued in the loop for a closed
 		// connection are dropped, and gnet sends what it buffered before
 		// it closes the socket.
-		_, _ = c.gc.Write(codec.AppendClose(buf[:0], code, reason, nil))
+		c.writeRaw(codec.AppendClose(buf[:0], code, reason, nil))
 	}
 	if c.code == 0 || c.state == stateOpen {
 		c.setClose(code, reason)
@@ -362,11 +367,11 @@ func (c *Conn) waiting(d *codec.Decoder) bool {
 	if c.state != stateOpen {
 		return false
 	}
-	in := c.gc.InboundBuffered()
+	in := c.inBuffered()
 	if in < 2 {
 		return false
 	}
-	hdr, _ := c.gc.Peek(min(in, 14)) // the ring's head: no copy unless the header wraps
+	hdr := c.peekHead(min(in, 14)) // the ring's head: no copy unless the header wraps
 	if need := d.FrameSize(hdr); need == 0 || need <= int64(in) {
 		return false
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"runtime"
 	"time"
@@ -17,6 +18,13 @@ const (
 	DefaultMaxHeaderBytes   = 8 << 10
 	DefaultMaxOutboundBytes = 1 << 20
 	DefaultMessageTimeout   = 30 * time.Second
+	// DefaultTLSHandshakeWorkers is the TLS handshakes in progress per CPU
+	// core when Config.TLSHandshakeWorkers is zero: a handshake's CPU is
+	// about 0.3 ms of a core (ECDSA P-256), and a worker also waits the
+	// client's round trip, so a few per core keep the cores busy at
+	// loopback or LAN latency (over a 50 ms round trip, 16 workers do at
+	// most ~300 handshakes/s: raise it for distant clients).
+	DefaultTLSHandshakeWorkers = 8
 
 	// DefaultCompressionThreshold is the smallest message compressed when
 	// Compression is on: below it deflate saves a few bytes at best and
@@ -126,6 +134,27 @@ type Config struct {
 	// that upgrades get 503 (ReasonUpgradeBusy). If zero,
 	// Upgrade runs on the loop (see Upgrader for when that is better).
 	UpgradeWorkers int
+	// TLS, if not nil, serves TLS on Addr: every connection does a TLS
+	// handshake (crypto/tls, with this configuration, on
+	// TLSHandshakeWorkers goroutines off the loops), then the upgrade or
+	// the HTTP routes inside it. After a TLS 1.3 handshake the connection
+	// keeps only its keys: the engine's record layer (codec/tlsrec) runs
+	// on the loops. TLS 1.2 connections, if MinVersion allows them, keep a
+	// crypto/tls Conn. MinVersion below 1.2 is raised to 1.2; empty
+	// NextProtos means "http/1.1"; session tickets are off (every
+	// handshake is a full one). Certificates are read through the config
+	// at each handshake: a GetCertificate that swaps them reloads without
+	// a restart. HandshakeTimeout covers the TLS handshake and the
+	// upgrade together. See tls.go.
+	TLS *tls.Config
+	// TLSHandshakeWorkers is how many TLS handshakes run at once, each on
+	// its own goroutine (fixed, never one per connection), from the first
+	// complete ClientHello to the client's Finished: a worker also waits
+	// the client's round trip. More wait in a queue of 1,024 per worker
+	// (their bytes in the loops' buffers, charged to MemoryBudget); beyond
+	// that connections are closed. If zero, DefaultTLSHandshakeWorkers
+	// per CPU core.
+	TLSHandshakeWorkers int
 	// Logger receives the engine's logs: connection lifecycle and every
 	// refused connection's reason at debug, slow consumers at warn
 	// (rate-limited), nothing per message. If nil, logs are discarded.
@@ -173,6 +202,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TLSHandshakeWorkers <= 0 {
+		c.TLSHandshakeWorkers = DefaultTLSHandshakeWorkers * runtime.NumCPU()
 	}
 	return c
 }

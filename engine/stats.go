@@ -146,6 +146,8 @@ type Stats struct {
 	DeflateConns  int64
 	InflateErrors int64
 	DeflateOpen   int64 // open connections that negotiated permessage-deflate
+	// TLS counts TLS handshakes, KeyUpdates and alerts (Config.TLS).
+	TLS TLSStats
 }
 
 // Stats returns the counters. Safe from any goroutine.
@@ -165,6 +167,7 @@ func (s *Server) Stats() Stats {
 		MemoryBudget:    s.cfg.MemoryBudget,
 		MessageTimeouts: s.stats.msgTimeouts.Load(),
 		MemoryReleases:  s.stats.releases.Load(),
+		TLS:             s.tls.stats(),
 	}
 	for i := range st.Evicted {
 		st.Evicted[i] = s.stats.evicted[i].Load()

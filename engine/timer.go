@@ -42,6 +42,9 @@ func (t *sweepTask) Run(l *Loop) {
 	// l.conns does not change until the event ends (Loop.removeConn), and
 	// a closed connection matches no case.
 	for _, c := range l.conns {
+		if c.isTLS() {
+			c.tlsSweep(now) // TLS handshake timeouts, idle AEADs
+		}
 		switch c.state {
 		case stateHandshake, stateUpgrading:
 			if now-c.t0 > int64(cfg.HandshakeTimeout) {

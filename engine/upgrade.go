@@ -101,8 +101,8 @@ func (c *Conn) refuseUpgrade(rf *Refusal) {
 	}
 	// The request's query and headers are not logged: they may hold tokens.
 	s.log.connDebug("refused", c, slog.Int("status", status), slog.String("reason", reason))
-	_, _ = c.gc.Discard(-1)
-	_, _ = c.gc.Write(appendRefusal(nil, rf))
+	c.discardIn(-1)
+	c.writeRaw(appendRefusal(nil, rf))
 	c.state = stateClosed
 }
 
@@ -111,7 +111,7 @@ func (c *Conn) refuseUpgrade(rf *Refusal) {
 // (upgradeJob.Run), charged to the memory budget and bounded by the head
 // limit plus upgradeSlack; beyond that the connection is refused.
 func (c *Conn) whileUpgrading() gnet.Action {
-	if c.gc.InboundBuffered() > c.loop.srv.cfg.MaxHeaderBytes+upgradeSlack {
+	if c.inBuffered() > c.loop.srv.cfg.MaxHeaderBytes+upgradeSlack {
 		return c.refuse(errEarlyData)
 	}
 	c.account()

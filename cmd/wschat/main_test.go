@@ -17,6 +17,7 @@ import (
 
 	"edgews/codec"
 	"edgews/engine"
+	"edgews/engine/enginetest"
 	"edgews/hub"
 	"github.com/gorilla/websocket"
 )
@@ -139,32 +140,14 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string // stdout
-	stderr *syncBuffer
+	stderr *enginetest.SyncBuffer
 	waited chan error
-}
-
-// syncBuffer collects stderr, written by exec's copying goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func startClient(t *testing.T, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(build(t), args...)
-	p := &proc{cmd: cmd, lines: make(chan string, 64), stderr: new(syncBuffer), waited: make(chan error, 1)}
+	p := &proc{cmd: cmd, lines: make(chan string, 64), stderr: new(enginetest.SyncBuffer), waited: make(chan error, 1)}
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

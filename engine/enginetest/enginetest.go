@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,4 +61,23 @@ func Missing(t testing.TB, why string) {
 		t.Fatalf("%s: CI must install it (see .ci/run)", why)
 	}
 	t.Skip(why)
+}
+
+// SyncBuffer collects what a command writes (exec's copying goroutine)
+// while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

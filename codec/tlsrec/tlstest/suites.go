@@ -22,7 +22,10 @@ var suitesMu sync.Mutex
 
 // OnlySuite makes every crypto/tls handshake of the process offer and
 // accept only the TLS 1.3 suite id until the test ends. Tests using it
-// must not run in parallel with other TLS tests.
+// must not run in parallel with other TLS tests, and must call it before
+// they start the servers and clients it should affect (a server's
+// handshake goroutines must start after it, for the race detector's
+// happens-before, and stop before the test ends).
 func OnlySuite(t testing.TB, id uint16) {
 	t.Helper()
 	suitesMu.Lock()

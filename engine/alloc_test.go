@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"edgews/codec"
+	"edgews/codec/tlsrec"
 )
 
 // A frame read, echoed and written costs no allocation: decode in place,
@@ -122,5 +123,25 @@ func TestCompressedIdleConnMemory(t *testing.T) {
 	t.Logf("idle connection: %.0f B plain, %.0f B with permessage-deflate", plain, zipped)
 	if zipped-plain > 64 || plain-zipped > 64 {
 		t.Fatalf("a compressed idle connection holds %.0f B, a plain one %.0f B: more than 64 B apart", zipped, plain)
+	}
+}
+
+// Over TLS: the records are opened in place, the frames decoded from the
+// plaintext, the echoes sealed in the loop's scratch: no allocation.
+func TestTLSEchoPathAllocs(t *testing.T) {
+	p, pc, frames := tlsEchoInProc(t, false, 4)
+	in := make([]byte, 0, tlsrec.SealedLen(len(frames)))
+	run := func() {
+		pc.in = pc.seal(in[:0], frames)
+		p.srv.OnTraffic(pc)
+	}
+	run()
+	if allocs := testing.AllocsPerRun(1000, run); allocs != 0 {
+		t.Fatalf("read+open+echo+seal+write: %v allocs per read, want 0", allocs)
+	}
+	before := pc.written
+	run()
+	if got, want := pc.written-before, int64(tlsrec.SealedLen(4*132)); got != want || len(pc.in) != 0 {
+		t.Fatalf("one read echoed %d bytes, want %d: four 132-byte frames in one record", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"edgews/codec"
+	"edgews/codec/tlsrec"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -57,6 +58,9 @@ func (p *InProc) Open(target string, i int, capture bool, header ...string) (*Co
 		req += h + "\r\n"
 	}
 	pc.in = append(pc.in, req+"\r\n"...)
+	if c.isTLS() {
+		p.openTLS(pc, c) // as if its handshake had just ended (inproc_tls.go)
+	}
 	p.srv.OnTraffic(pc)
 	if c.state != stateOpen {
 		return nil, fmt.Errorf("engine: inproc open %s: %s", target, pc.out)
@@ -178,7 +182,9 @@ type pipeConn struct {
 	closed     bool
 	stalled    bool // the peer does not read: writes stay in queued
 	queued     int
-	reset      *Server // non-nil: the peer reset; the next socket write fails and closes (InProc.Reset)
+	reset      *Server      // non-nil: the peer reset; the next socket write fails and closes (InProc.Reset)
+	rec        *tlsrec.Conn // a TLS server's: the client's record layer
+	raw        []byte       // records written, not yet opened (capture)
 }
 
 func (pc *pipeConn) Context() any              { return pc.ctx }
@@ -203,6 +209,9 @@ func (pc *pipeConn) Close() error { pc.closed = true; return nil }
 func (pc *pipeConn) Write(b []byte) (int, error) { return pc.Writev([][]byte{b}) }
 
 func (pc *pipeConn) Writev(bs [][]byte) (int, error) {
+	if pc.rec != nil && pc.capture && !pc.stalled && pc.queued == 0 && pc.reset == nil {
+		return pc.writeTLS(bs)
+	}
 	if pc.stalled || pc.queued > 0 {
 		for _, b := range bs {
 			pc.queued += len(b)

@@ -32,18 +32,12 @@ import (
 // written with one write per 64 KiB.
 //
 // Memory (memory.go's extraHeld): a handshake in flight is charged
-// tlsHandshakeHeld plus the bytes fed to it; a carried plaintext its
+// tlsrec.HandshakeHeld (measured at 12 KB) plus the bytes fed to it; a carried plaintext its
 // capacity; the AEADs a connection has built (tlsrec.Conn.HeldAEAD, which
 // the sweep drops once a connection is idle); a TLS 1.2 connection its
 // kept crypto/tls Conn (Handshake.Held12). Partial records wait in gnet's
 // inbound buffer and sealed bytes the peer has not taken in its outbound
 // buffer, both charged as on a plain connection.
-
-// tlsHandshakeHeld is what a TLS handshake in flight is charged, besides
-// the bytes fed to it: crypto/tls's Conn, handshake state and key shares
-// (X25519MLKEM768 included), measured at about 12 KB by
-// TestTLSHandshakeHeld.
-const tlsHandshakeHeld = 16 << 10
 
 // tlsQueuePerWorker bounds the handshakes waiting for each worker; more
 // are closed (TLSBusy). A var for tests.

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,10 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"edgews/codec"
+	"edgews/codec/tlsrec"
 	"edgews/codec/tlsrec/tlstest"
 	"edgews/engine"
 	"edgews/engine/enginetest"
@@ -359,4 +364,282 @@ func TestTLSPythonSSL(t *testing.T) {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
 	t.Logf("python: %s", bytes.TrimSpace(out))
+}
+
+// recClient is a client whose record layer is tlsrec's, over a blocking
+// TCP connection: it can send what crypto/tls never would (a flipped
+// bit, a replayed record).
+type recClient struct {
+	t    *testing.T
+	conn net.Conn
+	rec  tlsrec.Conn
+	in   []byte // records read, not yet opened
+	data []byte // application data opened, not yet consumed
+	dec  codec.Decoder
+}
+
+func dialRec(t *testing.T, srv *engine.Server, ca *tlstest.CA) *recClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	pool := tlsrec.NewPool(1, 1)
+	defer pool.Close()
+	h, rest, err := tlsrec.Drive(conn, pool, tlsrec.Client, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &recClient{t: t, conn: conn, in: append(h.Leftover(), rest...)}
+	rc.dec.Role = codec.RoleClient
+	rc.dec.MaxFrameSize, rc.dec.MaxMessageSize = 1<<30, 1<<30
+	in, out := h.Secrets()
+	if err := rc.rec.Init(tlsrec.Client, h.CipherSuite(), in, out); err != nil {
+		t.Fatal(err)
+	}
+	rc.send(rc.seal([]byte(strings.Replace(upgradeReq, "%s", "/echo", 1))))
+	for !bytes.Contains(rc.data, []byte("\r\n\r\n")) {
+		if err := rc.read(); err != nil {
+			t.Fatalf("reading the 101: %v", err)
+		}
+	}
+	rc.data = rc.data[bytes.Index(rc.data, []byte("\r\n\r\n"))+4:]
+	return rc
+}
+
+func (rc *recClient) seal(b []byte) []byte {
+	out, err := rc.rec.Seal(nil, b)
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	return out
+}
+
+func (rc *recClient) send(b []byte) {
+	if _, err := rc.conn.Write(b); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+// read opens what arrives next; the error is the record layer's (the
+// node's alert) or the socket's.
+func (rc *recClient) read() error {
+	for {
+		if len(rc.in) > 0 {
+			res, err := rc.rec.Open(rc.in)
+			rc.data = append(rc.data, res.Data...)
+			rc.in = append(rc.in[:0], rc.in[res.N:]...)
+			if err != nil || len(res.Data) > 0 || res.KeyUpdates > 0 {
+				return err
+			}
+		}
+		_ = rc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 32<<10)
+		n, err := rc.conn.Read(buf)
+		rc.in = append(rc.in, buf[:n]...)
+		if n == 0 && err != nil {
+			return err
+		}
+	}
+}
+
+// echo sends a frame and waits for its echo.
+func (rc *recClient) echo(msg string) {
+	rc.t.Helper()
+	rc.send(rc.seal(frame(true, codec.OpText, []byte(msg))))
+	for {
+		ev, n, err := rc.dec.Next(rc.data)
+		if err != nil {
+			rc.t.Fatal(err)
+		}
+		if ev.Kind == codec.KindMessage {
+			if string(ev.Payload) != msg {
+				rc.t.Fatalf("echo %q, want %q", ev.Payload, msg)
+			}
+			rc.data = rc.data[n:]
+			return
+		}
+		if err := rc.read(); err != nil {
+			rc.t.Fatalf("waiting for the echo: %v", err)
+		}
+	}
+}
+
+// expectAlert reads until the node's alert and then the end of TCP.
+func (rc *recClient) expectAlert(want tlsrec.Alert) {
+	rc.t.Helper()
+	for {
+		err := rc.read()
+		var ae *tlsrec.AlertError
+		if errors.As(err, &ae) {
+			if ae.Alert != want || !ae.Remote {
+				rc.t.Fatalf("alert %v, want the node's %v", ae, want)
+			}
+			if err := rc.read(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+				rc.t.Fatalf("after the alert: %v, want the connection closed", err)
+			}
+			return
+		}
+		if err != nil {
+			rc.t.Fatalf("waiting for %v: %v", want, err)
+		}
+	}
+}
+
+// TestTLSRecordFaults: the node's record layer against records crypto/tls
+// would never send: each fault gets its alert and a close, and the node
+// keeps serving; a KeyUpdate asking for the node's is followed and
+// answered.
+func TestTLSRecordFaults(t *testing.T) {
+	srv, _, ca := tlsEcho(t, engine.Config{})
+	for _, tt := range []struct {
+		name  string
+		send  func(rc *recClient)
+		alert tlsrec.Alert
+	}{
+		{"flipped bit", func(rc *recClient) {
+			r := rc.seal(frame(true, codec.OpText, []byte("flip")))
+			r[len(r)-3] ^= 0x10
+			rc.send(r)
+		}, tlsrec.AlertBadRecordMAC},
+		{"replayed record", func(rc *recClient) {
+			r := rc.seal(frame(true, codec.OpText, []byte("once")))
+			rc.send(append(r, r...))
+		}, tlsrec.AlertBadRecordMAC},
+		{"reordered records", func(rc *recClient) {
+			a := rc.seal(frame(true, codec.OpText, []byte("first")))
+			b := rc.seal(frame(true, codec.OpText, []byte("second")))
+			rc.send(append(b, a...))
+		}, tlsrec.AlertBadRecordMAC},
+		{"over-long record", func(rc *recClient) {
+			rc.send([]byte{23, 3, 3, 0x41, 0x01})
+		}, tlsrec.AlertRecordOverflow},
+		{"plaintext alert", func(rc *recClient) {
+			rc.send(tlsrec.PlainAlert(tlsrec.AlertHandshakeFailure))
+		}, tlsrec.AlertUnexpectedMessage},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := dialRec(t, srv, ca)
+			rc.echo("before the fault")
+			tt.send(rc)
+			rc.expectAlert(tt.alert)
+		})
+	}
+	rc := dialRec(t, srv, ca)
+	rc.echo("one")
+	ku, err := rc.rec.AppendKeyUpdate(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.send(ku)
+	rc.echo("after our update")
+	if rc.rec.NeedKeyUpdate() {
+		t.Fatal("the node asked for another update")
+	}
+	st := srv.Stats().TLS
+	if st.AlertsSent["bad_record_mac"] != 3 || st.AlertsSent["record_overflow"] != 1 || st.AlertsSent["unexpected_message"] != 1 ||
+		st.KeyUpdatesReceived != 1 || st.KeyUpdatesSent != 1 {
+		t.Fatalf("TLS stats: %+v", st)
+	}
+}
+
+// TestTLSHandshakeStorm: a burst of TLS connects, far more than the
+// workers, while connected users echo: the pool stays at its size, every
+// handshake ends (done or counted), the users are served throughout, and
+// what the handshakes held is charged to the memory budget and released.
+func TestTLSHandshakeStorm(t *testing.T) {
+	const workers, storm, users = 4, 200, 10
+	srv, _, ca := tlsEcho(t, engine.Config{TLSHandshakeWorkers: workers, MemoryBudget: 64 << 20})
+	var clients []*rawClient
+	for range users {
+		rc, _ := dialTLS(t, srv, ca, nil, "/echo")
+		clients = append(clients, rc)
+	}
+	stop := make(chan struct{})
+	var echoed atomic.Int64
+	var wg sync.WaitGroup
+	for _, rc := range clients {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rc.conn.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := rc.conn.Write(frame(true, codec.OpText, []byte("still here"))); err != nil {
+					t.Errorf("echo user: %v", err)
+					return
+				}
+				ev, err := rc.next(10 * time.Second)
+				if err != nil || string(ev.Payload) != "still here" {
+					t.Errorf("echo user during the storm: %q, %v", ev.Payload, err)
+					return
+				}
+				echoed.Add(1)
+			}
+		})
+	}
+	var maxHeld atomic.Int64
+	watch := make(chan struct{})
+	go func() {
+		defer close(watch)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			if h := srv.HeldBytes(); h > maxHeld.Load() {
+				maxHeld.Store(h)
+			}
+		}
+	}()
+	cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+	var ok atomic.Int64
+	jobs := make(chan struct{})
+	var dialers sync.WaitGroup
+	for range 32 {
+		dialers.Go(func() {
+			for range jobs {
+				c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", srv.Addr().String(), cfg)
+				if err == nil {
+					ok.Add(1)
+					c.Close()
+				}
+			}
+		})
+	}
+	before := echoed.Load()
+	for range storm {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	dialers.Wait()
+	during := echoed.Load() - before
+	close(stop)
+	wg.Wait()
+	<-watch
+	st := srv.Stats().TLS
+	t.Logf("storm: %d of %d handshakes done, %d echoes during it, peak %d running, held at most %d bytes", ok.Load(), storm, during, st.HandshakesPeak, maxHeld.Load())
+	if ok.Load() != storm {
+		t.Fatalf("%d of %d storm handshakes completed", ok.Load(), storm)
+	}
+	if st.HandshakesPeak > workers {
+		t.Fatalf("%d handshakes ran at once with %d workers", st.HandshakesPeak, workers)
+	}
+	if during == 0 {
+		t.Fatal("no echo was served during the storm")
+	}
+	if maxHeld.Load() == 0 || maxHeld.Load() > 64<<20 {
+		t.Fatalf("held at most %d bytes during the storm", maxHeld.Load())
+	}
+	enginetest.CheckFor(t, 5*time.Second, func() bool {
+		s := srv.Stats().TLS
+		// A storm client closes at once: its Finished may reach a node
+		// that sees the close first (counted closed).
+		return s.Handshakes[engine.TLSOK]+s.Handshakes[engine.TLSClosed] == storm+users && s.HandshakesRunning == 0 && s.HandshakesQueued == 0
+	}, "every handshake counted")
+	enginetest.CheckFor(t, 5*time.Second, func() bool { return srv.HeldBytes() == 0 }, "the handshakes' memory released")
 }

@@ -306,8 +306,8 @@ func (t *tlsConn) read13() gnet.Action {
 		return t.recordError(err)
 	}
 	if c.state != stateClosed && t.rec.NeedKeyUpdate() && c.pendHead == 0 {
-		t.writeRecord(t.rec.AppendKeyUpdate(c.loop.tls.buf(), false))
 		c.loop.srv.tls.st.kuOut.Add(1)
+		t.writeRecord(t.rec.AppendKeyUpdate(c.loop.tls.buf(), false))
 	}
 	if act == gnet.Close {
 		t.closeNotify()
@@ -469,7 +469,9 @@ func (c *Conn) tlsWritev(iov [][]byte) {
 		return
 	}
 	l := c.loop
-	ku := t.rec.NeedKeyUpdate()
+	if t.rec.NeedKeyUpdate() {
+		l.srv.tls.st.kuOut.Add(1) // Seal answers the client's request first
+	}
 	parts, size := l.tls.parts[:0], 0
 	for _, b := range iov {
 		for len(b) > 0 && c.state != stateClosed {
@@ -488,9 +490,6 @@ func (c *Conn) tlsWritev(iov [][]byte) {
 	}
 	clear(parts)
 	l.tls.parts = parts[:0]
-	if ku && !t.rec.NeedKeyUpdate() {
-		l.srv.tls.st.kuOut.Add(1) // Seal answered the client's request first
-	}
 	if int(t.aeadHeld) != t.rec.HeldAEAD() {
 		c.account()
 	}
@@ -608,7 +607,7 @@ func (c *Conn) tlsHeld() int {
 		n += cap(x.pt)
 		switch t.phase {
 		case tlsHandshake:
-			n += tlsHandshakeHeld + x.hs.Buffered()
+			n += tlsrec.HandshakeHeld + x.hs.Buffered()
 		case tls12:
 			n += x.hs.Held12()
 		}

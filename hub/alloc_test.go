@@ -15,6 +15,16 @@ import (
 // writes to every member.
 func TestBroadcastAllocs(t *testing.T) {
 	p, _ := newChat(t, 2)
+	broadcastAllocs(t, p)
+}
+
+// Over TLS too: each member's record is sealed in the loop's scratch.
+func TestBroadcastAllocsTLS(t *testing.T) {
+	p, _ := newTLSChat(t, 2)
+	broadcastAllocs(t, p)
+}
+
+func broadcastAllocs(t *testing.T, p *engine.InProc) {
 	var members []*engine.Conn
 	for i := 0; i < 101; i++ {
 		c, err := p.Open("/chat", i%2, false) // counting, not capturing

@@ -429,3 +429,9 @@ func (h *Handshake) Held12() int {
 // held12 is the heap a kept TLS 1.2 crypto/tls Conn and its Handshake hold
 // once idle, as allocated, measured with Go 1.26 (TestHeld12).
 const held12 = 8 << 10
+
+// HandshakeHeld is the heap a server handshake in flight holds, as
+// allocated: crypto/tls's Conn, its handshake state and key shares
+// (X25519MLKEM768 included), the cloned config (TestHandshakeHeld). The
+// bytes fed to it come on top (Buffered).
+const HandshakeHeld = 16 << 10

@@ -53,3 +53,48 @@ func TestHeld12(t *testing.T) {
 		t.Fatalf("a kept TLS 1.2 connection holds %d bytes; held12 is %d", per, held12)
 	}
 }
+
+// TestHandshakeHeld measures what a server handshake in flight holds: 50
+// of them fed a ClientHello, each waiting on its worker for the client's
+// Finished, against the heap once they are aborted.
+func TestHandshakeHeld(t *testing.T) {
+	_, cert := testCerts(t)
+	hello := clientHello(t)
+	const n = 50
+	pool := NewPool(n, n)
+	defer pool.Close()
+	sent := make(chan struct{}, n)
+	done := make(chan struct{}, n)
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs := make([]*Handshake, n)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for i := range hs {
+		first := true
+		hs[i] = NewServer(cfg, func(*Handshake, []byte) {
+			if first {
+				first = false
+				sent <- struct{}{}
+			}
+		}, func(*Handshake) { done <- struct{}{} })
+		hs[i].Feed(hello)
+		pool.Submit(hs[i])
+	}
+	for range n {
+		<-sent
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	per := int64(m1.HeapAlloc-m0.HeapAlloc) / n
+	for _, h := range hs {
+		h.Abort()
+	}
+	for range n {
+		<-done
+	}
+	t.Logf("a server handshake in flight holds %d bytes (charged %d)", per, HandshakeHeld)
+	if per > 2*HandshakeHeld || per < HandshakeHeld/4 {
+		t.Fatalf("a handshake in flight holds %d bytes; HandshakeHeld is %d", per, HandshakeHeld)
+	}
+}

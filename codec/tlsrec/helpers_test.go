@@ -36,45 +36,6 @@ func tcpPair(t *testing.T) (a, b net.Conn) {
 	return a, b
 }
 
-// drive runs h over raw as an event loop would: whole records read from
-// raw are fed to h until it has finished; its flights are written to raw.
-// It returns h once done, and the bytes read but not fed (after the
-// handshake's leftover, the start of the record stream).
-func drive(t *testing.T, pool *Pool, raw net.Conn, h *Handshake, done <-chan *Handshake) []byte {
-	t.Helper()
-	if !pool.Submit(h) {
-		t.Fatal("pool full")
-	}
-	restc := make(chan []byte, 1)
-	go func() {
-		var buf []byte
-		tmp := make([]byte, 4096)
-		for {
-			n, err := raw.Read(tmp)
-			buf = append(buf, tmp[:n]...)
-			if k := RecordsLen(buf); k > 0 {
-				if !h.Feed(buf[:k]) {
-					break
-				}
-				buf = append([]byte(nil), buf[k:]...)
-			}
-			if err != nil {
-				break
-			}
-		}
-		restc <- buf
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("handshake did not finish")
-	}
-	_ = raw.SetReadDeadline(time.Now())
-	rest := <-restc
-	_ = raw.SetReadDeadline(time.Time{})
-	return rest
-}
-
 // side is one end of a handshake between tlsrec and crypto/tls: the
 // crypto/tls end, our raw socket, our Handshake and Conn, and the record
 // bytes already read after the handshake.
@@ -110,22 +71,20 @@ func handshake(t *testing.T, pool *Pool, role Role, srvCfg, cliCfg *tls.Config) 
 	t.Helper()
 	peerRaw, raw := tcpPair(t)
 	s := &side{raw: raw}
-	newH := NewServer
 	if role == Server {
 		s.peer = tls.Client(peerRaw, cliCfg)
 	} else {
-		s.peer, newH = tls.Server(peerRaw, srvCfg), NewClient
+		s.peer = tls.Server(peerRaw, srvCfg)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.peer.Handshake() }()
-	done := make(chan *Handshake, 1)
 	cfg := srvCfg
 	if role == Client {
 		cfg = cliCfg
 	}
-	s.h = newH(cfg, func(_ *Handshake, b []byte) { _, _ = raw.Write(b) }, func(h *Handshake) { done <- h })
-	rest := drive(t, pool, raw, s.h, done)
-	if err := s.h.Err(); err != nil {
+	var rest []byte
+	var err error
+	if s.h, rest, err = Drive(raw, pool, role, cfg); err != nil {
 		t.Fatalf("tlsrec handshake: %v", err)
 	}
 	// A crypto/tls server's handshake returns once it has our Finished,

@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"crypto/tls"
+	"testing"
+
+	"edgews/codec"
+)
+
+// tlsEchoInProc opens an InProc TLS echo connection and returns its pipe
+// and the records of n masked 128-byte text frames from the client.
+func tlsEchoInProc(tb testing.TB, capture bool, n int) (*InProc, *pipeConn, []byte) {
+	p, pc, frames, _ := tlsEchoPayload(tb, capture, n)
+	return p, pc, frames
+}
+
+// tlsEchoPayload is tlsEchoInProc, with the frames' payload.
+func tlsEchoPayload(tb testing.TB, capture bool, n int) (*InProc, *pipeConn, []byte, []byte) {
+	p := NewInProc(Config{TLS: &tls.Config{}}, 1)
+	p.Server().Handle("/echo", fuzzEcho{})
+	c, err := p.Open("/echo", 0, capture)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pc := c.gc.(*pipeConn)
+	m := [4]byte{1, 2, 3, 4}
+	payload := make([]byte, 128)
+	for i := range payload {
+		payload[i] = 'a' + byte(i%26)
+	}
+	var frames []byte
+	for range n {
+		frames = codec.AppendFrame(frames, true, codec.OpText, payload, &m)
+	}
+	return p, pc, frames, payload
+}
+
+// TestTLSInProcEcho reads frames out of records split at every byte (a
+// record and a frame cut anywhere), echoes them, and opens the echoes.
+func TestTLSInProcEcho(t *testing.T) {
+	p, pc, frames, payload := tlsEchoPayload(t, true, 3)
+	c := pc.ctx.(*Conn)
+	for k := 0; k < 200; k += 7 {
+		records := pc.seal(pc.seal(nil, frames[:100]), frames[100:])
+		k := min(k, len(records))
+		pc.in = append(pc.in, records[:k]...)
+		p.srv.OnTraffic(pc)
+		pc.in = append(pc.in, records[k:]...)
+		p.srv.OnTraffic(pc)
+		got := p.Received(c)
+		if len(got) != 3 || got[0] != string(payload) || got[1] != string(payload) || got[2] != string(payload) {
+			t.Fatalf("split at %d: echoes %q", k, got)
+		}
+		if len(pc.in) != 0 || tlsOf(c).x != nil {
+			t.Fatalf("split at %d: %d bytes left unread, carried %v", k, len(pc.in), tlsOf(c).x)
+		}
+	}
+}

@@ -31,6 +31,7 @@ type options struct {
 	version        bool
 	auth           authFlags
 	cluster        clusterFlags
+	tls            tlsFlags
 	historyShared  bool
 	historyWait    time.Duration
 	backend        backendFlags
@@ -55,6 +56,8 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, []group) {
 	fs.IntVar(&e.SocketRecvBuffer, "sock-rcvbuf", 0, "SO_RCVBUF per connection in bytes (0 = kernel default)")
 	fs.IntVar(&e.SocketSendBuffer, "sock-sndbuf", 0, "SO_SNDBUF per connection in bytes (0 = kernel default)")
 	add("Network", "addr", "loops", "reuseport", "sock-rcvbuf", "sock-sndbuf")
+
+	add("TLS", addTLSFlags(fs, &o.tls, e)...)
 
 	fs.DurationVar(&e.PingPeriod, "ping-period", 0, "how often the node pings each connection (0 = off)")
 	fs.DurationVar(&e.Timeout, "timeout", engine.DefaultTimeout, "close a connection silent this long with 1001 (negative = off)")

@@ -66,6 +66,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	o.engine.Logger = logger
 	o.hub.Logger = logger
+	ts, err := o.tls.setup(logger)
+	if err != nil {
+		logger.Error("TLS", "err", err)
+		return 2
+	}
+	if ts != nil {
+		o.engine.TLS = ts.config
+	}
 	raiseFileLimit(logger)
 	mem, err := mempolicy.Apply(o.memory)
 	if err != nil {
@@ -125,6 +133,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 
 	srv := engine.New(o.engine)
+	ts.start(srv)
+	defer ts.close()
 	be := &backend{}
 	if err := o.backend.listenAPI(be); err != nil {
 		logger.Error("api", "err", err)
@@ -174,7 +184,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			logger.Error("metrics listener", "err", err)
 			return 1
 		}
-		metrics = &http.Server{Handler: metricsHandler(srv, h, release, cl, o.pprof, newBackendCollector(be)), ReadHeaderTimeout: 5 * time.Second}
+		metrics = &http.Server{Handler: metricsHandler(srv, h, release, cl, o.pprof, append(ts.collectors(srv), newBackendCollector(be))...), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metrics.Serve(ln) }()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}
@@ -186,7 +196,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	go func() { errc <- srv.Run() }()
 	select {
 	case <-srv.Ready():
-		logger.Info("listening", "addr", srv.Addr().String(), "pid", os.Getpid(), "version", buildVersion())
+		logger.Info("listening", "addr", srv.Addr().String(), "tls", ts != nil, "pid", os.Getpid(), "version", buildVersion())
 	case err := <-errc:
 		logger.Error("cannot start", "err", err)
 		return 1

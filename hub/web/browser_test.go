@@ -94,12 +94,13 @@ func (p *page) say(to, text string) {
 }
 
 // newBrowser starts headless Chromium with a fresh profile for the test
-// (stopped at cleanup) and returns the context of its first tab. The
+// (stopped at cleanup), with extra options, and returns the context of its
+// first tab. The
 // whole test must finish within limit.
-func newBrowser(t *testing.T, limit time.Duration) context.Context {
+func newBrowser(t *testing.T, limit time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	exe := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+	opts := append(append(chromedp.DefaultExecAllocatorOptions[:], extra...),
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
 		chromedp.NoSandbox, // runs as root in CI

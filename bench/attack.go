@@ -212,7 +212,7 @@ type attackResult struct {
 func (l *loop) startAttack(c *conn) {
 	n := l.atkHead + int(l.w.cfg.SendFrac*float64(l.w.cfg.FrameSize))
 	n = min(n, len(l.atk)-1) // the frame never completes
-	if _, err := c.gc.Write(l.atk[:n]); err != nil {
+	if err := l.write(c, l.atk[:n]); err != nil {
 		return // closed; OnClose records it
 	}
 	c.atkOff = n
@@ -229,7 +229,7 @@ func (l *loop) trickle(now int64) {
 		if c.role != roleAttacker || c.state != stateOpen || c.atkOff == 0 || c.atkOff >= len(l.atk)-1 {
 			continue
 		}
-		if _, err := c.gc.Write(l.atk[c.atkOff : c.atkOff+1]); err != nil {
+		if err := l.write(c, l.atk[c.atkOff:c.atkOff+1]); err != nil {
 			continue
 		}
 		c.atkOff++

@@ -87,7 +87,8 @@ var DefaultPath = map[Scenario]string{Connect: "/echo", Echo: "/echo", Broadcast
 // receive (as JSON), so every field that matters to them is exported.
 type Config struct {
 	Scenario Scenario `json:"scenario" yaml:"scenario"`
-	// URL is the server, ws://host:port, with an optional path. If the path is
+	// URL is the server, ws://host:port or wss://host:port (TLS 1.3, see
+	// CA and Insecure), with an optional path. If the path is
 	// empty or "/", DefaultPath[Scenario] is used. Ignored when URLs is set.
 	URL string `json:"url" yaml:"url"`
 	// URLs are several servers (the nodes of a cluster) sharing the users,
@@ -149,6 +150,15 @@ type Config struct {
 	// reports wire bytes beside payload bytes. A server that declines the
 	// offer still works; its wire bytes then show no saving.
 	Compression bool `json:"compression,omitempty" yaml:"compression"`
+	// CA is a PEM file of the CAs that sign wss servers' certificates. If
+	// empty, the system's roots.
+	CA string `json:"ca,omitempty" yaml:"ca"`
+	// Insecure skips the verification of wss servers' certificates.
+	Insecure bool `json:"insecure,omitempty" yaml:"insecure"`
+	// TLSWorkers is how many wss TLS handshakes run at once per process,
+	// each on a goroutine (never one per connection); more wait in a
+	// queue. If zero, DefaultTLSWorkers per CPU core.
+	TLSWorkers int `json:"tls_workers,omitempty" yaml:"tls_workers"`
 	// Drain is how long broadcast and chat keep receiving after the senders
 	// stop, and the longest echo waits for its last replies: a message that
 	// has not arrived by then is lost. If zero, DefaultDrain.
@@ -400,14 +410,19 @@ func (c *Config) resolveURL(s string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: bad URL %q: %w", s, err)
 	}
-	if u.Scheme != "ws" {
-		return nil, fmt.Errorf("bench: URL %q: scheme must be ws (no TLS)", s)
+	port := "80"
+	switch u.Scheme {
+	case "ws":
+	case "wss":
+		port = "443"
+	default:
+		return nil, fmt.Errorf("bench: URL %q: scheme must be ws or wss", s)
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("bench: URL %q has no host", s)
 	}
 	if _, _, err := net.SplitHostPort(u.Host); err != nil {
-		u.Host = net.JoinHostPort(u.Host, "80")
+		u.Host = net.JoinHostPort(u.Host, port)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = DefaultPath[c.Scenario]

@@ -57,6 +57,7 @@ type conn struct {
 
 	dec codec.Decoder
 	key [keyLen]byte
+	tls *connTLS   // wss: the record layer (tls.go); nil for ws
 	why *FailError // why the connection is closing, for OnClose; nil: the peer just went away
 	mx  *mixConn   // a staged mix's user (mix.go); nil otherwise
 }

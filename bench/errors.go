@@ -25,6 +25,7 @@ const (
 	ReasonClosed           FailReason = "closed_in_handshake" // EOF or reset before the 101
 	ReasonBadHandshake     FailReason = "bad_handshake"       // malformed 101, or a wrong Sec-WebSocket-Accept
 	ReasonProtocol         FailReason = "protocol"            // the server sent a frame the codec rejects
+	ReasonTLS              FailReason = "tls"                 // the TLS handshake failed, or a record from the server was bad
 	ReasonOther            FailReason = "other"
 )
 
@@ -74,7 +75,7 @@ func (e *FailError) Is(target error) bool {
 		return target == ErrPortLimit
 	case ReasonDialTimeout, ReasonHandshakeTimeout:
 		return target == ErrTimeout
-	case ReasonClosed, ReasonBadHandshake, ReasonProtocol:
+	case ReasonClosed, ReasonBadHandshake, ReasonProtocol, ReasonTLS:
 		return target == ErrHandshake
 	}
 	return false

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -72,6 +73,18 @@ func (w *worker) dialHog(c *conn, local net.IP) {
 	if err != nil {
 		w.failed(c.node, dialFailure(err, w.addr, local, w.cfg.DialTimeout))
 		return
+	}
+	if cfg := w.tlsCfg[0]; cfg != nil {
+		// A hog is not on a loop: crypto/tls on its blocking socket,
+		// which the hog then never reads either.
+		tc := tls.Client(nc, cfg)
+		_ = tc.SetDeadline(time.Now().Add(w.cfg.HandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			w.failed(c.node, &FailError{Reason: ReasonTLS, Msg: "bench: TLS handshake with " + w.addr + ": " + err.Error()})
+			return
+		}
+		nc = tc
 	}
 	pre, fe := w.upgradeBlocking(nc, c.key[:])
 	if fe != nil {

@@ -35,6 +35,8 @@ type loop struct {
 	connect *hdr.Histogram // scheduled dial to upgrade (or greeting), µs
 	ivlConn *hdr.Histogram // connect times since the last sample, µs (live.go)
 	lag     *hdr.Histogram // how late each scheduled message left, µs
+	tlsHS   *hdr.Histogram // wss: the TLS handshake (from the TCP connect to its end), µs
+	tlsOut  []byte         // wss: records being written; reused
 
 	st loopStats
 	// The per-message accounting of broadcast and chat (track.go):
@@ -83,7 +85,7 @@ type loopStats struct {
 }
 
 func newLoop(w *worker, el gnet.EventLoop, seed uint64) *loop {
-	l := &loop{w: w, el: el, lat: newHist(), ivl: newHist(), connect: newHist(), ivlConn: newHist(), lag: newHist(),
+	l := &loop{w: w, el: el, lat: newHist(), ivl: newHist(), connect: newHist(), ivlConn: newHist(), lag: newHist(), tlsHS: newHist(),
 		rng: rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))}
 	switch w.cfg.Scenario {
 	case Echo:
@@ -243,7 +245,7 @@ func (l *loop) begin(now int64) {
 			for range w.cfg.InFlight {
 				l.appendEcho(c, now)
 			}
-			_, _ = c.gc.Write(l.out)
+			_ = l.write(c, l.out)
 		}
 	}
 }
@@ -296,7 +298,7 @@ func (l *loop) sendDue(now int64) {
 		if len(l.out) > 0 {
 			// On an error gnet has closed it (OnClose counted it): it
 			// leaves the heap on the next pass.
-			_, _ = c.gc.Write(l.out)
+			_ = l.write(c, l.out)
 		}
 		l.heap.fix(c)
 	}
@@ -390,7 +392,7 @@ func (l *loop) pingAll(now int64) {
 		// An attacker is mid-frame: a ping would only be more payload.
 		if c.state == stateOpen && c.role != roleAttacker {
 			mask := codec.NewMask()
-			_, _ = c.gc.Write(codec.AppendFrame(buf[:0], true, codec.OpPing, nil, &mask))
+			_ = l.write(c, codec.AppendFrame(buf[:0], true, codec.OpPing, nil, &mask))
 		}
 	}
 }
@@ -444,7 +446,7 @@ func (l *loop) closeAll() {
 	for _, c := range l.conns {
 		if c.state == stateOpen && c.role != roleAttacker { // mid-frame: TCP close only
 			mask := codec.NewMask()
-			_, _ = c.gc.Write(codec.AppendClose(buf[:0], codec.StatusNormalClosure, "", &mask))
+			_ = l.write(c, codec.AppendClose(buf[:0], codec.StatusNormalClosure, "", &mask))
 		}
 	}
 	for _, c := range append([]*conn(nil), l.conns...) {

@@ -84,7 +84,10 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Rate != 1000 || !c.openLoop() {
 		t.Fatalf("echo at 25/s per conn: rate %v, open loop %v", c.Rate, c.openLoop())
 	}
-	for _, bad := range []Config{{Scenario: "nope", URL: "ws://h:1"}, {Scenario: Echo, URL: "wss://h:1"}, {Scenario: Echo, URL: "ws://"},
+	if c, _ = (Config{Scenario: Chat, URL: "wss://h"}).withDefaults(); c.URL != "wss://h:443/chat" {
+		t.Fatalf("wss default port: %s", c.URL)
+	}
+	for _, bad := range []Config{{Scenario: "nope", URL: "ws://h:1"}, {Scenario: Echo, URL: "https://h:1"}, {Scenario: Echo, URL: "ws://"},
 		{Scenario: Echo, URL: "ws://h:1", Rate: 10, ConnRate: 1}, {Scenario: Broadcast, URL: "ws://h:1", ConnRate: 1}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)

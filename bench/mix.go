@@ -234,7 +234,7 @@ func (l *loop) mixSend(c *conn) {
 	if c.mx.kind == kindEcho {
 		stampEcho(l.mx.echoPay, c.next, c.seq)
 		l.out = codec.AppendFrame(l.out[:0], true, codec.OpBinary, l.mx.echoPay, &mask)
-		if _, err := c.gc.Write(l.out); err != nil {
+		if err := l.write(c, l.out); err != nil {
 			return
 		}
 		c.seq++
@@ -262,7 +262,7 @@ func (l *loop) mixSend(c *conn) {
 	c.seq++
 	msg := l.mixLine(c.mx.json, to, l.pay)
 	l.out = codec.AppendFrame(l.out[:0], true, codec.OpText, msg, &mask)
-	if _, err := c.gc.Write(l.out); err != nil {
+	if err := l.write(c, l.out); err != nil {
 		return
 	}
 	l.st.Sent++
@@ -459,7 +459,7 @@ func (l *loop) closePlanned(c *conn) {
 	case stateOpen:
 		var buf [16]byte
 		mask := codec.NewMask()
-		_, _ = c.gc.Write(codec.AppendClose(buf[:0], codec.StatusNormalClosure, "", &mask))
+		_ = l.write(c, codec.AppendClose(buf[:0], codec.StatusNormalClosure, "", &mask))
 		fallthrough
 	case stateHandshake:
 		_ = l.el.Close(c.gc)

@@ -59,6 +59,8 @@ func fillReport(rep *Report, cfg *Config, m *workerResult, before, loadStart, af
 	}
 	ch, _ := decodeHist(m.ConnectHDR)
 	rep.Conns.ConnectTime = latencyOf(ch)
+	th, _ := decodeHist(m.TLSHDR)
+	rep.Conns.TLSHandshakeTime = latencyOf(th)
 	if m.RampBegin != 0 && m.LastOpen > m.RampBegin && m.Connected > 1 {
 		rep.Conns.RampSec = float64(m.LastOpen-m.RampBegin) / 1e9
 		rep.Conns.RampAchieved = float64(m.Connected) / rep.Conns.RampSec

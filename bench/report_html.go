@@ -48,6 +48,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	if r.Conns.ConnectTime != nil {
 		page.AddCharts(percentileChart("Connect time (dial + upgrade; /chat: to the greeting)", r.Conns.ConnectTime))
 	}
+	if r.Conns.TLSHandshakeTime != nil {
+		page.AddCharts(percentileChart("TLS handshake (from the TCP connect)", r.Conns.TLSHandshakeTime))
+	}
 	if r.Scenario != Connect {
 		page.AddCharts(throughputChart(r))
 	}

@@ -66,6 +66,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		line("ramp", "requested %s/s, achieved %s/s (%s open %.2f s after the first dial was due)",
 			count(int64(p.RampRate)), count(int64(c.RampAchieved)), count(int64(c.Connected)), c.RampSec)
 	}
+	if c.TLSHandshakeTime != nil {
+		line("TLS handshake", "%s", percentiles(c.TLSHandshakeTime))
+	}
 	for _, k := range sortedKeys(c.Failures) {
 		line("  failed: "+k, "%d  %s", c.Failures[k], c.FailureExamples[k])
 	}

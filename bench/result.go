@@ -144,6 +144,9 @@ type ConnReport struct {
 	// a /chat user, to its greeting (a clustered node greets once the
 	// cluster has granted the name).
 	ConnectTime *Latency `json:"connect_time,omitempty"`
+	// TLSHandshakeTime is the TLS handshake of a wss connection, from the
+	// TCP connect to the handshake's end (part of ConnectTime).
+	TLSHandshakeTime *Latency `json:"tls_handshake_time,omitempty"`
 	// RampAchieved is the ramp the server let happen: connections opened
 	// per second from the first dial's due time to the last upgrade
 	// (RampSec), beside the requested Params.RampRate.
@@ -376,6 +379,7 @@ type workerResult struct {
 	ConnectHDR string `json:"connect_hdr,omitempty"`
 	LatencyHDR string `json:"latency_hdr,omitempty"`
 	LagHDR     string `json:"lag_hdr,omitempty"`
+	TLSHDR     string `json:"tls_hdr,omitempty"` // wss handshakes
 	msgCounts
 	// Broadcast and chat (track.go): the counts per pair of URLs
 	// (Pairs[from*len(URLs)+to]); per sender ordinal, the sequence numbers
@@ -415,7 +419,7 @@ type workerResult struct {
 // result), series aligned by second.
 func mergeResults(rs []*workerResult) (*workerResult, error) {
 	out := &workerResult{Failures: map[string]int{}, FailureExamples: map[string]*FailError{}}
-	var conn, lat, lag []string
+	var conn, lat, lag, tlsHS []string
 	series := map[int]*Second{}
 	for _, r := range rs {
 		if r == nil {
@@ -438,6 +442,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 		}
 		out.LastOpen = max(out.LastOpen, r.LastOpen)
 		conn = append(conn, r.ConnectHDR)
+		tlsHS = append(tlsHS, r.TLSHDR)
 		lat = append(lat, r.LatencyHDR)
 		lag = append(lag, r.LagHDR)
 		out.msgCounts.add(r.msgCounts)
@@ -484,7 +489,7 @@ func mergeResults(rs []*workerResult) (*workerResult, error) {
 	for _, h := range []struct {
 		dst *string
 		src []string
-	}{{&out.ConnectHDR, conn}, {&out.LatencyHDR, lat}, {&out.LagHDR, lag}} {
+	}{{&out.ConnectHDR, conn}, {&out.LatencyHDR, lat}, {&out.LagHDR, lag}, {&out.TLSHDR, tlsHS}} {
 		var m *hdr.Histogram
 		if m, err = mergeHists(h.src...); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edgews/codec/tlsrec"
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/panjf2000/gnet/v2"
 )
@@ -45,6 +47,9 @@ type worker struct {
 	t0 int64
 
 	cli     *gnet.Client   // set by start, before any dialer runs; never cleared
+	react   *reactor       // its event handler
+	tlsCfg  []*tls.Config  // per target: the client TLS configuration of a wss URL, or nil
+	tlsPool *tlsrec.Pool   // the TLS handshakes' workers, with a wss URL
 	dialers sync.WaitGroup // dialAll's goroutines
 
 	loopsMu sync.Mutex
@@ -112,13 +117,16 @@ func newWorker(spec workerSpec) (*worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench: bad URL %q: %w", s, err)
 		}
-		w.targets = append(w.targets, target{addr: u.Host, path: u.RequestURI()})
+		w.targets = append(w.targets, target{addr: u.Host, path: u.RequestURI(), tls: u.Scheme == "wss"})
 		host, _, _ := net.SplitHostPort(u.Host)
 		if w.sources, err = planSources(&cfg, host); err != nil {
 			return nil, err
 		}
 	}
 	w.addr, w.host, w.path = w.targets[0].addr, w.targets[0].addr, w.targets[0].path
+	if err := w.tlsConfigs(); err != nil {
+		return nil, err
+	}
 	w.srcN = make([]atomic.Int64, w.sources.count())
 	w.ivlLat, w.ivlConn = newHist(), newHist()
 	if cfg.Scenario == Mixed {
@@ -174,6 +182,7 @@ func (w *worker) newSender(id int) *sender {
 type target struct {
 	addr string // host:port, also the Host header
 	path string // request path and query
+	tls  bool   // wss
 }
 
 // start runs the gnet client with the configured number of loops.
@@ -182,15 +191,20 @@ func (w *worker) start() error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cli, err := gnet.NewClient(&reactor{w: w},
+	w.react = &reactor{w: w}
+	w.startTLSPool()
+	cli, err := gnet.NewClient(w.react,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(w.cfg.Loops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{logf}))
-	if err != nil {
-		return fmt.Errorf("bench: gnet client: %w", err)
+	if err == nil {
+		err = cli.Start()
 	}
-	if err := cli.Start(); err != nil {
+	if err != nil {
+		if w.tlsPool != nil {
+			w.tlsPool.Close()
+		}
 		return fmt.Errorf("bench: gnet client: %w", err)
 	}
 	w.cli = cli
@@ -395,13 +409,14 @@ func (w *worker) result() *workerResult {
 		r.ConnectedN = append(r.ConnectedN, int(w.nodeConnected[i].Load()))
 		r.FailedN = append(r.FailedN, int(w.nodeFailed[i].Load()))
 	}
-	conn, lat, lag := newHist(), newHist(), newHist()
+	conn, lat, lag, tlsHS := newHist(), newHist(), newHist(), newHist()
 	if n := len(w.slots); n > 0 {
 		r.Seen, r.SentSlots, r.Replies = make([][]uint64, n), make([][]uint64, n), make([]int64, n)
 	}
 	for _, l := range w.loopList() {
 		l.mu.Lock()
 		conn.Merge(l.connect)
+		tlsHS.Merge(l.tlsHS)
 		lat.Merge(l.lat)
 		lag.Merge(l.lag)
 		st := &l.st
@@ -427,7 +442,7 @@ func (w *worker) result() *workerResult {
 		r.RecvN = addInto(r.RecvN, l.recvN)
 		l.mu.Unlock()
 	}
-	r.ConnectHDR, r.LatencyHDR, r.LagHDR = encodeHist(conn), encodeHist(lat), encodeHist(lag)
+	r.ConnectHDR, r.LatencyHDR, r.LagHDR, r.TLSHDR = encodeHist(conn), encodeHist(lat), encodeHist(lag), encodeHist(tlsHS)
 	if w.cfg.Scenario.attack() {
 		r.Attack = w.attackResult()
 		r.LinesDone = w.linesDone.Load()
@@ -484,6 +499,9 @@ func (w *worker) closeAll() {
 	waitTimeout(&wg, 5*time.Second)
 	w.closeHogs()
 	_ = w.cli.Stop()
+	if w.tlsPool != nil {
+		w.tlsPool.Close() // every connection is closed: their handshakes are aborted
+	}
 }
 
 // waitTimeout waits for wg at most d.

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"runtime"
 	"testing"
 
@@ -143,5 +144,29 @@ func TestTLSEchoPathAllocs(t *testing.T) {
 	run()
 	if got, want := pc.written-before, int64(tlsrec.SealedLen(4*132)); got != want || len(pc.in) != 0 {
 		t.Fatalf("one read echoed %d bytes, want %d: four 132-byte frames in one record", got, want)
+	}
+}
+
+// A 1 MiB frame arriving in 64 records of 16 KiB is carried in a buffer
+// that doubles up to the frame's size: a handful of allocations, not one
+// per record (append's quarter-steps would make about twenty).
+func TestTLSLargeFrameCarryAllocs(t *testing.T) {
+	p, pc := inprocEcho(t, Config{TLS: &tls.Config{}, MaxFrameSize: 2 << 20}, false)
+	c := pc.ctx.(*Conn)
+	m := [4]byte{1, 2, 3, 4}
+	frame := codec.AppendFrame(nil, true, codec.OpBinary, make([]byte, 1<<20), &m)
+	in := make([]byte, 0, tlsrec.SealedLen(tlsrec.MaxPlaintext))
+	allocs := testing.AllocsPerRun(5, func() {
+		for off := 0; off < len(frame); off += tlsrec.MaxPlaintext {
+			pc.in = pc.seal(in[:0], frame[off:min(off+tlsrec.MaxPlaintext, len(frame))])
+			p.srv.OnTraffic(pc)
+		}
+	})
+	t.Logf("%v allocations", allocs)
+	if allocs > 12 {
+		t.Fatalf("a 1 MiB frame over 65 records: %v allocations, want a few", allocs)
+	}
+	if tlsOf(c).x != nil {
+		t.Fatal("the frame's buffer was kept after the frame")
 	}
 }

@@ -16,13 +16,7 @@ func tlsEchoInProc(tb testing.TB, capture bool, n int) (*InProc, *pipeConn, []by
 
 // tlsEchoPayload is tlsEchoInProc, with the frames' payload.
 func tlsEchoPayload(tb testing.TB, capture bool, n int) (*InProc, *pipeConn, []byte, []byte) {
-	p := NewInProc(Config{TLS: &tls.Config{}}, 1)
-	p.Server().Handle("/echo", fuzzEcho{})
-	c, err := p.Open("/echo", 0, capture)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pc := c.gc.(*pipeConn)
+	p, pc := inprocEcho(tb, Config{TLS: &tls.Config{}}, capture)
 	m := [4]byte{1, 2, 3, 4}
 	payload := make([]byte, 128)
 	for i := range payload {
@@ -33,6 +27,19 @@ func tlsEchoPayload(tb testing.TB, capture bool, n int) (*InProc, *pipeConn, []b
 		frames = codec.AppendFrame(frames, true, codec.OpText, payload, &m)
 	}
 	return p, pc, frames, payload
+}
+
+// inprocEcho opens an InProc echo connection on a server configured with
+// cfg.
+func inprocEcho(tb testing.TB, cfg Config, capture bool) (*InProc, *pipeConn) {
+	tb.Helper()
+	p := NewInProc(cfg, 1)
+	p.Server().Handle("/echo", fuzzEcho{})
+	c, err := p.Open("/echo", 0, capture)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, c.gc.(*pipeConn)
 }
 
 // TestTLSInProcEcho reads frames out of records split at every byte (a

@@ -358,6 +358,9 @@ func (t *tlsConn) plainTraffic(data []byte) gnet.Action {
 	c := &t.Conn
 	l := c.loop
 	if x := t.x; x != nil && x.off < len(x.pt) {
+		if len(x.pt)+len(data) > cap(x.pt) {
+			x.grow(c, len(data))
+		}
 		x.pt = append(x.pt, data...)
 	} else {
 		l.tls.conn, l.tls.cur = c, data
@@ -380,6 +383,33 @@ func (t *tlsConn) plainTraffic(data []byte) gnet.Action {
 		}
 	}
 	return act
+}
+
+// grow makes room for n more bytes of plaintext. A frame arriving over
+// many records would make append grow the buffer by a quarter at a time,
+// leaving the old arrays as garbage: when the carried bytes start a frame
+// whose size the header gives, the buffer doubles instead, up to that
+// size, so that it takes a few copies, and never more than twice what the
+// peer has sent (a header alone announcing 1 MiB reserves nothing).
+func (x *tlsMore) grow(c *Conn, n int) {
+	want := len(x.pt) + n
+	target := want
+	if c.state == stateOpen {
+		d := c.dec // the connection's own decoder, or its configuration (decode.go)
+		if d == nil {
+			v := c.configured()
+			d = &v
+		}
+		if need := d.FrameSize(x.pt[x.off:]); need > int64(want) {
+			target = int(min(need+int64(x.off), int64(2*want)))
+		}
+	}
+	if target <= want {
+		return // append's own growth
+	}
+	b := make([]byte, len(x.pt), target)
+	copy(b, x.pt)
+	x.pt = b
 }
 
 // compact moves the carried plaintext to the start of its buffer, and
@@ -533,11 +563,10 @@ func (t *tlsConn) writeRecord(out []byte, err error) {
 func (t *tlsConn) send(b []byte) {
 	l := t.loop
 	l.tls.one[0] = b
-	rest := t.sendDirect(l.tls.one[:])
-	l.tls.one[0] = nil
-	if len(rest) != 0 {
+	if rest := t.sendDirect(l.tls.one[:]); len(rest) != 0 { // rest aliases one
 		_, _ = t.gc.Writev(rest)
 	}
+	l.tls.one[0] = nil
 }
 
 // recordError ends a connection whose records Open refused: the peer's

@@ -86,7 +86,10 @@ func bindFlags(fs *flag.FlagSet, cfg *bench.Config, o *cliOpts) {
 	o.sources = urlList{list: cfg.SourceAddrs}
 	o.agents = urlList{list: cfg.Agents}
 	o.pids = cfg.ServerPIDs
-	fs.Var(&o.urls, "url", "server `URL` (default ws://127.0.0.1:8080; path optional: /echo for connect and echo, /chat for broadcast and chat); repeat or comma-separate for the nodes of a cluster: connections are dealt round robin")
+	fs.Var(&o.urls, "url", "server `URL` (default ws://127.0.0.1:8080; wss:// for TLS 1.3; path optional: /echo for connect and echo, /chat for broadcast and chat); repeat or comma-separate for the nodes of a cluster: connections are dealt round robin")
+	fs.StringVar(&cfg.CA, "ca", cfg.CA, "wss: PEM `FILE` of the CAs that sign the servers' certificates (default: the system's)")
+	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "wss: do not verify the servers' certificates")
+	fs.IntVar(&cfg.TLSWorkers, "tls-workers", cfg.TLSWorkers, fmt.Sprintf("wss: TLS handshakes in progress at once per process (0 = %d per CPU core)", bench.DefaultTLSWorkers))
 	fs.BoolVar(&cfg.Islands, "islands", cfg.Islands, "with several --url: they are separate servers, a broadcast is expected only on its sender's URL (default: one cluster, expected everywhere)")
 	fs.IntVar(&cfg.Conns, "c", cfg.Conns, "connections (users); 0 = per scenario: connect 1000, echo 100, broadcast 1000, chat 1000")
 	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "same as -c")

@@ -196,7 +196,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	go func() { errc <- srv.Run() }()
 	select {
 	case <-srv.Ready():
-		logger.Info("listening", "addr", srv.Addr().String(), "tls", ts != nil, "pid", os.Getpid(), "version", buildVersion())
+		logger.Info("listening", "addr", srv.Addr().String(), "pid", os.Getpid(), "version", buildVersion(), "tls", ts != nil)
 	case err := <-errc:
 		logger.Error("cannot start", "err", err)
 		return 1

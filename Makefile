@@ -6,7 +6,7 @@ ADDR     ?= :8080
 # proxy and caches the binary, so a fresh machine needs nothing but Go.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-uws bench-scale bench-auth bench-attack bench-backend
+.PHONY: help build install uninstall run run-cluster bench-cluster test fuzz stress bench lint bench-compare bench-uws bench-scale bench-auth bench-attack bench-backend bench-tls
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -76,7 +76,7 @@ bench-cluster: build ## one node vs nats-server (built from the pinned module) +
 TESTRECORD = bin/test-record.jsonl
 # gotest LABEL [FLAGS]: go test -json, then go test's arguments, through testsummary
 gotest = $(CURDIR)/bin/testsummary -record $(CURDIR)/$(TESTRECORD) -label $(1) $(2) -- $(GO) test -json
-FUZZ_TARGETS = ./codec:FuzzDecode ./codec:FuzzInflate ./engine:FuzzHandshake ./hub:FuzzParseCommand ./hub/auth:FuzzToken
+FUZZ_TARGETS = ./codec:FuzzDecode ./codec:FuzzInflate ./engine:FuzzHandshake ./hub:FuzzParseCommand ./hub/auth:FuzzToken ./codec/tlsrec:FuzzOpen
 # fuzz-each CMD: each of FUZZ_TARGETS for FUZZTIME, run by CMD followed by go test's arguments ($$fn names the target)
 fuzz-each = for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} fn=$${t\#*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
 	$(1) -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
@@ -90,7 +90,7 @@ test: lint ## lint, race tests (the docs' runnable blocks included), allocation 
 	@bin/testsummary -summary $(TESTRECORD)
 
 fuzz: FUZZTIME = 10m
-fuzz: ## longer fuzzing of each of FUZZ_TARGETS (the decoder, inflate, the handshake, the chat's JSON commands, auth tokens), FUZZTIME each (default 10m)
+fuzz: ## longer fuzzing of each of FUZZ_TARGETS (the decoder, inflate, the handshake, the chat's JSON commands, auth tokens, the TLS record opener), FUZZTIME each (default 10m)
 	@$(call fuzz-each,$(GO) test)
 
 STRESS ?= 1m
@@ -98,7 +98,7 @@ stress: ## the engine's stress test (resets, evictions, drains, upgrades on one 
 	STRESS_DURATION=$(STRESS) $(GO) test -race -count=1 -run '^TestStress$$' -timeout 10m ./engine
 
 bench: ## microbenchmarks with -benchmem (decoder MB/s, broadcast ns/delivery)
-	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./hub ./engine | tee bench.txt
+	$(GO) test -run='^$$' -bench=. -benchmem ./codec ./codec/tlsrec ./hub ./engine | tee bench.txt
 
 COMPARE_FLAGS ?=
 # UWS_DIR: a uWebSockets checkout (USOCKETS_DIR: a uSockets one, if its
@@ -134,9 +134,21 @@ bench-backend: build ## server API and events beside a loaded chat: events on/of
 
 CONNS ?= 100000
 SCALE_PATH ?= /echo
-bench-scale: build ## ramp to CONNS idle connections (default 100000) on SCALE_PATH (/echo; /chat) over SO_REUSEPORT node processes, probe echo latency
+SCALE_TLS ?=
+bench-scale: build ## ramp to CONNS idle connections (default 100000) on SCALE_PATH (/echo; /chat) over SO_REUSEPORT node processes, probe echo latency (SCALE_TLS=1: all wss://, ECDSA P-256)
 	mkdir -p reports
-	bin/wsbench scale --bin bin --conns $(CONNS) --path $(SCALE_PATH) | tee reports/scale-$(CONNS)$(subst /,-,$(SCALE_PATH)).md
+	@if [ -n "$(SCALE_TLS)" ]; then \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+			-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout reports/scale-key.pem -out reports/scale-cert.pem 2>/dev/null; \
+		bin/wsbench scale --bin bin --conns $(CONNS) --path $(SCALE_PATH) --tls-cert reports/scale-cert.pem --tls-key reports/scale-key.pem \
+			--ca reports/scale-cert.pem | tee reports/scale-$(CONNS)$(subst /,-,$(SCALE_PATH))-tls.md; \
+	else \
+		bin/wsbench scale --bin bin --conns $(CONNS) --path $(SCALE_PATH) | tee reports/scale-$(CONNS)$(subst /,-,$(SCALE_PATH)).md; \
+	fi
+
+bench-tls: build ## TLS at the node: idle wss RSS per connection vs ws vs HAProxy in front (if installed), broadcast CPU per delivery, handshakes per CPU-second (~6 min; IDLE=15000)
+	mkdir -p reports
+	sh bench/tls-bench.sh bin | tee reports/tls.md
 
 .PHONY: screenshots
 screenshots: ## pictures of the chat page at desktop and phone sizes (headless Chromium) into docs/, as the README shows them

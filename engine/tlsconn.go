@@ -312,6 +312,7 @@ func (t *tlsConn) read13() gnet.Action {
 	if act == gnet.Close {
 		t.closeNotify()
 	}
+	t.rec.Release() // an idle connection's AEADs go at once (see tlsrec.Conn.Release)
 	if c.held != 0 || t.x != nil || len(buf) > res.N || int(t.aeadHeld) != t.rec.HeldAEAD() {
 		c.account()
 	}
@@ -520,6 +521,7 @@ func (c *Conn) tlsWritev(iov [][]byte) {
 	}
 	clear(parts)
 	l.tls.parts = parts[:0]
+	t.rec.Release()
 	if int(t.aeadHeld) != t.rec.HeldAEAD() {
 		c.account()
 	}

@@ -18,7 +18,8 @@ func TestBroadcastAllocs(t *testing.T) {
 	broadcastAllocs(t, p)
 }
 
-// Over TLS too: each member's record is sealed in the loop's scratch.
+// Over TLS too: each member's record is sealed in the loop's scratch
+// (members busy since the last sweep keep their AEADs).
 func TestBroadcastAllocsTLS(t *testing.T) {
 	p, _ := newTLSChat(t, 2)
 	broadcastAllocs(t, p)
@@ -37,6 +38,7 @@ func broadcastAllocs(t *testing.T, p *engine.InProc) {
 	msg := []byte("hello everyone")
 	p.Message(sender, codec.OpText, msg)
 	p.Drain()
+	p.Sweep() // on TLS, the members are busy from now on: AEADs kept
 	allocs := testing.AllocsPerRun(1000, func() {
 		p.Message(sender, codec.OpText, msg)
 		p.Drain()

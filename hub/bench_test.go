@@ -65,6 +65,7 @@ func runBroadcast(b *testing.B, p *engine.InProc, conns []*engine.Conn, msg []by
 	// Warm the pools.
 	p.Message(sender, codec.OpText, msg)
 	p.Drain()
+	p.Sweep() // on TLS, every member is busy from now on: AEADs kept
 	before := p.Written(last)
 	b.ReportAllocs()
 	b.ResetTimer()

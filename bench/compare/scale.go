@@ -24,6 +24,10 @@ type ScaleConfig struct {
 	Echo    int           // echo connections of the latency probe; if zero, 100
 	EchoFor time.Duration // if zero, 10s
 	Log     io.Writer     // progress; if nil, discarded
+	// TLSCert and TLSKey, if set, make every connection wss://: the nodes
+	// serve TLS with them, and the bench trusts CA (a PEM file; the
+	// system's roots if empty).
+	TLSCert, TLSKey, CA string
 }
 
 // ScaleResult is what Scale measured.
@@ -70,7 +74,15 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	procs := (cfg.Conns + cfg.PerProc - 1) / cfg.PerProc
 	// As many bench workers as node processes: each holds PerProc at most,
 	// under the descriptor limit; the latency probe is a process of its own.
-	cl, err := start(ctx, cfg.Bin, "wsnode", procs)
+	scheme, nodeArgs, tlsArgs := "ws://", []string(nil), []string(nil)
+	if cfg.TLSCert != "" {
+		scheme = "wss://"
+		nodeArgs = []string{"--tls-cert", cfg.TLSCert, "--tls-key", cfg.TLSKey, "--handshake-timeout", "30s"}
+		if cfg.CA != "" {
+			tlsArgs = []string{"--ca", cfg.CA}
+		}
+	}
+	cl, err := start(ctx, cfg.Bin, "wsnode", procs, nodeArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +100,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	go func() {
 		rep, _, err := runBench(ctx, cfg.Bin, append([]string{"connect", "-q", "--json", "-c", strconv.Itoa(cfg.Conns),
 			"--procs", strconv.Itoa(procs), "--ramp", strconv.FormatFloat(cfg.Ramp, 'f', -1, 64),
-			"--duration", hold.String(), "--url", "ws://" + cl.addr + cfg.Path, "--server-pid", cl.pidList()}, loadedTimeouts...))
+			"--duration", hold.String(), "--url", scheme + cl.addr + cfg.Path, "--server-pid", cl.pidList()}, append(tlsArgs, loadedTimeouts...)...))
 		connDone <- out{rep, err}
 	}()
 	select {
@@ -98,7 +110,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	}
 	fmt.Fprintf(cfg.Log, "scale: probing echo latency with %d connections for %v under the load\n", cfg.Echo, cfg.EchoFor)
 	echo, _, echoErr := runBench(ctx, cfg.Bin, append([]string{"echo", "-q", "--json", "-c", strconv.Itoa(cfg.Echo),
-		"--duration", cfg.EchoFor.String(), "--url", "ws://" + cl.addr}, loadedTimeouts...))
+		"--duration", cfg.EchoFor.String(), "--url", scheme + cl.addr}, append(tlsArgs, loadedTimeouts...)...))
 	o := <-connDone
 	if o.err != nil {
 		return nil, o.err
@@ -123,6 +135,9 @@ func MarkdownScale(w io.Writer, r *ScaleResult) {
 		fmt.Fprintf(w, "| failed: %s | %d (%s) |\n", reason, n, c.Conns.FailureExamples[reason])
 	}
 	fmt.Fprintf(w, "| ramp time | %v |\n", r.Ramp)
+	if t := c.Conns.TLSHandshakeTime; t != nil {
+		fmt.Fprintf(w, "| TLS handshake p50 / p99 (wss) | %.2f / %.2f ms |\n", t.P50Us/1000, t.P99Us/1000)
+	}
 	if c.Conns.ConnectTime != nil {
 		fmt.Fprintf(w, "| connect time p50 / p99 | %.2f / %.2f ms |\n", c.Conns.ConnectTime.P50Us/1000, c.Conns.ConnectTime.P99Us/1000)
 	}

@@ -71,6 +71,9 @@ func runScale(args []string) int {
 	fs.Float64Var(&cfg.Ramp, "ramp", 5000, "connections opened per second")
 	fs.IntVar(&cfg.Echo, "echo-conns", 100, "echo latency probe: connections")
 	fs.DurationVar(&cfg.EchoFor, "echo-duration", 10*time.Second, "echo latency probe: duration")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "wss: the nodes' certificate `FILE` (PEM; with --tls-key)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "wss: the nodes' key `FILE`")
+	fs.StringVar(&cfg.CA, "ca", "", "wss: the CA `FILE` the bench trusts (default: the system's roots)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

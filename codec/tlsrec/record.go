@@ -72,6 +72,7 @@ type dir struct {
 	key    [32]byte
 	iv     [ivLen]byte
 	used   bool // since the last Idle
+	recent bool // used between the two Idles before: the direction is busy
 }
 
 // Conn is the TLS 1.3 record layer of one connection after its handshake:
@@ -81,9 +82,10 @@ type dir struct {
 // record layer belongs to its event loop.
 //
 // Memory. A Conn is 256 bytes with no AEAD built. An AEAD is built on the
-// first record of its direction and kept until Idle finds the direction
-// unused since its previous call: an idle connection holds its keys, not
-// the ~1.3 KB of a pair of AES-GCM AEADs (see HeldAEAD).
+// first record of its direction; a busy direction keeps it, an idle one
+// frees it at the end of the event (Release) or at the next Idle: an idle
+// connection holds its keys, not the 2.5 KB of a pair of AES-GCM AEADs
+// (see HeldAEAD).
 type Conn struct {
 	in, out dir
 	suite   uint8 // 1 + index in suites; 0 before Init
@@ -215,17 +217,34 @@ func (c *Conn) HeldAEAD() int {
 	return n
 }
 
-// Idle drops the AEAD of each direction that has not been used since the
-// previous call: called at a steady rate (the engine's timer sweep), it
-// keeps the AEADs of busy connections and frees those of idle ones, which
-// rebuild theirs from the stored keys at their next record. It reports
-// whether an AEAD was dropped.
+// Idle is called at a steady rate (the engine's timer sweep): it notes
+// which directions were used since its previous call (busy ones keep
+// their AEADs), and drops the AEAD of each direction that was not, so an
+// idle connection holds its keys only. It reports whether an AEAD was
+// dropped.
 func (c *Conn) Idle() bool {
 	dropped := false
 	for _, d := range [2]*dir{&c.in, &c.out} {
-		if d.used {
-			d.used = false
-		} else if d.aead != nil {
+		d.recent, d.used = d.used, false
+		if !d.recent && d.aead != nil {
+			d.aead = nil
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+// Release drops, at the end of an event, the AEAD of each direction that
+// was not busy before it (see Idle): a connection that exchanges a record
+// now and then (a ping every 30 s) builds an AEAD for the record and
+// frees it at once, rather than holding it until the next Idle, so that
+// many such connections at the same moment (one ping sent to all) do not
+// hold an AEAD each. A busy connection keeps its AEADs from Idle to Idle.
+// It reports whether an AEAD was dropped.
+func (c *Conn) Release() bool {
+	dropped := false
+	for _, d := range [2]*dir{&c.in, &c.out} {
+		if !d.recent && d.aead != nil {
 			d.aead = nil
 			dropped = true
 		}

@@ -317,26 +317,37 @@ func TestSealSplits(t *testing.T) {
 	}
 }
 
-// TestIdleDropsAEADs: Idle frees an AEAD unused since its previous call,
-// and the next record rebuilds it.
+// TestIdleDropsAEADs: an AEAD of a direction not busy is freed at the
+// end of its event (Release) or at the next Idle; a direction used
+// between two Idles keeps its AEAD until one finds it unused; a dropped
+// AEAD is rebuilt at the next record.
 func TestIdleDropsAEADs(t *testing.T) {
 	cli, srv := pairConns(t, tls.TLS_AES_128_GCM_SHA256)
 	out, _ := srv.Seal(nil, []byte("x"))
 	if got := srv.HeldAEAD(); got != aesGCMHeld {
 		t.Fatalf("held %d after a Seal, want one AEAD", got)
 	}
-	if srv.Idle() || srv.HeldAEAD() != aesGCMHeld {
-		t.Fatal("the first Idle after use dropped the AEAD")
-	}
-	if !srv.Idle() || srv.HeldAEAD() != 0 {
-		t.Fatal("a second Idle kept an unused AEAD")
+	if !srv.Release() || srv.HeldAEAD() != 0 {
+		t.Fatal("an idle direction kept its AEAD after the event")
 	}
 	if res, err := cli.Open(out); err != nil || string(res.Data) != "x" {
 		t.Fatal(err)
 	}
+	// Busy: used in an Idle period, the AEAD stays from then on.
 	out, _ = srv.Seal(nil, []byte("y"))
-	if res, err := cli.Open(out); err != nil || string(res.Data) != "y" {
-		t.Fatal("after a rebuild:", err)
+	srv.Idle() // notes the use: busy
+	out, _ = srv.Seal(out, []byte("z"))
+	if srv.Release() || srv.HeldAEAD() != aesGCMHeld {
+		t.Fatal("a busy direction lost its AEAD at the end of an event")
+	}
+	if srv.Idle() || srv.HeldAEAD() != aesGCMHeld {
+		t.Fatal("the Idle after a use dropped the AEAD")
+	}
+	if !srv.Idle() || srv.HeldAEAD() != 0 {
+		t.Fatal("an Idle period without use kept the AEAD")
+	}
+	if res, err := cli.Open(out); err != nil || string(res.Data) != "yz" {
+		t.Fatal("after a rebuild:", res.Data, err)
 	}
 }
 

@@ -59,9 +59,8 @@ haproxy_front() {
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	cat >"$d/haproxy.cfg" <<EOF
 global
-	maxconn 9950
+	maxconn 9800
 	nbthread 2
-	tune.ssl.default-dh-param 2048
 defaults
 	mode http
 	timeout connect 5s
@@ -72,7 +71,7 @@ frontend wss
 	bind 127.0.0.1:$port ssl crt $d/haproxy.pem alpn http/1.1
 	default_backend node
 backend node
-	server n $1 maxconn 9950
+	server n $1 maxconn 9800
 EOF
 	haproxy -f "$d/haproxy.cfg" -db >"$d/haproxy.log" 2>&1 &
 	hap=$!

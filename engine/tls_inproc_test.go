@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/tls"
 	"testing"
+	"unsafe"
 
 	"edgews/codec"
 )
@@ -61,5 +62,13 @@ func TestTLSInProcEcho(t *testing.T) {
 		if len(pc.in) != 0 || tlsOf(c).x != nil {
 			t.Fatalf("split at %d: %d bytes left unread, carried %v", k, len(pc.in), tlsOf(c).x)
 		}
+	}
+}
+
+// TestTLSConnSize guards what an idle TLS connection costs beyond a plain
+// one: the tlsConn's size class (416 bytes; the Conn's is 208).
+func TestTLSConnSize(t *testing.T) {
+	if got := unsafe.Sizeof(tlsConn{}); got > 416 {
+		t.Fatalf("tlsConn is %d bytes, more than the 416-byte size class", got)
 	}
 }

@@ -23,9 +23,10 @@ const (
 )
 
 // tlsConn is a TLS server's connection: the Conn first, so that a TLS
-// server's *Conn is a *tlsConn (tlsOf), then the record layer's keys in the
-// same allocation (480 bytes in all: the Conn's 208 and 272), then what
-// few connections need at a time, behind a pointer.
+// server's *Conn is a *tlsConn (tlsOf), then the record layer's secrets in
+// the same allocation (the 416-byte size class: the Conn's 208 and 208
+// more; TestTLSConnSize), then what few connections need at a time,
+// behind a pointer.
 type tlsConn struct {
 	Conn
 	rec      tlsrec.Conn

@@ -354,8 +354,8 @@ func TestIdleDropsAEADs(t *testing.T) {
 // TestConnSize guards the per-connection cost: a Conn lives as long as its
 // connection.
 func TestConnSize(t *testing.T) {
-	if got := unsafe.Sizeof(Conn{}); got != 256 {
-		t.Fatalf("Conn is %d bytes, want 256", got)
+	if got := unsafe.Sizeof(Conn{}); got != 192 {
+		t.Fatalf("Conn is %d bytes, want 192", got)
 	}
 }
 

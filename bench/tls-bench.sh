@@ -18,7 +18,8 @@
 # (X25519MLKEM768, which Chromium offers too) and with GODEBUG=tlsmlkem=0
 # on the client (X25519 alone, what HAProxy 2.6's OpenSSL 3.0 offers), so
 # that the HAProxy comparison is like for like. Without haproxy installed
-# its rows are left out. Output: markdown tables on stdout.
+# its rows are left out. SECTIONS="idle broadcast handshakes" (the
+# default) picks the parts. Output: markdown tables on stdout.
 set -eu
 bin=${1:-bin}
 IDLE=${IDLE:-15000}
@@ -27,6 +28,8 @@ BCAST=${BCAST:-2000}
 STORM=${STORM:-4000}
 RAMP=${RAMP:-1000}
 IDLE_RAMP=${IDLE_RAMP:-500}
+SECTIONS=${SECTIONS:-idle broadcast handshakes}
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 d=$(mktemp -d)
 pids=
 cleanup() {
@@ -131,6 +134,7 @@ echo "## TLS at the node (make bench-tls, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) 
 echo
 
 # --- idle connections ---
+if want idle; then
 node
 bench idle_ws connect -c "$IDLE" --ramp "$IDLE_RAMP" --duration 10s --ping-period -1s --url "ws://$addr/echo" --server-pid "$node"
 stop "$node"
@@ -151,8 +155,10 @@ echo "| the node, plain ws:// | $(field idle_ws ok) | $(field idle_ws rss) B |"
 echo "| the node, wss:// (TLS 1.3, its own record layer) | $(field idle_wss ok) | $(field idle_wss rss) B |"
 [ -n "$have_haproxy" ] && echo "| HAProxy $(haproxy -v | sed -n 's/HAProxy version \([0-9.]*\).*/\1/p') terminating TLS + the node (ws) | $(field idle_hap ok) | $(field idle_hap rss) B |"
 echo
+fi
 
 # --- broadcast ---
+if want broadcast; then
 bargs="-c $BCAST --senders 20 --rate 40 --payload 1024 --duration 10s"
 node
 bench b_ws broadcast $bargs --url "ws://$addr/chat" --server-pid "$node"
@@ -174,6 +180,7 @@ echo "| the node, ws:// | $(field b_ws cpu_million) | $(field b_ws loss) % |"
 echo "| the node, wss:// | $(field b_wss cpu_million) | $(field b_wss loss) % |"
 [ -n "$have_haproxy" ] && echo "| HAProxy + the node (ws) | $(field b_hap cpu_million) | $(field b_hap loss) % |"
 echo
+fi
 
 # --- handshakes ---
 hs() { # LABEL GODEBUG
@@ -190,6 +197,7 @@ hs() { # LABEL GODEBUG
 		stop "$hap" "$node"
 	fi
 }
+if want handshakes; then
 hs mlkem ""
 hs x25519 tlsmlkem=0
 echo "### Handshakes: $STORM connects at $RAMP/s (ECDSA P-256), server CPU"
@@ -205,4 +213,5 @@ for kx in mlkem x25519; do
 	[ -n "$have_haproxy" ] && echo "| HAProxy alone (TLS only; the node's upgrade not counted), client offering $name | X25519 | $(field h_hap_$kx cpu_per_conn) | $(field h_hap_$kx per_core_sec) | $(field h_hap_$kx tls_p50) ms |"
 done
 echo
+fi
 echo "Failures (should all be 0): $(for f in "$d"/*.json; do printf '%s=%s ' "$(basename "$f" .json)" "$(field "$(basename "$f" .json)" failed)"; done)"

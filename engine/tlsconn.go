@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 	"unsafe"
 
@@ -20,6 +21,7 @@ const (
 	tls13                        // the record layer runs on the loop
 	tls12                        // a kept crypto/tls Conn runs on the loop
 	tlsOver                      // failed, refused or closed: nothing more is read or written
+	tlsGone                      // closed with its handshake in flight: the handshake's end is counted (tlsDoneTask)
 )
 
 // tlsConn is a TLS server's connection: the Conn first, so that a TLS
@@ -216,6 +218,14 @@ type tlsDoneTask struct {
 func (k *tlsDoneTask) Run(l *Loop) {
 	c := k.c
 	t := tlsOf(c)
+	if t.phase == tlsGone && t.x.hs == k.h {
+		// The peer closed first: count how the handshake ended all the
+		// same (an ACME validator closes at once after its handshake).
+		t.count(k.h)
+		k.h.Wipe()
+		t.end()
+		return
+	}
 	if c.state == stateClosed || t.phase != tlsHandshake || t.x.hs != k.h {
 		k.h.Wipe()
 		return
@@ -234,33 +244,12 @@ func (k *tlsDoneTask) Done() {}
 // outcome, sets up the record layer and reads what arrived meanwhile.
 func (t *tlsConn) finish(h *tlsrec.Handshake) gnet.Action {
 	c := &t.Conn
-	l := c.loop
-	s := l.srv
-	if err := h.Err(); err != nil {
-		o := TLSFailed
-		if a, ok := h.SentAlert(); ok {
-			s.tls.alert(a, false)
-			if a == tlsrec.AlertProtocolVersion {
-				o = TLSVersion
-			}
-		}
-		if a, ok := h.ReceivedAlert(); ok {
-			s.tls.alert(a, true)
-		}
-		s.tls.count(o)
-		// crypto/tls's errors name the failure, never key material.
-		s.log.connDebug("TLS handshake failed", c, slog.String("err", err.Error()))
+	s := c.loop.srv
+	if !t.count(h) {
 		t.end()
-		c.closeNow() // after the alert crypto/tls wrote: its task ran first
+		c.closeNow() // after the alert crypto/tls wrote, if any: its task ran first
 		return gnet.None
 	}
-	if h.NegotiatedProtocol() == acmeALPN {
-		s.tls.count(TLSACME)
-		t.end()
-		c.closeNow()
-		return gnet.None
-	}
-	s.tls.completed(h.Version(), time.Duration(l.now-c.t0))
 	if h.Is12() {
 		t.phase = tls12 // the kept Conn reads what the pipe holds first
 		return t.read12()
@@ -290,6 +279,39 @@ func (t *tlsConn) finish(h *tlsrec.Handshake) gnet.Action {
 		}
 	}
 	return t.read13()
+}
+
+// count counts how h ended: its outcome and alerts, and a completed
+// one's version and time. It reports whether the connection goes on (the
+// handshake completed, and was not an ACME validation's).
+func (t *tlsConn) count(h *tlsrec.Handshake) bool {
+	c := &t.Conn
+	s := c.loop.srv
+	if err := h.Err(); err != nil {
+		o := TLSFailed
+		if errors.Is(err, net.ErrClosed) {
+			o = TLSClosed // aborted: the peer closed, or the node is stopping
+		}
+		if a, ok := h.SentAlert(); ok {
+			s.tls.alert(a, false)
+			if a == tlsrec.AlertProtocolVersion {
+				o = TLSVersion
+			}
+		}
+		if a, ok := h.ReceivedAlert(); ok {
+			s.tls.alert(a, true)
+		}
+		s.tls.count(o)
+		// crypto/tls's errors name the failure, never key material.
+		s.log.connDebug("TLS handshake failed", c, slog.String("err", err.Error()))
+		return false
+	}
+	if h.NegotiatedProtocol() == acmeALPN {
+		s.tls.count(TLSACME)
+		return false
+	}
+	s.tls.completed(h.Version(), time.Duration(c.loop.now-c.t0))
+	return true
 }
 
 // read13 opens the records gnet buffered and hands their plaintext to
@@ -670,8 +692,14 @@ func (c *Conn) tlsSweep(now int64) {
 // worker is free at once) and counted, the keys wiped.
 func (c *Conn) tlsClosed() {
 	t := tlsOf(c)
-	if t.phase == tlsHello || t.phase == tlsHandshake {
+	switch t.phase {
+	case tlsHello:
 		c.loop.srv.tls.count(TLSClosed)
+	case tlsHandshake:
+		// Its worker stops at once; its end is counted when it arrives.
+		t.x.hs.Abort()
+		t.phase = tlsGone
+		return
 	}
 	t.end()
 }

@@ -125,8 +125,9 @@ func (h *Handshake) Buffered() int {
 	return len(h.in)
 }
 
-// Abort ends the handshake: its reads fail from now on (the connection
-// closed, or timed out). done is still called. Any goroutine.
+// Abort ends the handshake: its reads fail once what was fed is read (the
+// connection closed, or timed out), and its writes fail. done is still
+// called. Any goroutine.
 func (h *Handshake) Abort() {
 	h.mu.Lock()
 	h.aborted = true
@@ -285,8 +286,8 @@ func (p pipe) Read(b []byte) (int, error) {
 		}
 		h.cond.Wait()
 	}
-	if h.aborted {
-		return 0, net.ErrClosed
+	if len(h.in) == 0 { // aborted: but what was fed is read first, so a
+		return 0, net.ErrClosed // handshake whose peer closed right after its Finished completes
 	}
 	n := min(len(b), len(h.in))
 	if !h.loop {

@@ -26,7 +26,7 @@ const (
 
 // tlsConn is a TLS server's connection: the Conn first, so that a TLS
 // server's *Conn is a *tlsConn (tlsOf), then the record layer's secrets in
-// the same allocation (the 416-byte size class: the Conn's 208 and 208
+// the same allocation (the 352-byte size class: the Conn's 144 and 208
 // more; TestTLSConnSize), then what few connections need at a time,
 // behind a pointer.
 type tlsConn struct {

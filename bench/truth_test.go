@@ -224,9 +224,12 @@ func TestStallOpenLoop(t *testing.T) {
 		t.Fatalf("latency = %+v from %q, want a p99 of at least 1 s from the scheduled times", l, rep.LatencyFrom)
 	}
 	m := rep.Messages
-	// 100 connections × 20/s × 5 s slots; a loaded machine may make the
-	// client skip a few (counted, not lost).
-	if m.Sent+m.Skipped != 10000 || m.Skipped > 500 || m.Lost != 0 || m.Received != m.Sent || rep.Params.ConnRate != 20 {
+	// 100 connections × 20/s × 5 s slots. The stall's 1.5 s hold 3,000 of
+	// them: a bench that skipped its sends while the server was frozen
+	// would skip about that many. A loaded machine makes the client skip
+	// some too (counted, not lost: 1,315 seen under make test's load), so
+	// the bound is half the stall's.
+	if m.Sent+m.Skipped != 10000 || m.Skipped > 1500 || m.Lost != 0 || m.Received != m.Sent || rep.Params.ConnRate != 20 {
 		t.Errorf("messages = %+v (conn rate %v), want 10,000 slots at 20/s per conn, all sent ones echoed", m, rep.Params.ConnRate)
 	}
 }

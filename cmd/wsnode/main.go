@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -81,6 +82,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	logger.Info("memory policy", "gogc", mem.GCPercent, "memory_limit", mem.MemoryLimit, "memory_limit_from", mem.Source)
+	offLoop := o.backend.apiAddr != "" || o.backend.eventsURL != "" || o.cluster.urls != "" || o.cluster.embed != ""
+	loops, procs := schedule(o.engine.Loops, offLoop, getenv)
+	logger.Info("scheduler", "loops", loops, "gomaxprocs", procs)
 	if o.hub.Auth, err = o.auth.verifier(logger); err != nil {
 		logger.Error("authentication", "err", err)
 		return 2
@@ -268,4 +272,25 @@ func raiseFileLimit(logger *slog.Logger) {
 		}
 	}
 	logger.Debug("file descriptor limit", "nofile", r.Cur)
+}
+
+// schedule gives the Go runtime one P more than the event loops when
+// goroutines off the loops serve the node (offLoop: the server API, the
+// events webhook, NATS), unless GOMAXPROCS is set, and returns the loops
+// and GOMAXPROCS. A loop under load never blocks, so it keeps its P; with
+// a P per loop and no more, the goroutines that wait on the runtime's
+// network poller are only noticed by sysmon's poll every 10 ms, then wait
+// for a loop to yield (every 5 ms): measured with 1,000 API calls/s
+// beside a 1,000-user chat on two loops, API p99 19-20 ms with two Ps
+// against 5.4-8.3 ms with three. Without such goroutines the spare P is
+// not given: a loop's yield then wakes an idle P's thread, which cost 5%
+// more CPU per echo and 3% per broadcast delivery, measured side by side.
+func schedule(loops int, offLoop bool, getenv func(string) string) (int, int) {
+	if loops <= 0 {
+		loops = runtime.NumCPU()
+	}
+	if offLoop && getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) <= loops {
+		runtime.GOMAXPROCS(loops + 1)
+	}
+	return loops, runtime.GOMAXPROCS(0)
 }

@@ -97,8 +97,10 @@ func TestRegistryQueueBounded(t *testing.T) {
 		break
 	}
 	st := n.cl.Stats()
-	if q := st.RegistryQueued.Load(); q > bound {
-		t.Fatalf("%d registry calls queued, bound %d", q, bound)
+	// The bound is on the users' calls; the node's own (a resync and a
+	// retry, at most one of each per worker: 4 workers) come on top.
+	if q := st.RegistryQueued.Load(); q > bound+2*4 {
+		t.Fatalf("%d registry calls queued, bound %d (+ up to 8 of the node's own)", q, bound)
 	}
 	if busy < 8 || st.RegistryDropped.Load() < int64(busy) {
 		t.Fatalf("%d users told the name service is busy within 1 s, %d claims dropped at the bound; want at least 8 of 24, bound %d", busy, st.RegistryDropped.Load(), bound)

@@ -116,7 +116,8 @@ type worker struct {
 	n     *Node
 	mu    sync.Mutex
 	queue []op
-	bytes int // opBytes of queue's ops (internal ones included)
+	bytes int // opBytes of the ops queued or taken and not started (internal ones included)
+	taken int // ops of the batch being worked, not started yet: still held, counted in the bound
 	busy  bool
 	idle  chan struct{} // made by wait, closed when the queue empties
 	kick  chan struct{}
@@ -192,8 +193,19 @@ func (w *worker) push(o op) bool {
 			return true
 		}
 	}
+	if o.kind == opResync || o.kind == opRetry {
+		// One of each waiting is enough (each does all there is to do when
+		// it runs): a liveness tick every quarter TTL while a call hangs
+		// on a silent NATS would otherwise pile retries up without bound.
+		for i := range w.queue {
+			if w.queue[i].kind == o.kind {
+				w.mu.Unlock()
+				return true
+			}
+		}
+	}
 	b := opBytes(&o)
-	if !o.internal() && (len(w.queue) >= w.maxLen || w.bytes+b > w.maxBytes) {
+	if !o.internal() && (len(w.queue)+w.taken >= w.maxLen || w.bytes+b > w.maxBytes) {
 		w.mu.Unlock()
 		w.answerGone(cancelled)
 		w.n.stats.RegistryDropped.Add(1)
@@ -334,7 +346,7 @@ func (w *worker) run() {
 			}
 			batch := w.queue
 			w.queue, w.spare = w.spare[:0], nil
-			w.bytes = 0
+			w.taken = len(batch)
 			w.busy = true
 			w.mu.Unlock()
 			for i := range batch {
@@ -342,6 +354,10 @@ func (w *worker) run() {
 					w.unreleased(batch[i:]) // Close's deadline passed
 					return
 				}
+				w.mu.Lock()
+				w.taken--
+				w.bytes -= opBytes(&batch[i])
+				w.mu.Unlock()
 				w.n.stats.RegistryQueued.Add(-1)
 				if !w.moot(&batch[i]) {
 					w.do(batch[i])

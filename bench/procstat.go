@@ -50,6 +50,7 @@ func sampleProc(pid int) procSample {
 	}
 	if cpu, ok := procCPU(pid); ok {
 		s.cpu = cpu
+		s.sys = min(s.sys, cpu) // ticks against nanoseconds
 	}
 	s.csw, s.vcs = ctxSwitches(pid)
 	return s

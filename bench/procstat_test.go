@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -41,5 +42,25 @@ func TestStatCPU(t *testing.T) {
 	kb, err := statusKB([]byte("Name:\tx\nVmRSS:\t   1234 kB\n"), "VmRSS:")
 	if err != nil || kb != 1234<<10 {
 		t.Fatalf("rss = %d, %v", kb, err)
+	}
+}
+
+// The server's CPU is read from its CPU clock in nanoseconds and its
+// system part from /proc in 10 ms ticks: over a short span the ticks may
+// exceed the whole, and the report bounds the part by it.
+func TestSysBoundedByCPU(t *testing.T) {
+	snap := func(cpu, sys float64) serverSnap {
+		return serverSnap{procs: map[int]procSample{7: {rss: 1 << 20, cpu: cpu, sys: sys}}}
+	}
+	rep := &Report{Conns: ConnReport{OpenAtStart: 10}}
+	fillServers(rep, &Config{ServerPIDs: []int{7}}, snap(1, 0.5), snap(1, 0.5), snap(1.02, 0.53))
+	s := rep.Servers[0]
+	if math.Abs(s.CPUSeconds-0.02) > 1e-9 || s.SysSeconds != s.CPUSeconds {
+		t.Fatalf("cpu %v s, system %v s: want 0.02 s, the system part bounded by it", s.CPUSeconds, s.SysSeconds)
+	}
+	rep = &Report{Conns: ConnReport{OpenAtStart: 10}}
+	fillServers(rep, &Config{ServerPIDs: []int{7}}, snap(1, 0.5), snap(1, 0.5), snap(1.5, 0.7))
+	if s := rep.Servers[0]; math.Abs(s.SysSeconds-0.2) > 1e-9 || math.Abs(s.CPUSeconds-0.5) > 1e-9 {
+		t.Fatalf("cpu %v s, system %v s: want 0.5 and 0.2", s.CPUSeconds, s.SysSeconds)
 	}
 }

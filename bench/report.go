@@ -197,9 +197,13 @@ func fillServers(rep *Report, cfg *Config, before, loadStart, after serverSnap) 
 		} else {
 			sr.RSSBeforeBytes, sr.RSSAfterBytes = b.rss, a.rss
 			sr.RSSBytesPerConn = float64(a.rss-b.rss) / float64(conns)
-			// Rounded to the clock tick the times come in, so that the
-			// system part never exceeds the whole by a float's last bit.
-			sr.CPUSeconds, sr.SysSeconds = ticks(a.cpu-s.cpu), ticks(a.sys-s.sys)
+			// The whole comes from the process's CPU clock (nanoseconds),
+			// the system part from /proc/PID/stat in clock ticks (10 ms):
+			// over a short span the ticks may exceed the whole (a run of
+			// 20 ms of CPU read 30 ms of system time), so the part is
+			// bounded by the whole.
+			sr.CPUSeconds = a.cpu - s.cpu
+			sr.SysSeconds = min(ticks(a.sys-s.sys), sr.CPUSeconds)
 			sr.CtxSwitches, sr.VolCtxSwitches = a.csw-s.csw, a.vcs-s.vcs
 			perMessage(&sr, rep.Messages)
 			sum.RSSBeforeBytes += sr.RSSBeforeBytes

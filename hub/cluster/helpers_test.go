@@ -27,6 +27,15 @@ func TestMain(m *testing.M) {
 	}
 	// nats-server's process-wide goroutines, started on first use.
 	opts = append(opts, goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine"))
+	// A stream's file store that nats-server creates while it is shutting
+	// down (a node's stream or KV request answered as the test's server
+	// stops) is never stopped: its flush loop and its access-time
+	// registration outlive the server (nats-server v2.15.2, filestore.go
+	// and server/ats; seen in one make test run of seven, 2026-12-07). They hold
+	// nothing of this package's.
+	opts = append(opts,
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*fileStore).flushStreamStateLoop"),
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server/ats.Register.func1"))
 	goleak.VerifyTestMain(m, opts...)
 }
 

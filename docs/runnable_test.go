@@ -42,7 +42,6 @@
 package docs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +51,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -178,25 +176,8 @@ type session struct {
 // server is one command of a serve block.
 type server struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *enginetest.SyncBuffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePorts reserves n free loopback ports; they are free again when it
@@ -247,7 +228,7 @@ func (s *session) run(b block) {
 	text := s.substitute(b.text)
 	if b.serve != nil {
 		for _, c := range commands(text) {
-			srv := &server{out: &syncBuffer{}, done: make(chan error, 1)}
+			srv := &server{out: &enginetest.SyncBuffer{}, done: make(chan error, 1)}
 			srv.cmd = s.command(context.Background(), b, "exec "+c)
 			srv.cmd.Stdout, srv.cmd.Stderr = srv.out, srv.out
 			if err := srv.cmd.Start(); err != nil {
